@@ -1,0 +1,129 @@
+"""The small typed facade that the CLI and the desktop app call.
+
+Everything a front end needs goes through :class:`Memory`. Long operations accept a progress
+callback (receiving plain dataclasses) and a ``threading.Event`` to cancel; none of them knows
+about widgets or terminals.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from lifelog import paths
+from lifelog.config import Settings, load_settings
+from lifelog.ingest.pipeline import Importer, ImportResult, ProgressFn
+from lifelog.store.db import Store
+from lifelog.store.vault import Vault
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    id: str
+    start: datetime
+    end: datetime
+    kind: str
+    summary: str
+    labels: list[str]
+    thumb_ids: list[str]
+    n_frames: int
+    people: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "kind": self.kind,
+            "summary": self.summary,
+            "people": self.people,
+            "objects": self.objects,
+            "labels": self.labels,
+            "frames": self.n_frames,
+        }
+
+
+class Memory:
+    """One user's memory in one data dir."""
+
+    def __init__(self, data_dir: Path | str | None = None, *, passphrase: str | None = None) -> None:
+        self.data_dir = paths.data_dir(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings: Settings = load_settings(self.data_dir)
+        self.vault = Vault.open(self.data_dir, passphrase=passphrase)
+        self.store = Store(self.data_dir)
+
+    # ------------------------------------------------------------------ time
+    @property
+    def tz(self) -> tzinfo:
+        if self.settings.timezone:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(self.settings.timezone)
+        tz = datetime.now().astimezone().tzinfo
+        assert tz is not None
+        return tz
+
+    # ---------------------------------------------------------------- import
+    def import_paths(
+        self,
+        paths_: list[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        device: str | None = None,
+    ) -> ImportResult:
+        importer = Importer(self.store, self.vault, self.settings, device=device)
+        return importer.run(paths_, progress=progress, cancel=cancel)
+
+    # -------------------------------------------------------------- episodes
+    def episodes(self, day: date | None = None) -> list[EpisodeInfo]:
+        where = None
+        if day is not None:
+            start = datetime.combine(day, time(0), tzinfo=self.tz)
+            end = start + timedelta(days=1)
+            where = f"start < {_ts(end)} AND `end` > {_ts(start)}"
+        self.store.refresh()
+        rows = self.store.rows(
+            "episodes",
+            where,
+            columns=["id", "start", "end", "kind", "summary_enc", "labels", "thumb_ids", "n_frames"],
+        ).to_pylist()
+        rows.sort(key=lambda r: r["start"])
+        return [self._episode_info(r) for r in rows]
+
+    def episode(self, episode_id: str) -> EpisodeInfo | None:
+        from lifelog.store.db import sql_str
+
+        rows = self.store.rows("episodes", f"id = {sql_str(episode_id)}").to_pylist()
+        return self._episode_info(rows[0]) if rows else None
+
+    def _episode_info(self, r: dict[str, Any]) -> EpisodeInfo:
+        return EpisodeInfo(
+            id=r["id"],
+            start=r["start"].astimezone(self.tz),
+            end=r["end"].astimezone(self.tz),
+            kind=r.get("kind") or "",
+            summary=self.vault.decrypt_text(r.get("summary_enc"), f"summary:{r['id']}"),
+            labels=list(r.get("labels") or []),
+            thumb_ids=list(r.get("thumb_ids") or []),
+            n_frames=int(r.get("n_frames") or 0),
+            objects=list(r.get("labels") or [])[:5],
+        )
+
+    def thumbnail(self, blob_id: str) -> bytes:
+        """JPEG bytes of a thumbnail, decrypted in memory."""
+        return self.vault.get(blob_id)
+
+    def stats(self) -> dict[str, int]:
+        return {name: self.store.count(name) for name in ("media", "episodes", "frames")}
+
+
+def _ts(dt: datetime) -> str:
+    """A LanceDB (DataFusion) timestamp literal in UTC."""
+    from datetime import UTC
+
+    return f"timestamp '{dt.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z'"

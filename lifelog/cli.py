@@ -1,0 +1,265 @@
+"""The ``lifelog`` command. See ``../shared/DESIGN.md`` (CLI contract) and README.md.
+
+With ``--json`` a command prints exactly one JSON document on stdout; progress and logs go to
+stderr. Exit codes: 0 success, 1 error, 2 usage / locked memory, 3 some files failed to import,
+130 cancelled with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_CANCELLED = 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # Accepted after the command too (a kindness); SUPPRESS keeps the global value otherwise.
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    p = argparse.ArgumentParser(prog="lifelog", description="An on-device visual memory.")
+    p.add_argument("--data-dir", help="memory folder (default: $LIFELOG_HOME or the platform data dir)")
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    imp = sub.add_parser("import", parents=[common], help="import video, photo and audio files or folders")
+    imp.add_argument("paths", nargs="+", type=_path_arg, metavar="PATH")
+    imp.add_argument("--json", action="store_true", help="print one JSON document")
+    imp.add_argument("--device", help=argparse.SUPPRESS)
+
+    ask = sub.add_parser("ask", parents=[common], help="ask the memory a question")
+    ask.add_argument("question")
+    ask.add_argument("--now", help="ISO 8601 date-time that counts as now (default: the clock)")
+    ask.add_argument("--limit", type=int, default=5, help="at most this many hits (default 5)")
+    ask.add_argument("--json", action="store_true")
+    ask.add_argument("--no-thumbnails", action="store_true", help="do not write evidence thumbnails")
+
+    eps = sub.add_parser("episodes", parents=[common], help="list episodes")
+    eps.add_argument("--day", type=_day_arg, help="YYYY-MM-DD (local time)")
+    eps.add_argument("--json", action="store_true")
+
+    st = sub.add_parser("status", parents=[common], help="what the memory holds and where it lives")
+    st.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", parents=[common], help="build the sample day, import it and ask it questions")
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--out", type=Path, help="where to compose the sample media (default: the cache)")
+
+    sub.add_parser("app", parents=[common], help="open the desktop app")
+    return p
+
+
+def _version() -> str:
+    from lifelog import __version__
+
+    return f"lifelog {__version__}"
+
+
+def _path_arg(value: str) -> Path:
+    # Keep undecodable bytes as surrogates so hostile names round-trip to the filesystem.
+    return Path(os.fsdecode(os.fsencode(value)))
+
+
+def _day_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--day must be YYYY-MM-DD, not {value!r}") from e
+
+
+# ------------------------------------------------------------------ progress
+class _Progress:
+    """Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        now = time.monotonic()
+        final = getattr(p, "stage", "") == "done"
+        if not final and now - self._last < (0.2 if self.tty else 5.0):
+            return
+        self._last = now
+        cur = getattr(p, "current", None) or ""
+        if len(cur) > 50:
+            cur = "…" + cur[-49:]
+        line = f"[{p.fraction * 100:5.1f}%] {p.files_done}/{p.files_total} {p.stage} {cur}"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _emit(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _memory(args: argparse.Namespace) -> Any:
+    from lifelog.api import Memory
+
+    return Memory(getattr(args, "data_dir", None))
+
+
+# ------------------------------------------------------------------ commands
+def cmd_import(args: argparse.Namespace) -> int:
+    mem = _memory(args)
+    cancel = threading.Event()
+    try:
+        result = mem.import_paths(args.paths, progress=_Progress(), cancel=cancel, device=args.device)
+    except KeyboardInterrupt:
+        raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
+    if args.json:
+        _emit(result.to_json())
+    else:
+        print(
+            f"imported {result.imported}, skipped {result.skipped} (already in memory), "
+            f"failed {len(result.failed)}; {len(result.episodes)} new episode(s)"
+            + (f"; {result.ignored} non-media file(s) ignored" if result.ignored else "")
+        )
+        for f in result.failed:
+            print(f"  failed: {f.path}: {f.error}")
+        for w in result.warnings:
+            print(f"  warning: {w.path}: {w.error}")
+    for f in result.failed:
+        print(f"lifelog: {f.path}: {f.error}", file=sys.stderr)
+    if result.cancelled:
+        return EXIT_CANCELLED
+    return EXIT_PARTIAL if result.failed else EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from lifelog.recall.answer import ask
+    from lifelog.recall.parse import QuestionError, parse_now
+
+    try:
+        now = parse_now(args.now)
+    except QuestionError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1", EXIT_USAGE)
+    mem = _memory(args)
+    try:
+        ans = ask(mem, args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
+    except QuestionError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if args.json:
+        _emit(ans.to_json())
+        return EXIT_OK
+    print(ans.answer)
+    for i, h in enumerate(ans.hits, 1):
+        print(f"  {i}. {h.start:%a %Y-%m-%d %H:%M}–{h.end:%H:%M}  score {h.score:.2f}  {h.episode_id}")
+        for ev in h.evidence[:3]:
+            print(f"       {ev.kind}: {ev.text}" + (f"  [{ev.thumbnail}]" if ev.thumbnail else ""))
+    return EXIT_OK
+
+
+def cmd_episodes(args: argparse.Namespace) -> int:
+    mem = _memory(args)
+    eps = mem.episodes(args.day)
+    if args.json:
+        _emit([e.to_json() for e in eps])
+        return EXIT_OK
+    if not eps:
+        print("no episodes" + (f" on {args.day}" if args.day else ""))
+    for e in eps:
+        print(f"{e.start:%Y-%m-%d %H:%M:%S}–{e.end:%H:%M:%S}  {e.id}  {e.summary}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    mem = _memory(args)
+    doc = {"data_dir": str(mem.data_dir), "key": mem.vault.mode, **mem.stats(),
+           "store_bytes": mem.store.bytes_on_disk()}
+    if args.json:
+        _emit(doc)
+    else:
+        for k, v in doc.items():
+            print(f"{k}: {v}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lifelog.demo import run_demo
+
+    return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json)
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from ui.app import main as app_main
+    except ImportError as e:
+        raise CliError(f"the desktop app is not available: {e}") from e
+    return int(app_main(data_dir=getattr(args, "data_dir", None)))  # type: ignore[redundant-cast,unused-ignore]
+
+
+COMMANDS = {
+    "import": cmd_import,
+    "ask": cmd_ask,
+    "episodes": cmd_episodes,
+    "status": cmd_status,
+    "demo": cmd_demo,
+    "app": cmd_app,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from lifelog.encoders.base import ModelMissingError
+    from lifelog.store.vault import VaultError
+
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as e:
+        print(f"lifelog: {e}", file=sys.stderr)
+        return e.code
+    except VaultError as e:
+        print(f"lifelog: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModelMissingError as e:
+        print(f"lifelog: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("lifelog: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as e:
+        if os.environ.get("LIFELOG_DEBUG"):
+            raise
+        from lifelog.ingest.pipeline import WriteLockBusy
+
+        if isinstance(e, WriteLockBusy):
+            print(f"lifelog: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"lifelog: error: {msg} (set LIFELOG_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

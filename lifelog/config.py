@@ -1,0 +1,91 @@
+"""The settings model: strict, documented, versioned and migrated on load.
+
+Settings live in ``<data>/settings.json``. Unknown keys are an error (``extra="forbid"``), so a
+typo never silently does nothing. ``version`` is bumped when the shape changes and
+:func:`migrate` brings an older file up to date.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lifelog.store.vault import atomic_write
+
+SETTINGS_VERSION = 1
+
+
+class CaptureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample_interval_s: float = Field(
+        2.0, ge=0.2, le=60.0, title="Sampling interval", description="At most one frame per this many seconds."
+    )
+    max_gap_s: float = Field(
+        10.0, ge=1.0, le=600.0, title="Longest unsampled stretch",
+        description="Where keyframes are sparser than this, extra frames are decoded.",
+    )
+    duplicate_threshold: float = Field(
+        0.02, ge=0.0, le=1.0, title="Near-duplicate threshold",
+        description="Mean grey difference (0–1) below which a frame is skipped as a duplicate.",
+    )
+
+    @model_validator(mode="after")
+    def _gap_after_interval(self) -> CaptureSettings:
+        if self.max_gap_s < self.sample_interval_s:
+            raise ValueError("max_gap_s must be at least sample_interval_s")
+        return self
+
+
+class EpisodeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gap_s: float = Field(120.0, ge=1.0, title="Time gap", description="A pause longer than this starts a new episode.")
+    scene_threshold: float = Field(
+        0.55, ge=0.0, le=1.0, title="Scene-change similarity",
+        description="Frames less similar than this to the episode so far start a new episode.",
+    )
+    min_episode_s: float = Field(6.0, ge=0.0, title="Shortest episode")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(SETTINGS_VERSION, title="Settings format version")
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    episodes: EpisodeSettings = Field(default_factory=EpisodeSettings)
+    timezone: str | None = Field(
+        None, title="Time zone", description="IANA zone for days and answers; default: the system's."
+    )
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    version = int(raw.get("version", 1))
+    if version > SETTINGS_VERSION:
+        raise SettingsError(f"settings were written by a newer lifelog (format {version})")
+    raw["version"] = SETTINGS_VERSION
+    return raw
+
+
+def load_settings(data_dir: Path) -> Settings:
+    path = data_dir / "settings.json"
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise SettingsError(f"{path}: expected a JSON object")
+        return Settings.model_validate(migrate(raw))
+    except (json.JSONDecodeError, ValidationError) as e:
+        raise SettingsError(f"{path} is invalid: {e}") from e
+
+
+def save_settings(data_dir: Path, settings: Settings) -> None:
+    atomic_write(data_dir / "settings.json", settings.model_dump_json(indent=2).encode("utf-8"))

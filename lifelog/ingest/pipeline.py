@@ -1,0 +1,541 @@
+"""Import: files in → episodes, frames and vectors in the store.
+
+Per file the stages run in order (hash → skip if known → decode → skip duplicates → encode →
+cut episodes → write). Crash safety:
+
+* Before anything is written for a file, a **journal entry** ``<data>/journal/<media_id>``
+  is created; it is removed after the ``media`` row (the commit record) is written.
+* Writes go frames → episodes → media. An episode row is written in one LanceDB append, only
+  after all of its frames, so an episode is never visible half-written.
+* Whoever next takes the write lock rolls back every journalled file (deletes its rows and
+  vault blobs); the file is then imported again from scratch. IDs are derived from the
+  content hash, so the redo produces the same IDs and never duplicates.
+
+Only one process writes at a time (``<data>/write.lock``, ``fcntl.flock``); readers never wait.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from lifelog.config import Settings
+from lifelog.encoders import get_visual_encoder
+from lifelog.encoders.base import ModelMissingError
+from lifelog.encoders.visual import VisualBatch, VisualEncoder
+from lifelog.ingest import decode
+from lifelog.ingest.episodes import CutParams, DuplicateFilter, cut_episodes
+from lifelog.ingest.media import (
+    MediaError,
+    MediaKind,
+    content_hash,
+    display_path,
+    kind_of,
+    local_tz,
+    mtime_of,
+    walk,
+)
+from lifelog.store.db import Store, sql_str
+from lifelog.store.vault import Vault, atomic_write
+
+THUMB_WIDTH = 160
+BATCH = 16
+
+
+class ImportCancelled(Exception):
+    pass
+
+
+class WriteLockBusy(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Progress as plain data; the CLI prints it, the app shows it."""
+
+    files_done: int
+    files_total: int
+    current: str | None
+    stage: str  # scanning | hashing | decoding | encoding | writing | done
+    fraction: float  # 0..1 over the whole import
+
+
+@dataclass
+class ImportFailure:
+    path: str
+    error: str
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    skipped: int = 0
+    failed: list[ImportFailure] = field(default_factory=list)
+    episodes: list[str] = field(default_factory=list)
+    ignored: int = 0
+    warnings: list[ImportFailure] = field(default_factory=list)
+    cancelled: bool = False
+    # measurements, for the benchmark and --json consumers
+    frames_decoded: int = 0
+    frames_embedded: int = 0
+    footage_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "skipped": self.skipped,
+            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
+            "episodes": self.episodes,
+            "ignored": self.ignored,
+            "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
+            "cancelled": self.cancelled,
+            "frames_decoded": self.frames_decoded,
+            "frames_embedded": self.frames_embedded,
+            "footage_seconds": round(self.footage_s, 3),
+        }
+
+
+ProgressFn = Callable[[ImportProgress], None]
+
+
+# ------------------------------------------------------------------ write lock
+@contextmanager
+def write_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as e:
+            raise WriteLockBusy(
+                f"another lifelog process is writing to {data_dir} (an import is running); try again later"
+            ) from e
+        yield
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------- journal
+def _journal_dir(data_dir: Path) -> Path:
+    return data_dir / "journal"
+
+
+def rollback_unfinished(store: Store, vault: Vault) -> list[str]:
+    """Undo every file whose import did not finish. Call with the write lock held."""
+    jdir = _journal_dir(store.data_dir)
+    if not jdir.is_dir():
+        return []
+    undone = []
+    for entry in sorted(jdir.iterdir()):
+        mid = entry.name
+        if entry.name.startswith(".") or not all(c in "0123456789abcdef" for c in mid):
+            continue
+        remove_media_rows(store, vault, mid)
+        entry.unlink(missing_ok=True)
+        undone.append(mid)
+    return undone
+
+
+def remove_media_rows(store: Store, vault: Vault, media_id: str) -> None:
+    where = f"media_id = {sql_str(media_id)}"
+    store.delete("episodes", where)
+    store.delete("frames", where)
+    store.delete("media", f"id = {sql_str(media_id)}")
+    bdir = vault.root / "blobs" / media_id[:2]
+    if bdir.is_dir():
+        for p in bdir.glob(f"{media_id}-*.bin"):
+            vault.delete(p.stem)
+
+
+# ----------------------------------------------------------------------- import
+@dataclass
+class _FrameRec:
+    offset_s: float
+    rgb: NDArray[Any]
+
+
+class Importer:
+    def __init__(
+        self,
+        store: Store,
+        vault: Vault,
+        settings: Settings,
+        encoder: VisualEncoder | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.settings = settings
+        self._encoder = encoder
+        self.device = device
+
+    @property
+    def encoder(self) -> VisualEncoder:
+        if self._encoder is None:
+            self._encoder = get_visual_encoder()
+        return self._encoder
+
+    def run(
+        self,
+        paths: list[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ImportResult:
+        result = ImportResult()
+        def should_stop() -> bool:
+            return cancel is not None and cancel.is_set()
+
+        report = progress or (lambda p: None)
+        report(ImportProgress(0, 0, None, "scanning", 0.0))
+        found = walk(paths)
+        result.ignored = found.ignored
+        for p, why in found.unreadable:
+            result.failed.append(ImportFailure(display_path(p), why))
+        with write_lock(self.store.data_dir):
+            rollback_unfinished(self.store, self.vault)
+            total = len(found.media)
+            for i, path in enumerate(found.media):
+                if should_stop():
+                    result.cancelled = True
+                    break
+                name = display_path(path)
+
+                def sub(stage: str, frac: float, i: int = i, name: str = name) -> None:
+                    report(ImportProgress(i, total, name, stage, (i + min(max(frac, 0.0), 1.0)) / max(total, 1)))
+
+                sub("hashing", 0.0)
+                try:
+                    status, eps = self._import_file(path, result, sub, should_stop)
+                except ImportCancelled:
+                    result.cancelled = True
+                    break
+                except MediaError as e:
+                    result.failed.append(ImportFailure(name, str(e)))
+                    continue
+                except OSError as e:
+                    result.failed.append(ImportFailure(name, _os_reason(e)))
+                    continue
+                except ModelMissingError:
+                    raise
+                except Exception as e:  # a store or codec error: report it, keep going
+                    result.failed.append(ImportFailure(name, _other_reason(e)))
+                    continue
+                if status == "imported":
+                    result.imported += 1
+                    result.episodes.extend(eps)
+                else:
+                    result.skipped += 1
+            report(ImportProgress(total, total, None, "done", 1.0))
+        return result
+
+    # ..................................................................... one file
+    def _import_file(
+        self,
+        path: Path,
+        result: ImportResult,
+        sub: Callable[[str, float], None],
+        should_stop: Callable[[], bool],
+    ) -> tuple[str, list[str]]:
+        kind = kind_of(path)
+        if kind is None:
+            raise MediaError("unsupported file type (not a video, photo or audio file)")
+        if path.is_dir():
+            raise MediaError("is a folder")
+        if not os.access(path, os.R_OK):
+            raise MediaError("permission denied (file is not readable)")
+        try:
+            mid = content_hash(path, should_stop)
+        except InterruptedError as e:
+            raise ImportCancelled from e
+        if self.store.has_media(mid):
+            return "skipped", []
+        journal = _journal_dir(self.store.data_dir) / mid
+        atomic_write(journal, display_path(path).encode())
+        try:
+            eps = self._encode_and_write(path, kind, mid, result, sub, should_stop)
+        except BaseException:
+            # Undo now if we can; if we cannot (disk full, killed), the journal makes the next
+            # writer do it.
+            try:
+                remove_media_rows(self.store, self.vault, mid)
+                journal.unlink(missing_ok=True)
+            except Exception:
+                pass
+            raise
+        journal.unlink(missing_ok=True)
+        return "imported", eps
+
+    def _encode_and_write(
+        self,
+        path: Path,
+        kind: MediaKind,
+        mid: str,
+        result: ImportResult,
+        sub: Callable[[str, float], None],
+        should_stop: Callable[[], bool],
+    ) -> list[str]:
+        cap = self.settings.capture
+        warnings: list[str] = []
+        media_row: dict[str, Any] = {
+            "id": mid,
+            "path": display_path(path.resolve()),
+            "size": path.stat().st_size,
+            "device": self.device,
+            "imported_at": datetime.now(UTC),
+        }
+        frames: list[_FrameRec] = []
+        stats = decode.DecodeStats()
+        duration = 0.0
+        if kind == "video":
+            info = decode.probe_video(path)
+            if not info.has_video:
+                if not info.has_audio:
+                    raise MediaError("no video or audio stream in the file")
+                kind = "audio"
+            else:
+                duration = info.duration_s
+                start, source = (info.creation_time, "creation_time") if info.creation_time else (None, "mtime")
+                if start is None:
+                    start = mtime_of(path) - timedelta(seconds=duration)
+                media_row.update(
+                    width=info.width, height=info.height, codec=info.codec, has_audio=info.has_audio
+                )
+        if kind == "audio":
+            ainfo = decode.probe_audio(path)
+            duration = ainfo.duration_s
+            start, source = (ainfo.creation_time, "creation_time") if ainfo.creation_time else (None, "mtime")
+            if start is None:
+                start = mtime_of(path) - timedelta(seconds=duration)
+            media_row.update(has_audio=True, codec="audio")
+        if kind == "photo":
+            photo = decode.load_photo(path)
+            start, source = (photo.taken, "exif") if photo.taken else (mtime_of(path), "mtime")
+            frames.append(_FrameRec(0.0, photo.rgb))
+            media_row.update(width=photo.width, height=photo.height, codec="image", has_audio=False)
+            stats.decoded = 1
+        assert start is not None
+        start = start.astimezone(local_tz())
+        tz_off = int((start.utcoffset() or timedelta()).total_seconds() // 60)
+        media_row.update(kind=kind, time_source=source, tz_offset_min=tz_off)
+
+        # ---- decode + encode, streaming in batches so memory stays flat
+        dup = DuplicateFilter(cap.duplicate_threshold)
+        kept_t: list[float] = []
+        batch_out: list[VisualBatch] = []
+        thumbs: list[bytes] = []
+        pending: list[_FrameRec] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            if should_stop():
+                raise ImportCancelled
+            sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
+            batch_out.append(self.encoder.encode([f.rgb for f in pending]))
+            thumbs.extend(_thumbnail(f.rgb) for f in pending)
+            kept_t.extend(f.offset_s for f in pending)
+            pending.clear()
+
+        if kind == "video":
+            sub("decoding", 0.0)
+            try:
+                for fr in decode.sample_video(
+                    path,
+                    min_interval=cap.sample_interval_s,
+                    max_interval=cap.max_gap_s,
+                    stats=stats,
+                    should_stop=should_stop,
+                ):
+                    if dup.keep(fr.rgb, fr.offset_s):
+                        pending.append(_FrameRec(fr.offset_s, fr.rgb))
+                        if len(pending) >= BATCH:
+                            flush()
+            except InterruptedError as e:
+                raise ImportCancelled from e
+            if stats.decoded == 0:
+                raise MediaError("no decodable video frames (corrupt, truncated or an unsupported codec)")
+        else:
+            pending.extend(frames)
+        flush()
+        warnings.extend(stats.warnings)
+        if frames == [] and kind == "video" and kept_t:
+            duration = max(duration, kept_t[-1])
+
+        # ---- episodes
+        sub("writing", 0.99)
+        model = f"{self.encoder.name}@{self.encoder.version}"
+        if kept_t:
+            batch = _concat(batch_out)
+            starts = cut_episodes(
+                kept_t,
+                batch.features,
+                CutParams(
+                    gap_s=self.settings.episodes.gap_s,
+                    scene_threshold=self.settings.episodes.scene_threshold,
+                    min_episode_s=self.settings.episodes.min_episode_s,
+                ),
+            )
+        else:
+            batch = None
+            starts = []
+
+        end_total = max(duration, (kept_t[-1] + 1.0) if kept_t else 1.0)
+        frame_rows: list[dict[str, Any]] = []
+        episode_rows: list[dict[str, Any]] = []
+        ep_ids: list[str] = []
+        if batch is None:  # audio: one episode, no frames
+            ep_id = f"{mid}-0000"
+            episode_rows.append(
+                self._episode_row(ep_id, mid, kind, start, start + timedelta(seconds=end_total), tz_off,
+                                  [], [], [], None, model)
+            )
+            ep_ids.append(ep_id)
+        else:
+            bounds = [*starts, len(kept_t)]
+            for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+                ep_id = f"{mid}-{k:04d}"
+                ep_start = start + timedelta(seconds=kept_t[a] if k > 0 else 0.0)
+                ep_end = start + timedelta(seconds=kept_t[b] if b < len(kept_t) else end_total)
+                thumb_ids = []
+                for j in range(a, b):
+                    fid = f"{mid}-{j:05d}"
+                    self.vault.put(fid, thumbs[j])
+                    frame_rows.append(
+                        {
+                            "id": fid,
+                            "episode_id": ep_id,
+                            "media_id": mid,
+                            "t": start + timedelta(seconds=kept_t[j]),
+                            "offset_s": kept_t[j],
+                            "tz_offset_min": tz_off,
+                            "semantic": batch.semantic[j].tolist(),
+                            "features": batch.features[j].astype(np.float16).tolist(),
+                            "labels": [lab for lab, _ in batch.labels[j]],
+                            "label_scores": [float(s) for _, s in batch.labels[j]],
+                            "thumb_id": fid,
+                            "model": model,
+                        }
+                    )
+                picks = sorted({a, (a + b - 1) // 2, b - 1})
+                thumb_ids = [f"{mid}-{j:05d}" for j in picks]
+                labels, scores = _aggregate_labels(batch.labels[a:b])
+                sem = batch.semantic[a:b].mean(axis=0)
+                sem = sem / (np.linalg.norm(sem) + 1e-9)
+                episode_rows.append(
+                    self._episode_row(ep_id, mid, kind, ep_start, ep_end, tz_off, thumb_ids, labels, scores,
+                                      sem, model, n_frames=b - a)
+                )
+                ep_ids.append(ep_id)
+        self.store.add("frames", frame_rows)
+        self.store.add("episodes", episode_rows)
+        media_row.update(
+            capture_start=start,
+            capture_end=start + timedelta(seconds=end_total),
+            duration_s=duration,
+            frames_decoded=stats.decoded,
+            frames_kept=len(kept_t),
+            warnings=warnings,
+        )
+        self.store.add("media", [media_row])
+        result.frames_decoded += stats.decoded
+        result.frames_embedded += len(kept_t)
+        result.footage_s += duration
+        for w in warnings:
+            result.warnings.append(ImportFailure(display_path(path), w))
+        return ep_ids
+
+    def _episode_row(
+        self,
+        ep_id: str,
+        mid: str,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        tz_off: int,
+        thumb_ids: list[str],
+        labels: list[str],
+        scores: list[float],
+        semantic: NDArray[Any] | None,
+        model: str,
+        n_frames: int = 0,
+    ) -> dict[str, Any]:
+        local = start.astimezone(local_tz())
+        what = ", ".join(labels[:3]) if labels else ("audio recording" if kind == "audio" else "")
+        summary = f"{kind.capitalize()} at {local:%H:%M}" + (f": {what}" if what else "")
+        return {
+            "id": ep_id,
+            "media_id": mid,
+            "kind": kind,
+            "start": start,
+            "end": end,
+            "tz_offset_min": tz_off,
+            "n_frames": n_frames,
+            "thumb_ids": thumb_ids,
+            "labels": labels,
+            "label_scores": scores,
+            "summary_enc": self.vault.encrypt_text(summary, f"summary:{ep_id}"),
+            "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None,
+            "model": model,
+        }
+
+
+def _thumbnail(rgb: NDArray[Any]) -> bytes:
+    im = Image.fromarray(rgb)
+    w, h = im.size
+    if w > THUMB_WIDTH:
+        im = im.resize((THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), Image.Resampling.BILINEAR)
+    buf = BytesIO()
+    im.save(buf, format="JPEG", quality=70, optimize=True)
+    return buf.getvalue()
+
+
+def _concat(batches: list[VisualBatch]) -> VisualBatch:
+    return VisualBatch(
+        features=np.concatenate([b.features for b in batches]),
+        semantic=np.concatenate([b.semantic for b in batches]),
+        labels=[lab for b in batches for lab in b.labels],
+    )
+
+
+def _aggregate_labels(per_frame: list[list[tuple[str, float]]], top: int = 8) -> tuple[list[str], list[float]]:
+    acc: dict[str, float] = {}
+    for labels in per_frame:
+        for lab, p in labels:
+            acc[lab] = acc.get(lab, 0.0) + p
+    n = max(len(per_frame), 1)
+    best = sorted(acc.items(), key=lambda kv: -kv[1])[:top]
+    return [k for k, _ in best], [float(v / n) for _, v in best]
+
+
+def _other_reason(e: Exception) -> str:
+    text = str(e)
+    if "No space left" in text or "Disk quota" in text or "File too large" in text:
+        return _os_reason(OSError(errno.ENOSPC, "No space left on device"))
+    return f"could not be imported: {type(e).__name__}: {text[:300]}"
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "disk full: the memory's disk has no space left (nothing already stored was changed)"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if e.errno == errno.ENOENT:
+        return "file disappeared during import"
+    if e.errno == errno.EIO:
+        return "read error (input/output error)"
+    return e.strerror.lower() if e.strerror else str(e)

@@ -1,0 +1,1 @@
+"""Recall: understanding questions and answering them from the memory."""

@@ -1,0 +1,220 @@
+"""LanceDB tables of the memory, with typed Arrow schemas.
+
+Tables (all under ``<data>/db``):
+
+``media``      one row per imported source file (content hash). Written **last** for a file: it is
+               the import ledger's commit record, so a file without a media row is re-done.
+``episodes``   contiguous stretches of footage; the unit that recall answers with.
+``frames``     kept (non-duplicate) sampled frames with their vectors, labels and a thumbnail id.
+``faces``, ``people``, ``utterances``   created now with their schemas, filled by later stages.
+
+Times are ``timestamp[us, UTC]``; the capture's UTC offset is kept in ``tz_offset_min`` so an
+answer can be printed in the local time it was recorded in. Texts the user saw or said
+(summaries, transcripts, names, OCR) are stored as vault ciphertext (``*_enc`` binary columns).
+Vectors stay plain (see ``docs/privacy.md``). Every vector row records ``model`` (name@version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+SEMANTIC_DIM = 384
+FEATURE_DIM = 1280
+FACE_DIM = 128
+
+TS = pa.timestamp("us", tz="UTC")
+
+MEDIA_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # video | photo | audio
+        pa.field("path", pa.string()),  # where it was last imported from (informational)
+        pa.field("size", pa.int64()),
+        pa.field("capture_start", TS),
+        pa.field("capture_end", TS),
+        pa.field("tz_offset_min", pa.int32()),
+        pa.field("time_source", pa.string()),  # creation_time | exif | mtime
+        pa.field("duration_s", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("codec", pa.string()),
+        pa.field("has_audio", pa.bool_()),
+        pa.field("frames_decoded", pa.int32()),
+        pa.field("frames_kept", pa.int32()),
+        pa.field("imported_at", TS),
+        pa.field("warnings", pa.list_(pa.string())),
+        pa.field("device", pa.string()),
+    ]
+)
+
+EPISODE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # video | photo | audio
+        pa.field("start", TS, nullable=False),
+        pa.field("end", TS, nullable=False),
+        pa.field("tz_offset_min", pa.int32()),
+        pa.field("n_frames", pa.int32()),
+        pa.field("thumb_ids", pa.list_(pa.string())),
+        pa.field("labels", pa.list_(pa.string())),  # aggregated top labels, best first
+        pa.field("label_scores", pa.list_(pa.float32())),
+        pa.field("summary_enc", pa.binary()),
+        pa.field("semantic", pa.list_(pa.float32(), SEMANTIC_DIM)),  # mean of frame vectors
+        pa.field("model", pa.string()),
+    ]
+)
+
+FRAME_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("episode_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("t", TS, nullable=False),
+        pa.field("offset_s", pa.float64()),
+        pa.field("tz_offset_min", pa.int32()),
+        pa.field("semantic", pa.list_(pa.float32(), SEMANTIC_DIM)),
+        pa.field("features", pa.list_(pa.float16(), FEATURE_DIM)),
+        pa.field("labels", pa.list_(pa.string())),
+        pa.field("label_scores", pa.list_(pa.float32())),
+        pa.field("thumb_id", pa.string()),
+        pa.field("model", pa.string()),
+    ]
+)
+
+FACE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("frame_id", pa.string()),
+        pa.field("episode_id", pa.string()),
+        pa.field("t", TS),
+        pa.field("box", pa.list_(pa.float32(), 4)),
+        pa.field("quality", pa.float32()),
+        pa.field("embedding", pa.list_(pa.float32(), FACE_DIM)),
+        pa.field("person_id", pa.string()),
+        pa.field("crop_id", pa.string()),
+        pa.field("model", pa.string()),
+    ]
+)
+
+PEOPLE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("name_enc", pa.binary()),
+        pa.field("hidden", pa.bool_()),
+        pa.field("user_locked", pa.bool_()),
+        pa.field("centroid", pa.list_(pa.float32(), FACE_DIM)),
+        pa.field("updated_at", TS),
+    ]
+)
+
+UTTERANCE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("episode_id", pa.string()),
+        pa.field("media_id", pa.string()),
+        pa.field("start", TS),
+        pa.field("end", TS),
+        pa.field("text_enc", pa.binary()),
+        pa.field("speaker_id", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("vector", pa.list_(pa.float32(), SEMANTIC_DIM)),
+        pa.field("model", pa.string()),
+    ]
+)
+
+SCHEMAS: Mapping[str, pa.Schema] = {
+    "media": MEDIA_SCHEMA,
+    "episodes": EPISODE_SCHEMA,
+    "frames": FRAME_SCHEMA,
+    "faces": FACE_SCHEMA,
+    "people": PEOPLE_SCHEMA,
+    "utterances": UTTERANCE_SCHEMA,
+}
+
+
+def sql_str(value: str) -> str:
+    """Quote a string literal for a LanceDB filter."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    vals = list(values)
+    if not vals:
+        return "false"
+    return f"{column} IN ({', '.join(sql_str(v) for v in vals)})"
+
+
+class Store:
+    """Thin typed wrapper over the LanceDB connection. One writer at a time (see ``ingest.lock``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / "db"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(str(self.path))
+        self._tables: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        for name, schema in SCHEMAS.items():
+            self._tables[name] = self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def table(self, name: str) -> Any:
+        tbl = self._tables[name]
+        return tbl
+
+    def refresh(self) -> None:
+        """See writes made by other processes."""
+        for tbl in self._tables.values():
+            with contextlib.suppress(Exception):  # a table at its latest version already
+                tbl.checkout_latest()
+
+    # ------------------------------------------------------------------ writes
+    def add(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        schema = SCHEMAS[name]
+        batch = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+        with self._lock:
+            self._tables[name].add(batch)
+
+    def delete(self, name: str, where: str) -> None:
+        with self._lock:
+            self._tables[name].delete(where)
+
+    def compact(self) -> None:
+        """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
+        with self._lock:
+            for tbl in self._tables.values():
+                tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
+
+    # ------------------------------------------------------------------- reads
+    def rows(self, name: str, where: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+        tbl = self._tables[name]
+        if where is None and columns is None:
+            result: pa.Table = tbl.to_arrow()
+            return result
+        q = tbl.search()
+        if where:
+            q = q.where(where)
+        if columns:
+            q = q.select(list(columns))
+        out: pa.Table = q.limit(None).to_arrow()
+        return out
+
+    def count(self, name: str, where: str | None = None) -> int:
+        return int(self._tables[name].count_rows(where))
+
+    def has_media(self, media_id: str) -> bool:
+        return self.count("media", f"id = {sql_str(media_id)}") > 0
+
+    def bytes_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())

