@@ -45,7 +45,7 @@ class EpisodeSettings(BaseModel):
 
     gap_s: float = Field(120.0, ge=1.0, title="Time gap", description="A pause longer than this starts a new episode.")
     scene_threshold: float = Field(
-        0.55, ge=0.0, le=1.0, title="Scene-change similarity",
+        0.65, ge=0.0, le=1.0, title="Scene-change similarity",
         description="Frames less similar than this to the episode so far start a new episode.",
     )
     min_episode_s: float = Field(6.0, ge=0.0, title="Shortest episode")

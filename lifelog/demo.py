@@ -64,7 +64,7 @@ def demo_questions(gt: Any) -> list[DemoQuestion]:
 def _overlaps(hit: dict[str, Any], scene: Any) -> bool:
     a0, a1 = datetime.fromisoformat(hit["start"]), datetime.fromisoformat(hit["end"])
     b0, b1 = scene.start, max(scene.end, scene.start + timedelta(seconds=1))
-    return a0 < b1 and b0 < a1
+    return bool(a0 < b1 and b0 < a1)
 
 
 def judge(q: DemoQuestion, ans: dict[str, Any], gt: Any) -> bool:

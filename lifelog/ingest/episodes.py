@@ -59,7 +59,7 @@ class DuplicateFilter:
 @dataclass(frozen=True)
 class CutParams:
     gap_s: float = 120.0  # a pause longer than this starts a new episode
-    scene_threshold: float = 0.55  # cosine similarity below this to prev frame AND centroid = new scene
+    scene_threshold: float = 0.65  # cosine similarity below this to prev frame AND centroid = new scene
     min_episode_s: float = 6.0
 
 

@@ -207,7 +207,7 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         matching.sort(key=lambda x: start_of(x[1]))
     else:
         matching.sort(key=lambda x: -x[0])
-    tz = memory.tz
+    tz = now.tzinfo or memory.tz  # answer in the zone the question was asked in
     hits: list[Hit] = []
     thumb_dir = _thumb_dir() if thumbnails else None
     for score, ep_id, items in matching[:limit]:
