@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 MATCH_THRESHOLD = 0.30
 SEM_FLOOR = 0.45  # cosine below this carries no evidence
 SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
-LABEL_SIM_FLOOR = 0.62  # a label whose text vector is this close to the subject counts as naming it
+LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -126,11 +126,12 @@ class Scorer:
         names: list[str] = list(venc.label_names)
         sims = venc.label_vectors @ self.q
         subj_words = _words(subject) - _STOP
+        subj_head = _head(subject)
         self.label_weight: dict[str, float] = {}
         for i, name in enumerate(names):
             w = 0.0
-            lemma_words = _words(name)
-            if subj_words and subj_words <= lemma_words | _lemma_extra(venc, i):
+            # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
+            if subj_words and subj_words <= _words(name) and subj_head == _head(name):
                 w = 1.0
             elif sims[i] >= LABEL_SIM_FLOOR:
                 w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
@@ -152,11 +153,19 @@ class Scorer:
         return min(1.0, total * 2.0), matched
 
 
-def _lemma_extra(venc: Any, i: int) -> set[str]:
-    lemmas = getattr(venc, "label_lemmas", None)
-    if lemmas is None:
-        return set()
-    return _words(" ".join(lemmas[i]))
+def _singular(w: str) -> str:
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes")):
+        return w[:-2]
+    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def _head(text: str) -> str:
+    toks = _WORD.findall(text.lower())
+    return _singular(toks[-1]) if toks else ""
 
 
 _STOP = {"a", "an", "the", "my", "of", "some", "any", "to", "at", "in", "on"}
