@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--out", type=Path, help="where to compose the sample media (default: the cache)")
 
-    sub.add_parser("app", parents=[common], help="open the desktop app")
+    app = sub.add_parser("app", parents=[common], help="open the desktop app")
+    app.add_argument("--demo", action="store_true", help="open the sample-day memory made by `lifelog demo`")
     return p
 
 
@@ -212,7 +213,13 @@ def cmd_app(args: argparse.Namespace) -> int:
         from ui.app import main as app_main
     except ImportError as e:
         raise CliError(f"the desktop app is not available: {e}") from e
-    return int(app_main(data_dir=getattr(args, "data_dir", None)))  # type: ignore[redundant-cast,unused-ignore]
+    data_dir = getattr(args, "data_dir", None)
+    if args.demo:
+        from lifelog.demo import demo_data_dir, demo_passphrase_if_needed
+
+        data_dir = str(demo_data_dir(data_dir))
+        demo_passphrase_if_needed()
+    return int(app_main(data_dir=data_dir))  # type: ignore[redundant-cast,unused-ignore]
 
 
 COMMANDS = {

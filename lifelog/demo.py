@@ -38,6 +38,14 @@ def demo_data_dir(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(platformdirs.user_data_dir("lifelog-demo", appauthor=False))
 
 
+def demo_passphrase_if_needed() -> None:
+    """Use the published demo passphrase for the demo memory when nothing better exists."""
+    from lifelog.store.vault import PASSPHRASE_ENV, keyring_usable
+
+    if not keyring_usable() and not os.environ.get(PASSPHRASE_ENV):
+        os.environ[PASSPHRASE_ENV] = DEMO_PASSPHRASE
+
+
 def demo_questions(gt: Any) -> list[DemoQuestion]:
     """Questions over the composed days, with answers read from the ground truth."""
     last_day = max(gt.days)

@@ -5,5 +5,5 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/packaging/setup.sh"
 "$here/.venv/bin/lifelog" demo "$@"
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${CI:-}" ]; then
-  exec "$here/.venv/bin/lifelog" app
+  exec "$here/.venv/bin/lifelog" app --demo
 fi

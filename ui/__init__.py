@@ -1,0 +1,1 @@
+"""The lifelog desktop app (PySide6). Talks to the core only through :mod:`lifelog.api`."""
