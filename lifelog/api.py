@@ -121,6 +121,14 @@ class Memory:
     def stats(self) -> dict[str, int]:
         return {name: self.store.count(name) for name in ("media", "episodes", "frames")}
 
+    def stale_frames(self) -> int:
+        """Frames whose vectors were made by another model than the current one (to re-index)."""
+        from lifelog.encoders import get_visual_encoder
+        from lifelog.store.db import sql_str
+
+        enc = get_visual_encoder()
+        return self.store.count("frames", f"model != {sql_str(f'{enc.name}@{enc.version}')}")
+
 
 def _ts(dt: datetime) -> str:
     """A LanceDB (DataFusion) timestamp literal in UTC."""

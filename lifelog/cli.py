@@ -193,7 +193,8 @@ def cmd_episodes(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     mem = _memory(args)
     doc = {"data_dir": str(mem.data_dir), "key": mem.vault.mode, **mem.stats(),
-           "store_bytes": mem.store.bytes_on_disk()}
+           "frames_to_reindex": mem.stale_frames(), "store_bytes": mem.store.bytes_on_disk(),
+           "vault_bytes": sum(p.stat().st_size for p in mem.vault.root.rglob("*") if p.is_file())}
     if args.json:
         _emit(doc)
     else:

@@ -1,0 +1,660 @@
+"""Import benchmark: lifelog's keyframe import against a naive decode-everything baseline.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py                # composed sample days + a 30-minute 1080p video
+    .venv/bin/python bench/ingest.py --quick        # the same with a 2-minute video (smoke run)
+    .venv/bin/python bench/ingest.py --minutes 10 --only long --profile
+
+Two inputs are measured:
+
+* **days**: the composed sample days (``compose_days`` into ``<cache>/bench/days``), every file
+  imported into a fresh data dir;
+* **long**: one long 1080p30 H.264 video (``make_long_video``, cached as
+  ``<cache>/bench/long-<M>min-1920x1080-30fps-gop2-v<N>.mp4``; the 30-minute one takes about
+  7 minutes to make the first time), imported into a fresh data dir.
+
+Each input goes through two pipelines, each in its own child process (so that peak memory is
+that pipeline's alone):
+
+* **lifelog**: ``lifelog.api.Memory(data_dir).import_paths(files)``;
+* **baseline**: OpenCV ``cv2.VideoCapture`` decodes every frame; one frame per second of
+  footage (full size, RGB) goes through the same ``VisualEncoder.encode``; no dedup, no store.
+
+The child reports its own figures as one JSON line on stdout. The table is printed and all
+figures, with machine info, go to ``bench/results/ingest.json``. See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "ingest.json"
+DEFAULT_PASSPHRASE = "lifelog benchmark passphrase"
+LONG_SIZE = (1920, 1080)
+LONG_FPS = 30
+LONG_GOP_S = 2.0
+QUICK_MINUTES = 2.0
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+BASELINE_BATCH = 16
+PROGRESS_EVERY_S = 10.0
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# =============================================================================== child side
+def vm_hwm_kib() -> int | None:
+    """Peak resident set of this process's address space (``VmHWM``), in KiB.
+
+    Preferred over ``ru_maxrss``: on Linux ``ru_maxrss`` of an exec'd child can carry over the
+    parent's resident size at fork time, while ``VmHWM`` belongs to the new program alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def dir_bytes(root: Path) -> dict[str, int]:
+    """Apparent size of a data dir: ``db`` (LanceDB), ``vault`` (encrypted blobs), ``other``."""
+    out = {"db": 0, "vault": 0, "other": 0}
+    for dirpath, _dirs, files in os.walk(root):
+        rel = Path(dirpath).relative_to(root).parts
+        key = rel[0] if rel and rel[0] in ("db", "vault") else "other"
+        for f in files:
+            with contextlib.suppress(OSError):
+                out[key] += (Path(dirpath) / f).stat().st_size
+    out["total"] = out["db"] + out["vault"] + out["other"]
+    return out
+
+
+class _Ticker:
+    """Prints a progress line at most every ``every`` seconds."""
+
+    def __init__(self, label: str, every: float = PROGRESS_EVERY_S) -> None:
+        self.label = label
+        self.every = every
+        self.t0 = time.monotonic()
+        self.last = self.t0
+
+    def __call__(self, text: Callable[[], str], force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every:
+            self.last = now
+            log(f"{self.label}: {text()} ({now - self.t0:.0f} s)")
+
+
+def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) -> dict[str, Any]:
+    t_mod = time.perf_counter()
+    from lifelog.api import Memory
+    from lifelog.ingest.pipeline import ImportProgress
+
+    modules_s = time.perf_counter() - t_mod
+    tick = _Ticker("lifelog")
+
+    def progress(p: ImportProgress) -> None:
+        tick(lambda: f"file {min(p.files_done + 1, p.files_total)}/{p.files_total} {p.stage} {p.fraction:.0%}")
+
+    profiler = None
+    if profile_out is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    mem = Memory(data_dir, passphrase=os.environ.get("LIFELOG_PASSPHRASE") or DEFAULT_PASSPHRASE)
+    open_s = time.perf_counter() - t0
+    result = mem.import_paths(inputs, progress=progress)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    if profiler is not None and profile_out is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile_out))
+    tick(lambda: f"done, {result.imported} imported", force=True)
+    counts = mem.stats()
+    size = dir_bytes(data_dir)
+    mem.store.compact()
+    size_compacted = dir_bytes(data_dir)
+    return {
+        "pipeline": "lifelog",
+        "wall_s": wall,
+        "open_s": open_s,
+        "modules_import_s": modules_s,
+        "cpu_s": cpu,
+        "footage_s_reported": result.footage_s,
+        "frames_decoded": result.frames_decoded,
+        "frames_embedded": result.frames_embedded,
+        "imported": result.imported,
+        "skipped": result.skipped,
+        "failed": [{"path": f.path, "error": f.error} for f in result.failed],
+        "warnings": [{"path": w.path, "warning": w.error} for w in result.warnings],
+        "episodes": len(result.episodes),
+        "rows": counts,
+        "store_bytes": size,
+        "store_bytes_compacted": size_compacted,
+        "peak_rss_kib_self": vm_hwm_kib(),
+        "ru_maxrss_kib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def child_baseline(inputs: list[Path]) -> dict[str, Any]:
+    t_mod = time.perf_counter()
+    import cv2
+
+    from lifelog.encoders.visual import VisualEncoder
+
+    modules_s = time.perf_counter() - t_mod
+    tick = _Ticker("baseline")
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    encoder = VisualEncoder()
+    decoded = 0
+    embedded = 0
+    footage = 0.0
+    pending: list[Any] = []
+
+    def flush() -> None:
+        nonlocal embedded
+        if pending:
+            encoder.encode(pending)
+            embedded += len(pending)
+            pending.clear()
+
+    for i, path in enumerate(inputs):
+        if path.suffix.lower() in PHOTO_SUFFIXES:
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                decoded += 1
+                pending.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            continue
+        cap = cv2.VideoCapture(str(path))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        n = 0
+        next_t = 0.0
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                t = n / fps
+                n += 1
+                if t >= next_t:  # one frame per second of footage
+                    next_t += 1.0
+                    pending.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                    if len(pending) >= BASELINE_BATCH:
+                        flush()
+                tick(lambda i=i, n=n: f"file {i + 1}/{len(inputs)} frame {n}, {embedded} embedded")
+        finally:
+            cap.release()
+        decoded += n
+        footage += n / fps
+        flush()
+    flush()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    tick(lambda: f"done, {decoded} decoded, {embedded} embedded", force=True)
+    return {
+        "pipeline": "baseline",
+        "wall_s": wall,
+        "modules_import_s": modules_s,
+        "cpu_s": cpu,
+        "footage_s_reported": footage,
+        "frames_decoded": decoded,
+        "frames_embedded": embedded,
+        "peak_rss_kib_self": vm_hwm_kib(),
+        "ru_maxrss_kib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "opencv": cv2.__version__,
+    }
+
+
+@contextlib.contextmanager
+def _count_frames(total: int) -> Iterator[None]:
+    """Print progress of ``make_long_video`` by counting frames at its (private) clip writer.
+
+    Benchmark-only instrumentation; if the writer is renamed, only the frame count is lost.
+    """
+    from lifelog.sample import compose
+
+    cls = getattr(compose, "_ClipWriter", None)
+    orig = getattr(cls, "write", None)
+    count = [0]
+    done = threading.Event()
+    if cls is not None and orig is not None:
+
+        def write(self: Any, frame: Any) -> None:
+            orig(self, frame)
+            count[0] += 1
+
+        cls.write = write
+
+    def report() -> None:
+        t0 = time.monotonic()
+        while not done.wait(15.0):
+            el = time.monotonic() - t0
+            n = count[0]
+            if n:
+                left = el * (total - n) / n
+                log(f"making long video: {n}/{total} frames ({n / total:.0%}), {el:.0f} s, ~{left / 60:.1f} min left")
+            else:
+                log(f"making long video: {el:.0f} s")
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        if cls is not None and orig is not None:
+            cls.write = orig
+
+
+def child_make_long(out: Path, minutes: float) -> dict[str, Any]:
+    from lifelog.sample.compose import make_long_video
+
+    t0 = time.perf_counter()
+    with _count_frames(round(minutes * 60 * LONG_FPS)):
+        make_long_video(out, minutes=minutes, size=LONG_SIZE, fps=LONG_FPS, gop_seconds=LONG_GOP_S)
+    return {"seconds": time.perf_counter() - t0, "bytes": out.stat().st_size}
+
+
+def child_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="bench/ingest.py --child")
+    p.add_argument("kind", choices=["lifelog", "baseline", "make-long"])
+    p.add_argument("--data", type=Path)
+    p.add_argument("--inputs", type=Path, help="a JSON list of file paths")
+    p.add_argument("--profile-out", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--minutes", type=float)
+    a = p.parse_args(argv)
+    if a.kind == "make-long":
+        figures = child_make_long(a.out, a.minutes)
+    elif a.kind == "lifelog":
+        figures = child_lifelog(a.data, [Path(x) for x in json.loads(a.inputs.read_text())], a.profile_out)
+    else:
+        figures = child_baseline([Path(x) for x in json.loads(a.inputs.read_text())])
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+# ============================================================================== parent side
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run this script as a child; return its JSON plus wall time and rusage seen from here."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--child", *args],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed with exit code {proc.returncode}")
+    lines = [ln for ln in out.decode().splitlines() if ln.strip().startswith("{")]
+    if not lines:
+        raise RuntimeError(f"child {args[0]} printed no JSON")
+    figures: dict[str, Any] = json.loads(lines[-1])
+    figures["process_wall_s"] = wall
+    figures["ru_maxrss_kib"] = ru.ru_maxrss
+    figures["ru_cpu_s"] = ru.ru_utime + ru.ru_stime
+    return figures
+
+
+def child_env(data_dir: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LIFELOG_PASSPHRASE"] = env.get("LIFELOG_PASSPHRASE") or DEFAULT_PASSPHRASE
+    env["PYTHONUNBUFFERED"] = "1"
+    if data_dir is not None:
+        env["LIFELOG_HOME"] = str(data_dir)
+    return env
+
+
+def _version(*names: str) -> str | None:
+    for n in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.version(n)
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    mem_total = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total = int(line.split()[1]) * 1024
+    commit = dirty = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        )
+    import av
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu_model,
+        "memory_bytes": mem_total,
+        "load_avg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": _version("onnxruntime"),
+        "av": _version("av"),
+        "ffmpeg_libavcodec": ".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
+        "opencv": _version("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless"),
+        "numpy": _version("numpy"),
+        "lancedb": _version("lancedb"),
+        "pyarrow": _version("pyarrow"),
+        "lifelog": _version("lifelog"),
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+
+
+def footage_seconds(files: list[Path]) -> tuple[float, int, int]:
+    """(seconds of video, number of videos, number of photos) as the container headers say."""
+    from lifelog.ingest.decode import probe_video
+
+    secs = 0.0
+    videos = photos = 0
+    for f in files:
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            secs += probe_video(f).duration_s
+            videos += 1
+        elif f.suffix.lower() in PHOTO_SUFFIXES:
+            photos += 1
+    return secs, videos, photos
+
+
+def warm(files: list[Path]) -> int:
+    """Read the inputs once so both pipelines start with them in the page cache."""
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            while chunk := fh.read(8 << 20):
+                total += len(chunk)
+    return total
+
+
+def prepare_days(cache: Path) -> tuple[list[Path], dict[str, Any]]:
+    import logging
+
+    from lifelog.sample.compose import compose_days
+
+    out = cache / "bench" / "days"
+    logging.basicConfig(level=logging.INFO, format="[compose] %(message)s")
+    t0 = time.perf_counter()
+    log(f"composing the sample days into {out} (cached after the first run)")
+    truth = compose_days(out)
+    compose_s = time.perf_counter() - t0
+    files = sorted(
+        p for d in truth.days for p in (out / d).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES | PHOTO_SUFFIXES
+    )
+    return files, {"dir": str(out), "compose_s": compose_s, "skipped_scenes": list(truth.skipped)}
+
+
+def prepare_long(cache: Path, minutes: float) -> tuple[list[Path], dict[str, Any]]:
+    from lifelog.sample.compose import COMPOSER_VERSION
+
+    w, h = LONG_SIZE
+    path = cache / "bench" / f"long-{minutes:g}min-{w}x{h}-{LONG_FPS}fps-gop{LONG_GOP_S:g}-v{COMPOSER_VERSION}.mp4"
+    info: dict[str, Any] = {"path": str(path), "made_now": False}
+    if path.is_file():
+        log(f"reusing {path}")
+    else:
+        log(f"making {path}: {minutes:g} min of {w}x{h}@{LONG_FPS} H.264 "
+            f"(about {minutes * 60 / 4 / 60:.0f} min on 2 cores; cached for the next run)")
+        made = run_child(["make-long", "--out", str(path), "--minutes", str(minutes)], child_env())
+        info.update(made_now=True, make_s=made["seconds"])
+        log(f"made {path.name} in {made['seconds']:.0f} s ({made['bytes'] / 1e6:.0f} MB)")
+    info["bytes"] = path.stat().st_size
+    return [path], info
+
+
+def measure(name: str, files: list[Path], work: Path, keep: bool, profile: bool) -> dict[str, Any]:
+    footage, videos, photos = footage_seconds(files)
+    log(f"{name}: {videos} videos, {photos} photos, {footage:.0f} s of footage")
+    warmed = warm(files)
+    inputs = work / f"{name}-inputs.json"
+    inputs.write_text(json.dumps([str(f) for f in files]))
+    entry: dict[str, Any] = {
+        "files": len(files),
+        "videos": videos,
+        "photos": photos,
+        "input_bytes": warmed,
+        "footage_s": footage,
+    }
+
+    data = work / f"{name}-lifelog-data"
+    log(f"{name}: lifelog import into {data}")
+    lf = run_child(["lifelog", "--data", str(data), "--inputs", str(inputs)], child_env(data))
+    if lf["failed"]:
+        log(f"{name}: lifelog FAILED on {len(lf['failed'])} file(s): {lf['failed'][:3]}")
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
+
+    log(f"{name}: naive baseline (OpenCV decodes every frame, 1 frame/s embedded)")
+    bl = run_child(["baseline", "--inputs", str(inputs)], child_env(work / "unused-data"))
+
+    for fig in (lf, bl):
+        fig["footage_s"] = footage
+        fig["x_realtime"] = footage / fig["wall_s"] if fig["wall_s"] > 0 else None
+        peak = fig.get("peak_rss_kib_self") or fig["ru_maxrss_kib"]
+        fig["peak_rss_bytes"] = peak * 1024
+    hours = footage / 3600.0
+    if hours > 0:
+        lf["store_bytes_per_hour"] = lf["store_bytes"]["total"] / hours
+        lf["store_bytes_per_hour_compacted"] = lf["store_bytes_compacted"]["total"] / hours
+    entry["lifelog"] = lf
+    entry["baseline"] = bl
+    entry["ratio_lifelog_over_baseline"] = {
+        k: (lf[k] / bl[k] if bl.get(k) else None)
+        for k in ("wall_s", "x_realtime", "frames_decoded", "frames_embedded", "peak_rss_bytes", "cpu_s")
+    }
+
+    if profile:
+        data = work / f"{name}-profile-data"
+        stats_path = work / f"{name}.pstats"
+        log(f"{name}: lifelog import again under cProfile (not part of the figures above)")
+        pr = run_child(
+            ["lifelog", "--data", str(data), "--inputs", str(inputs), "--profile-out", str(stats_path)],
+            child_env(data),
+        )
+        entry["profile"] = summarise_profile(stats_path, pr["wall_s"])
+        shutil.rmtree(data, ignore_errors=True)
+    return entry
+
+
+# ------------------------------------------------------------------------------- profile
+# (module suffix, function name) -> stage. Cumulative times; nested stages are subtracted below.
+_STAGES: list[tuple[str, str, str]] = [
+    ("open store+vault", "lifelog/api.py", "__init__"),
+    ("hash file", "lifelog/ingest/media.py", "content_hash"),
+    ("probe", "lifelog/ingest/decode.py", "probe_video"),
+    ("decode (libavcodec)", "lifelog/ingest/decode.py", "_decode_now"),
+    ("scale+rgb (swscale)", "lifelog/ingest/decode.py", "_to_rgb"),
+    ("near-dup filter", "lifelog/ingest/episodes.py", "keep"),
+    ("encode: preprocess", "lifelog/encoders/visual.py", "preprocess"),
+    ("encode: onnx run", "onnxruntime/capi/onnxruntime_inference_collection.py", "run"),
+    ("encode: session load", "lifelog/encoders/base.py", "ort_session"),
+    ("encode (all)", "lifelog/encoders/visual.py", "encode"),
+    ("thumbnails (JPEG)", "lifelog/ingest/pipeline.py", "_thumbnail"),
+    ("cut episodes", "lifelog/ingest/episodes.py", "cut_episodes"),
+    ("vault put (encrypt+write)", "lifelog/store/vault.py", "put"),
+    ("store add (LanceDB)", "lifelog/store/db.py", "add"),
+    ("sample_video (demux + loop)", "lifelog/ingest/decode.py", "sample_video"),
+]
+
+
+def summarise_profile(stats_path: Path, wall: float) -> dict[str, Any]:
+    import pstats
+
+    st = pstats.Stats(str(stats_path))
+    raw: dict[tuple[str, int, str], Any] = st.stats  # type: ignore[attr-defined]
+    cum: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in raw.items():
+        for stage, suffix, fname in _STAGES:
+            if func == fname and file.replace("\\", "/").endswith(suffix):
+                cum[stage] = cum.get(stage, 0.0) + ct
+    # sample_video's cumulative time includes decode and swscale (but not the consumer's work,
+    # as a generator is only timed while it runs): what is left is demux and the loop itself.
+    if "sample_video (demux + loop)" in cum:
+        cum["sample_video (demux + loop)"] -= cum.get("decode (libavcodec)", 0.0) + cum.get("scale+rgb (swscale)", 0.0)
+    if "encode (all)" in cum:
+        cum["encode: other (softmax, ConSE)"] = cum.pop("encode (all)") - sum(
+            cum.get(k, 0.0) for k in ("encode: preprocess", "encode: onnx run", "encode: session load")
+        )
+    profiled_total = max((v[3] for v in raw.values()), default=0.0)
+    top = sorted(raw.items(), key=lambda kv: -kv[1][2])[:15]
+    return {
+        "wall_s_under_profile": wall,
+        "stages_s": {k: round(v, 3) for k, v in sorted(cum.items(), key=lambda kv: -kv[1])},
+        "top_tottime": [
+            {"function": f"{Path(f).name}:{line}({fn})", "tottime_s": round(v[2], 3), "calls": v[1]}
+            for (f, line, fn), v in top
+        ],
+        "profiled_total_s": profiled_total,
+    }
+
+
+# ---------------------------------------------------------------------------------- output
+def _mb(b: float | None) -> str:
+    return "—" if b is None else f"{b / 1e6:,.0f} MB"
+
+
+def print_table(results: dict[str, Any]) -> None:
+    head = ("input", "pipeline", "footage s", "wall s", "× real time", "decoded", "embedded", "peak RSS", "store/hour")
+    rows: list[tuple[str, ...]] = [head]
+    for name, e in results.items():
+        label = {"days": "sample days", "long": f"long {e['footage_s'] / 60:.0f} min 1080p"}.get(name, name)
+        for pipe in ("lifelog", "baseline"):
+            f = e[pipe]
+            rows.append((
+                label if pipe == "lifelog" else "",
+                pipe,
+                f"{f['footage_s']:.0f}",
+                f"{f['wall_s']:.1f}",
+                f"{f['x_realtime']:.1f}×" if f["x_realtime"] else "—",
+                f"{f['frames_decoded']:,}",
+                f"{f['frames_embedded']:,}",
+                _mb(f["peak_rss_bytes"]),
+                _mb(f.get("store_bytes_per_hour")),
+            ))
+        r = e["ratio_lifelog_over_baseline"]
+
+        def rr(k: str, r: dict[str, Any] = r) -> str:
+            return "—" if r.get(k) is None else f"{r[k]:.3g}"
+
+        rows.append(("", "lifelog/baseline", "", rr("wall_s"), rr("x_realtime"), rr("frames_decoded"),
+                     rr("frames_embedded"), rr("peak_rss_bytes"), ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    for name, e in results.items():
+        prof = e.get("profile")
+        if prof:
+            print(f"\nwhere lifelog's import time goes ({name}, cProfile, {prof['wall_s_under_profile']:.1f} s wall "
+                  "under the profiler):")
+            for stage, s in prof["stages_s"].items():
+                print(f"  {stage:34s} {s:8.2f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        return child_main(argv[1:])
+    p = argparse.ArgumentParser(prog="bench/ingest.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=30.0, help="length of the long 1080p video (default 30)")
+    p.add_argument("--quick", action="store_true", help=f"smoke run: a {QUICK_MINUTES:g}-minute long video")
+    p.add_argument("--only", choices=["days", "long"], help="measure one input only")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile lifelog's import (cProfile, separate run) and print where the time goes")
+    p.add_argument("--keep", action="store_true", help="keep the lifelog data dirs (printed) for inspection")
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(REPO)})")
+    args = p.parse_args(argv)
+    minutes = QUICK_MINUTES if args.quick else args.minutes
+
+    from lifelog import paths
+
+    started = datetime.now(UTC)
+    machine = machine_info()
+    log(f"{machine['cpu_count']} CPUs ({machine['cpu_model']}), python {machine['python']}, "
+        f"onnxruntime {machine['onnxruntime']}, av {machine['av']}, opencv {machine['opencv']}")
+    cache = paths.cache_dir()
+    inputs: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="lifelog-bench-"))
+    try:
+        if args.only in (None, "days"):
+            files, info = prepare_days(cache)
+            inputs["days"] = info
+            results["days"] = measure("days", files, work, args.keep, args.profile)
+        if args.only in (None, "long"):
+            files, info = prepare_long(cache, minutes)
+            inputs["long"] = info
+            results["long"] = measure("long", files, work, args.keep, args.profile)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    finished = datetime.now(UTC)
+    doc = {
+        "benchmark": "ingest",
+        "format": 1,
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "duration_s": (finished - started).total_seconds(),
+        "args": {"minutes": minutes, "quick": args.quick, "only": args.only, "profile": args.profile},
+        "machine": machine,
+        "inputs": inputs,
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print()
+    print_table(results)
+    print(f"\nfigures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
