@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import metadata
@@ -137,7 +138,9 @@ def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) 
     tick(lambda: f"done, {result.imported} imported", force=True)
     counts = mem.stats()
     size = dir_bytes(data_dir)
-    mem.store.compact()
+    with warnings.catch_warnings():  # "removes every version": intended, nobody else uses this dir
+        warnings.simplefilter("ignore")
+        mem.store.compact()
     size_compacted = dir_bytes(data_dir)
     return {
         "pipeline": "lifelog",
@@ -645,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": (finished - started).total_seconds(),
         "args": {"minutes": minutes, "quick": args.quick, "only": args.only, "profile": args.profile},
         "machine": machine,
+        "load_avg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "inputs": inputs,
         "results": results,
     }

@@ -5,6 +5,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/packaging/setup.sh"
 cd "$here"
 export QT_QPA_PLATFORM=offscreen
-.venv/bin/ruff check lifelog ui tests bench models
+.venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
