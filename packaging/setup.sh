@@ -17,12 +17,13 @@ fi
 [ -n "$PY" ] || { echo "lifelog setup: Python 3.11 or newer is required" >&2; exit 1; }
 
 stamp=".venv/.lifelog-deps"
-want="$(cat pyproject.toml packaging/constraints.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml packaging/constraints.txt packaging/requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "lifelog setup: installing Python packages into .venv" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade "pip>=23" >&2
   .venv/bin/python -m pip install --quiet -c packaging/constraints.txt -e ".[app,dev]" >&2
+  .venv/bin/python -m pip install --quiet --no-deps -c packaging/constraints.txt -r packaging/requirements-nodeps.txt >&2
   echo "$want" > "$stamp"
 fi
 
