@@ -3,7 +3,8 @@
 Videos are demuxed with PyAV and **only keyframe packets are sent to the decoder**: a
 keyframe decodes on its own, so a 30-minute H.264 file costs a few hundred intra-frame
 decodes instead of 54,000 full decodes. Decoded frames are scaled by FFmpeg's swscale straight
-to a small working size (``WORK_WIDTH`` pixels wide), which is all the encoders need.
+to a working size (``WORK_WIDTH`` pixels wide): enough for faces and signs, and all the
+classifier needs (it resizes to 224).
 If keyframes are sparser than ``max_interval`` (some cameras write one per 10 s or more), the
 gaps are filled by seeking to the missing times and decoding forward from the previous keyframe.
 
@@ -28,7 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lifelog.ingest.media import MediaError, parse_creation_time, parse_exif_time
 
-WORK_WIDTH = 320
+WORK_WIDTH = 640
 
 # PyAV logs every corrupt packet loudly; our own messages are clearer.
 av.logging.set_level(av.logging.PANIC)

@@ -21,7 +21,7 @@ import fcntl
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +38,7 @@ from lifelog.encoders import get_visual_encoder
 from lifelog.encoders.base import ModelMissingError
 from lifelog.encoders.visual import VisualBatch, VisualEncoder
 from lifelog.ingest import decode
+from lifelog.ingest.analyzers import FrameAnalyzer, FrameInput
 from lifelog.ingest.episodes import CutParams, DuplicateFilter, cut_episodes
 from lifelog.ingest.media import (
     MediaError,
@@ -154,7 +155,9 @@ def rollback_unfinished(store: Store, vault: Vault) -> list[str]:
 def remove_media_rows(store: Store, vault: Vault, media_id: str) -> None:
     where = f"media_id = {sql_str(media_id)}"
     store.delete("episodes", where)
-    store.delete("frames", where)
+    for name in store.tables_with("media_id"):
+        if name != "episodes":
+            store.delete(name, where)
     store.delete("media", f"id = {sql_str(media_id)}")
     bdir = vault.root / "blobs" / media_id[:2]
     if bdir.is_dir():
@@ -177,7 +180,9 @@ class Importer:
         settings: Settings,
         encoder: VisualEncoder | None = None,
         device: str | None = None,
+        analyzers: Sequence[FrameAnalyzer] = (),
     ) -> None:
+        self.analyzers = list(analyzers)
         self.store = store
         self.vault = vault
         self.settings = settings
@@ -339,6 +344,24 @@ class Importer:
         batch_out: list[VisualBatch] = []
         thumbs: list[bytes] = []
         pending: list[_FrameRec] = []
+        extra_rows: dict[str, list[dict[str, Any]]] = {}
+        failed_analyzers: set[str] = set()
+
+        def analyze(batch: list[_FrameRec], first_index: int) -> None:
+            inputs = [
+                FrameInput(f"{mid}-{first_index + k:05d}", start + timedelta(seconds=f.offset_s), f.rgb)
+                for k, f in enumerate(batch)
+            ]
+            for an in self.analyzers:
+                if an.name in failed_analyzers:
+                    continue
+                try:
+                    rows = an.analyze(inputs)
+                except Exception as e:  # degrade this signal only, visibly
+                    failed_analyzers.add(an.name)
+                    warnings.append(f"{an.name} analysis failed: {type(e).__name__}: {e}")
+                    continue
+                extra_rows.setdefault(an.table, []).extend(rows)
 
         def flush() -> None:
             if not pending:
@@ -347,6 +370,8 @@ class Importer:
                 raise ImportCancelled
             sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
             batch_out.append(self.encoder.encode([f.rgb for f in pending]))
+            if self.analyzers:
+                analyze(pending, len(kept_t))
             thumbs.extend(_thumbnail(f.rgb) for f in pending)
             kept_t.extend(f.offset_s for f in pending)
             pending.clear()
@@ -442,6 +467,12 @@ class Importer:
                 )
                 ep_ids.append(ep_id)
         self.store.add("frames", frame_rows)
+        frame_episode = {r["id"]: r["episode_id"] for r in frame_rows}
+        for table, rows in extra_rows.items():
+            for r in rows:
+                r["media_id"] = mid
+                r["episode_id"] = frame_episode.get(r["frame_id"])
+            self.store.add(table, rows)
         self.store.add("episodes", episode_rows)
         media_row.update(
             capture_start=start,

@@ -95,6 +95,7 @@ FACE_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
         pa.field("frame_id", pa.string()),
+        pa.field("media_id", pa.string()),
         pa.field("episode_id", pa.string()),
         pa.field("t", TS),
         pa.field("box", pa.list_(pa.float32(), 4)),
@@ -166,6 +167,9 @@ class Store:
         self._lock = threading.Lock()
         for name, schema in SCHEMAS.items():
             self._tables[name] = self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def tables_with(self, column: str) -> list[str]:
+        return [name for name, schema in SCHEMAS.items() if column in schema.names]
 
     def table(self, name: str) -> Any:
         tbl = self._tables[name]
