@@ -15,7 +15,7 @@ from typing import Any
 
 from lifelog import paths
 from lifelog.config import Settings, load_settings
-from lifelog.ingest.pipeline import Importer, ImportResult, ProgressFn
+from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 
@@ -77,7 +77,13 @@ class Memory:
         device: str | None = None,
     ) -> ImportResult:
         importer = Importer(self.store, self.vault, self.settings, device=device)
-        return importer.run(paths_, progress=progress, cancel=cancel)
+        result = importer.run(paths_, progress=progress, cancel=cancel)
+        if result.imported:
+            try:
+                self.store.ensure_indexes()
+            except Exception as e:  # an index is an optimisation: searches stay exact without it
+                result.warnings.append(ImportFailure(str(self.data_dir), f"index not updated: {e}"))
+        return result
 
     # -------------------------------------------------------------- episodes
     def episodes(self, day: date | None = None) -> list[EpisodeInfo]:

@@ -15,7 +15,6 @@ days so that questions about things never seen (skiing, a giraffe) find nothing.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,19 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from lifelog.recall.parse import ParsedQuestion, parse_question
+from lifelog.recall.retrieve import candidate_frames
+from lifelog.recall.score import MATCH_THRESHOLD, Scorer, frame_scores
 
 if TYPE_CHECKING:
     from lifelog.api import Memory
 
-# Calibrated on the composed sample days (bench/recall.py prints the distributions).
-MATCH_THRESHOLD = 0.30
-SEM_FLOOR = 0.45  # cosine below this carries no evidence
-SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
-LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -101,104 +95,26 @@ class Answer:
         return doc
 
 
-# --------------------------------------------------------------------- scoring
-def _words(text: str) -> set[str]:
-    out = set()
-    for w in _WORD.findall(text.lower()):
-        out.add(w)
-        if len(w) > 3 and w.endswith("es"):
-            out.add(w[:-2])
-        if len(w) > 2 and w.endswith("s"):
-            out.add(w[:-1])
-    return out
-
-
-class Scorer:
-    """Scores frames against one subject. Built once per question (a few ms)."""
-
-    def __init__(self, subject: str) -> None:
-        from lifelog.encoders import get_text_encoder, get_visual_encoder
-
-        venc = get_visual_encoder()
-        tenc = get_text_encoder()
-        self.subject = subject
-        self.q = tenc.encode([subject])[0]
-        names: list[str] = list(venc.label_names)
-        sims = venc.label_vectors @ self.q
-        subj_words = _words(subject) - _STOP
-        subj_head = _head(subject)
-        self.label_weight: dict[str, float] = {}
-        for i, name in enumerate(names):
-            w = 0.0
-            # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
-            if subj_words and subj_words <= _words(name) and subj_head == _head(name):
-                w = 1.0
-            elif sims[i] >= LABEL_SIM_FLOOR:
-                w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
-            if w > 0:
-                self.label_weight[name] = w
-
-    def semantic(self, vectors: NDArray[Any]) -> NDArray[Any]:
-        cos = vectors @ self.q
-        return np.clip((cos - SEM_FLOOR) / SEM_SPAN, 0.0, 1.0)  # type: ignore[no-any-return]
-
-    def labels(self, labels: list[str], scores: list[float]) -> tuple[float, list[str]]:
-        total = 0.0
-        matched = []
-        for lab, p in zip(labels, scores, strict=False):
-            w = self.label_weight.get(lab)
-            if w:
-                total += w * p
-                matched.append(lab)
-        return min(1.0, total * 2.0), matched
-
-
-def _singular(w: str) -> str:
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes")):
-        return w[:-2]
-    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
-    return w
-
-
-def _head(text: str) -> str:
-    toks = _WORD.findall(text.lower())
-    return _singular(toks[-1]) if toks else ""
-
-
-_STOP = {"a", "an", "the", "my", "of", "some", "any", "to", "at", "in", "on"}
-
-
 # ---------------------------------------------------------------------- answer
 def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails: bool = True) -> Answer:
     pq = parse_question(question, now, memory.tz)
     if not pq.subject:
         return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
     memory.store.refresh()
-    where = []
     w = pq.window
-    from lifelog.api import _ts
-
-    if w is not None and w.start is not None:
-        where.append(f"t >= {_ts(w.start)}")
     end = w.end if w is not None and w.end is not None else now
-    where.append(f"t < {_ts(end)}")
-    cols = ["id", "episode_id", "t", "semantic", "labels", "label_scores", "thumb_id"]
-    frames = memory.store.rows("frames", " AND ".join(where), columns=cols)
+    start = w.start if w is not None else None
     scorer = Scorer(pq.subject)
+    cand = candidate_frames(memory.store, scorer.q, scorer.naming_labels, start, end)
+    frames = cand.table
     per_episode: dict[str, list[tuple[float, int, list[str]]]] = {}
     if frames.num_rows:
         sem = np.asarray(frames.column("semantic").to_pylist(), dtype=np.float32)
-        sem_score = scorer.semantic(sem)
-        labels = frames.column("labels").to_pylist()
-        lscores = frames.column("label_scores").to_pylist()
+        fs, matched = frame_scores(scorer, sem, frames.column("labels").to_pylist(),
+                                   frames.column("label_scores").to_pylist())
         eps = frames.column("episode_id").to_pylist()
         for i in range(frames.num_rows):
-            ls, matched = scorer.labels(labels[i] or [], lscores[i] or [])
-            s = max(ls, float(sem_score[i]))
-            per_episode.setdefault(eps[i], []).append((s, i, matched))
+            per_episode.setdefault(eps[i], []).append((float(fs[i]), i, matched[i]))
     scored = []
     for ep_id, items in per_episode.items():
         items.sort(key=lambda x: -x[0])
@@ -224,14 +140,14 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         if r is None:
             continue
         evidence = []
-        for _s, i, matched in items[:3]:
+        for _s, i, frame_matched in items[:3]:
             t = frames.column("t")[i].as_py().astimezone(tz)
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
             thumb = _write_thumb(memory, frames.column("thumb_id")[i].as_py(), thumb_dir)
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
-            for lab in matched[:2]:
+            for lab in frame_matched[:2]:
                 evidence.append(Evidence("label", t, lab, None))
         hits.append(Hit(ep_id, r["start"].astimezone(tz), r["end"].astimezone(tz), score, evidence))
     count: int | None = None

@@ -133,6 +133,16 @@ UTTERANCE_SCHEMA = pa.schema(
     ]
 )
 
+ANN_MIN_ROWS = 50_000
+SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("frames", "t", "BTREE"),
+    ("frames", "episode_id", "BTREE"),
+    ("frames", "labels", "LABEL_LIST"),
+    ("episodes", "id", "BTREE"),
+    ("episodes", "start", "BTREE"),
+    ("media", "id", "BTREE"),
+)
+
 SCHEMAS: Mapping[str, pa.Schema] = {
     "media": MEDIA_SCHEMA,
     "episodes": EPISODE_SCHEMA,
@@ -166,7 +176,21 @@ class Store:
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
         for name, schema in SCHEMAS.items():
-            self._tables[name] = self.db.create_table(name, schema=schema, exist_ok=True)
+            self._tables[name] = self._open_or_migrate(name, schema)
+
+    def _open_or_migrate(self, name: str, schema: pa.Schema) -> Any:
+        """Open a table, adding columns that a newer schema introduced (as nulls)."""
+        try:
+            tbl = self.db.open_table(name)
+        except (ValueError, FileNotFoundError):
+            return self.db.create_table(name, schema=schema, exist_ok=True)
+        missing = [f for f in schema if f.name not in tbl.schema.names]
+        if missing:
+            if tbl.count_rows() == 0:
+                self.db.drop_table(name)
+                return self.db.create_table(name, schema=schema)
+            tbl.add_columns(pa.schema([f.with_nullable(True) for f in missing]))
+        return tbl
 
     def tables_with(self, column: str) -> list[str]:
         return [name for name, schema in SCHEMAS.items() if column in schema.names]
@@ -193,6 +217,51 @@ class Store:
     def delete(self, name: str, where: str) -> None:
         with self._lock:
             self._tables[name].delete(where)
+
+    # ----------------------------------------------------------------- indexes
+    def index_names(self, name: str) -> list[str]:
+        try:
+            return [str(getattr(ix, "name", ix)) for ix in self._tables[name].list_indices()]
+        except Exception:
+            return []
+
+    def has_vector_index(self, name: str, column: str = "semantic") -> bool:
+        return f"{column}_idx" in self.index_names(name)
+
+    def ensure_indexes(self, ann_min_rows: int = ANN_MIN_ROWS, force_ann: bool = False) -> list[str]:
+        """Create the scalar indexes, and the ANN index once ``frames`` is large; returns what was made.
+
+        Below ``ann_min_rows`` an exact (flat) search is fast enough and exact, so no ANN index
+        is built. New rows appended after an index was built are searched exactly until the
+        next ``optimize`` folds them in (consolidation does that nightly).
+        """
+        made: list[str] = []
+        with self._lock:
+            for tname, col, kind in SCALAR_INDEXES:
+                tbl = self._tables[tname]
+                if tbl.count_rows() == 0 or f"{col}_idx" in self.index_names(tname):
+                    continue
+                tbl.create_scalar_index(col, index_type=kind)
+                made.append(f"{tname}.{col}:{kind}")
+            frames = self._tables["frames"]
+            n = frames.count_rows()
+            if (n >= ann_min_rows or (force_ann and n >= 256)) and not self.has_vector_index("frames"):
+                partitions = max(1, min(4096, round(n**0.5)))
+                frames.create_index(
+                    metric="cosine",
+                    vector_column_name="semantic",
+                    index_type="IVF_PQ",
+                    num_partitions=partitions,
+                    num_sub_vectors=SEMANTIC_DIM // 8,
+                )
+                made.append(f"frames.semantic:IVF_PQ({partitions})")
+        return made
+
+    def optimize(self) -> None:
+        """Fold new rows into existing indexes and compact small fragments (keeps old versions)."""
+        with self._lock:
+            for tbl in self._tables.values():
+                tbl.optimize()
 
     def compact(self) -> None:
         """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
