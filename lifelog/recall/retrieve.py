@@ -66,7 +66,7 @@ def candidate_frames(
         tbl.search(query_vector.astype(np.float32), vector_column_name="semantic")
         .distance_type("cosine")
         .where(where, prefilter=True)
-        .select(COLUMNS)
+        .select([*COLUMNS, "_distance"])
         .limit(k)
     )
     if store.has_vector_index("frames"):
