@@ -87,11 +87,19 @@ class Memory:
 
     # -------------------------------------------------------------- episodes
     def episodes(self, day: date | None = None) -> list[EpisodeInfo]:
-        where = None
-        if day is not None:
-            start = datetime.combine(day, time(0), tzinfo=self.tz)
-            end = start + timedelta(days=1)
-            where = f"start < {_ts(end)} AND `end` > {_ts(start)}"
+        if day is None:
+            return self.episodes_between(None, None)
+        start = datetime.combine(day, time(0), tzinfo=self.tz)
+        return self.episodes_between(start, start + timedelta(days=1))
+
+    def episodes_between(self, start: datetime | None, end: datetime | None) -> list[EpisodeInfo]:
+        """Episodes overlapping [start, end), in time order (either bound may be open)."""
+        conds = []
+        if end is not None:
+            conds.append(f"start < {_ts(end)}")
+        if start is not None:
+            conds.append(f"`end` > {_ts(start)}")
+        where = " AND ".join(conds) or None
         self.store.refresh()
         rows = self.store.rows(
             "episodes",

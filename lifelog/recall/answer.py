@@ -99,7 +99,9 @@ class Answer:
 def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails: bool = True) -> Answer:
     pq = parse_question(question, now, memory.tz)
     if not pq.subject:
-        return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
+        if pq.window is None:
+            return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
+        return _window_answer(memory, pq, now, limit, thumbnails)
     memory.store.refresh()
     w = pq.window
     end = w.end if w is not None and w.end is not None else now
@@ -157,6 +159,34 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         else:
             count = len(matching)
     sentence = _sentence(pq, hits, count, now.astimezone(tz))
+    return Answer(pq.text, pq.intent, sentence, count, hits, pq)
+
+
+def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
+    """No subject but a time ("what did I see between 2 and 4 yesterday?"): the episodes then."""
+    assert pq.window is not None
+    tz = now.tzinfo or memory.tz
+    end = pq.window.end or now
+    eps = memory.episodes_between(pq.window.start, end)
+    if pq.intent == "last":
+        eps = eps[::-1]
+    thumb_dir = _thumb_dir() if thumbnails else None
+    hits = []
+    for e in eps[:limit]:
+        thumb = _write_thumb(memory, e.thumb_ids[0], thumb_dir) if e.thumb_ids else None
+        hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
+                        [Evidence("label", e.start.astimezone(tz), e.summary, thumb)]))
+    count = len(eps) if pq.intent == "count" else None
+    phrase = pq.window.phrase
+    if not eps:
+        sentence = f"Nothing was recorded {phrase}."
+    elif pq.intent in ("first", "last"):
+        e = eps[0]
+        sentence = f"The {pq.intent} thing {phrase}: {e.summary} ({_when(e.start.astimezone(tz), now.astimezone(tz))})."
+    else:
+        shown = "; ".join(f"{e.start.astimezone(tz):%H:%M} {e.summary}" for e in eps[:3])
+        more = f" and {len(eps) - 3} more" if len(eps) > 3 else ""
+        sentence = f"{len(eps)} moment{'s' if len(eps) != 1 else ''} {phrase}: {shown}{more}."
     return Answer(pq.text, pq.intent, sentence, count, hits, pq)
 
 

@@ -934,6 +934,7 @@ _VERBS_AFTER_FIRST_LAST = (
 _FIRST_RE = re.compile(
     r"\b(?:the\s+|my\s+)?(?:very\s+)?first\s+(?:time|occasion|moment|sighting|thing)s?\b"
     rf"|\b(?:i|we)\s+first\b|\bfirst\s+(?={_VERBS_AFTER_FIRST_LAST})"
+    r"|\b(?:my|our|the)\s+(?:very\s+)?first\s+(?=[a-z])"
     r"|\b(?:the\s+)?earliest\b(?:\s+(?:time|occasion|moment|sighting)\b)?|\bfirst(?=\W*$)",
     _I,
 )
@@ -1045,7 +1046,7 @@ _FILLER = _words(
 )
 _SCAFFOLD = _words(
     "see sees saw seen seeing meet meets met meeting go goes went gone going visit visits visited "
-    "visiting leave leaves left leaving put puts putting use uses used using park parked parking get "
+    "visiting leave leaves left leaving put puts putting use uses used using park parked get "
     "got gotten getting notice noticed spot spotted find found come came bring brought take took "
     "taken place placed keep kept store stored drop dropped lose lost catch caught encounter "
     "encountered watch watched look looked talk talked speak spoke spoken chat chatted say said says "

@@ -13,18 +13,13 @@ MATCH_THRESHOLD = 0.30
 SEM_FLOOR = 0.45  # cosine below this carries no evidence
 SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
 LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
+HEAD_DISCOUNT = 0.8  # weight of a match on the head noun alone ("motorcycle" for "red motorcycle")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
 def _words(text: str) -> set[str]:
-    out = set()
-    for w in _WORD.findall(text.lower()):
-        out.add(w)
-        if len(w) > 3 and w.endswith("es"):
-            out.add(w[:-2])
-        if len(w) > 2 and w.endswith("s"):
-            out.add(w[:-1])
-    return out
+    """Content words in singular form ("signs" -> "sign", "glasses" -> "glass")."""
+    return {_singular(w) for w in _WORD.findall(text.lower())}
 
 
 class Scorer:
@@ -36,25 +31,23 @@ class Scorer:
         venc = get_visual_encoder()
         tenc = get_text_encoder()
         self.subject = subject
-        self.q = tenc.encode([subject])[0]
-        names: list[str] = list(venc.label_names)
-        sims = venc.label_vectors @ self.q
-        subj_words = _words(subject) - _STOP
-        subj_head = _head(subject)
-        self.label_weight: dict[str, float] = {}
+        # "rocket on the launch pad" / "red motorcycle": also look for the head noun alone,
+        # at a discount, since a frame's labels rarely carry the modifiers.
+        self.head = head_noun(subject)
+        phrases = [subject] + ([self.head] if self.head and self.head != subject.lower().strip() else [])
+        vecs = tenc.encode(phrases)
+        self.q = vecs[0]
+        self.q_head = vecs[1] if len(phrases) > 1 else None
         self.label_vectors = venc.label_vectors
-        for i, name in enumerate(names):
-            w = 0.0
-            # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
-            if subj_words and subj_words <= _words(name) and subj_head == _head(name):
-                w = 1.0
-            elif sims[i] >= LABEL_SIM_FLOOR:
-                w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
-            if w > 0:
-                self.label_weight[name] = w
+        self.label_weight: dict[str, float] = {}
+        for phrase, vec, factor in zip(phrases, vecs, (1.0, HEAD_DISCOUNT), strict=False):
+            for name, w in _naming_weights(phrase, vec, venc.label_names, venc.label_vectors).items():
+                self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)
 
     def semantic(self, vectors: NDArray[Any]) -> NDArray[Any]:
         cos = vectors @ self.q
+        if self.q_head is not None:
+            cos = np.maximum(cos, HEAD_DISCOUNT * (vectors @ self.q_head))
         return np.clip((cos - SEM_FLOOR) / SEM_SPAN, 0.0, 1.0)  # type: ignore[no-any-return]
 
     def labels(self, labels: list[str], scores: list[float]) -> tuple[float, list[str]]:
@@ -71,6 +64,42 @@ class Scorer:
     def naming_labels(self) -> list[str]:
         """Labels that name the subject, strongest first (for the exact label candidate path)."""
         return [k for k, _ in sorted(self.label_weight.items(), key=lambda kv: -kv[1])]
+
+
+def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vectors: NDArray[Any]
+                    ) -> dict[str, float]:
+    sims = label_vectors @ vec
+    words = _words(phrase) - _STOP
+    head = _head(phrase)
+    out: dict[str, float] = {}
+    for i, name in enumerate(names):
+        w = 0.0
+        # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
+        if words and words <= _words(name) and head == _head(name):
+            w = 1.0
+        elif sims[i] >= LABEL_SIM_FLOOR:
+            w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
+        if w > 0:
+            out[name] = w
+    return out
+
+
+_CUT = {
+    "on", "in", "at", "with", "of", "by", "near", "from", "under", "behind", "saying", "that",
+    "which", "who", "holding", "wearing", "for", "to", "called", "named", "next", "beside", "across",
+}
+
+
+def head_noun(phrase: str) -> str:
+    """The head noun of a noun phrase: the last word before the first preposition/clause word."""
+    toks = [t for t in _WORD.findall(phrase.lower()) if t not in _STOP or t in _CUT]
+    chunk: list[str] = []
+    for t in toks:
+        if t in _CUT and chunk:
+            break
+        if t not in _CUT:
+            chunk.append(t)
+    return chunk[-1] if chunk else ""
 
 
 def _singular(w: str) -> str:
