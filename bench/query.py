@@ -184,7 +184,7 @@ def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
     from lifelog.api import Memory
     from lifelog.encoders import get_text_encoder
     from lifelog.recall.answer import ask
-    from lifelog.recall.retrieve import NPROBES, REFINE
+    from lifelog.recall.retrieve import NPROBES, refine_factor
 
     mem = Memory(data_dir)
     tenc = get_text_encoder()
@@ -195,7 +195,7 @@ def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
 
     def search(v: np.ndarray, exact: bool) -> tuple[list[str], float]:
         q = tbl.search(v, vector_column_name="semantic").distance_type("cosine").select(["id", "_distance"]).limit(10)
-        q = q.bypass_vector_index() if exact else q.nprobes(NPROBES).refine_factor(REFINE)
+        q = q.bypass_vector_index() if exact else q.nprobes(NPROBES).refine_factor(refine_factor(10))
         t0 = time.perf_counter()
         ids = q.to_arrow().column("id").to_pylist()
         return ids, (time.perf_counter() - t0) * 1000
@@ -234,7 +234,7 @@ def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
         "ask_ms": {"p50": pct(ask_ms, 50), "p95": pct(ask_ms, 95), "max": max(ask_ms)},
         "ask_ms_by_form": {f: {"p50": pct(v, 50), "p95": pct(v, 95)} for f, v in per_form.items()},
         "nprobes": NPROBES,
-        "refine_factor": REFINE,
+        "refine_factor_at_10": refine_factor(10),
     }
 
 

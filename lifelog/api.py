@@ -109,6 +109,16 @@ class Memory:
         rows.sort(key=lambda r: r["start"])
         return [self._episode_info(r) for r in rows]
 
+    def earliest(self) -> datetime | None:
+        """Start of the oldest episode (None for an empty memory)."""
+        col = self.store.rows("episodes", None, columns=["start"]).column("start")
+        if len(col) == 0:
+            return None
+        import pyarrow.compute as pc
+
+        value: datetime | None = pc.min(col).as_py()
+        return value
+
     def episode(self, episode_id: str) -> EpisodeInfo | None:
         from lifelog.store.db import sql_str
 

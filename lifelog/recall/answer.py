@@ -18,11 +18,13 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
 
 from lifelog.recall.parse import ParsedQuestion, parse_question
 from lifelog.recall.retrieve import candidate_frames
@@ -107,16 +109,28 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
     scorer = Scorer(pq.subject)
-    cand = candidate_frames(memory.store, scorer.q, scorer.naming_labels, start, end)
-    frames = cand.table
     per_episode: dict[str, list[tuple[float, int, list[str]]]] = {}
-    if frames.num_rows:
-        sem = np.asarray(frames.column("semantic").to_pylist(), dtype=np.float32)
-        fs, matched = frame_scores(scorer, sem, frames.column("labels").to_pylist(),
-                                   frames.column("label_scores").to_pylist())
-        eps = frames.column("episode_id").to_pylist()
-        for i in range(frames.num_rows):
-            per_episode.setdefault(eps[i], []).append((float(fs[i]), i, matched[i]))
+    tables: list[pa.Table] = []
+    offset = 0
+    matched_eps: set[str] = set()
+    # "last"/"first": search the nearest stretch of time first and widen only if needed, so a
+    # year of memories costs what a week does when the answer is recent.
+    for s_start, s_end in _stages(memory, pq.intent, start, end):
+        cand = candidate_frames(memory.store, scorer.q, scorer.naming_labels, s_start, s_end)
+        t = cand.table
+        if t.num_rows:
+            fs, matched = frame_scores(scorer, _vectors(t.column("semantic")), t.column("labels").to_pylist(),
+                                       t.column("label_scores").to_pylist())
+            eps = t.column("episode_id").to_pylist()
+            for i in range(t.num_rows):
+                per_episode.setdefault(eps[i], []).append((float(fs[i]), offset + i, matched[i]))
+                if fs[i] >= MATCH_THRESHOLD:
+                    matched_eps.add(eps[i])
+            tables.append(t)
+            offset += t.num_rows
+        if len(matched_eps) >= limit:
+            break
+    frames = pa.concat_tables(tables) if tables else None
     scored = []
     for ep_id, items in per_episode.items():
         items.sort(key=lambda x: -x[0])
@@ -142,6 +156,7 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         if r is None:
             continue
         evidence = []
+        assert frames is not None
         for _s, i, frame_matched in items[:3]:
             t = frames.column("t")[i].as_py().astimezone(tz)
             labs = frames.column("labels")[i].as_py() or []
@@ -160,6 +175,58 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
             count = len(matching)
     sentence = _sentence(pq, hits, count, now.astimezone(tz))
     return Answer(pq.text, pq.intent, sentence, count, hits, pq)
+
+
+STAGE_DAYS = (1, 7, 30, 90, 365)
+
+
+def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
+    """Fixed-size-list vectors as a matrix; rows without a vector (label-path hits) are zeros."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    dim = arr.type.list_size
+    flat = arr.flatten().to_numpy(zero_copy_only=False) if arr.null_count == 0 else None
+    if flat is not None:
+        return np.asarray(flat, dtype=np.float32).reshape(len(arr), dim)
+    out = np.zeros((len(arr), dim), dtype=np.float32)
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if valid.any():
+        out[valid] = np.asarray(arr.filter(arr.is_valid()).flatten().to_numpy(zero_copy_only=False),
+                                dtype=np.float32).reshape(-1, dim)
+    return out
+
+
+def _stages(
+    memory: Memory, intent: str, start: datetime | None, end: datetime
+) -> list[tuple[datetime | None, datetime]]:
+    """Time slices to search, nearest first for "last", earliest first for "first"."""
+    if intent == "last":
+        out: list[tuple[datetime | None, datetime]] = []
+        hi = end
+        for days in STAGE_DAYS:
+            lo = end - timedelta(days=days)
+            if start is not None and lo <= start:
+                out.append((start, hi))
+                return out
+            out.append((lo, hi))
+            hi = lo
+        out.append((start, hi))
+        return out
+    if intent == "first":
+        first = start or memory.earliest()
+        if first is None:
+            return [(start, end)]
+        out = []
+        lo = first
+        for days in STAGE_DAYS:
+            hi = first + timedelta(days=days)
+            if hi >= end:
+                out.append((lo, end))
+                return out
+            out.append((lo, hi))
+            lo = hi
+        out.append((lo, end))
+        return out
+    return [(start, end)]
 
 
 def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:

@@ -126,7 +126,7 @@ _STOP = {"a", "an", "the", "my", "of", "some", "any", "to", "at", "in", "on"}
 def frame_scores(scorer: Scorer, semantic: NDArray[Any], labels: list[list[str]], scores: list[list[float]]
                  ) -> tuple[NDArray[Any], list[list[str]]]:
     """Score of each frame = max(label score, calibrated semantic score); plus matched labels."""
-    sem = scorer.semantic(semantic) if len(semantic) else np.zeros(0)
+    sem = scorer.semantic(semantic) if len(semantic) else np.zeros(len(labels))
     out = np.empty(len(labels), dtype=np.float32)
     matched_all = []
     for i in range(len(labels)):
