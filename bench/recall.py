@@ -549,6 +549,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"importing {len(files)} files into {data_dir}…")
         t0 = time.monotonic()
         res = mem.import_paths(files)
+        # The same pipeline as `lifelog import`: speech is transcribed after the visual import.
+        speech = mem.transcribe_pending()
+        log(f"transcribed {sum(r.status == 'done' for r in speech)} file(s) with audio")
         import_s = time.monotonic() - t0
         for f in res.failed:
             log(f"  import failed: {f.path}: {f.error}")

@@ -8,6 +8,7 @@ about widgets or terminals.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -84,6 +85,20 @@ class Memory:
             except Exception as e:  # an index is an optimisation: searches stay exact without it
                 result.warnings.append(ImportFailure(str(self.data_dir), f"index not updated: {e}"))
         return result
+
+    def transcribe_pending(
+        self,
+        progress: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Any]:
+        """Transcribe every imported file with audio that has no transcript yet.
+
+        Runs after :meth:`import_paths` returns, so footage is searchable visually before its
+        transcript is done; the transcript joins the episodes when ready.
+        """
+        from lifelog.speech.job import transcribe_pending
+
+        return transcribe_pending(self.store, self.vault, self.settings.speech, progress=progress, cancel=cancel)
 
     # -------------------------------------------------------------- episodes
     def episodes(self, day: date | None = None) -> list[EpisodeInfo]:

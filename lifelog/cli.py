@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+", type=_path_arg, metavar="PATH")
     imp.add_argument("--json", action="store_true", help="print one JSON document")
     imp.add_argument("--device", help=argparse.SUPPRESS)
+    imp.add_argument("--no-transcribe", action="store_true", help="skip speech transcription (run it later)")
+
+    tr = sub.add_parser("transcribe", parents=[common], help="transcribe speech of imported files not yet done")
+    tr.add_argument("--json", action="store_true")
 
     ask = sub.add_parser("ask", parents=[common], help="ask the memory a question")
     ask.add_argument("question")
@@ -132,8 +136,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = mem.import_paths(args.paths, progress=_Progress(), cancel=cancel, device=args.device)
     except KeyboardInterrupt:
         raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
+    speech: list[Any] = []
+    if not args.no_transcribe and not result.cancelled and mem.settings.speech.enabled:
+        speech = _transcribe(mem, cancel)
     if args.json:
-        _emit(result.to_json())
+        doc = result.to_json()
+        doc["transcripts"] = [r.to_json() for r in speech]
+        _emit(doc)
     else:
         print(
             f"imported {result.imported}, skipped {result.skipped} (already in memory), "
@@ -144,11 +153,56 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  failed: {f.path}: {f.error}")
         for w in result.warnings:
             print(f"  warning: {w.path}: {w.error}")
+        for r in speech:
+            if r.status == "failed":
+                print(f"  no transcript: {r.media_id}: {r.error}")
     for f in result.failed:
         print(f"lifelog: {f.path}: {f.error}", file=sys.stderr)
     if result.cancelled:
         return EXIT_CANCELLED
     return EXIT_PARTIAL if result.failed else EXIT_OK
+
+
+def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
+    from lifelog.speech.transcribe import SpeechModelError
+
+    prog = _Progress()
+
+    def report(p: Any) -> None:
+        prog(_SpeechLine(p))
+
+    try:
+        return list(mem.transcribe_pending(progress=report, cancel=cancel))
+    except KeyboardInterrupt:
+        print("\nlifelog: transcription interrupted; run `lifelog transcribe` to finish it", file=sys.stderr)
+    except SpeechModelError as e:
+        print(f"lifelog: speech not transcribed: {e}", file=sys.stderr)
+    return []
+
+
+class _SpeechLine:
+    """Adapts speech progress to the import progress line."""
+
+    def __init__(self, p: Any) -> None:
+        self.fraction = float(getattr(p, "fraction", 0.0))
+        self.files_done = int(getattr(p, "done", 0) or 0)
+        self.files_total = int(getattr(p, "total", 0) or 0)
+        self.stage = "transcribing"
+        self.current = str(getattr(p, "media_id", "") or "")[:12]
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    mem = _memory(args)
+    results = _transcribe(mem, threading.Event())
+    if args.json:
+        _emit({"transcripts": [r.to_json() for r in results]})
+    else:
+        done = sum(r.status == "done" for r in results)
+        print(f"transcribed {done} file(s); {sum(r.status == 'failed' for r in results)} failed")
+        for r in results:
+            if r.status == "failed":
+                print(f"  no transcript: {r.media_id}: {r.error}")
+    return EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -227,6 +281,7 @@ COMMANDS = {
     "import": cmd_import,
     "ask": cmd_ask,
     "episodes": cmd_episodes,
+    "transcribe": cmd_transcribe,
     "status": cmd_status,
     "demo": cmd_demo,
     "app": cmd_app,

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lifelog.speech.transcribe import SpeechSettings
 from lifelog.store.vault import atomic_write
 
 SETTINGS_VERSION = 1
@@ -57,6 +58,7 @@ class Settings(BaseModel):
     version: int = Field(SETTINGS_VERSION, title="Settings format version")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     episodes: EpisodeSettings = Field(default_factory=EpisodeSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings, title="Speech")
     timezone: str | None = Field(
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )

@@ -41,9 +41,15 @@ class Evidence:
     time: datetime
     text: str
     thumbnail: str | None
+    speaker: str | None = None  # transcript evidence: the person id of who spoke, if known
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "time": self.time.isoformat(), "text": self.text, "thumbnail": self.thumbnail}
+        doc: dict[str, Any] = {
+            "kind": self.kind, "time": self.time.isoformat(), "text": self.text, "thumbnail": self.thumbnail
+        }
+        if self.kind == "transcript":
+            doc["speaker"] = self.speaker
+        return doc
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,11 @@ class Answer:
 # ---------------------------------------------------------------------- answer
 def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails: bool = True) -> Answer:
     pq = parse_question(question, now, memory.tz)
+    from lifelog.speech.recall import parse_speech_question
+
+    sq = parse_speech_question(pq.text)
+    if sq is not None:
+        return _speech_answer(memory, pq, sq, now, limit)
     if not pq.subject:
         if pq.window is None:
             return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
@@ -135,6 +146,14 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     for ep_id, items in per_episode.items():
         items.sort(key=lambda x: -x[0])
         scored.append((items[0][0], ep_id, items))
+    # What was said: utterances matching the subject by exact words (blind index) or meaning.
+    speech = _speech_episodes(memory, pq.subject, start, end, limit, scorer.q)
+    if speech:
+        by_ep = {ep: (s, items) for s, ep, items in scored}
+        for ep, sh in speech.items():  # audio-only episodes have no frames: items = []
+            s, items = by_ep.get(ep, (0.0, []))
+            by_ep[ep] = (max(s, sh.score), items)
+        scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     matching = [x for x in scored if x[0] >= MATCH_THRESHOLD]
     ep_rows = _episode_rows(memory, [e for _, e, _ in matching])
 
@@ -156,8 +175,14 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         if r is None:
             continue
         evidence = []
-        assert frames is not None
+        sh = speech.get(ep_id)
+        if sh is not None:
+            evidence += [
+                Evidence("transcript", h.time.astimezone(tz), h.quote, None, speaker=h.utterance.speaker_id)
+                for h in sh.hits[:2]
+            ]
         for _s, i, frame_matched in items[:3]:
+            assert frames is not None
             t = frames.column("t")[i].as_py().astimezone(tz)
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
@@ -178,6 +203,18 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
 
 
 STAGE_DAYS = (1, 7, 30, 90, 365)
+
+
+def _speech_episodes(
+    memory: Memory, subject: str, start: datetime | None, end: datetime, limit: int, qvec: NDArray[Any]
+) -> dict[str, Any]:
+    """Episodes where something matching ``subject`` was said (empty when nothing was transcribed)."""
+    if memory.store.count("utterances") == 0:
+        return {}
+    from lifelog.speech.recall import episode_hits
+
+    hits = episode_hits(memory.store, memory.vault, subject, (start, end), limit=limit * 4, text_vector=qvec)
+    return {e.episode_id: e for e in hits}
 
 
 def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
@@ -227,6 +264,65 @@ def _stages(
         out.append((lo, end))
         return out
     return [(start, end)]
+
+
+def _person_names(memory: Memory) -> list[tuple[str, str]]:
+    """(person id, name) for every named person."""
+    try:
+        from lifelog.people import People
+
+        return [(p.id, p.name) for p in People(memory.store, memory.vault).list() if p.name]
+    except Exception:  # no people yet (the faces stage is optional)
+        return []
+
+
+def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, limit: int) -> Answer:
+    """"what did Sam say about the trip?", "who mentioned the dentist?", "did anyone say …"."""
+    from lifelog.speech.recall import episode_hits, find_person
+
+    tz = now.tzinfo or memory.tz
+    w = pq.window
+    window = (w.start if w else None, w.end if w and w.end else now)
+    names = _person_names(memory)
+    speaker_id = None
+    # "when did I hear someone talk about …": the speaker part names nobody in particular.
+    vague = {"someone", "anyone", "somebody", "anybody", "people", "they", "we", "i", "me", "you"}
+    if sq.speaker and vague & set(sq.speaker.lower().split()):
+        sq = type(sq)(None, sq.topic, sq.asks_who)
+    if sq.speaker:
+        speaker_id = find_person(names, sq.speaker)
+        if speaker_id is None:
+            return Answer(pq.text, "what", f"I don't know anyone called {sq.speaker} yet.", None, [], pq)
+    topic = None
+    if sq.topic:
+        topic = parse_question(sq.topic, now, memory.tz).subject or sq.topic
+    if memory.store.count("utterances") == 0:
+        return Answer(pq.text, "what", "Nothing said has been transcribed yet.", None, [], pq)
+    eps = episode_hits(memory.store, memory.vault, topic, window, speaker_id=speaker_id, limit=limit)
+    if pq.intent == "last":
+        eps.sort(key=lambda e: e.start, reverse=True)
+    elif pq.intent == "first":
+        eps.sort(key=lambda e: e.start)
+    by_id = dict(names)
+
+    def name(pid: str | None) -> str:
+        return (by_id.get(pid) if pid else None) or "someone (speaker unknown)"
+
+    hits = [
+        Hit(e.episode_id, e.start.astimezone(tz), e.end.astimezone(tz), e.score,
+            [Evidence("transcript", h.time.astimezone(tz), h.quote, None, speaker=h.utterance.speaker_id)
+             for h in e.hits[:3]])
+        for e in eps
+    ]
+    if not hits:
+        about = f" about {topic}" if topic else ""
+        who = sq.speaker or "anyone"
+        return Answer(pq.text, "what", f"I found nothing {who} said{about}.", None, [], pq)
+    top = eps[0].hits[0]
+    when = _when(top.time.astimezone(tz), now.astimezone(tz))
+    who = sq.speaker or name(top.utterance.speaker_id)
+    sentence = f'{who[:1].upper() + who[1:]} said {when}: "{top.quote}"'
+    return Answer(pq.text, pq.intent, sentence, None, hits, pq)
 
 
 def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
@@ -291,6 +387,9 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
         return f"I found no {subj}{span} in your memory."
     h = hits[0]
     when = _when(h.start, now)
+    if h.evidence and all(e.kind == "transcript" for e in h.evidence):
+        return f'{subj[:1].upper() + subj[1:]} was mentioned {_when(h.evidence[0].time, now)}: "{h.evidence[0].text}"'
+
     if pq.intent == "last":
         return f"You last saw {subj} {when}."
     if pq.intent == "first":

@@ -104,6 +104,16 @@ FACE_SCHEMA = pa.schema(
         pa.field("person_id", pa.string()),
         pa.field("crop_id", pa.string()),
         pa.field("model", pa.string()),
+        # added by lifelog.faces (docs/people.md)
+        pa.field("det_score", pa.float32()),  # detector confidence
+        pa.field("size_px", pa.float32()),  # face box width in the analysed frame
+        pa.field("sharpness", pa.float32()),  # variance of the Laplacian of the aligned chip
+        pa.field("frontal", pa.float32()),  # 1 = facing the camera, 0 = profile
+        pa.field("visible", pa.float32()),  # fraction of the face box inside the frame
+        pa.field("seed", pa.bool_()),  # good enough to help start a new person
+        pa.field("landmarks", pa.list_(pa.float32(), 10)),  # dlib 5 points (x, y), fractions of the frame
+        pa.field("faces_in_frame", pa.int32()),  # faces detected in the frame (more than were kept if capped)
+        pa.field("assigned_by", pa.string()),  # auto | user (locked by a user edit) | null (no person yet)
     ]
 )
 
@@ -115,9 +125,31 @@ PEOPLE_SCHEMA = pa.schema(
         pa.field("user_locked", pa.bool_()),
         pa.field("centroid", pa.list_(pa.float32(), FACE_DIM)),
         pa.field("updated_at", TS),
+        # added by lifelog.people (docs/people.md)
+        pa.field("created_at", TS),
+        pa.field("merged_into", pa.string()),  # set when a user merged this person into another
+        pa.field("cannot_link", pa.list_(pa.string())),  # people a user split from this one
+        pa.field("model", pa.string()),  # face model of the centroid
     ]
 )
 
+# The user's edits of people: an undo log (lifelog.people). ``payload_enc`` is the vault-encrypted
+# JSON snapshot (aad "person-edit:<id>") of the people rows and face assignments the edit changed.
+PERSON_EDIT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("at", TS),
+        pa.field("op", pa.string()),  # name | merge | split | hide | unhide
+        pa.field("person_ids", pa.list_(pa.string())),
+        pa.field("state", pa.string()),  # applying | done | undone | failed
+        pa.field("undone_at", TS),
+        pa.field("payload_enc", pa.binary()),
+    ]
+)
+
+# Speech (lifelog.speech, docs/speech.md). Utterance text and word timings are vault ciphertext;
+# keyword search goes through ``utterance_terms``, a blind index of keyed hashes (no plaintext).
 UTTERANCE_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -125,11 +157,41 @@ UTTERANCE_SCHEMA = pa.schema(
         pa.field("media_id", pa.string()),
         pa.field("start", TS),
         pa.field("end", TS),
-        pa.field("text_enc", pa.binary()),
-        pa.field("speaker_id", pa.string()),
+        pa.field("text_enc", pa.binary()),  # aad "utterance:<id>"
+        pa.field("speaker_id", pa.string()),  # a people.id, or null = unknown speaker
         pa.field("language", pa.string()),
-        pa.field("vector", pa.list_(pa.float32(), SEMANTIC_DIM)),
+        pa.field("vector", pa.list_(pa.float32(), SEMANTIC_DIM)),  # MiniLM of the text
+        pa.field("model", pa.string()),  # the speech model; text vectors: ``vector_model``
+        pa.field("offset_s", pa.float64()),  # start, in seconds from the media's start
+        pa.field("tz_offset_min", pa.int32()),
+        pa.field("words_enc", pa.binary()),  # JSON [[start_s, end_s, word], ...], aad "utterance-words:<id>"
+        pa.field("avg_logprob", pa.float32()),
+        pa.field("no_speech_prob", pa.float32()),
+        pa.field("language_prob", pa.float32()),
+        pa.field("vector_model", pa.string()),
+    ]
+)
+
+UTTERANCE_TERM_SCHEMA = pa.schema(
+    [
+        pa.field("term", pa.string(), nullable=False),  # hex HMAC-SHA256(index key, normalised word)[:16 bytes]
+        pa.field("utterance_id", pa.string(), nullable=False),
+        pa.field("episode_id", pa.string()),
+        pa.field("media_id", pa.string()),
+        pa.field("start", TS),
+    ]
+)
+
+TRANSCRIPT_SCHEMA = pa.schema(  # one row per media whose audio was transcribed (or found to have none)
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("status", pa.string()),  # done | no_audio | failed
+        pa.field("error", pa.string()),  # why it failed (no user text in it)
         pa.field("model", pa.string()),
+        pa.field("audio_s", pa.float64()),
+        pa.field("speech_s", pa.float64()),
+        pa.field("utterances", pa.int32()),
+        pa.field("done_at", TS),
     ]
 )
 
@@ -149,7 +211,10 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "frames": FRAME_SCHEMA,
     "faces": FACE_SCHEMA,
     "people": PEOPLE_SCHEMA,
+    "person_edits": PERSON_EDIT_SCHEMA,
     "utterances": UTTERANCE_SCHEMA,
+    "utterance_terms": UTTERANCE_TERM_SCHEMA,
+    "transcripts": TRANSCRIPT_SCHEMA,
 }
 
 

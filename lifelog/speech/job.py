@@ -1,0 +1,320 @@
+"""The transcription job: one media file's audio → utterances in the memory.
+
+It runs **after** the visual import has committed the file (its ``media`` row exists), so the
+file's episodes are searchable by what was seen while its words are still being transcribed;
+the transcript joins the episodes when the job writes.
+
+* **Slow part without the lock.** Decoding, VAD, Whisper and the text vectors run without the
+  memory's write lock, so an import can run at the same time. Only the write (a few hundred
+  ms) takes ``write.lock`` (waiting for it).
+* **Idempotent.** Utterance ids are ``<media_id>-u<n>``; a run first deletes the media's
+  previous utterances, index rows and transcript record, then writes the new ones.
+* **Rollback-safe.** Before writing, a journal entry ``<data>/journal-speech/<media_id>`` is
+  made; it is removed after the last row. If the write fails, the rows written so far are
+  deleted at once; if the process dies, :func:`rollback_unfinished_speech` (called by the
+  next job) deletes them. Either way the media is back to "not transcribed" and is picked up
+  again by :func:`lifelog.speech.store.pending_media`.
+* **Outcomes** are data, not exceptions: ``done`` (with utterances — maybe none, for silence
+  or noise), ``no_audio`` (a video without sound: nothing to do), ``failed`` (the audio stream
+  is damaged: the reason is recorded, the visual import stands). A missing speech model raises
+  :class:`~lifelog.speech.transcribe.SpeechModelError` instead (nothing is recorded, so the
+  media is retried once the model is installed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
+from lifelog.speech.speakers import attribute_speaker, media_faces
+from lifelog.speech.store import build_rows, delete_media_speech, ensure_speech_tables, media_episodes
+from lifelog.speech.transcribe import Segment, SpeechSettings, Transcriber, TranscribeStats, get_transcriber
+from lifelog.store.db import Store, sql_str
+from lifelog.store.vault import Vault, atomic_write
+
+
+@dataclass(frozen=True)
+class SpeechProgress:
+    media_id: str
+    stage: str  # decoding+transcribing | embedding | writing | done
+    done_s: float  # seconds of audio processed
+    total_s: float  # seconds of audio in the file (0 if unknown)
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done_s / self.total_s, 1.0) if self.total_s > 0 else 0.0
+
+
+@dataclass
+class SpeechResult:
+    media_id: str
+    status: str  # done | no_audio | failed | cancelled
+    utterances: int = 0
+    audio_s: float = 0.0
+    speech_s: float = 0.0
+    wall_s: float = 0.0
+    model: str = ""
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    languages: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "media_id": self.media_id,
+            "status": self.status,
+            "utterances": self.utterances,
+            "audio_seconds": round(self.audio_s, 3),
+            "speech_seconds": round(self.speech_s, 3),
+            "wall_seconds": round(self.wall_s, 3),
+            "model": self.model,
+            "error": self.error,
+            "warnings": self.warnings,
+            "languages": {k: round(v, 2) for k, v in self.languages.items()},
+        }
+
+
+class SpeechCancelled(Exception):
+    pass
+
+
+def _journal_dir(store: Store) -> Path:
+    return store.data_dir / "journal-speech"
+
+
+def rollback_unfinished_speech(store: Store) -> list[str]:
+    """Delete the speech rows of every media whose transcript write did not finish."""
+    jdir = _journal_dir(store)
+    if not jdir.is_dir():
+        return []
+    undone = []
+    for entry in sorted(jdir.iterdir()):
+        mid = entry.name
+        if mid.startswith(".") or not all(c in "0123456789abcdef" for c in mid):
+            continue
+        delete_media_speech(store, mid)
+        entry.unlink(missing_ok=True)
+        undone.append(mid)
+    return undone
+
+
+def transcribe_media(
+    store: Store,
+    vault: Vault,
+    media_id: str,
+    path: Path,
+    capture_start: datetime,
+    progress: Callable[[SpeechProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    settings: SpeechSettings | None = None,
+    transcriber: Transcriber | None = None,
+    lock: bool = True,
+    tz_offset_min: int | None = None,
+) -> SpeechResult:
+    """Transcribe ``path`` (the file imported as ``media_id``) and store its utterances.
+
+    ``capture_start`` is the media's ``capture_start`` (offset 0 of its audio). ``lock=True``
+    takes the memory's write lock for the write phase (waiting for it): never call it while
+    holding that lock in the same process (e.g. from inside ``Importer.run``); pass
+    ``lock=False`` if the caller already holds it. Raises
+    :class:`~lifelog.speech.transcribe.SpeechModelError` when the model is missing and
+    :class:`SpeechCancelled` when ``should_stop`` turned true (nothing is written then).
+    """
+    import time
+
+    t_begin = time.monotonic()
+    if capture_start.tzinfo is None:
+        raise ValueError("capture_start must be timezone-aware")
+    tr = transcriber or get_transcriber(settings)
+    report = AudioReport()
+    stats = TranscribeStats()
+    total = 0.0
+    with contextlib.suppress(AudioError):
+        from lifelog.speech.audio import probe_audio_stream
+
+        total = probe_audio_stream(path).duration_s
+
+    def tell(stage: str, done: float) -> None:
+        if progress is not None:
+            progress(SpeechProgress(media_id, stage, done, total))
+
+    stop = should_stop or (lambda: False)
+    segments: list[Segment] = []
+    status, error = "done", None
+    tell("transcribing", 0.0)
+    try:
+        for seg in tr.transcribe_file(
+            path,
+            capture_start,
+            stats=stats,
+            progress=lambda s: tell("transcribing", s),
+            should_stop=stop,
+            report=report,
+        ):
+            segments.append(seg)
+    except InterruptedError as e:
+        raise SpeechCancelled(f"transcription of {media_id} cancelled") from e
+    except NoAudioStream:
+        status = "no_audio"
+        segments = []
+    except AudioDecodeError as e:
+        status, error = "failed", str(e)
+        segments = []
+    except AudioError as e:
+        status, error = "failed", str(e)
+        segments = []
+    if stop():
+        raise SpeechCancelled(f"transcription of {media_id} cancelled")
+
+    result = SpeechResult(
+        media_id,
+        status,
+        audio_s=report.seconds,
+        speech_s=stats.speech_s,
+        model=tr.model_id,
+        error=error,
+        warnings=list(report.warnings),
+        languages=dict(stats.languages),
+    )
+    if status == "done" and report.filled_s > 0.0 and not report.warnings:
+        result.warnings.append(f"{report.filled_s:.1f} s of missing audio replaced by silence")
+
+    # ---- text vectors (MiniLM), faces for speaker attribution: still without the lock
+    tell("embedding", report.seconds)
+    vectors: Any
+    vector_model = ""
+    if segments:
+        from lifelog.encoders import get_text_encoder
+
+        enc = get_text_encoder()
+        vectors = enc.encode([s.text for s in segments])
+        vector_model = f"{enc.name}@{enc.version}"
+    else:
+        vectors = []
+    if tz_offset_min is None:
+        off = capture_start.utcoffset()
+        tz_offset_min = int(off.total_seconds() // 60) if off is not None else None
+
+    tell("writing", report.seconds)
+    guard = _write_lock(store, lock)
+    with guard:
+        ensure_speech_tables(store)
+        rollback_unfinished_speech(store)
+        _write(store, vault, media_id, segments, vectors, tr.model_id, vector_model, tz_offset_min, result)
+    result.wall_s = time.monotonic() - t_begin
+    tell("done", report.seconds)
+    return result
+
+
+def _write_lock(store: Store, lock: bool) -> contextlib.AbstractContextManager[Any]:
+    if not lock:
+        return contextlib.nullcontext()
+    from lifelog.ingest.pipeline import write_lock
+
+    return write_lock(store.data_dir, wait=True)
+
+
+def _write(
+    store: Store,
+    vault: Vault,
+    media_id: str,
+    segments: Sequence[Segment],
+    vectors: Any,
+    model: str,
+    vector_model: str,
+    tz_offset_min: int | None,
+    result: SpeechResult,
+) -> None:
+    episodes = media_episodes(store, media_id)
+    faces = media_faces(store, media_id) if segments else []
+    speakers = [attribute_speaker(s.start, s.end, faces) for s in segments]
+    utt_rows, term_rows = build_rows(
+        vault, media_id, segments, episodes, vectors, model, vector_model, tz_offset_min, speakers
+    )
+    journal = _journal_dir(store) / media_id
+    atomic_write(journal, b"")
+    try:
+        delete_media_speech(store, media_id)
+        store.add("utterances", utt_rows)
+        store.add("utterance_terms", term_rows)
+        store.add(
+            "transcripts",
+            [
+                {
+                    "media_id": media_id,
+                    "status": result.status,
+                    "error": result.error,
+                    "model": model,
+                    "audio_s": result.audio_s,
+                    "speech_s": result.speech_s,
+                    "utterances": len(utt_rows),
+                    "done_at": datetime.now(UTC),
+                }
+            ],
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            delete_media_speech(store, media_id)
+            journal.unlink(missing_ok=True)
+        raise
+    journal.unlink(missing_ok=True)
+    result.utterances = len(utt_rows)
+
+
+def transcribe_pending(
+    store: Store,
+    vault: Vault,
+    settings: SpeechSettings | None = None,
+    progress: Callable[[SpeechProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    media_ids: Sequence[str] | None = None,
+    transcriber: Transcriber | None = None,
+) -> list[SpeechResult]:
+    """Transcribe every imported media with audio that has no transcript yet (or those given).
+
+    The queue the CLI and the app run after an import. Files that moved since their import
+    are reported as failed with the reason (their visual index stands).
+    """
+    from lifelog.speech.store import pending_media
+
+    store.refresh()
+    todo = pending_media(store)
+    if media_ids is not None:
+        wanted = set(media_ids)
+        todo = [m for m in todo if m["id"] in wanted]
+    results = []
+    for m in todo:
+        if cancel is not None and cancel.is_set():
+            break
+        path = Path(m["path"] or "")
+        start = m["capture_start"]
+        if not path.is_file():
+            results.append(SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}"))
+            continue
+        tz = _tz_offset(store, m["id"])
+        try:
+            results.append(
+                transcribe_media(
+                    store, vault, m["id"], path, start.astimezone(tz) if tz else start, progress,
+                    (lambda: cancel is not None and cancel.is_set()), settings=settings,
+                    transcriber=transcriber,
+                )
+            )
+        except SpeechCancelled:
+            break
+    return results
+
+
+def _tz_offset(store: Store, media_id: str) -> Any:
+    from datetime import timezone
+
+    rows = store.rows("media", f"id = {sql_str(media_id)}", columns=["tz_offset_min"]).to_pylist()
+    if not rows or rows[0]["tz_offset_min"] is None:
+        return None
+    return timezone(timedelta(minutes=int(rows[0]["tz_offset_min"])))
