@@ -16,7 +16,7 @@ from typing import Any
 
 from lifelog import paths
 from lifelog.config import Settings, load_settings
-from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
+from lifelog.ingest.pipeline import Importer, ImportResult, ProgressFn
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 
@@ -78,13 +78,7 @@ class Memory:
         device: str | None = None,
     ) -> ImportResult:
         importer = Importer(self.store, self.vault, self.settings, device=device)
-        result = importer.run(paths_, progress=progress, cancel=cancel)
-        if result.imported:
-            try:
-                self.store.ensure_indexes()
-            except Exception as e:  # an index is an optimisation: searches stay exact without it
-                result.warnings.append(ImportFailure(str(self.data_dir), f"index not updated: {e}"))
-        return result
+        return importer.run(paths_, progress=progress, cancel=cancel)
 
     def transcribe_pending(
         self,
@@ -114,6 +108,9 @@ class Memory:
             conds.append(f"start < {_ts(end)}")
         if start is not None:
             conds.append(f"`end` > {_ts(start)}")
+        hidden = self.store.committed_filter()
+        if hidden:
+            conds.append(hidden)
         where = " AND ".join(conds) or None
         self.store.refresh()
         rows = self.store.rows(

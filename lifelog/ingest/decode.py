@@ -91,6 +91,8 @@ def probe_video(path: Path) -> VideoInfo:
         if vs.duration and vs.time_base:
             duration = max(duration, float(vs.duration * vs.time_base))
         ctx = vs.codec_context
+        if ctx is None:
+            raise MediaError("unsupported video codec: this build of FFmpeg has no decoder for it")
         try:
             codec = ctx.name
         except Exception:  # pragma: no cover - codec without a decoder

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import itertools
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,7 +51,7 @@ from lifelog.ingest.media import (
     mtime_of,
     walk,
 )
-from lifelog.store.db import Store, sql_str
+from lifelog.store.db import JOURNAL_DIR, Store, sql_str
 from lifelog.store.vault import Vault, atomic_write
 
 THUMB_WIDTH = 160
@@ -133,7 +134,7 @@ def write_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
 
 # ----------------------------------------------------------------------- journal
 def _journal_dir(data_dir: Path) -> Path:
-    return data_dir / "journal"
+    return data_dir / JOURNAL_DIR
 
 
 def rollback_unfinished(store: Store, vault: Vault) -> list[str]:
@@ -245,6 +246,11 @@ class Importer:
                     result.episodes.extend(eps)
                 else:
                     result.skipped += 1
+            if result.imported:
+                try:
+                    self.store.ensure_indexes()
+                except Exception as e:  # an index is an optimisation: searches stay exact without it
+                    result.warnings.append(ImportFailure(str(self.store.data_dir), f"index not updated: {e}"))
             report(ImportProgress(total, total, None, "done", 1.0))
         return result
 
@@ -259,8 +265,16 @@ class Importer:
         kind = kind_of(path)
         if kind is None:
             raise MediaError("unsupported file type (not a video, photo or audio file)")
-        if path.is_dir():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as e:
+            raise MediaError("file disappeared, or is a broken link") from e
+        except PermissionError as e:
+            raise MediaError("permission denied (file is not readable)") from e
+        if stat.S_ISDIR(st.st_mode):
             raise MediaError("is a folder")
+        if not stat.S_ISREG(st.st_mode):
+            raise MediaError("not a regular file (a pipe, socket or device)")
         if not os.access(path, os.R_OK):
             raise MediaError("permission denied (file is not readable)")
         try:

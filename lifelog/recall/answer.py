@@ -156,6 +156,8 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     matching = [x for x in scored if x[0] >= MATCH_THRESHOLD]
     ep_rows = _episode_rows(memory, [e for _, e, _ in matching])
+    # Only episodes whose row is written and whose file's import finished count or show.
+    matching = [x for x in matching if x[1] in ep_rows]
 
     def start_of(ep_id: str) -> datetime:
         r = ep_rows.get(ep_id)
@@ -358,7 +360,11 @@ def _episode_rows(memory: Memory, ids: list[str]) -> dict[str, dict[str, Any]]:
 
     if not ids:
         return {}
-    rows = memory.store.rows("episodes", sql_in("id", ids), columns=["id", "start", "end"]).to_pylist()
+    where = sql_in("id", ids)
+    hidden = memory.store.committed_filter()
+    if hidden:
+        where = f"{where} AND {hidden}"
+    rows = memory.store.rows("episodes", where, columns=["id", "start", "end"]).to_pylist()
     return {r["id"]: r for r in rows}
 
 

@@ -67,6 +67,9 @@ def candidate_frames(
 ) -> Candidates:
     tbl = store.table("frames")
     where = window_filter(start, end)
+    hidden = store.committed_filter()
+    if hidden:
+        where = f"({where}) AND {hidden}"
     q: Any = (
         tbl.search(query_vector.astype(np.float32), vector_column_name="semantic")
         .distance_type("cosine")

@@ -17,7 +17,9 @@ Vectors stay plain (see ``docs/privacy.md``). Every vector row records ``model``
 from __future__ import annotations
 
 import contextlib
+import errno
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ import lancedb
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+JOURNAL_DIR = "journal"
 SEMANTIC_DIM = 384
 FEATURE_DIM = 1280
 FACE_DIM = 128
@@ -218,6 +221,11 @@ SCHEMAS: Mapping[str, pa.Schema] = {
 }
 
 
+def schema_key(schema: pa.Schema) -> str:
+    """The column that identifies a row (``id`` where there is one)."""
+    return "id" if "id" in schema.names else schema.names[0]
+
+
 def sql_str(value: str) -> str:
     """Quote a string literal for a LanceDB filter."""
     return "'" + value.replace("'", "''") + "'"
@@ -277,7 +285,33 @@ class Store:
         schema = SCHEMAS[name]
         batch = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
         with self._lock:
-            self._tables[name].add(batch)
+            tbl = self._tables[name]
+            before = tbl.version
+            tbl.add(batch)
+            self._verify_added(name, tbl, batch, before)
+
+    def _verify_added(self, name: str, tbl: Any, batch: pa.Table, before: int) -> None:
+        """Read back what was just appended; if it cannot be read whole, undo the append.
+
+        LanceDB can report success for an append whose data file was cut short by a write error
+        (seen with a file-size limit: the failing write lands near the end of the file); every
+        later read of the table would then fail. Reading the new rows back catches that, and
+        restoring the previous version keeps the memory readable.
+        """
+        key = schema_key(SCHEMAS[name])
+        values = batch.column(key).to_pylist()
+        try:
+            got = tbl.search().where(sql_in(key, [str(v) for v in values])).limit(None).to_arrow()
+            ok = got.num_rows >= len(set(values))
+            err: Exception | None = None
+        except Exception as e:
+            ok, err = False, e
+        if ok:
+            return
+        with contextlib.suppress(Exception):
+            tbl.restore(before)
+        why = err or "rows missing"
+        raise OSError(errno.ENOSPC, f"the {name} table could not be written whole (disk full?): {why}")
 
     def delete(self, name: str, where: str) -> None:
         with self._lock:
@@ -306,7 +340,11 @@ class Store:
                 tbl = self._tables[tname]
                 if tbl.count_rows() == 0 or f"{col}_idx" in self.index_names(tname):
                     continue
-                tbl.create_scalar_index(col, index_type=kind)
+                with warnings.catch_warnings():
+                    # lancedb 0.40 deprecates this in favour of create_index(config=…), whose sync
+                    # form still takes the index's column from the vector-only ``metric`` slot.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    tbl.create_scalar_index(col, index_type=kind)
                 made.append(f"{tname}.{col}:{kind}")
             frames = self._tables["frames"]
             n = frames.count_rows()
@@ -350,6 +388,25 @@ class Store:
 
     def count(self, name: str, where: str | None = None) -> int:
         return int(self._tables[name].count_rows(where))
+
+    def uncommitted_media(self) -> list[str]:
+        """Media whose import has not finished (running now, or killed): readers leave them out.
+
+        The import journal (``<data>/journal/<media id>``) is the source of truth: an entry exists
+        from before the first row of a file is written until after its ``media`` commit row.
+        """
+        jdir = self.data_dir / JOURNAL_DIR
+        try:
+            return sorted(
+                p.name for p in jdir.iterdir() if all(c in "0123456789abcdef" for c in p.name) and p.name
+            )
+        except FileNotFoundError:
+            return []
+
+    def committed_filter(self, column: str = "media_id") -> str | None:
+        """A filter that hides rows of unfinished imports, or None when there are none."""
+        pending = self.uncommitted_media()
+        return f"{column} NOT IN ({', '.join(sql_str(m) for m in pending)})" if pending else None
 
     def has_media(self, media_id: str) -> bool:
         return self.count("media", f"id = {sql_str(media_id)}") > 0
