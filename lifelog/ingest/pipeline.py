@@ -20,10 +20,11 @@ import errno
 import fcntl
 import itertools
 import os
+import queue
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -392,14 +393,17 @@ class Importer:
 
         if kind == "video":
             sub("decoding", 0.0)
+            frames_in = decode.sample_video(
+                path,
+                min_interval=cap.sample_interval_s,
+                max_interval=cap.max_gap_s,
+                stats=stats,
+                should_stop=should_stop,
+            )
             try:
-                for fr in decode.sample_video(
-                    path,
-                    min_interval=cap.sample_interval_s,
-                    max_interval=cap.max_gap_s,
-                    stats=stats,
-                    should_stop=should_stop,
-                ):
+                # Decoding (FFmpeg) and encoding (onnxruntime) both release the GIL: run the
+                # decoder one batch ahead on a second thread so the two cores overlap.
+                for fr in _read_ahead(frames_in, BATCH * 2):
                     if dup.keep(fr.rgb, fr.offset_s):
                         pending.append(_FrameRec(fr.offset_s, fr.rgb))
                         if len(pending) >= BATCH:
@@ -537,6 +541,51 @@ class Importer:
             "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None,
             "model": model,
         }
+
+
+_DONE = object()
+
+
+def _read_ahead(source: Iterator[decode.SampledFrame], depth: int) -> Iterator[decode.SampledFrame]:
+    """Iterate ``source`` on a worker thread, at most ``depth`` items ahead; errors re-raised here."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            q.put(_DONE)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=work, name="lifelog-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while t.is_alive():
+            with suppress(queue.Empty):
+                q.get(timeout=0.05)
+        t.join()
 
 
 def _thumbnail(rgb: NDArray[Any]) -> bytes:
