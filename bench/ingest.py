@@ -119,12 +119,9 @@ def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) 
     def progress(p: ImportProgress) -> None:
         tick(lambda: f"file {min(p.files_done + 1, p.files_total)}/{p.files_total} {p.stage} {p.fraction:.0%}")
 
-    profiler = None
-    if profile_out is not None:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
+    profiler = _ThreadProfiles() if profile_out is not None else None
+    if profiler is not None:
+        profiler.start()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     mem = Memory(data_dir, passphrase=os.environ.get("LIFELOG_PASSPHRASE") or DEFAULT_PASSPHRASE)
@@ -133,8 +130,7 @@ def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) 
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     if profiler is not None and profile_out is not None:
-        profiler.disable()
-        profiler.dump_stats(str(profile_out))
+        profiler.stop(profile_out)
     tick(lambda: f"done, {result.imported} imported", force=True)
     counts = mem.stats()
     size = dir_bytes(data_dir)
@@ -162,6 +158,46 @@ def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) 
         "peak_rss_kib_self": vm_hwm_kib(),
         "ru_maxrss_kib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
+
+
+class _ThreadProfiles:
+    """cProfile on the main thread and on every Python thread started while it runs.
+
+    The import decodes on a worker thread; a plain ``cProfile.Profile`` would see only the main
+    thread waiting for frames. Stats go to ``<out>`` (main) and ``<out>.threads`` (the others).
+    """
+
+    def __init__(self) -> None:
+        import cProfile
+
+        self._new = cProfile.Profile
+        self.main = cProfile.Profile()
+        self.others: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _hook(self, frame: Any, event: str, arg: Any) -> None:
+        prof = self._new()
+        with self._lock:
+            self.others.append(prof)
+        prof.enable()  # replaces this hook in the new thread
+
+    def start(self) -> None:
+        threading.setprofile(self._hook)
+        self.main.enable()
+
+    def stop(self, out: Path) -> None:
+        import pstats
+
+        self.main.disable()
+        threading.setprofile(None)
+        self.main.dump_stats(str(out))
+        with self._lock:
+            others = list(self.others)
+        for prof in others:
+            prof.create_stats()
+        merged = [p for p in others if getattr(p, "stats", None)]
+        if merged:
+            pstats.Stats(*merged).dump_stats(str(out) + ".threads")
 
 
 def child_baseline(inputs: list[Path]) -> dict[str, Any]:
@@ -380,7 +416,9 @@ def machine_info() -> dict[str, Any]:
         "onnxruntime": _version("onnxruntime"),
         "av": _version("av"),
         "ffmpeg_libavcodec": ".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
-        "opencv": _version("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless"),
+        "opencv": _version(
+            "opencv-contrib-python", "opencv-python", "opencv-contrib-python-headless", "opencv-python-headless"
+        ),
         "numpy": _version("numpy"),
         "lancedb": _version("lancedb"),
         "pyarrow": _version("pyarrow"),
@@ -441,8 +479,10 @@ def prepare_long(cache: Path, minutes: float) -> tuple[list[Path], dict[str, Any
     if path.is_file():
         log(f"reusing {path}")
     else:
-        log(f"making {path}: {minutes:g} min of {w}x{h}@{LONG_FPS} H.264 "
-            f"(about {minutes * 60 / 4 / 60:.0f} min on 2 cores; cached for the next run)")
+        log(
+            f"making {path}: {minutes:g} min of {w}x{h}@{LONG_FPS} H.264 "
+            f"(about {minutes / 4:.1f} min at 4× real time on 2 cores; cached for the next run)"
+        )
         made = run_child(["make-long", "--out", str(path), "--minutes", str(minutes)], child_env())
         info.update(made_now=True, make_s=made["seconds"])
         log(f"made {path.name} in {made['seconds']:.0f} s ({made['bytes'] / 1e6:.0f} MB)")
@@ -522,14 +562,12 @@ _STAGES: list[tuple[str, str, str]] = [
     ("vault put (encrypt+write)", "lifelog/store/vault.py", "put"),
     ("store add (LanceDB)", "lifelog/store/db.py", "add"),
     ("sample_video (demux + loop)", "lifelog/ingest/decode.py", "sample_video"),
+    ("frame analyzers", "lifelog/ingest/pipeline.py", "analyze"),
+    ("wait for decoded frames", "lifelog/ingest/pipeline.py", "_read_ahead"),
 ]
 
 
-def summarise_profile(stats_path: Path, wall: float) -> dict[str, Any]:
-    import pstats
-
-    st = pstats.Stats(str(stats_path))
-    raw: dict[tuple[str, int, str], Any] = st.stats  # type: ignore[attr-defined]
+def _stage_times(raw: dict[tuple[str, int, str], Any]) -> dict[str, float]:
     cum: dict[str, float] = {}
     for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in raw.items():
         for stage, suffix, fname in _STAGES:
@@ -539,20 +577,44 @@ def summarise_profile(stats_path: Path, wall: float) -> dict[str, Any]:
     # as a generator is only timed while it runs): what is left is demux and the loop itself.
     if "sample_video (demux + loop)" in cum:
         cum["sample_video (demux + loop)"] -= cum.get("decode (libavcodec)", 0.0) + cum.get("scale+rgb (swscale)", 0.0)
+    # The read-ahead generator's own time on the main thread is waiting for the decode thread,
+    # unless decoding runs inline (then it contains sample_video).
+    if "wait for decoded frames" in cum:
+        cum["wait for decoded frames"] -= (
+            cum.get("sample_video (demux + loop)", 0.0)
+            + cum.get("decode (libavcodec)", 0.0)
+            + cum.get("scale+rgb (swscale)", 0.0)
+        )
     if "encode (all)" in cum:
         cum["encode: other (softmax, ConSE)"] = cum.pop("encode (all)") - sum(
             cum.get(k, 0.0) for k in ("encode: preprocess", "encode: onnx run", "encode: session load")
         )
-    profiled_total = max((v[3] for v in raw.values()), default=0.0)
-    top = sorted(raw.items(), key=lambda kv: -kv[1][2])[:15]
+    return {k: v for k, v in cum.items() if v > 0.0005}
+
+
+def summarise_profile(stats_path: Path, wall: float) -> dict[str, Any]:
+    """Seconds per stage on the main thread and on other threads (they overlap in wall time)."""
+    import pstats
+
+    main_raw: dict[tuple[str, int, str], Any] = pstats.Stats(str(stats_path)).stats  # type: ignore[attr-defined]
+    threads_path = Path(str(stats_path) + ".threads")
+    other_raw: dict[tuple[str, int, str], Any] = (
+        pstats.Stats(str(threads_path)).stats if threads_path.is_file() else {}  # type: ignore[attr-defined]
+    )
+    main = _stage_times(main_raw)
+    other = _stage_times(other_raw)
+    stages = {
+        k: {"main_thread_s": round(main.get(k, 0.0), 3), "other_threads_s": round(other.get(k, 0.0), 3)}
+        for k in sorted(set(main) | set(other), key=lambda k: -(main.get(k, 0.0) + other.get(k, 0.0)))
+    }
+    top = sorted([*main_raw.items(), *other_raw.items()], key=lambda kv: -kv[1][2])[:15]
     return {
         "wall_s_under_profile": wall,
-        "stages_s": {k: round(v, 3) for k, v in sorted(cum.items(), key=lambda kv: -kv[1])},
+        "stages": stages,
         "top_tottime": [
             {"function": f"{Path(f).name}:{line}({fn})", "tottime_s": round(v[2], 3), "calls": v[1]}
             for (f, line, fn), v in top
         ],
-        "profiled_total_s": profiled_total,
     }
 
 
@@ -562,30 +624,56 @@ def _mb(b: float | None) -> str:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    head = ("input", "pipeline", "footage s", "wall s", "× real time", "decoded", "embedded", "peak RSS", "store/hour")
+    head = (
+        "input",
+        "pipeline",
+        "footage s",
+        "wall s",
+        "cpu s",
+        "× real time",
+        "decoded",
+        "embedded",
+        "peak RSS",
+        "store/hour",
+    )
     rows: list[tuple[str, ...]] = [head]
     for name, e in results.items():
         label = {"days": "sample days", "long": f"long {e['footage_s'] / 60:.0f} min 1080p"}.get(name, name)
         for pipe in ("lifelog", "baseline"):
             f = e[pipe]
-            rows.append((
-                label if pipe == "lifelog" else "",
-                pipe,
-                f"{f['footage_s']:.0f}",
-                f"{f['wall_s']:.1f}",
-                f"{f['x_realtime']:.1f}×" if f["x_realtime"] else "—",
-                f"{f['frames_decoded']:,}",
-                f"{f['frames_embedded']:,}",
-                _mb(f["peak_rss_bytes"]),
-                _mb(f.get("store_bytes_per_hour")),
-            ))
+            rows.append(
+                (
+                    label if pipe == "lifelog" else "",
+                    pipe,
+                    f"{f['footage_s']:.0f}",
+                    f"{f['wall_s']:.1f}",
+                    f"{f['cpu_s']:.1f}",
+                    f"{f['x_realtime']:.1f}×" if f["x_realtime"] else "—",
+                    f"{f['frames_decoded']:,}",
+                    f"{f['frames_embedded']:,}",
+                    _mb(f["peak_rss_bytes"]),
+                    _mb(f.get("store_bytes_per_hour")),
+                )
+            )
         r = e["ratio_lifelog_over_baseline"]
 
         def rr(k: str, r: dict[str, Any] = r) -> str:
             return "—" if r.get(k) is None else f"{r[k]:.3g}"
 
-        rows.append(("", "lifelog/baseline", "", rr("wall_s"), rr("x_realtime"), rr("frames_decoded"),
-                     rr("frames_embedded"), rr("peak_rss_bytes"), ""))
+        rows.append(
+            (
+                "",
+                "lifelog/baseline",
+                "",
+                rr("wall_s"),
+                rr("cpu_s"),
+                rr("x_realtime"),
+                rr("frames_decoded"),
+                rr("frames_embedded"),
+                rr("peak_rss_bytes"),
+                "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for i, r in enumerate(rows):
         print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
@@ -594,10 +682,13 @@ def print_table(results: dict[str, Any]) -> None:
     for name, e in results.items():
         prof = e.get("profile")
         if prof:
-            print(f"\nwhere lifelog's import time goes ({name}, cProfile, {prof['wall_s_under_profile']:.1f} s wall "
-                  "under the profiler):")
-            for stage, s in prof["stages_s"].items():
-                print(f"  {stage:34s} {s:8.2f} s")
+            print(
+                f"\nwhere lifelog's import time goes ({name}, cProfile, {prof['wall_s_under_profile']:.1f} s wall "
+                "under the profiler):"
+            )
+            print(f"  {'stage':34s} {'main thread':>12s} {'other threads':>14s}")
+            for stage, t in prof["stages"].items():
+                print(f"  {stage:34s} {t['main_thread_s']:10.2f} s {t['other_threads_s']:12.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -608,8 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=30.0, help="length of the long 1080p video (default 30)")
     p.add_argument("--quick", action="store_true", help=f"smoke run: a {QUICK_MINUTES:g}-minute long video")
     p.add_argument("--only", choices=["days", "long"], help="measure one input only")
-    p.add_argument("--profile", action="store_true",
-                   help="also profile lifelog's import (cProfile, separate run) and print where the time goes")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile lifelog's import (cProfile, separate run) and print where the time goes",
+    )
     p.add_argument("--keep", action="store_true", help="keep the lifelog data dirs (printed) for inspection")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(REPO)})")
     args = p.parse_args(argv)
@@ -619,8 +713,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(UTC)
     machine = machine_info()
-    log(f"{machine['cpu_count']} CPUs ({machine['cpu_model']}), python {machine['python']}, "
-        f"onnxruntime {machine['onnxruntime']}, av {machine['av']}, opencv {machine['opencv']}")
+    log(
+        f"{machine['cpu_count']} CPUs ({machine['cpu_model']}), python {machine['python']}, "
+        f"onnxruntime {machine['onnxruntime']}, av {machine['av']}, opencv {machine['opencv']}"
+    )
     cache = paths.cache_dir()
     inputs: dict[str, Any] = {}
     results: dict[str, Any] = {}
@@ -656,7 +752,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print()
     print_table(results)
-    print(f"\nfigures written to {args.out}")
+    la0, la1 = machine["load_avg_at_start"], doc["load_avg_at_end"]
+    if la0 and la1:
+        busy = max(la0[0], la1[0]) > (machine["cpu_count"] or 1)
+        print(
+            f"\nload average (1 min) {la0[0]:.1f} at the start, {la1[0]:.1f} at the end, on {machine['cpu_count']} "
+            "CPUs" + (": the machine was busy, wall times are inflated" if busy else "")
+        )
+    print(f"figures written to {args.out}")
     return 0
 
 

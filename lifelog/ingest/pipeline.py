@@ -250,6 +250,8 @@ class Importer:
             if result.imported:
                 try:
                     self.store.ensure_indexes()
+                    # fold new rows into the indexes and merge the small per-file fragments
+                    self.store.optimize()
                 except Exception as e:  # an index is an optimisation: searches stay exact without it
                     result.warnings.append(ImportFailure(str(self.store.data_dir), f"index not updated: {e}"))
             report(ImportProgress(total, total, None, "done", 1.0))

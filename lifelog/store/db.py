@@ -200,6 +200,7 @@ TRANSCRIPT_SCHEMA = pa.schema(  # one row per media whose audio was transcribed 
 
 ANN_MIN_ROWS = 50_000
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
     ("frames", "t", "BTREE"),
     ("frames", "episode_id", "BTREE"),
     ("frames", "labels", "LABEL_LIST"),
