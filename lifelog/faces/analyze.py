@@ -10,8 +10,8 @@ crop (a small JPEG) into the vault and returns rows of :data:`lifelog.store.db.F
 Limits, on purpose:
 
 * at most :data:`MAX_FACES` faces per frame are kept — the largest, most confident ones; the
-  row's ``faces_in_frame`` says how many were detected (a crowd of 50 gives 10 rows that each
-  say 50), and the analyzer counts capped frames in :attr:`FaceAnalyzer.stats`;
+  row's ``faces_in_frame`` says how many were detected (a crowd gives 10 rows that each say
+  how many faces were found), and the analyzer counts capped frames in :attr:`FaceAnalyzer.stats`;
 * faces narrower than :data:`MIN_FACE_PX` or less than half inside the frame are skipped
   (nothing of an identity can be read from them); small, blurry, turned or cut faces are kept
   but marked ``seed = false``.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -119,10 +119,9 @@ class AnalyzerStats:
     frames: int = 0
     faces: int = 0
     capped_frames: int = 0  # frames with more than MAX_FACES faces (only the best were kept)
-    detect_s: float = 0.0
+    detect_s: float = 0.0  # detection, landmarks, chips and quality
     describe_s: float = 0.0
     crops_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 class FaceAnalyzer:
