@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lifelog import paths
 from lifelog.config import Settings, load_settings
-from lifelog.ingest.pipeline import Importer, ImportResult, ProgressFn
+from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
+
+if TYPE_CHECKING:
+    from lifelog.people import AssignReport, FaceInfo, People, PersonInfo
+    from lifelog.people import Edit as PeopleEdit
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,18 @@ class Memory:
         cancel: threading.Event | None = None,
         device: str | None = None,
     ) -> ImportResult:
-        importer = Importer(self.store, self.vault, self.settings, device=device)
-        return importer.run(paths_, progress=progress, cancel=cancel)
+        from lifelog.faces import FaceAnalyzer
+
+        importer = Importer(
+            self.store, self.vault, self.settings, device=device, analyzers=[FaceAnalyzer(self.vault)]
+        )
+        result = importer.run(paths_, progress=progress, cancel=cancel)
+        if result.imported:
+            try:  # new faces join people (or start new ones) once their files are committed
+                self._edit_people(lambda p: p.assign_new_faces())
+            except Exception as e:  # the faces are stored; the next import or recluster places them
+                result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {e}"))
+        return result
 
     def transcribe_pending(
         self,
@@ -119,7 +135,11 @@ class Memory:
             columns=["id", "start", "end", "kind", "summary_enc", "labels", "thumb_ids", "n_frames"],
         ).to_pylist()
         rows.sort(key=lambda r: r["start"])
-        return [self._episode_info(r) for r in rows]
+        infos = [self._episode_info(r) for r in rows]
+        from lifelog.people import People
+
+        seen = People(self.store, self.vault).people_in_episodes([e.id for e in infos])
+        return [replace(e, people=seen.get(e.id, [])) for e in infos]
 
     def earliest(self) -> datetime | None:
         """Start of the oldest episode (None for an empty memory)."""
@@ -149,6 +169,74 @@ class Memory:
             n_frames=int(r.get("n_frames") or 0),
             objects=list(r.get("labels") or [])[:5],
         )
+
+    # ---------------------------------------------------------------- people
+    def people(self, include_hidden: bool = False) -> list[PersonInfo]:
+        """People seen, most recently seen first (``lifelog people``)."""
+        from lifelog.people import People
+
+        return [self._local(p) for p in People(self.store, self.vault).list(include_hidden=include_hidden)]
+
+    def person(self, person_id: str) -> PersonInfo:
+        from lifelog.people import People
+
+        return self._local(People(self.store, self.vault).get(person_id))
+
+    def person_faces(self, person_id: str) -> list[FaceInfo]:
+        """A person's faces, best first: their ids are what :meth:`split_person` takes."""
+        from lifelog.people import People
+
+        return People(self.store, self.vault).faces(person_id)
+
+    def person_episodes(self, person_id: str) -> list[EpisodeInfo]:
+        from lifelog.people import People
+
+        ids = People(self.store, self.vault).episodes_with(person_id)
+        return [e for e in (self.episode(i) for i in ids) if e is not None]
+
+    def name_person(self, person_id: str, name: str) -> PersonInfo:
+        return self._local(self._edit_people(lambda p: p.name(person_id, name)))
+
+    def merge_people(self, into_id: str, other_id: str) -> PersonInfo:
+        return self._local(self._edit_people(lambda p: p.merge(into_id, other_id)))
+
+    def split_person(self, person_id: str, face_ids: list[str]) -> PersonInfo:
+        return self._local(self._edit_people(lambda p: p.split(person_id, face_ids)))
+
+    def hide_person(self, person_id: str) -> PersonInfo:
+        return self._local(self._edit_people(lambda p: p.hide(person_id)))
+
+    def unhide_person(self, person_id: str) -> PersonInfo:
+        return self._local(self._edit_people(lambda p: p.unhide(person_id)))
+
+    def undo_people_edit(self) -> PeopleEdit:
+        return self._edit_people(lambda p: p.undo())
+
+    def recluster_people(self) -> AssignReport:
+        """Cluster every automatic face assignment again (nightly consolidation)."""
+        return self._edit_people(lambda p: p.recluster())
+
+    def _local(self, p: PersonInfo) -> PersonInfo:
+        """Times in the memory's zone, like episodes."""
+        return replace(
+            p,
+            first_seen=p.first_seen.astimezone(self.tz) if p.first_seen else None,
+            last_seen=p.last_seen.astimezone(self.tz) if p.last_seen else None,
+        )
+
+    def _edit_people(self, op: Callable[[People], _T]) -> _T:
+        """Run a people operation under the write lock, then re-derive who spoke (speech uses faces)."""
+        from lifelog.ingest.pipeline import write_lock
+        from lifelog.people import People
+
+        with write_lock(self.data_dir):
+            self.store.refresh()
+            out = op(People(self.store, self.vault))
+            if self.store.count("utterances"):
+                from lifelog.speech.speakers import reattribute
+
+                reattribute(self.store)
+        return out
 
     def thumbnail(self, blob_id: str) -> bytes:
         """JPEG bytes of a thumbnail, decrypted in memory."""

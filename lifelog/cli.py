@@ -68,6 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--out", type=Path, help="where to compose the sample media (default: the cache)")
 
+    ppl = sub.add_parser("people", parents=[common], help="people seen; name, merge, split, hide them, undo")
+    ppl.add_argument("--json", action="store_true", help="print one JSON document")
+    ppl.add_argument("--all", action="store_true", help="also list hidden people")
+    pj = argparse.ArgumentParser(add_help=False)  # --json after the action too, without resetting it
+    pj.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
+    pact = ppl.add_subparsers(dest="people_action", metavar="ACTION")
+    pa = pact.add_parser("name", parents=[common, pj], help="name a person (or rename)")
+    pa.add_argument("id")
+    pa.add_argument("name")
+    pa = pact.add_parser("merge", parents=[common, pj], help="merge the second person into the first")
+    pa.add_argument("id")
+    pa.add_argument("other_id", metavar="ID")
+    pa = pact.add_parser("split", parents=[common, pj], help="move faces of a person into a new person")
+    pa.add_argument("id")
+    pa.add_argument("faces", nargs="+", metavar="FACE", help="face ids (see `people faces ID`)")
+    pa = pact.add_parser("hide", parents=[common, pj], help="hide a person from the list")
+    pa.add_argument("id")
+    pa = pact.add_parser("unhide", parents=[common, pj], help="show a hidden person again")
+    pa.add_argument("id")
+    pact.add_parser("undo", parents=[common, pj], help="undo the latest name, merge, split, hide or unhide")
+    pa = pact.add_parser("faces", parents=[common, pj], help="a person's faces (ids for split)")
+    pa.add_argument("id")
+
     app = sub.add_parser("app", parents=[common], help="open the desktop app")
     app.add_argument("--demo", action="store_true", help="open the sample-day memory made by `lifelog demo`")
     return p
@@ -263,6 +286,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json)
 
 
+def _person_doc(p: Any, thumb_dir: Path | None, mem: Any) -> dict[str, Any]:
+    from lifelog.recall.answer import _write_thumb
+
+    doc: dict[str, Any] = p.to_json()
+    doc["thumbnail_id"] = p.thumbnail
+    doc["thumbnail"] = _write_thumb(mem, p.thumbnail, thumb_dir)  # a decrypted JPEG in a private temp dir
+    return doc
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    from lifelog.people import PeopleError
+    from lifelog.recall.answer import _thumb_dir
+
+    mem = _memory(args)
+    action = getattr(args, "people_action", None)
+    as_json = getattr(args, "json", False)
+    try:
+        if action is None:
+            people = mem.people(include_hidden=args.all)
+            if as_json:
+                tdir = _thumb_dir()
+                _emit([_person_doc(p, tdir, mem) for p in people])
+                return EXIT_OK
+            if not people:
+                print("no people yet (faces join people as footage is imported)")
+            for p in people:
+                seen = f"{p.first_seen:%Y-%m-%d %H:%M} … {p.last_seen:%Y-%m-%d %H:%M}" if p.first_seen else "-"
+                flags = " (hidden)" if p.hidden else ""
+                print(f"{p.id}  {p.name or '(no name)'}{flags}  {seen}  {p.episodes} episode(s), {p.faces} face(s)")
+            return EXIT_OK
+        if action == "faces":
+            faces = mem.person_faces(args.id)
+            if as_json:
+                _emit([{"id": f.id, "time": f.t.isoformat() if f.t else None, "episode_id": f.episode_id,
+                        "quality": round(f.quality, 3), "crop_id": f.crop_id, "locked": f.locked} for f in faces])
+            else:
+                for f in faces:
+                    print(f"{f.id}  {f.t:%Y-%m-%d %H:%M:%S}  quality {f.quality:.2f}" if f.t else f.id)
+            return EXIT_OK
+        if action == "undo":
+            edit = mem.undo_people_edit()
+            if as_json:
+                _emit({"undone": edit.op, "person_ids": edit.person_ids, "at": edit.at.isoformat()})
+            else:
+                print(f"undid the {edit.describe()}")
+            return EXIT_OK
+        if action == "name":
+            person = mem.name_person(args.id, args.name)
+        elif action == "merge":
+            person = mem.merge_people(args.id, args.other_id)
+        elif action == "split":
+            person = mem.split_person(args.id, args.faces)
+        elif action == "hide":
+            person = mem.hide_person(args.id)
+        elif action == "unhide":
+            person = mem.unhide_person(args.id)
+        else:  # pragma: no cover - argparse rejects other actions
+            raise CliError(f"unknown people action {action!r}", EXIT_USAGE)
+    except PeopleError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if as_json:
+        _emit(_person_doc(person, _thumb_dir(), mem))
+    else:
+        print(f"{person.id}  {person.name or '(no name)'}  {person.faces} face(s), {person.episodes} episode(s)"
+              + (" (hidden)" if person.hidden else ""))
+    return EXIT_OK
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     try:
         from ui.app import main as app_main
@@ -285,6 +376,7 @@ COMMANDS = {
     "status": cmd_status,
     "demo": cmd_demo,
     "app": cmd_app,
+    "people": cmd_people,
 }
 
 

@@ -111,6 +111,10 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     sq = parse_speech_question(pq.text)
     if sq is not None:
         return _speech_answer(memory, pq, sq, now, limit)
+    if pq.person:
+        about_person = _person_answer(memory, pq, now, limit, thumbnails)
+        if about_person is not None:
+            return about_person
     if not pq.subject:
         if pq.window is None:
             return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
@@ -273,9 +277,46 @@ def _person_names(memory: Memory) -> list[tuple[str, str]]:
     try:
         from lifelog.people import People
 
-        return [(p.id, p.name) for p in People(memory.store, memory.vault).list() if p.name]
+        return [(p.id, p.name) for p in People(memory.store, memory.vault).list(include_hidden=True) if p.name]
     except Exception:  # no people yet (the faces stage is optional)
         return []
+
+
+def _person_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer | None:
+    """"when did I last see Sam?", "how many times did I see Sam this week?": the episodes in which
+    a person called Sam was seen (their faces), through the same intents and sentences. ``None``
+    when nobody has that name and the question is about more than the name (then "Sam" may be a
+    thing, and the visual search answers)."""
+    from lifelog.people import People
+
+    w = pq.window
+    end = w.end if w is not None and w.end is not None else now
+    start = w.start if w is not None else None
+    people, seen = People(memory.store, memory.vault).sightings_of(pq.person or "", start, end)
+    if not people:
+        if pq.subject.strip().lower() != (pq.person or "").strip().lower():
+            return None
+        sentence = (f"I don't know anyone called {pq.person} yet: name them with "
+                    f"`lifelog people name ID {pq.person}` (see `lifelog people`).")
+        return Answer(pq.text, pq.intent, sentence, 0 if pq.intent == "count" else None, [], pq)
+    tz = now.tzinfo or memory.tz
+    ep_rows = _episode_rows(memory, [s.episode_id for s in seen])
+    seen = [s for s in seen if s.episode_id in ep_rows]  # latest first
+    if pq.intent == "first":
+        seen.sort(key=lambda s: s.first)
+    thumb_dir = _thumb_dir() if thumbnails else None
+    names = {p.id: p.name or pq.person or "" for p in people}
+    hits = []
+    for s in seen[:limit]:
+        r = ep_rows[s.episode_id]
+        text = f"{names.get(s.person_id, pq.person)}: {s.faces} face{'s' if s.faces != 1 else ''}"
+        ev = Evidence("face", s.last.astimezone(tz), text, _write_thumb(memory, s.best_crop, thumb_dir))
+        hits.append(Hit(s.episode_id, r["start"].astimezone(tz), r["end"].astimezone(tz), 1.0, [ev]))
+    count: int | None = None
+    if pq.intent == "count":
+        days = {ep_rows[s.episode_id]["start"].astimezone(tz).date() for s in seen}
+        count = len(days) if pq.count_unit == "days" else len(seen)
+    return Answer(pq.text, pq.intent, _sentence(pq, hits, count, now.astimezone(tz)), count, hits, pq)
 
 
 def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, limit: int) -> Answer:
