@@ -424,6 +424,31 @@ def compose(compose_dir: Path) -> Any:
         raise SystemExit(f"{e}\nFetch the sample media first: .venv/bin/python -m lifelog.sample.fetch") from e
 
 
+def name_people_like_a_user(mem: Any, gt: Any) -> dict[str, str]:
+    """Do what a user does once: look at each person the app found and type their name.
+
+    The "user" here knows who was in each scene (the ground truth's ``people``); a cluster is
+    named after the person in the majority of the scenes its episodes overlap, and left unnamed
+    when there is no clear majority. Nothing else about the system's output is used.
+    """
+    from collections import Counter
+
+    named: dict[str, str] = {}
+    for person in mem.people():
+        votes: Counter[str] = Counter()
+        for ep in mem.person_episodes(person.id):
+            for s in gt.scenes:
+                lo, hi = s.start, max(s.end, s.start + timedelta(seconds=1))
+                if ep.start < hi and lo < ep.end:
+                    votes.update(s.people)
+        if votes:
+            name, n = votes.most_common(1)[0]
+            if n > sum(votes.values()) / 2:
+                mem.name_person(person.id, name)
+                named[person.id] = name
+    return named
+
+
 def open_memory(data_dir: Path, timezone: str) -> Any:
     from lifelog.api import Memory
     from lifelog.config import load_settings, save_settings
@@ -552,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The same pipeline as `lifelog import`: speech is transcribed after the visual import.
         speech = mem.transcribe_pending()
         log(f"transcribed {sum(r.status == 'done' for r in speech)} file(s) with audio")
+        log(f"named people as a user would: {name_people_like_a_user(mem, gt)}")
         import_s = time.monotonic() - t0
         for f in res.failed:
             log(f"  import failed: {f.path}: {f.error}")

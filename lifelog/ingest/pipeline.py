@@ -525,9 +525,9 @@ class Importer:
         model: str,
         n_frames: int = 0,
     ) -> dict[str, Any]:
-        local = start.astimezone(local_tz())
+        # No clock time in the text: times are shown in the zone of whoever reads them.
         what = ", ".join(labels[:3]) if labels else ("audio recording" if kind == "audio" else "")
-        summary = f"{kind.capitalize()} at {local:%H:%M}" + (f": {what}" if what else "")
+        summary = kind.capitalize() + (f": {what}" if what else "")
         return {
             "id": ep_id,
             "media_id": mid,
