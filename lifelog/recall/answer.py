@@ -130,7 +130,10 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     matched_eps: set[str] = set()
     # "last"/"first": search the nearest stretch of time first and widen only if needed, so a
     # year of memories costs what a week does when the answer is recent.
-    for s_start, s_end in _stages(memory, pq.intent, start, end):
+    stages = _stages(memory, pq.intent, start, end)
+    if len(stages) > 1 and not _could_match(memory, scorer, start, end):
+        stages = []  # nothing anywhere in the window can match: skip the slices
+    for s_start, s_end in stages:
         cand = candidate_frames(memory.store, scorer.q, scorer.naming_labels, s_start, s_end)
         t = cand.table
         if t.num_rows:
@@ -238,16 +241,32 @@ def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
     return out
 
 
+def _could_match(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime) -> bool:
+    """One cheap look over the whole window: any labelled sighting, or any near-enough vector?"""
+    from lifelog.recall.retrieve import count_label_hits
+
+    if scorer.naming_labels and count_label_hits(memory.store, scorer.naming_labels, start, end) > 0:
+        return True
+    probe = candidate_frames(memory.store, scorer.q, [], start, end, k=20).table
+    if probe.num_rows == 0:
+        return False
+    fs, _ = frame_scores(scorer, _vectors(probe.column("semantic")), probe.column("labels").to_pylist(),
+                         probe.column("label_scores").to_pylist())
+    return bool((fs >= MATCH_THRESHOLD).any())
+
+
 def _stages(
     memory: Memory, intent: str, start: datetime | None, end: datetime
 ) -> list[tuple[datetime | None, datetime]]:
     """Time slices to search, nearest first for "last", earliest first for "first"."""
     if intent == "last":
         out: list[tuple[datetime | None, datetime]] = []
+        oldest = memory.earliest()
+        floor = max(x for x in (start, oldest) if x is not None) if (start or oldest) else None
         hi = end
         for days in STAGE_DAYS:
             lo = end - timedelta(days=days)
-            if start is not None and lo <= start:
+            if floor is not None and lo <= floor:
                 out.append((start, hi))
                 return out
             out.append((lo, hi))

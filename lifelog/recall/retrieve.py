@@ -57,6 +57,16 @@ class Candidates:
     from_labels: int
 
 
+def count_label_hits(store: Store, label_names: list[str], start: datetime | None, end: datetime | None) -> int:
+    """Frames in the window whose top labels include one of ``label_names`` (LABEL_LIST index)."""
+    where = window_filter(start, end)
+    hidden = store.committed_filter()
+    if hidden:
+        where = f"({where}) AND {hidden}"
+    names = ", ".join(sql_str(n) for n in label_names[:200])
+    return int(store.table("frames").count_rows(f"({where}) AND array_has_any(labels, make_array({names}))"))
+
+
 def candidate_frames(
     store: Store,
     query_vector: NDArray[np.float32],
