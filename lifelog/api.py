@@ -21,6 +21,7 @@ from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
+    from lifelog.objects import ObjectInfo, ObjectSighting
     from lifelog.people import AssignReport, FaceInfo, People, PersonInfo
     from lifelog.people import Edit as PeopleEdit
 
@@ -136,10 +137,13 @@ class Memory:
         ).to_pylist()
         rows.sort(key=lambda r: r["start"])
         infos = [self._episode_info(r) for r in rows]
+        from lifelog.objects import objects_in_episodes
         from lifelog.people import People
 
-        seen = People(self.store, self.vault).people_in_episodes([e.id for e in infos])
-        return [replace(e, people=seen.get(e.id, [])) for e in infos]
+        ids = [e.id for e in infos]
+        seen = People(self.store, self.vault).people_in_episodes(ids)
+        things = objects_in_episodes(self.store, ids)
+        return [replace(e, people=seen.get(e.id, []), objects=things.get(e.id, [])) for e in infos]
 
     def earliest(self) -> datetime | None:
         """Start of the oldest episode (None for an empty memory)."""
@@ -155,9 +159,11 @@ class Memory:
         from lifelog.store.db import sql_str
 
         rows = self.store.rows("episodes", f"id = {sql_str(episode_id)}").to_pylist()
-        return self._episode_info(rows[0]) if rows else None
+        return self._episode_info(rows[0], with_objects=True) if rows else None
 
-    def _episode_info(self, r: dict[str, Any]) -> EpisodeInfo:
+    def _episode_info(self, r: dict[str, Any], with_objects: bool = False) -> EpisodeInfo:
+        from lifelog.objects import objects_in_episodes
+
         return EpisodeInfo(
             id=r["id"],
             start=r["start"].astimezone(self.tz),
@@ -167,8 +173,34 @@ class Memory:
             labels=list(r.get("labels") or []),
             thumb_ids=list(r.get("thumb_ids") or []),
             n_frames=int(r.get("n_frames") or 0),
-            objects=list(r.get("labels") or [])[:5],
+            objects=objects_in_episodes(self.store, [r["id"]]).get(r["id"], []) if with_objects else [],
         )
+
+    # --------------------------------------------------------------- objects
+    def objects(self, start: datetime | None = None, end: datetime | None = None) -> list[ObjectInfo]:
+        """Everyday objects seen in [start, end), most recently seen first (``lifelog objects``)."""
+        from lifelog.objects import Objects
+
+        self.store.refresh()
+        tz = self.tz
+        return [
+            replace(o, first_seen=o.first_seen.astimezone(tz), last_seen=o.last_seen.astimezone(tz))
+            for o in Objects(self.store).list(start, end)
+        ]
+
+    def object_timeline(
+        self, name: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[ObjectSighting]:
+        """The episodes in which the object a word names ("mug", "my phone") was seen, in time
+        order; empty for a word with no ImageNet class ("keys") or an object never seen."""
+        from lifelog.objects import Objects
+
+        self.store.refresh()
+        tz = self.tz
+        return [
+            replace(s, first=s.first.astimezone(tz), last=s.last.astimezone(tz))
+            for s in Objects(self.store).timeline(name, start, end)
+        ]
 
     # ---------------------------------------------------------------- people
     def people(self, include_hidden: bool = False) -> list[PersonInfo]:

@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     pa = pact.add_parser("faces", parents=[common, pj], help="a person's faces (ids for split)")
     pa.add_argument("id")
 
+    obj = sub.add_parser("objects", parents=[common], help="everyday objects seen, or when one was seen")
+    obj.add_argument("name", nargs="?", metavar="NAME", help="an object (phone, mug, laptop…): list its episodes")
+    obj.add_argument("--json", action="store_true", help="print one JSON document")
+
     app = sub.add_parser("app", parents=[common], help="open the desktop app")
     app.add_argument("--demo", action="store_true", help="open the sample-day memory made by `lifelog demo`")
     return p
@@ -354,6 +358,40 @@ def cmd_people(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_objects(args: argparse.Namespace) -> int:
+    from lifelog.objects import match_objects
+    from lifelog.recall.answer import _thumb_dir, _write_thumb
+
+    mem = _memory(args)
+    tdir = _thumb_dir() if args.json else None
+    if args.name is None:
+        objs = mem.objects()
+        if args.json:
+            _emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": _write_thumb(mem, o.thumbnail, tdir)}
+                   for o in objs])
+            return EXIT_OK
+        if not objs:
+            print("no everyday objects seen yet")
+        for o in objs:
+            print(f"{o.name:<18} {o.first_seen:%Y-%m-%d %H:%M} … {o.last_seen:%Y-%m-%d %H:%M}  "
+                  f"{o.episodes} episode(s), {o.frames} frame(s)")
+        return EXIT_OK
+    names = match_objects(args.name)
+    line = mem.object_timeline(args.name)
+    if args.json:
+        _emit([{"name": " / ".join(s.objects), "episode_id": s.episode_id, "first_seen": s.first.isoformat(),
+                "last_seen": s.last.isoformat(), "frames": s.frames, "probability": round(s.probability, 3),
+                "thumbnail_id": s.thumbnail, "thumbnail": _write_thumb(mem, s.thumbnail, tdir)} for s in line])
+        return EXIT_OK
+    if not names:
+        print(f"no object called {args.name!r}: the classifier knows no such thing (see docs/objects.md)")
+    elif not line:
+        print(f"never saw a {' / '.join(names)}")
+    for s in line:
+        print(f"{s.first:%Y-%m-%d %H:%M:%S}–{s.last:%H:%M:%S}  {s.episode_id}  {' / '.join(s.objects)}")
+    return EXIT_OK
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     try:
         from ui.app import main as app_main
@@ -372,6 +410,7 @@ COMMANDS = {
     "import": cmd_import,
     "ask": cmd_ask,
     "episodes": cmd_episodes,
+    "objects": cmd_objects,
     "transcribe": cmd_transcribe,
     "status": cmd_status,
     "demo": cmd_demo,

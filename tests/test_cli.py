@@ -227,7 +227,10 @@ def test_episodes_of_one_day(day: dict[str, Any]) -> None:
     # the CLI runs with TZ=UTC: days are UTC days
     assert all(_iso(e["start"]).astimezone(UTC).date() == date.fromisoformat(DAY) for e in eps)
     cat = next(e for e in eps if _iso(e["start"]) == CAT_MORNING_AT)
-    assert any("cat" in o.lower() or "tabby" in o.lower() for o in cat["objects"]), cat
+    assert any("cat" in o.lower() or "tabby" in o.lower() for o in cat["labels"]), cat
+    assert not any("cat" in o.lower() for o in cat["objects"]), cat  # a cat is not an everyday object
+    coffee = next(e for e in eps if _iso(e["start"]) == COFFEE_TAKEN)
+    assert "cup" in coffee["objects"], coffee
 
     proc = run_cli(day["data"], "episodes", "--day", "2024-05-13", "--json")
     assert proc.returncode == 0, proc.stderr
