@@ -66,6 +66,9 @@ def demo_questions(gt: Any) -> list[DemoQuestion]:
     cats = gt.scenes_with("cat")
     qs.append(DemoQuestion("How many times did I see a cat this week?", now, tuple(s.id for s in cats), len(cats)))
     qs.append(DemoQuestion("When did I last go skiing?", now, ()))
+    said = [s for s in gt.scenes if "dashwood" in s.speech.lower()]
+    if said:
+        qs.append(DemoQuestion("Did anyone mention Dashwood?", now, tuple(s.id for s in said)))
     return qs
 
 
@@ -120,6 +123,9 @@ def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = Fals
     )
     for f in result.failed:
         print(f"  failed: {f.path}: {f.error}", file=log)
+    print("lifelog demo: transcribing speech on the device…", file=log)
+    speech = mem.transcribe_pending()
+    print(f"lifelog demo: transcribed {sum(r.status == 'done' for r in speech)} file(s) with speech", file=log)
     report = []
     right = 0
     qs = demo_questions(gt)

@@ -368,7 +368,9 @@ def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, l
     by_id = dict(names)
 
     def name(pid: str | None) -> str:
-        return (by_id.get(pid) if pid else None) or "someone (speaker unknown)"
+        if not pid:
+            return "someone (speaker unknown)"
+        return by_id.get(pid) or f"person {pid} (not named yet: `lifelog people name {pid} NAME`)"
 
     hits = [
         Hit(e.episode_id, e.start.astimezone(tz), e.end.astimezone(tz), e.score,
