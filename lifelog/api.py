@@ -85,10 +85,12 @@ class Memory:
         device: str | None = None,
     ) -> ImportResult:
         from lifelog.faces import FaceAnalyzer
+        from lifelog.ocr import ocr_analyzers
 
-        importer = Importer(
-            self.store, self.vault, self.settings, device=device, analyzers=[FaceAnalyzer(self.vault)]
-        )
+        analyzers: list[Any] = [FaceAnalyzer(self.vault)]
+        if self.settings.capture.ocr_interval_s > 0:
+            analyzers += ocr_analyzers(self.vault, min_interval_s=self.settings.capture.ocr_interval_s)
+        importer = Importer(self.store, self.vault, self.settings, device=device, analyzers=analyzers)
         result = importer.run(paths_, progress=progress, cancel=cancel)
         if result.imported:
             try:  # new faces join people (or start new ones) once their files are committed

@@ -34,6 +34,11 @@ class CaptureSettings(BaseModel):
         description="Mean grey difference (0–1) below which a frame is skipped as a duplicate.",
     )
 
+    ocr_interval_s: float = Field(
+        10.0, ge=0.0, le=3600.0, title="Read text every",
+        description="Read signs and screens (OCR) in at most one frame per this many seconds; 0 turns OCR off.",
+    )
+
     @model_validator(mode="after")
     def _gap_after_interval(self) -> CaptureSettings:
         if self.max_gap_s < self.sample_interval_s:

@@ -161,6 +161,14 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
             s, items = by_ep.get(ep, (0.0, []))
             by_ep[ep] = (max(s, sh.score), items)
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
+    # Words seen written (signs, screens): OCR text through its blind index.
+    ocr = _ocr_episodes(memory, pq.subject, start, end)
+    if ocr:
+        by_ep = {ep: (s, items) for s, ep, items in scored}
+        for ep, (o_score, _text, _t) in ocr.items():
+            s, items = by_ep.get(ep, (0.0, []))
+            by_ep[ep] = (max(s, o_score), items)
+        scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     matching = [x for x in scored if x[0] >= MATCH_THRESHOLD]
     ep_rows = _episode_rows(memory, [e for _, e, _ in matching])
     # Only episodes whose row is written and whose file's import finished count or show.
@@ -184,6 +192,9 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         if r is None:
             continue
         evidence = []
+        oh = ocr.get(ep_id)
+        if oh is not None:
+            evidence.append(Evidence("ocr", oh[2].astimezone(tz), oh[1], None))
         sh = speech.get(ep_id)
         if sh is not None:
             evidence += [
@@ -212,6 +223,18 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
 
 
 STAGE_DAYS = (1, 7, 30, 90, 365)
+
+
+def _ocr_episodes(
+    memory: Memory, subject: str, start: datetime | None, end: datetime
+) -> dict[str, tuple[float, str, datetime]]:
+    """Episodes where words of ``subject`` were read on signs or screens (empty without OCR rows)."""
+    if memory.store.count("ocr") == 0:
+        return {}
+    from lifelog.ocr import ocr_episode_hits
+
+    return {ep: (score, text, t) for ep, score, text, t in ocr_episode_hits(memory.store, memory.vault, subject,
+                                                                             (start, end))}
 
 
 def _speech_episodes(

@@ -198,6 +198,33 @@ TRANSCRIPT_SCHEMA = pa.schema(  # one row per media whose audio was transcribed 
     ]
 )
 
+# Text in images (lifelog.ocr, docs/ocr.md). The text is vault ciphertext; keyword search goes
+# through ``ocr_terms``, a blind index of keyed hashes made like ``utterance_terms``.
+OCR_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # "<frame id>-o<line>"
+        pa.field("frame_id", pa.string()),
+        pa.field("media_id", pa.string()),
+        pa.field("episode_id", pa.string()),
+        pa.field("t", TS),
+        pa.field("text_enc", pa.binary()),  # aad "ocr:<id>"
+        pa.field("box", pa.list_(pa.float32(), 4)),  # x, y, w, h as fractions of the frame
+        pa.field("score", pa.float32()),  # recogniser confidence of the line
+        pa.field("model", pa.string()),
+    ]
+)
+
+OCR_TERM_SCHEMA = pa.schema(
+    [
+        pa.field("term", pa.string(), nullable=False),  # hex HMAC-SHA256(index key, normalised word)[:16 bytes]
+        pa.field("ocr_id", pa.string(), nullable=False),
+        pa.field("frame_id", pa.string()),  # words of one frame are matched together (a sign spans lines)
+        pa.field("episode_id", pa.string()),
+        pa.field("media_id", pa.string()),
+        pa.field("t", TS),
+    ]
+)
+
 ANN_MIN_ROWS = 50_000
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
@@ -219,6 +246,8 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "utterances": UTTERANCE_SCHEMA,
     "utterance_terms": UTTERANCE_TERM_SCHEMA,
     "transcripts": TRANSCRIPT_SCHEMA,
+    "ocr": OCR_SCHEMA,
+    "ocr_terms": OCR_TERM_SCHEMA,
 }
 
 
