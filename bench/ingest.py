@@ -108,9 +108,17 @@ class _Ticker:
             log(f"{self.label}: {text()} ({now - self.t0:.0f} s)")
 
 
-def child_lifelog(data_dir: Path, inputs: list[Path], profile_out: Path | None) -> dict[str, Any]:
+def child_lifelog(
+    data_dir: Path, inputs: list[Path], profile_out: Path | None, visual_only: bool = False
+) -> dict[str, Any]:
     t_mod = time.perf_counter()
     from lifelog.api import Memory
+
+    if visual_only:  # the visual path alone: no faces, no OCR (settings a user can choose too)
+        from lifelog.config import CaptureSettings, Settings, save_settings
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        save_settings(data_dir, Settings(capture=CaptureSettings(faces=False, ocr_interval_s=0.0)))
     from lifelog.ingest.pipeline import ImportProgress
 
     modules_s = time.perf_counter() - t_mod
@@ -328,11 +336,13 @@ def child_main(argv: list[str]) -> int:
     p.add_argument("--profile-out", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--minutes", type=float)
+    p.add_argument("--visual-only", action="store_true")
     a = p.parse_args(argv)
     if a.kind == "make-long":
         figures = child_make_long(a.out, a.minutes)
     elif a.kind == "lifelog":
-        figures = child_lifelog(a.data, [Path(x) for x in json.loads(a.inputs.read_text())], a.profile_out)
+        figures = child_lifelog(a.data, [Path(x) for x in json.loads(a.inputs.read_text())], a.profile_out,
+                                a.visual_only)
     else:
         figures = child_baseline([Path(x) for x in json.loads(a.inputs.read_text())])
     print(json.dumps(figures), flush=True)
@@ -512,19 +522,31 @@ def measure(name: str, files: list[Path], work: Path, keep: bool, profile: bool)
     if not keep:
         shutil.rmtree(data, ignore_errors=True)
 
+    vdata = work / f"{name}-lifelog-visual-data"
+    log(f"{name}: lifelog import, visual path only (no faces, no OCR) into {vdata}")
+    lv = run_child(["lifelog", "--data", str(vdata), "--inputs", str(inputs), "--visual-only"], child_env(vdata))
+    if not keep:
+        shutil.rmtree(vdata, ignore_errors=True)
+
     log(f"{name}: naive baseline (OpenCV decodes every frame, 1 frame/s embedded)")
     bl = run_child(["baseline", "--inputs", str(inputs)], child_env(work / "unused-data"))
 
-    for fig in (lf, bl):
+    for fig in (lf, lv, bl):
         fig["footage_s"] = footage
         fig["x_realtime"] = footage / fig["wall_s"] if fig["wall_s"] > 0 else None
         peak = fig.get("peak_rss_kib_self") or fig["ru_maxrss_kib"]
         fig["peak_rss_bytes"] = peak * 1024
     hours = footage / 3600.0
     if hours > 0:
-        lf["store_bytes_per_hour"] = lf["store_bytes"]["total"] / hours
-        lf["store_bytes_per_hour_compacted"] = lf["store_bytes_compacted"]["total"] / hours
+        for fig in (lf, lv):
+            fig["store_bytes_per_hour"] = fig["store_bytes"]["total"] / hours
+            fig["store_bytes_per_hour_compacted"] = fig["store_bytes_compacted"]["total"] / hours
     entry["lifelog"] = lf
+    entry["lifelog_visual"] = lv
+    entry["ratio_visual_over_baseline"] = {
+        k: (lv[k] / bl[k] if bl.get(k) else None)
+        for k in ("wall_s", "x_realtime", "frames_decoded", "frames_embedded", "peak_rss_bytes", "cpu_s")
+    }
     entry["baseline"] = bl
     entry["ratio_lifelog_over_baseline"] = {
         k: (lf[k] / bl[k] if bl.get(k) else None)
@@ -639,7 +661,7 @@ def print_table(results: dict[str, Any]) -> None:
     rows: list[tuple[str, ...]] = [head]
     for name, e in results.items():
         label = {"days": "sample days", "long": f"long {e['footage_s'] / 60:.0f} min 1080p"}.get(name, name)
-        for pipe in ("lifelog", "baseline"):
+        for pipe in ("lifelog", "lifelog_visual", "baseline"):
             f = e[pipe]
             rows.append(
                 (
@@ -655,25 +677,29 @@ def print_table(results: dict[str, Any]) -> None:
                     _mb(f.get("store_bytes_per_hour")),
                 )
             )
-        r = e["ratio_lifelog_over_baseline"]
+        for ratio_key, ratio_label in (("ratio_lifelog_over_baseline", "lifelog/baseline"),
+                                       ("ratio_visual_over_baseline", "visual/baseline")):
+            r = e.get(ratio_key)
+            if not r:
+                continue
 
-        def rr(k: str, r: dict[str, Any] = r) -> str:
-            return "—" if r.get(k) is None else f"{r[k]:.3g}"
+            def rr(k: str, r: dict[str, Any] = r) -> str:
+                return "—" if r.get(k) is None else f"{r[k]:.3g}"
 
-        rows.append(
-            (
-                "",
-                "lifelog/baseline",
-                "",
-                rr("wall_s"),
-                rr("cpu_s"),
-                rr("x_realtime"),
-                rr("frames_decoded"),
-                rr("frames_embedded"),
-                rr("peak_rss_bytes"),
-                "",
+            rows.append(
+                (
+                    "",
+                    ratio_label,
+                    "",
+                    rr("wall_s"),
+                    rr("cpu_s"),
+                    rr("x_realtime"),
+                    rr("frames_decoded"),
+                    rr("frames_embedded"),
+                    rr("peak_rss_bytes"),
+                    "",
+                )
             )
-        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for i, r in enumerate(rows):
         print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))

@@ -87,7 +87,7 @@ class Memory:
         from lifelog.faces import FaceAnalyzer
         from lifelog.ocr import ocr_analyzers
 
-        analyzers: list[Any] = [FaceAnalyzer(self.vault)]
+        analyzers: list[Any] = [FaceAnalyzer(self.vault)] if self.settings.capture.faces else []
         if self.settings.capture.ocr_interval_s > 0:
             analyzers += ocr_analyzers(self.vault, min_interval_s=self.settings.capture.ocr_interval_s)
         importer = Importer(self.store, self.vault, self.settings, device=device, analyzers=analyzers)

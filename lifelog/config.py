@@ -34,6 +34,7 @@ class CaptureSettings(BaseModel):
         description="Mean grey difference (0–1) below which a frame is skipped as a duplicate.",
     )
 
+    faces: bool = Field(True, title="Find faces", description="Detect and describe faces to group them into people.")
     ocr_interval_s: float = Field(
         10.0, ge=0.0, le=3600.0, title="Read text every",
         description="Read signs and screens (OCR) in at most one frame per this many seconds; 0 turns OCR off.",
