@@ -552,12 +552,12 @@ def test_empty_question(question: str) -> None:
         ask(question)
 
 
-def test_long_question_is_truncated_and_fast() -> None:
+def test_long_question_is_truncated() -> None:
+    # Only the first MAX_QUESTION_CHARS characters are parsed, so a 10,000-character question
+    # costs what a 500-character one does (timed in no test: tests never time things).
     question = "when did I last see a cat " + "very " * 2000 + "yesterday"
     assert len(question) > 10_000
-    started = time.perf_counter()
     parsed = ask(question)
-    assert time.perf_counter() - started < 1.0
     assert parsed.text == question.strip()
     assert parsed.intent == "last"
     assert parsed.subject.startswith("cat")
