@@ -10,8 +10,6 @@ Reference moments used below (2026):
 
 from __future__ import annotations
 
-import contextlib
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -580,11 +578,22 @@ def test_long_question_is_truncated() -> None:
         "did I see Sam with " * 600,
     ],
 )
-def test_pathological_questions_are_quick(question: str) -> None:
-    started = time.perf_counter()
-    with contextlib.suppress(QuestionError):
-        ask(question)
-    assert time.perf_counter() - started < 1.0
+def test_pathological_questions_are_parsed_on_a_bounded_prefix(question: str) -> None:
+    # What bounds the cost of a hostile question is that only its first MAX_QUESTION_CHARS
+    # characters are parsed: the answer must be the one for that prefix (no wall-clock here;
+    # bench/ times things, tests do not).
+    def outcome(q: str) -> object:
+        try:
+            p = ask(q)
+        except QuestionError as e:
+            return ("error", str(e).replace(q.strip(), "<q>")[:80])
+        return (p.intent, p.subject, p.window, p.count_unit, p.person)
+
+    full = outcome(question)
+    prefix = outcome(question[:MAX_QUESTION_CHARS])
+    assert type(full) is type(prefix)
+    if isinstance(full, tuple) and full and full[0] != "error":
+        assert full == prefix
 
 
 @pytest.mark.parametrize(
