@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -76,3 +77,21 @@ def file_sha256(path: Path) -> str:
     with _sha_lock:
         _sha_cache[key] = digest
     return digest
+
+
+_T = TypeVar("_T")
+
+
+class Shared(Generic[_T]):
+    """One instance per process, made on first use under a lock (models load lazily, once)."""
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._value: _T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _T:
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value

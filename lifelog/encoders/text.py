@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lifelog.encoders.base import file_sha256, ort_session, require_file
+from lifelog.encoders.base import Shared, file_sha256, ort_session, require_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -105,14 +105,9 @@ def _mean_pool_normalise(
     return result
 
 
-_shared: TextEncoder | None = None
-_shared_lock = threading.Lock()
+_shared: Shared[TextEncoder] = Shared(TextEncoder)
 
 
 def get_text_encoder() -> TextEncoder:
     """The process-wide :class:`TextEncoder` on the default models dir, made on first use."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = TextEncoder()
-        return _shared
+    return _shared.get()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lifelog.encoders.base import ModelMissingError, file_sha256, ort_session, require_file
+from lifelog.encoders.base import ModelMissingError, Shared, file_sha256, ort_session, require_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -173,14 +173,9 @@ def _l2(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return result
 
 
-_shared: VisualEncoder | None = None
-_shared_lock = threading.Lock()
+_shared: Shared[VisualEncoder] = Shared(VisualEncoder)
 
 
 def get_visual_encoder() -> VisualEncoder:
     """The process-wide :class:`VisualEncoder` on the default models dir, made on first use."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = VisualEncoder()
-        return _shared
+    return _shared.get()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from lifelog.encoders.base import Shared
 from lifelog.faces.dlib_resnet import CHIP_SIZE, DESCRIPTOR_DIM, DlibFormatError, read_network, to_onnx
 
 if TYPE_CHECKING:
@@ -248,14 +249,9 @@ def _suppress(dets: list[Detection], overlap: float = 0.5) -> list[Detection]:
     return kept
 
 
-_shared: FaceModels | None = None
-_shared_lock = threading.Lock()
+_shared: Shared[FaceModels] = Shared(FaceModels)
 
 
 def get_face_models() -> FaceModels:
     """The process-wide :class:`FaceModels`, made (not loaded) on first call."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = FaceModels()
-        return _shared
+    return _shared.get()
