@@ -60,6 +60,11 @@ class DecodeStats:
     warnings: list[str] = field(default_factory=list)
 
 
+def open_media(path: Path) -> av.container.InputContainer:
+    """Open a media file for reading with PyAV; failures become a :class:`MediaError` in words."""
+    return _open(path)
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
         if path.stat().st_size == 0:
@@ -71,6 +76,8 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError("not a readable media file (corrupt, truncated or an unknown format)") from e
     except PermissionError as e:
         raise MediaError("permission denied") from e
+    except FileNotFoundError as e:
+        raise MediaError("file not found") from e
     except av.error.FFmpegError as e:
         raise MediaError(f"cannot open: {e.strerror or e}") from e
     except OSError as e:

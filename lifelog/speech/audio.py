@@ -83,24 +83,14 @@ class AudioChunk:
 
 
 def _open(path: Path) -> Any:
-    import av
+    from lifelog.ingest.decode import open_media
 
     try:
-        if Path(path).stat().st_size == 0:
-            raise AudioError("empty file (0 bytes)")
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        return open_media(Path(path))
     except AudioError:
         raise
-    except PermissionError as e:
-        raise AudioError("permission denied") from e
-    except FileNotFoundError as e:
-        raise AudioError("file not found") from e
-    except av.error.InvalidDataError as e:
-        raise AudioError("not a readable media file (corrupt, truncated or an unknown format)") from e
-    except av.error.FFmpegError as e:
-        raise AudioError(f"cannot open: {e.strerror or e}") from e
-    except OSError as e:
-        raise AudioError(f"cannot read: {e.strerror or e}") from e
+    except MediaError as e:  # the same reasons as for video, reported as an audio error
+        raise AudioError(str(e)) from e
 
 
 def _info(stream: Any, container: Any) -> AudioStreamInfo:
