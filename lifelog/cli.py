@@ -95,9 +95,35 @@ def _parser() -> argparse.ArgumentParser:
     obj.add_argument("name", nargs="?", metavar="NAME", help="an object (phone, mug, laptop…): list its episodes")
     obj.add_argument("--json", action="store_true", help="print one JSON document")
 
+    _register_extensions(sub, common)
     app = sub.add_parser("app", parents=[common], help="open the desktop app")
     app.add_argument("--demo", action="store_true", help="open the sample-day memory made by `lifelog demo`")
     return p
+
+
+# Commands that live in their own modules. Each module defines
+#   register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> dict[str, handler]
+# where handler(args) -> int, and must import nothing heavy at module level (the parser is
+# built for every command). A module that does not exist yet is skipped.
+EXTENSIONS: tuple[str, ...] = (
+    "lifelog.sources.cli",  # devices, sync, record
+    "lifelog.sources.wifi.cli",  # serve (the Wi-Fi receiver)
+    "lifelog.encoders.cli",  # models list / install
+)
+_EXTENSION_COMMANDS: dict[str, Any] = {}
+
+
+def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
+    import importlib
+
+    for name in EXTENSIONS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and name.startswith(e.name):
+                continue
+            raise
+        _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
 def _version() -> str:
@@ -429,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lifelog.store.vault import VaultError
 
     try:
-        return COMMANDS[args.command](args)
+        handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
+        return int(handler(args))
     except CliError as e:
         print(f"lifelog: {e}", file=sys.stderr)
         return e.code
