@@ -180,7 +180,8 @@ def build_store(data_dir: Path, n_frames: int, n_real: int, seed: int = 1) -> di
 
 
 # ------------------------------------------------------------------ measure
-def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
+def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: bool = False) -> dict[str, object]:
+    import lifelog.recall.retrieve as retrieve_mod
     from lifelog.api import Memory
     from lifelog.encoders import get_text_encoder
     from lifelog.recall.answer import ask
@@ -206,8 +207,10 @@ def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
         search(v, exact=True)
     ask(mem, "when did I last see a cat?", now=now, thumbnails=False)
 
-    exact_ms, ann_ms, recalls = [], [], []
-    for v in qv:
+    exact_ms: list[float] = []
+    ann_ms: list[float] = []
+    recalls: list[float] = []
+    for v in ([] if ask_only else qv):
         ex, t_ex = search(v, exact=True)
         an, t_an = search(v, exact=False)
         exact_ms.append(t_ex)
@@ -217,22 +220,45 @@ def measure(data_dir: Path, n_queries: int) -> dict[str, object]:
              "when did I first see {s} in March?", "did I see {s} yesterday?"]
     ask_ms: list[float] = []
     per_form: dict[str, list[float]] = {f: [] for f in forms}
+    base_ms: list[float] = []
+    base_form: dict[str, list[float]] = {f: [] for f in forms}
+    same_answers = 0
     for i, s in enumerate(subjects):
         f = forms[i % len(forms)]
-        t0 = time.perf_counter()
-        ask(mem, f.format(s=s), now=now, limit=5, thumbnails=False)
-        ms = (time.perf_counter() - t0) * 1000
-        ask_ms.append(ms)
-        per_form[f].append(ms)
+        q = f.format(s=s)
+        runs = [(True, ask_ms, per_form)] + ([(False, base_ms, base_form)] if compare else [])
+        if compare and i % 2:  # alternate the order so load changes hit both sides alike
+            runs.reverse()
+        got = []
+        for on, sink, by_form in runs:
+            retrieve_mod.LABEL_MASS_FILTER = on
+            t0 = time.perf_counter()
+            a = ask(mem, q, now=now, limit=5, thumbnails=False)
+            ms = (time.perf_counter() - t0) * 1000
+            sink.append(ms)
+            by_form[f].append(ms)
+            got.append([(h.episode_id, round(h.score, 4)) for h in a.hits])
+        retrieve_mod.LABEL_MASS_FILTER = True
+        same_answers += int(len(got) < 2 or got[0] == got[1])
+    extra: dict[str, object] = {}
+    if compare:
+        extra = {
+            "baseline": "the same ask with retrieve.LABEL_MASS_FILTER off (label hits not filtered by their mass)",
+            "ask_ms_baseline": {"p50": pct(base_ms, 50), "p95": pct(base_ms, 95), "max": max(base_ms)},
+            "ask_ms_baseline_by_form": {f: {"p50": pct(v, 50), "p95": pct(v, 95)} for f, v in base_form.items()},
+            "p95_ratio_over_baseline": pct(ask_ms, 95) / pct(base_ms, 95),
+            "same_answers": same_answers,
+        }
     return {
         "frames": mem.store.count("frames"),
         "episodes": mem.store.count("episodes"),
         "queries": len(subjects),
         "vector_exact_ms": {"p50": pct(exact_ms, 50), "p95": pct(exact_ms, 95)},
         "vector_ann_ms": {"p50": pct(ann_ms, 50), "p95": pct(ann_ms, 95)},
-        "ann_recall_at_10": statistics.fmean(recalls),
+        "ann_recall_at_10": statistics.fmean(recalls) if recalls else None,
         "ask_ms": {"p50": pct(ask_ms, 50), "p95": pct(ask_ms, 95), "max": max(ask_ms)},
         "ask_ms_by_form": {f: {"p50": pct(v, 50), "p95": pct(v, 95)} for f, v in per_form.items()},
+        **extra,
         "nprobes": NPROBES,
         "refine_factor_at_10": refine_factor(10),
     }
@@ -244,6 +270,9 @@ def main() -> int:
     ap.add_argument("--real", type=int, default=3000, help="jittered real images to encode")
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--ask-only", action="store_true", help="skip the exact/ANN vector search figures (~1.5 min)")
+    ap.add_argument("--compare", action="store_true",
+                    help="also time each ask with the label-mass filter off, in the same run (a baseline)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "query.json")
     args = ap.parse_args()
     os.environ.setdefault("LIFELOG_PASSPHRASE", "bench")
@@ -260,7 +289,7 @@ def main() -> int:
     else:
         build = json.loads(stamp.read_text())
         log(f"reusing {data_dir} (use --rebuild to rebuild)")
-    res = measure(data_dir, args.queries)
+    res = measure(data_dir, args.queries, ask_only=args.ask_only, compare=args.compare)
     import lancedb
     import onnxruntime
 
@@ -279,10 +308,23 @@ def main() -> int:
     print(f"\nstore: {res['frames']:,} frames, {res['episodes']:,} episodes; "
           f"index build {build.get('index_s', 0):.0f} s")
     print(f"{'':28s}{'p50 ms':>10s}{'p95 ms':>10s}")
-    print(f"{'vector search, exact':28s}{ex['p50']:10.1f}{ex['p95']:10.1f}")
-    print(f"{'vector search, IVF-PQ':28s}{an['p50']:10.1f}{an['p95']:10.1f}")
+    if not args.ask_only:
+        print(f"{'vector search, exact':28s}{ex['p50']:10.1f}{ex['p95']:10.1f}")
+        print(f"{'vector search, IVF-PQ':28s}{an['p50']:10.1f}{an['p95']:10.1f}")
     print(f"{'ask end to end (warm)':28s}{ak['p50']:10.1f}{ak['p95']:10.1f}")
-    print(f"ANN recall@10 vs exact: {res['ann_recall_at_10']:.3f}; ANN speed-up at p50: {ex['p50'] / an['p50']:.1f}x")
+    if args.compare:
+        bk = res["ask_ms_baseline"]
+        assert isinstance(bk, dict)
+        print(f"{'ask, label filter off':28s}{bk['p50']:10.1f}{bk['p95']:10.1f}")
+        print(f"p95 with / without the label-mass filter: {res['p95_ratio_over_baseline']:.2f}; "
+              f"same hits for {res['same_answers']} of {res['queries']} questions")
+    by_form = res["ask_ms_by_form"]
+    assert isinstance(by_form, dict)
+    for f, v in by_form.items():
+        print(f"  {f:44s}{v['p50']:10.1f}{v['p95']:10.1f}")
+    if not args.ask_only:
+        print(f"ANN recall@10 vs exact: {res['ann_recall_at_10']:.3f}; "
+              f"ANN speed-up at p50: {ex['p50'] / an['p50']:.1f}x")
     print(f"written to {args.out}")
     return 0
 

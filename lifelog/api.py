@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from lifelog.objects import ObjectInfo, ObjectSighting
     from lifelog.people import AssignReport, FaceInfo, People, PersonInfo
     from lifelog.people import Edit as PeopleEdit
+    from lifelog.recall.answer import Answer
 
 _T = TypeVar("_T")
 
@@ -53,6 +54,46 @@ class EpisodeInfo:
             "labels": self.labels,
             "frames": self.n_frames,
         }
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """A day (in the memory's time zone) that has episodes, with how many."""
+
+    day: date
+    episodes: int
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """One kept frame of an episode: its time, thumbnail blob id and top labels."""
+
+    id: str
+    t: datetime
+    offset_s: float  # seconds from the start of its file
+    thumb_id: str | None
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class UtteranceInfo:
+    """One transcribed utterance, decrypted in memory; ``speaker`` is a name when known."""
+
+    start: datetime
+    end: datetime
+    text: str
+    speaker_id: str | None
+    speaker: str | None
+
+
+@dataclass(frozen=True)
+class EpisodeMedia:
+    """Where an episode's original file was imported from and whether it is still there."""
+
+    path: Path
+    exists: bool
+    kind: str  # video | photo | audio
+    offset_s: float  # where the episode starts in the file, in seconds
 
 
 class Memory:
@@ -90,8 +131,14 @@ class Memory:
         analyzers: list[Any] = [FaceAnalyzer(self.vault)] if self.settings.capture.faces else []
         if self.settings.capture.ocr_interval_s > 0:
             analyzers += ocr_analyzers(self.vault, min_interval_s=self.settings.capture.ocr_interval_s)
+        from lifelog.encoders.vectors import compact_vector_tables, image_text_analyzers
+
+        image_text = image_text_analyzers(self.store)  # the installed model in use, if any (docs/models.md)
+        analyzers += image_text
         importer = Importer(self.store, self.vault, self.settings, device=device, analyzers=analyzers)
         result = importer.run(paths_, progress=progress, cancel=cancel)
+        if image_text and result.imported:
+            compact_vector_tables(self.store)
         if result.imported:
             try:  # new faces join people (or start new ones) once their files are committed
                 self._edit_people(lambda p: p.assign_new_faces())
@@ -177,6 +224,104 @@ class Memory:
             n_frames=int(r.get("n_frames") or 0),
             objects=objects_in_episodes(self.store, [r["id"]]).get(r["id"], []) if with_objects else [],
         )
+
+    def days(self) -> list[DayInfo]:
+        """Days with episodes (a day is judged in the memory's zone), oldest first."""
+        hidden = self.store.committed_filter()
+        self.store.refresh()
+        col = self.store.rows("episodes", hidden, columns=["start"]).column("start").to_pylist()
+        counts: dict[date, int] = {}
+        tz = self.tz
+        for t in col:
+            d = t.astimezone(tz).date()
+            counts[d] = counts.get(d, 0) + 1
+        return [DayInfo(d, n) for d, n in sorted(counts.items())]
+
+    def episode_frames(self, episode_id: str) -> list[FrameInfo]:
+        """The kept frames of an episode in time order (thumbnails via :meth:`thumbnail`)."""
+        from lifelog.store.db import sql_str
+
+        where = f"episode_id = {sql_str(episode_id)}"
+        hidden = self.store.committed_filter()
+        if hidden:
+            where = f"{where} AND {hidden}"
+        rows = self.store.rows(
+            "frames", where, columns=["id", "t", "offset_s", "thumb_id", "labels"]
+        ).to_pylist()
+        rows.sort(key=lambda r: r["t"])
+        tz = self.tz
+        return [
+            FrameInfo(
+                id=r["id"],
+                t=r["t"].astimezone(tz),
+                offset_s=float(r.get("offset_s") or 0.0),
+                thumb_id=r.get("thumb_id"),
+                labels=list(r.get("labels") or [])[:3],
+            )
+            for r in rows
+        ]
+
+    def episode_transcript(self, episode_id: str) -> list[UtteranceInfo]:
+        """What was said during an episode, decrypted in memory, in time order (empty when
+        nothing was transcribed)."""
+        from lifelog.store.db import sql_str
+
+        if self.store.count("utterances") == 0:
+            return []
+        from lifelog.speech.store import load_utterances
+
+        ids = self.store.rows(
+            "utterances", f"episode_id = {sql_str(episode_id)}", columns=["id"]
+        ).column("id").to_pylist()
+        utts = load_utterances(self.store, self.vault, ids)
+        names: dict[str, str] = {}
+        speakers = {u.speaker_id for u in utts if u.speaker_id}
+        if speakers:
+            from lifelog.people import People
+
+            for p in People(self.store, self.vault).list(include_hidden=True):
+                if p.id in speakers and p.name:
+                    names[p.id] = p.name
+        tz = self.tz
+        return [
+            UtteranceInfo(
+                u.start.astimezone(tz),
+                u.end.astimezone(tz),
+                u.text,
+                u.speaker_id,
+                names.get(u.speaker_id) if u.speaker_id else None,
+            )
+            for u in utts
+        ]
+
+    def episode_media(self, episode_id: str) -> EpisodeMedia | None:
+        """The original file of an episode (None for an unknown episode)."""
+        from lifelog.store.db import sql_str
+
+        eps = self.store.rows(
+            "episodes", f"id = {sql_str(episode_id)}", columns=["media_id", "start"]
+        ).to_pylist()
+        if not eps:
+            return None
+        media = self.store.rows(
+            "media", f"id = {sql_str(eps[0]['media_id'])}", columns=["path", "kind", "capture_start"]
+        ).to_pylist()
+        if not media or not media[0].get("path"):
+            return None
+        m = media[0]
+        path = Path(m["path"])
+        offset = 0.0
+        if m.get("capture_start") is not None:
+            offset = max((eps[0]["start"] - m["capture_start"]).total_seconds(), 0.0)
+        return EpisodeMedia(path=path, exists=path.is_file(), kind=m.get("kind") or "", offset_s=offset)
+
+    def ask(self, question: str, now: datetime | None = None, limit: int = 5) -> Answer:
+        """Answer a question (``lifelog ask``); :class:`lifelog.recall.parse.QuestionError` when
+        it cannot be understood. Evidence thumbnails are blob ids left for the caller to decrypt
+        (no decrypted file is written)."""
+        from lifelog.recall.answer import ask
+
+        return ask(self, question, now=now or datetime.now().astimezone(), limit=limit, thumbnails=False)
 
     # --------------------------------------------------------------- objects
     def objects(self, start: datetime | None = None, end: datetime | None = None) -> list[ObjectInfo]:
@@ -280,12 +425,35 @@ class Memory:
         return {name: self.store.count(name) for name in ("media", "episodes", "frames")}
 
     def stale_frames(self) -> int:
-        """Frames whose vectors were made by another model than the current one (to re-index)."""
+        """Frames whose vectors were made by another model than the current one (to re-index).
+
+        With an installed image-text model in use (``lifelog models``): frames without a vector
+        of that model's version, which :meth:`reindex_image_text` gives them.
+        """
         from lifelog.encoders import get_visual_encoder
+        from lifelog.encoders.registry import active_model
         from lifelog.store.db import sql_str
 
+        model = active_model(self.data_dir)
+        if model is not None:
+            from lifelog.encoders.vectors import stale_frames
+
+            return stale_frames(self.store, model)
         enc = get_visual_encoder()
         return self.store.count("frames", f"model != {sql_str(f'{enc.name}@{enc.version}')}")
+
+    def reindex_image_text(
+        self, progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None
+    ) -> Any:
+        """Give every frame a vector of the installed image-text model in use (resumable; run it
+        off the UI thread). Returns a :class:`lifelog.encoders.reindex.ReindexResult`."""
+        from lifelog.encoders.registry import RegistryError, active_model
+        from lifelog.encoders.reindex import reindex
+
+        model = active_model(self.data_dir)
+        if model is None:
+            raise RegistryError("the offline default is in use: nothing to re-index")
+        return reindex(self.store, self.vault, model, progress=progress, cancel=cancel)
 
 
 def _ts(dt: datetime) -> str:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifelog.speech.transcribe import SpeechSettings
 from lifelog.store.vault import atomic_write
@@ -69,6 +69,19 @@ class Settings(BaseModel):
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Berlin)") from None
+        return v.strip()
+
 
 class SettingsError(ValueError):
     pass
@@ -97,3 +110,36 @@ def load_settings(data_dir: Path) -> Settings:
 
 def save_settings(data_dir: Path, settings: Settings) -> None:
     atomic_write(data_dir / "settings.json", settings.model_dump_json(indent=2).encode("utf-8"))
+
+
+# ------------------------------------------------------------- where the memory lives
+# The desktop app's "choose another memory folder" is remembered outside any memory, in
+# ``<user config dir>/lifelog/location.json`` ({"data_dir": "/path"}), and takes effect on the
+# next start. An explicit ``--data-dir`` and ``$LIFELOG_HOME`` still win over it.
+LOCATION_FILE = "location.json"
+
+
+def location_file() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("lifelog", appauthor=False)) / LOCATION_FILE
+
+
+def chosen_data_dir() -> Path | None:
+    """The memory folder chosen in the app, or None (never chosen, or the file is unusable)."""
+    path = location_file()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = raw.get("data_dir") if isinstance(raw, dict) else None
+    return Path(value).expanduser() if isinstance(value, str) and value.strip() else None
+
+
+def choose_data_dir(data_dir: Path | None) -> Path:
+    """Remember ``data_dir`` as the memory folder for the next start (None forgets the choice)."""
+    path = location_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"data_dir": str(Path(data_dir).expanduser().resolve())} if data_dir is not None else {}
+    atomic_write(path, json.dumps(doc, indent=1).encode("utf-8"))
+    return path

@@ -1,4 +1,5 @@
-"""The desktop window over a real store: episodes listed, a question answered off the UI thread."""
+"""The app's shell: pages registered in one list, navigation (list, Go menu, Ctrl+K), the status
+bar, an empty memory, and the window over a real store with one imported clip."""
 
 from __future__ import annotations
 
@@ -11,26 +12,83 @@ import pytest
 pytest.importorskip("PySide6")
 
 
-def test_window_lists_episodes_and_answers(qtbot: Any, data_dir: Path, media: Any, models_ready: None) -> None:
+def test_every_registered_page_is_reachable(qtbot: Any, data_dir: Path) -> None:
+    from lifelog.api import Memory
+    from ui.app import PAGES, MainWindow
+
+    win = MainWindow(Memory(data_dir))
+    qtbot.addWidget(win)
+    keys = [s.key for s in PAGES]
+    assert keys[:3] == ["timeline", "ask", "people"] and len(set(keys)) == len(keys)
+    titles = [win.nav.item(i).text() for i in range(win.nav.count())]
+    assert titles == [s.title for s in PAGES if s.nav]
+    go = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Go")
+    assert [a.text() for a in go.actions() if a.text()][: len(titles)] == titles
+    for spec in PAGES:
+        win.navigate(spec.key)
+        assert win.current_key() == spec.key
+        assert win.stack.currentWidget() is win.page(spec.key)
+    win.nav.setCurrentRow(0)
+    assert win.current_key() == PAGES[0].key
+    win.navigate("no-such-page")
+    assert "no no-such-page page" in win.statusBar().currentMessage()
+    win.tasks.wait_idle()
+
+
+def test_ctrl_k_focuses_the_question_box_from_any_page(qtbot: Any, data_dir: Path) -> None:
+    from lifelog.api import Memory
+    from ui.app import MainWindow
+    from ui.qt import QApplication, Qt
+
+    win = MainWindow(Memory(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    win.navigate("people")
+    grid = win.page("people").grid
+    grid.setFocus()
+    qtbot.keyClick(grid, "k", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert win.current_key() == "ask"
+    qtbot.waitUntil(lambda: win.page("ask").box.hasFocus(), timeout=5000)
+    win.tasks.wait_idle()
+
+
+def test_an_empty_memory_says_so(qtbot: Any, data_dir: Path) -> None:
+    from lifelog.api import Memory
+    from ui.app import MainWindow
+
+    win = MainWindow(Memory(data_dir))
+    qtbot.addWidget(win)
+    tl = win.page("timeline")
+    qtbot.waitUntil(lambda: tl.loaded, timeout=20000)
+    assert tl.day_title.text() == "No memories yet" and tl.episode_list.count() == 0
+    people = win.page("people")
+    qtbot.waitUntil(lambda: people.loaded, timeout=20000)
+    assert "Nobody yet" in people.note.text()
+    win.tasks.wait_idle()
+
+
+def test_window_over_a_real_clip_browses_and_answers(qtbot: Any, data_dir: Path, media: Any,
+                                                      models_ready: None) -> None:
     from lifelog.api import Memory
     from lifelog.sample.compose import make_clip
     from ui.app import MainWindow
 
-    clip = make_clip(data_dir.parent / "cat.mp4", media.path("chelsea.png"), 4,
-                     datetime(2026, 11, 20, 9, 0, tzinfo=UTC), fps=10, size=(320, 240))
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    clip = make_clip(data_dir.parent / "cat.mp4", media.path("chelsea.png"), 4, at, fps=10, size=(320, 240))
     mem = Memory(data_dir)
     assert mem.import_paths([clip]).imported == 1
     win = MainWindow(mem, now=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: win.results.count() == 1, timeout=20000)
-    assert "2026" in win.results.item(0).text()
-    assert not win.results.item(0).icon().isNull(), "the episode shows its thumbnail"
-    win.ask_box.setText("when did I last see a cat?")
-    win.ask()
-    qtbot.waitUntil(lambda: win.answer.text().startswith("You last saw"), timeout=20000)
-    assert "yesterday" in win.answer.text()
-    assert win.results.count() == 1
-    win.ask_box.setText("when did I last go skiing?")
-    win.ask()
-    qtbot.waitUntil(lambda: "found no" in win.answer.text(), timeout=20000)
-    assert win.results.count() == 0
+    tl = win.page("timeline")
+    qtbot.waitUntil(lambda: tl.episode_list.count() == 1, timeout=20000)
+    assert tl.day == at.astimezone(mem.tz).date()
+    qtbot.waitUntil(lambda: not tl.episode_list.item(0).icon().isNull(), timeout=20000)
+    ask = win.page("ask")
+    win.navigate("ask", question="when did I last see a cat?")
+    qtbot.waitUntil(lambda: ask.result is not None, timeout=20000)
+    assert ask.answer.text().startswith("You last saw") and "yesterday" in ask.answer.text()
+    assert ask.hits.count() == 1
+    win.tasks.wait_idle()

@@ -1,151 +1,318 @@
-"""A first, thin desktop window over the core: ask a question (Ctrl+K), see the answer and the
-matching episodes with thumbnails, browse all episodes. Core calls run on a worker thread; the
-UI thread only renders results. The full app (timeline, people, import queue, settings) grows
-from here.
+"""The lifelog desktop app: a main window with a navigation list on the left and one page at a
+time on the right (a ``QStackedWidget``), a menu and a status bar.
+
+Pages are registered in one place, :data:`PAGES`: add a page with one line
+``PageSpec("key", "Title", "ui.pages.module:Class")``. A page class is built as ``Class(ctx)``
+with the window's :class:`ui.context.AppContext`, and may define any of these (all optional):
+
+``show_with(**kw)``   called by ``ctx.navigate(key, **kw)`` after the page is shown
+``on_changed(what)``  another page changed the memory (``ctx.changed("episodes" | "people" | …)``)
+``focus_box()``       (the Ask page) Ctrl+K puts the cursor in the question box
+``can_close()``       asked before the window closes; False keeps it open (e.g. an import runs)
+``before_close()``    the window is closing: cancel long work (the window then waits for the pools)
+``read_only``         attribute set to True when the memory folder cannot be written
+
+Threading: every core call goes through ``ctx.tasks`` (reads on a small pool, writes serialised
+on one thread); the UI thread only renders plain data. See docs/app.md.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
 import sys
-import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lifelog.api import Memory
+from ui.context import AppContext
 from ui.qt import (
+    QAction,
     QApplication,
-    QImage,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QFileDialog,
+    QHBoxLayout,
     QKeySequence,
-    QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QObject,
-    QPixmap,
-    QRunnable,
+    QMessageBox,
     QShortcut,
-    QThreadPool,
-    QVBoxLayout,
+    QSize,
+    QStackedWidget,
+    Qt,
     QWidget,
-    Signal,
 )
+from ui.tasks import Tasks
+from ui.widgets import thumbs_for
+
+log = logging.getLogger(__name__)
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
+@dataclass(frozen=True)
+class PageSpec:
+    key: str  # what ctx.navigate() takes
+    title: str  # shown in the navigation and the Go menu
+    target: str  # "module:Class", imported when the window is built
+    nav: bool = True  # False: reachable by navigate() only (e.g. the first-run welcome)
 
 
-class Job(QRunnable):
-    """Runs ``fn`` off the UI thread and reports back through signals."""
+# One line per page, in navigation order.
+PAGES: list[PageSpec] = [
+    PageSpec("timeline", "Timeline", "ui.pages.timeline:TimelinePage"),
+    PageSpec("ask", "Ask", "ui.pages.ask:AskPage"),
+    PageSpec("people", "People", "ui.pages.people:PeoplePage"),
+    PageSpec("import", "Import", "ui.pages.importer:Page"),
+    PageSpec("settings", "Settings", "ui.pages.settings:Page"),
+    PageSpec("welcome", "Welcome", "ui.pages.welcome:Page", nav=False),
+]
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-        self.signals = _Signals()
+START_PAGE = "timeline"
+UI_SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval for the app process (see main)
+FIRST_RUN_PAGE = "welcome"  # shown instead when the memory is empty, if such a page is registered
 
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as e:  # reported to the UI, never swallowed
-            traceback.print_exc()
-            self.signals.failed.emit(str(e) or type(e).__name__)
-            return
-        self.signals.done.emit(result)
+
+def load_page_class(target: str) -> Callable[[AppContext], QWidget]:
+    module, _, name = target.partition(":")
+    cls: Callable[[AppContext], QWidget] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, memory: Memory, now: datetime | None = None) -> None:
+    def __init__(self, memory: Memory, now: datetime | None = None, *, read_only: bool = False,
+                 pages: list[PageSpec] | None = None) -> None:
         super().__init__()
         self.memory = memory
-        self.now = now
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one worker: core calls are serialised
-        self.setWindowTitle(f"lifelog — {memory.data_dir}")
-        self.resize(900, 640)
+        self.read_only = read_only
+        self.tasks = Tasks(self)
+        self.tasks.error.connect(lambda msg: self.status(f"Error: {msg}"))
+        fixed_now = now
+
+        def now_fn() -> datetime:
+            return fixed_now if fixed_now is not None else datetime.now().astimezone()
+
+        self.ctx = AppContext(memory=memory, tasks=self.tasks, now=now_fn, navigate=self.navigate,
+                              status=self.status, changed=self.changed)
+        self.thumbs = thumbs_for(memory, self.tasks)
+        self.setWindowTitle(f"lifelog — {memory.data_dir}" + ("  (read-only)" if read_only else ""))
+        self.resize(1280, 800)
+        self.setAcceptDrops(True)
+
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(150)
+        self.nav.setIconSize(QSize(16, 16))
+        f = self.nav.font()
+        f.setPointSizeF(f.pointSizeF() * 1.15)
+        self.nav.setFont(f)
+        self.nav.setSpacing(3)
+        self.stack = QStackedWidget()
+        self.specs: list[PageSpec] = list(pages if pages is not None else PAGES)
+        self.pages: dict[str, QWidget] = {}
+        for spec in self.specs:
+            page = load_page_class(spec.target)(self.ctx)
+            if read_only and hasattr(page, "read_only"):
+                page.read_only = True
+            self.pages[spec.key] = page
+            self.stack.addWidget(page)
+            if spec.nav:
+                item = QListWidgetItem(spec.title)
+                item.setData(Qt.ItemDataRole.UserRole, spec.key)
+                self.nav.addItem(item)
+        self.nav.currentItemChanged.connect(self._nav_changed)
         central = QWidget()
-        layout = QVBoxLayout(central)
-        self.ask_box = QLineEdit()
-        self.ask_box.setPlaceholderText("Ask your memory… e.g. when did I last see a cat?  (Ctrl+K)")
-        self.ask_box.returnPressed.connect(self.ask)
-        self.answer = QLabel("")
-        self.answer.setWordWrap(True)
-        self.results = QListWidget()
-        self.results.setIconSize(self.results.iconSize().expandedTo(self.results.iconSize() * 4))
-        layout.addWidget(self.ask_box)
-        layout.addWidget(self.answer)
-        layout.addWidget(self.results)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(4, 4, 4, 0)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+
+        self._build_menu()
         self.focus_ask = QShortcut(QKeySequence("Ctrl+K"), self)
-        self.focus_ask.activated.connect(self.ask_box.setFocus)
-        self.statusBar().showMessage("Loading episodes…")
-        self._run(self._load_episodes, self._show_episodes)
+        self.focus_ask.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.focus_ask.activated.connect(self.focus_ask_box)
+        self.status(f"Memory: {memory.data_dir}" + (" — read-only: browsing only" if read_only else ""))
+        self.navigate(START_PAGE)
+        if FIRST_RUN_PAGE in self.pages:
+            from ui.pages.welcome import is_first_run  # empty and never opened (a marker file)
 
-    # ------------------------------------------------------------------ work
-    def _run(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
-        job = Job(fn)
-        job.signals.done.connect(on_done)
-        job.signals.failed.connect(lambda msg: self.statusBar().showMessage(f"Error: {msg}"))
-        self.pool.start(job)
+            self.tasks.read(lambda: 0 if is_first_run(memory) else 1, self._first_run)
 
-    def _load_episodes(self) -> list[tuple[str, bytes | None]]:
-        out = []
-        for e in self.memory.episodes():
-            thumb = self.memory.thumbnail(e.thumb_ids[0]) if e.thumb_ids else None
-            out.append((f"{e.start:%a %d %b %Y %H:%M}–{e.end:%H:%M}  {e.summary}", thumb))
-        return out
+    # ------------------------------------------------------------------ pages
+    @property
+    def import_page(self) -> QWidget | None:
+        """The Import page when one is registered (drops and File ▸ Import go there)."""
+        return self.pages.get("import")
 
-    def _show_episodes(self, rows: list[tuple[str, bytes | None]]) -> None:
-        self.results.clear()
-        for text, thumb in rows:
-            self._add_item(text, thumb)
-        self.statusBar().showMessage(f"{len(rows)} episodes in {self.memory.data_dir}")
+    def page(self, key: str) -> QWidget:
+        return self.pages[key]
 
-    def ask(self) -> None:
-        q = self.ask_box.text().strip()
-        if not q:
+    def current_key(self) -> str:
+        current = self.stack.currentWidget()
+        return next((k for k, p in self.pages.items() if p is current), "")
+
+    def navigate(self, key: str, **kwargs: Any) -> None:
+        page = self.pages.get(key)
+        if page is None:
+            self.status(f"There is no {key} page in this app.")
             return
-        self.answer.setText("Thinking…")
-        self._run(lambda: self._ask(q), self._show_answer)
+        self.stack.setCurrentWidget(page)
+        for i in range(self.nav.count()):
+            item = self.nav.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == key and self.nav.currentRow() != i:
+                self.nav.blockSignals(True)
+                self.nav.setCurrentRow(i)
+                self.nav.blockSignals(False)
+        if kwargs:
+            show_with = getattr(page, "show_with", None)
+            if callable(show_with):
+                show_with(**kwargs)
+            elif "paths" in kwargs and callable(getattr(page, "add_paths", None)):
+                page.add_paths(kwargs["paths"])  # type: ignore[attr-defined]
 
-    def _ask(self, question: str) -> tuple[str, list[tuple[str, bytes | None]]]:
-        from lifelog.recall.answer import ask
-        from lifelog.recall.parse import QuestionError, parse_now
+    def _nav_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if current is not None:
+            self.navigate(str(current.data(Qt.ItemDataRole.UserRole)))
 
-        now = self.now or parse_now(None)
-        try:
-            ans = ask(self.memory, question, now=now, limit=10, thumbnails=False)
-        except QuestionError as e:
-            return str(e), []
-        rows = []
-        for h in ans.hits:
-            ep = self.memory.episode(h.episode_id)
-            thumb = self.memory.thumbnail(ep.thumb_ids[0]) if ep and ep.thumb_ids else None
-            ev = "; ".join(e.text for e in h.evidence[:2])
-            rows.append((f"{h.start:%a %d %b %Y %H:%M}–{h.end:%H:%M}  score {h.score:.2f}  {ev}", thumb))
-        return ans.answer, rows
+    def status(self, message: str) -> None:
+        self.statusBar().showMessage(message)
 
-    def _show_answer(self, result: tuple[str, list[tuple[str, bytes | None]]]) -> None:
-        sentence, rows = result
-        self.answer.setText(sentence)
-        self.results.clear()
-        for text, thumb in rows:
-            self._add_item(text, thumb)
+    def changed(self, what: str) -> None:
+        """Tell every page that the memory changed (they re-read what they show)."""
+        for page in self.pages.values():
+            hook = getattr(page, "on_changed", None)
+            if callable(hook):
+                hook(what)
 
-    def _add_item(self, text: str, thumb: bytes | None) -> None:
-        item = QListWidgetItem(text)
-        if thumb:
-            img = QImage.fromData(thumb)
-            if not img.isNull():
-                item.setIcon(QPixmap.fromImage(img))
-        self.results.addItem(item)
+    def focus_ask_box(self) -> None:
+        self.navigate("ask")
+        page = self.pages.get("ask")
+        focus = getattr(page, "focus_box", None)
+        if callable(focus):
+            focus()
+
+    def _first_run(self, episodes: int) -> None:
+        if episodes == 0 and self.current_key() == START_PAGE:
+            self.navigate(FIRST_RUN_PAGE)
+
+    # ------------------------------------------------------------------- menu
+    def _build_menu(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.import_files_action = QAction("Import &files…", self)
+        self.import_files_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.import_files_action.triggered.connect(lambda: self.import_dialog(folder=False))
+        self.import_folder_action = QAction("Import f&older…", self)
+        self.import_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.import_folder_action.triggered.connect(lambda: self.import_dialog(folder=True))
+        for a in (self.import_files_action, self.import_folder_action):
+            a.setEnabled(self.import_page is not None and not self.read_only)
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        go = bar.addMenu("&Go")
+        n = 0
+        for spec in self.specs:
+            if not spec.nav:
+                continue
+            n += 1
+            action = QAction(spec.title, self)
+            if n <= 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            action.triggered.connect(lambda _=False, k=spec.key: self.navigate(k))
+            go.addAction(action)
+        ask = QAction("Ask a question", self)
+        ask.setShortcut(QKeySequence("Ctrl+K"))
+        ask.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window-wide shortcut handles it
+        ask.triggered.connect(self.focus_ask_box)
+        go.addSeparator()
+        go.addAction(ask)
+
+    def import_dialog(self, folder: bool) -> None:
+        page = self.import_page
+        if page is None:
+            return
+        self.navigate("import")
+        chooser = getattr(page, "choose_folder" if folder else "choose_files", None)
+        if callable(chooser):
+            chooser()
+            return
+        if folder:
+            d = QFileDialog.getExistingDirectory(self, "Import a folder")
+            paths = [Path(d)] if d else []
+        else:
+            files, _ = QFileDialog.getOpenFileNames(self, "Import files")
+            paths = [Path(f) for f in files]
+        if paths:
+            self.navigate("import", paths=paths)
+
+    # ------------------------------------------------------- drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.import_page is not None and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths and self.import_page is not None:
+            event.acceptProposedAction()
+            self.navigate("import", paths=paths)
+
+    # ------------------------------------------------------------------ close
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for page in self.pages.values():
+            can_close = getattr(page, "can_close", None)
+            if callable(can_close) and not can_close():
+                event.ignore()
+                return
+        for page in self.pages.values():
+            before = getattr(page, "before_close", None)
+            if callable(before):
+                before()
+        self.tasks.wait_idle()  # writes finish or stop at their next cancel check
+        event.accept()
 
 
-def main(data_dir: str | Path | None = None) -> int:
+def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int:
+    """``lifelog app``: open the window on a memory folder; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv)
-    win = MainWindow(Memory(data_dir))
-    win.show()
-    return int(app.exec())
+    assert isinstance(app, QApplication)
+    app.setApplicationName("lifelog")
+    # A worker running Python code (an import) hands the GIL back to the UI thread within 1 ms
+    # instead of 5: measured in bench/ui.py, it cuts the longest event-loop stall of an import.
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
+    from lifelog import paths
+    from ui.instance import AlreadyRunning, InstanceLock
+
+    folder = paths.data_dir(data_dir)
+    if not data_dir and not os.environ.get("LIFELOG_HOME"):
+        from lifelog.config import chosen_data_dir  # Settings ▸ "choose another memory folder"
+
+        folder = chosen_data_dir() or folder
+    try:
+        lock = InstanceLock.acquire(folder)
+    except AlreadyRunning as e:
+        QMessageBox.critical(None, "lifelog is already open", str(e))
+        return 2
+    try:
+        try:
+            memory = Memory(folder)
+        except Exception as e:  # a clear message instead of a traceback (no keyring, bad folder…)
+            log.exception("cannot open the memory")
+            QMessageBox.critical(None, "lifelog cannot open this memory", f"{folder}:\n{e}")
+            return 2
+        win = MainWindow(memory, now=now, read_only=lock.read_only)
+        win.show()
+        return int(app.exec())
+    finally:
+        lock.release()

@@ -1,5 +1,7 @@
 """Qt through one door: every ui module imports Qt names from here (one place to adapt)."""
 
+from typing import Any
+
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -38,4 +40,88 @@ __all__ = [
     "Qt",
     "Signal",
     "Slot",
+]
+
+# Names used by the import queue, the welcome and the settings pages.
+from PySide6.QtCore import QElapsedTimer, QMimeData, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+)
+
+__all__ += [
+    "QCheckBox",
+    "QCloseEvent",
+    "QComboBox",
+    "QDesktopServices",
+    "QDragEnterEvent",
+    "QDropEvent",
+    "QElapsedTimer",
+    "QFileDialog",
+    "QFormLayout",
+    "QGroupBox",
+    "QHBoxLayout",
+    "QMessageBox",
+    "QMimeData",
+    "QProgressBar",
+    "QPushButton",
+    "QScrollArea",
+    "QUrl",
+]
+
+# Names used by the shell (ui/app.py) and the browsing pages (timeline, episode, ask, people).
+from PySide6.QtCore import QDate, QEvent, QSize  # noqa: E402
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QPainter, QTextCharFormat  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QAbstractItemView,
+    QCalendarWidget,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QInputDialog,
+    QListView,
+    QSizePolicy,
+    QStackedWidget,
+)
+
+
+def multimedia() -> tuple[Any, Any] | None:
+    """``(QtMultimedia, QtMultimediaWidgets)`` when Qt's media playback loads on this machine,
+    else None (e.g. a Linux without libpulse): callers then hand the file to the OS player."""
+    try:
+        from PySide6 import QtMultimedia, QtMultimediaWidgets
+    except ImportError:
+        return None
+    return QtMultimedia, QtMultimediaWidgets
+
+
+__all__ += [
+    "QAbstractItemView",
+    "QAction",
+    "QBrush",
+    "QCalendarWidget",
+    "QColor",
+    "QDate",
+    "QDialog",
+    "QDialogButtonBox",
+    "QEvent",
+    "QFont",
+    "QFrame",
+    "QInputDialog",
+    "QListView",
+    "QPainter",
+    "QSize",
+    "QSizePolicy",
+    "QStackedWidget",
+    "QTextCharFormat",
+    "multimedia",
 ]

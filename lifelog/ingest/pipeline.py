@@ -160,6 +160,9 @@ def remove_media_rows(store: Store, vault: Vault, media_id: str) -> None:
     for name in store.tables_with("media_id"):
         if name != "episodes":
             store.delete(name, where)
+    from lifelog.encoders.vectors import delete_media_vectors  # optional models' tables (docs/models.md)
+
+    delete_media_vectors(store, media_id)
     store.delete("media", f"id = {sql_str(media_id)}")
     bdir = vault.root / "blobs" / media_id[:2]
     if bdir.is_dir():

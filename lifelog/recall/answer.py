@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from lifelog.recall.parse import ParsedQuestion, parse_question
@@ -124,35 +125,45 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
     scorer = Scorer(pq.subject)
-    per_episode: dict[str, list[tuple[float, int, list[str]]]] = {}
+    from lifelog.encoders.vectors import model_query, rescore_frames  # an installed image-text model in use
+
+    mq = model_query(memory.store, pq.subject)  # None with the offline default
+    # A frame's label score is 2 × its naming mass: frames that cannot clear the threshold by
+    # their labels are left in LanceDB (see retrieve.label_filter).
+    min_mass = max(0.0, MATCH_THRESHOLD / 2.0 - 1e-6)
     tables: list[pa.Table] = []
-    offset = 0
+    score_parts: list[NDArray[np.float32]] = []
     matched_eps: set[str] = set()
     # "last"/"first": search the nearest stretch of time first and widen only if needed, so a
     # year of memories costs what a week does when the answer is recent.
     stages = _stages(memory, pq.intent, start, end)
-    if len(stages) > 1 and not _could_match(memory, scorer, start, end):
-        stages = []  # nothing anywhere in the window can match: skip the slices
+    if len(stages) > 1 and mq is None:
+        # One look over the whole window first: when it holds every frame that can match (few
+        # sightings, as for a thing seen now and then over a year), the slices are not needed.
+        complete = _probe(memory, scorer, start, end, min_mass)
+        if complete is not None:
+            stages = []
+            if complete.num_rows:
+                fs = frame_scores(scorer, _vectors(complete.column("semantic")), complete.column("labels"),
+                                  complete.column("label_scores"))
+                tables.append(complete)
+                score_parts.append(fs)
     for s_start, s_end in stages:
-        cand = candidate_frames(memory.store, scorer.q, scorer.naming_labels, s_start, s_end)
+        cand = candidate_frames(memory.store, scorer.q, scorer.label_weight, s_start, s_end, min_mass=min_mass,
+                                model=mq)
         t = cand.table
         if t.num_rows:
-            fs, matched = frame_scores(scorer, _vectors(t.column("semantic")), t.column("labels").to_pylist(),
-                                       t.column("label_scores").to_pylist())
-            eps = t.column("episode_id").to_pylist()
-            for i in range(t.num_rows):
-                per_episode.setdefault(eps[i], []).append((float(fs[i]), offset + i, matched[i]))
-                if fs[i] >= MATCH_THRESHOLD:
-                    matched_eps.add(eps[i])
+            fs = frame_scores(scorer, _vectors(t.column("semantic")), t.column("labels"), t.column("label_scores"))
+            if mq is not None:
+                fs = rescore_frames(scorer, t, fs)
+            ok = pa.array(fs >= MATCH_THRESHOLD)
+            matched_eps.update(pc.unique(t.column("episode_id").filter(ok)).to_pylist())
             tables.append(t)
-            offset += t.num_rows
+            score_parts.append(fs)
         if len(matched_eps) >= limit:
             break
     frames = pa.concat_tables(tables) if tables else None
-    scored = []
-    for ep_id, items in per_episode.items():
-        items.sort(key=lambda x: -x[0])
-        scored.append((items[0][0], ep_id, items))
+    scored = _per_episode(frames, np.concatenate(score_parts) if score_parts else np.zeros(0, np.float32))
     # What was said: utterances matching the subject by exact words (blind index) or meaning.
     speech = _speech_episodes(memory, pq.subject, start, end, limit, scorer.q)
     if speech:
@@ -163,6 +174,13 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     # Words seen written (signs, screens): OCR text through its blind index.
     ocr = _ocr_episodes(memory, pq.subject, start, end)
+    if scorer.text_query:  # "the sign saying double parking prohibited": the words alone too
+        for ep, hit in _ocr_episodes(memory, scorer.text_query, start, end).items():
+            if hit[0] > ocr.get(ep, (0.0, "", end))[0]:
+                ocr[ep] = hit
+    if scorer.wants_text:  # "did I see any signs?": whatever was read counts
+        for ep, hit in _ocr_presence(memory, start, end).items():
+            ocr.setdefault(ep, hit)
     if ocr:
         by_ep = {ep: (s, items) for s, ep, items in scored}
         for ep, (o_score, _text, _t) in ocr.items():
@@ -201,11 +219,12 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
                 Evidence("transcript", h.time.astimezone(tz), h.quote, None, speaker=h.utterance.speaker_id)
                 for h in sh.hits[:2]
             ]
-        for _s, i, frame_matched in items[:3]:
+        for _s, i, _m in items[:3]:
             assert frames is not None
             t = frames.column("t")[i].as_py().astimezone(tz)
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
+            frame_matched = scorer.labels(labs, scs)[1]
             thumb = _write_thumb(memory, frames.column("thumb_id")[i].as_py(), thumb_dir)
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
@@ -237,6 +256,31 @@ def _ocr_episodes(
                                                                              (start, end))}
 
 
+OCR_PRESENCE = 0.6  # score of an episode where some text was read, for "signs" and "writing"
+
+
+def _ocr_presence(memory: Memory, start: datetime | None, end: datetime) -> dict[str, tuple[float, str, datetime]]:
+    """Episodes in the window where the OCR read any text: OCR_PRESENCE × the best line's confidence."""
+    if memory.store.count("ocr") == 0:
+        return {}
+    from lifelog.ocr import _load_lines
+    from lifelog.recall.retrieve import window_filter
+
+    where = window_filter(start, end)
+    hidden = memory.store.committed_filter()
+    if hidden:
+        where = f"({where}) AND {hidden}"
+    rows = memory.store.rows("ocr", where, columns=["id", "episode_id", "t", "score"]).to_pylist()
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        ep = r["episode_id"]
+        if ep and (ep not in best or (r["score"] or 0.0) > (best[ep]["score"] or 0.0)):
+            best[ep] = r
+    texts = _load_lines(memory.store, memory.vault, [r["id"] for r in best.values()])
+    return {ep: (OCR_PRESENCE * float(r["score"] or 0.0), texts.get(r["id"], ("", 0.0))[0], r["t"])
+            for ep, r in best.items()}
+
+
 def _speech_episodes(
     memory: Memory, subject: str, start: datetime | None, end: datetime, limit: int, qvec: NDArray[Any]
 ) -> dict[str, Any]:
@@ -264,18 +308,50 @@ def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
     return out
 
 
-def _could_match(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime) -> bool:
-    """One cheap look over the whole window: any labelled sighting, or any near-enough vector?"""
-    from lifelog.recall.retrieve import count_label_hits
+PROBE_K = 50  # nearest vectors looked at over the whole window before searching slice by slice
 
-    if scorer.naming_labels and count_label_hits(memory.store, scorer.naming_labels, start, end) > 0:
-        return True
-    probe = candidate_frames(memory.store, scorer.q, [], start, end, k=20).table
-    if probe.num_rows == 0:
-        return False
-    fs, _ = frame_scores(scorer, _vectors(probe.column("semantic")), probe.column("labels").to_pylist(),
-                         probe.column("label_scores").to_pylist())
-    return bool((fs >= MATCH_THRESHOLD).any())
+
+def _probe(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime, min_mass: float
+           ) -> pa.Table | None:
+    """Every frame of the window that can match, when one cheap look finds them all; else None.
+
+    The vector side is complete when fewer than PROBE_K of the nearest frames clear the threshold
+    (anything farther scores less); the label side when its sightings are at most FETCH_ALL_BELOW.
+    An empty table means nothing anywhere in the window can match.
+    """
+    from lifelog.recall.retrieve import FETCH_ALL_BELOW, label_rows, merge_candidates
+
+    vec = candidate_frames(memory.store, scorer.q, [], start, end, k=PROBE_K).table
+    fs = frame_scores(scorer, _vectors(vec.column("semantic")), vec.column("labels"), vec.column("label_scores"))
+    n_vec = int((fs >= MATCH_THRESHOLD).sum())
+    if n_vec >= PROBE_K:
+        return None
+    lab, complete = label_rows(memory.store, scorer.label_weight, start, end, min_mass, cap=FETCH_ALL_BELOW)
+    if not complete:
+        return None
+    keep = vec.filter(pa.array(fs >= MATCH_THRESHOLD))
+    return merge_candidates(keep, lab)
+
+
+Scored = list[tuple[float, str, list[tuple[float, int, list[str]]]]]
+
+
+def _per_episode(frames: pa.Table | None, fs: NDArray[np.float32]) -> Scored:
+    """(best score, episode id, its three best frames as (score, row, [])) for every episode in ``frames``."""
+    if frames is None or frames.num_rows == 0:
+        return []
+    enc = pc.dictionary_encode(frames.column("episode_id").combine_chunks())
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    names = enc.dictionary.to_pylist()
+    order = np.lexsort((-fs, codes))  # by episode, best frame first
+    sc = codes[order]
+    starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    out: Scored = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        top = order[a:min(b, a + 3)].tolist()
+        out.append((float(fs[top[0]]), str(names[sc[a]]), [(float(fs[i]), int(i), []) for i in top]))
+    return out
 
 
 def _stages(

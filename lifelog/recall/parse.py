@@ -143,7 +143,8 @@ _AMPM = r"(?:a\.?m\.?|p\.?m\.?)(?!\w)"
 # Optional words in front of any time expression: a relation, a preposition, "the".
 _PREFIX = (
     r"(?:\b(?P<rel>since|after|before|until|till|by|from|to|through|between)\s+)?"
-    r"(?:\b(?P<prep>on|in|at|during|over(?=\s+the\b)|throughout|around|about|within|of|for)\s+)?"
+    r"(?:\b(?P<prep>at\s+(?:about|around|approximately|roughly)|on|in|at|during|over(?=\s+the\b)|throughout"
+    r"|around|about|approximately|roughly|within|of|for)\s+)?"
     r"(?:\b(?P<the>the)\s+)?"
 )
 _SUFFIX = r"(?:['’]s)?(?!\w)"  # "yesterday's", "Monday's"
@@ -565,6 +566,15 @@ def _h_clock_range(m: re.Match[str], ctx: _Ctx, phrase: str) -> _Piece | None:
 
 
 def _h_clock(m: re.Match[str], ctx: _Ctx, phrase: str) -> _Piece | None:
+    if m.group("hw"):  # "half past nine", "quarter to 3pm"
+        hw = m.group("hw").lower()
+        hour_n = int(hw) if hw.isdigit() else int(_NUMBER_WORDS[hw])
+        frac = _FRACTIONS[" ".join(m.group("frac").lower().replace("-", " ").split())]
+        at = _clock(str(hour_n), "0", m.group("apw"), None)
+        if at is None:
+            return None
+        at = at + frac if m.group("dir").lower() == "past" else (at - frac) % (24 * 60)
+        return _Piece(m.start(), phrase, point=at)
     hour = m.group("h") or m.group("hc") or m.group("ho")
     anchored = bool(m.group("rel") or m.group("prep"))
     if not anchored and (m.group("the") or m.group("ho") or m.group("named")):
@@ -585,8 +595,11 @@ def _clock_re(s: str, bare: bool) -> str:
 
 _CLOCK_POINT = (
     rf"(?:(?P<named>noon|midday|midnight)|(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?\s*(?P<ap>{_AMPM})"
-    r"|(?P<hc>\d{1,2}):(?P<mc>\d{2})(?!\d)|(?P<ho>\d{1,2})\s+o['’]?clock)"
+    r"|(?P<hc>\d{1,2}):(?P<mc>\d{2})(?!\d)|(?P<ho>\d{1,2})\s+o['’]?clock"
+    rf"|(?P<frac>half|quarter|twenty[\s-]+five|twenty|ten|five)\s+(?P<dir>past|to)\s+(?P<hw>\d{{1,2}}|{_alt(_CARDINALS[:12])})"
+    rf"(?:\s*(?P<apw>{_AMPM}))?)"
 )
+_FRACTIONS = {"half": 30, "quarter": 15, "twenty five": 25, "twenty": 20, "ten": 10, "five": 5}
 
 _TIME_RULES: list[tuple[re.Pattern[str], _Handler]] = [
     (
@@ -1049,7 +1062,7 @@ _SCAFFOLD = _words(
     "visiting leave leaves left leaving put puts putting use uses used using park parked get "
     "got gotten getting notice noticed spot spotted find found come came bring brought take took "
     "taken place placed keep kept store stored drop dropped lose lost catch caught encounter "
-    "encountered watch watched look looked talk talked speak spoke spoken chat chatted say said says "
+    "encountered watch watched watching look looked looking talk talked speak spoke spoken chat chatted say said says "
     "tell told mention mentioned ask asked hear heard wear wore worn eat ate eaten drink drank show "
     "list remind know remember recall count happen happened spend spent buy bought hang hung bump "
     "bumped text texted call called phone phoned hug hugged give gave sit sat"
@@ -1066,7 +1079,8 @@ _EDGE = _DETERMINERS | _words(
 _SCAFFOLD_PHRASES = re.compile(
     r"\b(?:ran|run|bumped|bump)\s+into\b|\b(?:catch|caught)\s+sight\s+of\b"
     r"|\b(?:talk|talked|talking|speak|spoke|speaking|chat|chatted|chatting)\s+(?:to|with)\b"
-    r"|\b(?:hang|hanged|hung)\s+out\s+with\b|\blook(?:ed)?\s+at\b|\bthe\s+other\s+day\b"
+    r"|\b(?:hang|hanged|hung)\s+out\s+with\b|\blook(?:ed|ing|s)?\s+at\b|\bthe\s+other\s+day\b"
+    r"|\b(?:photo(?:graph)?|picture|pic|snapshot|snap|shot|video|clip|selfie)s?\s+of\b"
     r"|\b(?:do|did)\s+you\s+(?:know|remember|recall)\b|\b(?:can|could|would|will)\s+you\b"
     r"|\b(?:tell|show|remind)\s+me\b|\b(?:is|was|were|are)\s+there\b|\bhow\s+(?:long|many|much)\b",
     _I,

@@ -57,24 +57,126 @@ class Candidates:
     from_labels: int
 
 
-def count_label_hits(store: Store, label_names: list[str], start: datetime | None, end: datetime | None) -> int:
-    """Frames in the window whose top labels include one of ``label_names`` (LABEL_LIST index)."""
+# The label path is exact: a frame's label score is 2 × Σ weight·probability over the labels that
+# name the subject, so "score ≥ threshold" is the SQL condition below, evaluated by LanceDB on
+# the rows the LABEL_LIST index narrows to. A year of weak "cup 2 %" sightings is then never read.
+LABEL_MASS_FILTER = True  # bench/query.py --compare switches it off to measure its effect
+# The SQL sum costs LanceDB time per term (~1 ms each at 1M frames, even on few rows), so it is
+# used only for a short label list with many sightings; otherwise the sightings are read and
+# their mass is computed with numpy (retrieve._mass_ok).
+MAX_FILTER_LABELS = 24
+FETCH_ALL_BELOW = 3000  # sightings (array_has_any) below this are read and filtered in numpy
+
+
+def label_filter(weights: dict[str, float] | list[str], min_mass: float = 0.0) -> str | None:
+    """SQL for "the frame's labels naming the subject carry at least ``min_mass``".
+
+    ``weights`` maps label → weight (how well it names the subject); a plain list means weight 1.
+    ``min_mass`` ≤ 0 keeps every frame that has one of the labels. ``None`` when no label names it.
+    """
+    w = weights if isinstance(weights, dict) else dict.fromkeys(weights, 1.0)
+    items = sorted(((n, float(v)) for n, v in w.items() if v > 0), key=lambda kv: -kv[1])[:200]
+    if not items:
+        return None
+    names = ", ".join(sql_str(n) for n, _ in items)
+    has = f"array_has_any(labels, make_array({names}))"
+    if min_mass <= 0 or not LABEL_MASS_FILTER:
+        return has
+    terms = " + ".join(
+        f"{v:.6f} * coalesce(array_element(label_scores, CAST(array_position(labels, {sql_str(n)}) AS BIGINT)), 0)"
+        for n, v in items
+    )
+    return f"{has} AND ({terms}) >= {min_mass:.6f}"
+
+
+def _weights(label_names: dict[str, float] | list[str]) -> dict[str, float]:
+    return label_names if isinstance(label_names, dict) else dict.fromkeys(label_names, 1.0)
+
+
+def _label_where(tbl: Any, where: str, weights: dict[str, float], min_mass: float) -> tuple[str | None, bool]:
+    """The filter for the label path and whether rows must still be checked for their mass."""
+    has = label_filter(weights, 0.0)
+    if has is None or min_mass <= 0 or not LABEL_MASS_FILTER:
+        return has, False
+    if len(weights) > MAX_FILTER_LABELS:
+        return has, True
+    if int(tbl.count_rows(f"({where}) AND {has}")) <= FETCH_ALL_BELOW:
+        return has, True
+    return label_filter(weights, min_mass), False
+
+
+def _mass_ok(rows: pa.Table, weights: dict[str, float], min_mass: float) -> pa.Table:
+    from lifelog.recall.score import label_mass
+
+    if rows.num_rows == 0:
+        return rows
+    keep = label_mass(weights, rows.column("labels"), rows.column("label_scores")) >= min_mass
+    return rows.filter(pa.array(keep))
+
+
+def label_rows(
+    store: Store,
+    label_names: dict[str, float] | list[str],
+    start: datetime | None,
+    end: datetime | None,
+    min_mass: float = 0.0,
+    cap: int | None = None,
+) -> tuple[pa.Table, bool]:
+    """Label-path frames (COLUMNS, ``semantic`` left null) naming the subject with at least
+    ``min_mass``, and whether that is all of them (at most ``cap`` rows are read)."""
+    weights = _weights(label_names)
+    tbl = store.table("frames")
+    where = _where(store, start, end)
+    sem_type = tbl.schema.field("semantic").type
+    lab_where, check = _label_where(tbl, where, weights, min_mass)
+    light = [c for c in COLUMNS if c != "semantic"]
+    if lab_where is None:
+        empty = pa.table({c: pa.array([], type=tbl.schema.field(c).type) for c in COLUMNS})
+        return empty, True
+    q = tbl.search().where(f"({where}) AND {lab_where}").select(light)
+    lab = q.limit(None if cap is None else cap + 1).to_arrow()
+    complete = cap is None or lab.num_rows <= cap
+    if check:
+        lab = _mass_ok(lab, weights, min_mass)
+    # Label hits are scored by their labels; their vectors are not read (a year of "cup"
+    # sightings would otherwise pull hundreds of MB of vectors).
+    lab = lab.append_column(pa.field("semantic", sem_type), pa.nulls(lab.num_rows, sem_type)).select(COLUMNS)
+    return lab, complete
+
+
+def _where(store: Store, start: datetime | None, end: datetime | None) -> str:
     where = window_filter(start, end)
     hidden = store.committed_filter()
-    if hidden:
-        where = f"({where}) AND {hidden}"
-    names = ", ".join(sql_str(n) for n in label_names[:200])
-    return int(store.table("frames").count_rows(f"({where}) AND array_has_any(labels, make_array({names}))"))
+    return f"({where}) AND {hidden}" if hidden else where
+
+
+def merge_candidates(vec: pa.Table, lab: pa.Table) -> pa.Table:
+    """Vector and label rows as one table, one row per frame (a frame found by both keeps its vector)."""
+    if lab.num_rows == 0:
+        return vec
+    vec = vec.cast(lab.schema) if vec.schema != lab.schema else vec
+    table = pa.concat_tables([vec, lab], promote_options="none")
+    idx = pa.array(np.arange(table.num_rows))
+    firsts = pa.table({"id": table.column("id"), "i": idx}).group_by("id").aggregate([("i", "min")])
+    keep = np.sort(firsts.column("i_min").to_numpy())
+    return table.take(pa.array(keep)) if len(keep) != table.num_rows else table
 
 
 def candidate_frames(
     store: Store,
     query_vector: NDArray[np.float32],
-    label_names: list[str],
+    label_names: dict[str, float] | list[str],
     start: datetime | None,
     end: datetime | None,
     k: int = VECTOR_K,
+    min_mass: float = 0.0,
+    model: Any = None,
 ) -> Candidates:
+    """Vector neighbours plus label hits (those with at least ``min_mass``, see :func:`label_filter`).
+
+    ``model``: a :class:`lifelog.encoders.vectors.ModelQuery` when an installed image-text model
+    is in use: its nearest frames are added and the table gets a ``model_score`` column.
+    """
     tbl = store.table("frames")
     where = window_filter(start, end)
     hidden = store.committed_filter()
@@ -90,35 +192,10 @@ def candidate_frames(
     if store.has_vector_index("frames"):
         q = q.nprobes(NPROBES).refine_factor(refine_factor(k))
     vec = q.to_arrow().select(COLUMNS)
-    parts = [vec]
-    n_lab = 0
-    if label_names:
-        names = ", ".join(sql_str(n) for n in label_names[:200])
-        light = [c for c in COLUMNS if c != "semantic"]
-        lab = (
-            tbl.search()
-            .where(f"({where}) AND array_has_any(labels, make_array({names}))")
-            .select(light)
-            .limit(None)
-            .to_arrow()
-        )
-        # Label hits are scored by their labels; their vectors are not read (a year of "cup"
-        # sightings would otherwise pull hundreds of MB of vectors).
-        sem_type = tbl.schema.field("semantic").type
-        lab = lab.append_column(pa.field("semantic", sem_type), pa.nulls(lab.num_rows, sem_type)).select(COLUMNS)
-        vec = vec.cast(lab.schema) if vec.schema != lab.schema else vec
-        parts[0] = vec
-        n_lab = lab.num_rows
-        parts.append(lab)
-    table = pa.concat_tables(parts, promote_options="none") if len(parts) > 1 else vec
-    if table.num_rows:
-        ids = table.column("id").to_pylist()
-        seen: set[str] = set()
-        keep = []
-        for i, fid in enumerate(ids):
-            if fid not in seen:
-                seen.add(fid)
-                keep.append(i)
-        if len(keep) != table.num_rows:
-            table = table.take(pa.array(keep))
-    return Candidates(table, vec.num_rows, n_lab)
+    lab, _ = label_rows(store, label_names, start, end, min_mass)
+    table = merge_candidates(vec, lab)
+    if model is not None:  # an installed image-text model (lifelog.encoders.vectors, docs/models.md)
+        from lifelog.encoders.vectors import augment_candidates
+
+        table = augment_candidates(store, model, table, where, COLUMNS, k)
+    return Candidates(table, vec.num_rows, lab.num_rows)

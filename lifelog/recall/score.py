@@ -6,14 +6,25 @@ import re
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 # Calibrated on the composed sample days (bench/recall.py prints the distributions).
-MATCH_THRESHOLD = 0.30
+MATCH_THRESHOLD = 0.25
 SEM_FLOOR = 0.45  # cosine below this carries no evidence
 SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
 LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
 HEAD_DISCOUNT = 0.8  # weight of a match on the head noun alone ("motorcycle" for "red motorcycle")
+CHUNK0_DISCOUNT = 0.9  # the first noun chunk alone ("cyclists" of "cyclists in town")
+CHUNK_DISCOUNT = 0.6  # a later chunk ("tripod" of "man with a camera on a tripod", "town")
+USE_LEXICON = True  # scene and kind words (lifelog/recall/scenes.py); bench/recall.py --no-lexicon
+# Objects that carry writing: "the sign for X" is about the words X, not any sign.
+TEXT_BEARERS = {
+    "sign", "signpost", "notice", "poster", "billboard", "banner", "plaque", "placard", "signboard", "board",
+}
+_WRITING = {"text", "writing", "word", "lettering", "inscription"}
+_ABOUT = {"for", "to", "saying", "say", "says", "reading", "about", "that", "which", "called", "named"}
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -23,25 +34,66 @@ def _words(text: str) -> set[str]:
 
 
 class Scorer:
-    """Scores frames against one subject. Built once per question (a few ms)."""
+    """Scores frames against one subject. Built once per question (a few ms).
+
+    The subject is split into noun chunks at prepositions and "and" ("man with a camera on a
+    tripod" → man / camera / tripod). The whole subject names labels with full weight, its head
+    noun at :data:`HEAD_DISCOUNT`, every further chunk at :data:`CHUNK_DISCOUNT`: ImageNet labels
+    rarely carry the modifiers, and the thing a question describes is often named in its detail.
+    Scene and kind words ("garden", "bird") add label evidence from ``assets/scene_lexicon.json``
+    (:mod:`lifelog.recall.scenes`). A text-bearing object with a complement ("the sign for the
+    train station", "the signpost to the Sports Centre") is about the words on it: the words are
+    also looked up in the OCR on their own (:attr:`text_query`).
+    """
 
     def __init__(self, subject: str) -> None:
         from lifelog.encoders import get_text_encoder, get_visual_encoder
+        from lifelog.recall.scenes import get_lexicon
 
         venc = get_visual_encoder()
         tenc = get_text_encoder()
+        lexicon = get_lexicon(venc.label_names) if USE_LEXICON else None
         self.subject = subject
-        # "rocket on the launch pad" / "red motorcycle": also look for the head noun alone,
-        # at a discount, since a frame's labels rarely carry the modifiers.
         self.head = head_noun(subject)
+        parts = noun_chunks(subject)
+        # "the sign for the train station": the words after the text-bearing object are what
+        # was written, looked up in the OCR on their own as well as with the object.
+        self.text_query: str | None = None
+        if len(parts) > 1 and _head(parts[0][0]) in TEXT_BEARERS and parts[1][1] in _ABOUT:
+            self.text_query = " ".join(c for c, _ in parts[1:])
+        # Asking for signs or writing at all: any text the OCR read is evidence.
+        self.wants_text = bool(parts) and len(parts) == 1 and _head(parts[0][0]) in TEXT_BEARERS | _WRITING
+        # (phrase, factor): what to look for and how much a match on it is worth
+        wanted: list[tuple[str, float]] = [(subject, 1.0)]
+        if parts and parts[0][0] != subject.lower().strip():
+            wanted.append((parts[0][0], CHUNK0_DISCOUNT))
+        if self.head and self.head != subject.lower().strip():
+            wanted.append((self.head, HEAD_DISCOUNT))
+        for chunk, _ in parts[1:]:
+            wanted.append((chunk, CHUNK_DISCOUNT))
+            h = _head(chunk)
+            if h and h != chunk:
+                wanted.append((h, CHUNK_DISCOUNT * HEAD_DISCOUNT))
+        seen: set[str] = set()
+        wanted = [(p, f) for p, f in wanted if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
         phrases = [subject] + ([self.head] if self.head and self.head != subject.lower().strip() else [])
-        vecs = tenc.encode(phrases)
+        vecs = tenc.encode(phrases + [p for p, _ in wanted])
         self.q = vecs[0]
         self.q_head = vecs[1] if len(phrases) > 1 else None
         self.label_vectors = venc.label_vectors
         self.label_weight: dict[str, float] = {}
-        for phrase, vec, factor in zip(phrases, vecs, (1.0, HEAD_DISCOUNT), strict=False):
-            for name, w in _naming_weights(phrase, vec, venc.label_names, venc.label_vectors).items():
+        self.scene_words: list[str] = []
+        for (phrase, factor), vec in zip(wanted, vecs[len(phrases):], strict=True):
+            lex = lexicon.weights(phrase, _head(phrase)) if lexicon is not None else None
+            named = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=lex is None)
+            if lex is not None:
+                self.scene_words.append(phrase)
+                for name, w in lex.items():
+                    named[name] = max(named.get(name, 0.0), w)
+            elif lexicon is not None:
+                for name, w in lexicon.siblings(named).items():
+                    named[name] = max(named.get(name, 0.0), w)
+            for name, w in named.items():
                 self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)
 
     def semantic(self, vectors: NDArray[Any]) -> NDArray[Any]:
@@ -66,8 +118,8 @@ class Scorer:
         return [k for k, _ in sorted(self.label_weight.items(), key=lambda kv: -kv[1])]
 
 
-def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vectors: NDArray[Any]
-                    ) -> dict[str, float]:
+def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vectors: NDArray[Any],
+                    by_similarity: bool = True) -> dict[str, float]:
     sims = label_vectors @ vec
     words = _words(phrase) - _STOP
     head = _head(phrase)
@@ -77,7 +129,7 @@ def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vect
         # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
         if words and words <= _words(name) and head == _head(name):
             w = 1.0
-        elif sims[i] >= LABEL_SIM_FLOOR:
+        elif by_similarity and sims[i] >= LABEL_SIM_FLOOR:
             w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
         if w > 0:
             out[name] = w
@@ -87,6 +139,7 @@ def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vect
 _CUT = {
     "on", "in", "at", "with", "of", "by", "near", "from", "under", "behind", "saying", "that",
     "which", "who", "holding", "wearing", "for", "to", "called", "named", "next", "beside", "across",
+    "around", "along", "through", "into", "inside", "outside", "over", "reading", "says",
 }
 
 
@@ -100,6 +153,30 @@ def head_noun(phrase: str) -> str:
         if t not in _CUT:
             chunk.append(t)
     return chunk[-1] if chunk else ""
+
+
+def noun_chunks(phrase: str) -> list[tuple[str, str]]:
+    """The noun chunks of a subject, split at prepositions/clause words and "and", each with the
+    word that came before it ("" for the first): "man with a camera on a tripod" →
+    [("man", ""), ("camera", "with"), ("tripod", "on")]."""
+    out: list[tuple[str, str]] = []
+    cur: list[str] = []
+    before = ""
+    for t in _WORD.findall(phrase.lower()):
+        if t in _CUT or t == "and":
+            if cur:
+                out.append((" ".join(cur), before))
+                cur = []
+                before = t
+            elif not out:
+                before = t
+            continue
+        if t in _STOP:
+            continue
+        cur.append(t)
+    if cur:
+        out.append((" ".join(cur), before))
+    return out
 
 
 def _singular(w: str) -> str:
@@ -123,14 +200,37 @@ _STOP = {"a", "an", "the", "my", "of", "some", "any", "to", "at", "in", "on"}
 
 
 
-def frame_scores(scorer: Scorer, semantic: NDArray[Any], labels: list[list[str]], scores: list[list[float]]
-                 ) -> tuple[NDArray[Any], list[list[str]]]:
-    """Score of each frame = max(label score, calibrated semantic score); plus matched labels."""
-    sem = scorer.semantic(semantic) if len(semantic) else np.zeros(len(labels))
-    out = np.empty(len(labels), dtype=np.float32)
-    matched_all = []
-    for i in range(len(labels)):
-        ls, matched = scorer.labels(labels[i] or [], scores[i] or [])
-        out[i] = max(ls, float(sem[i]))
-        matched_all.append(matched)
-    return out, matched_all
+def label_mass(weights: dict[str, float], labels: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.ChunkedArray
+               ) -> NDArray[np.float32]:
+    """Σ weight·probability of each row's labels (vectorised over list columns; empty rows give 0)."""
+    lab = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
+    sco = scores.combine_chunks() if isinstance(scores, pa.ChunkedArray) else scores
+    n = len(lab)
+    if n == 0 or not weights:
+        return np.zeros(n, dtype=np.float32)
+    names = list(weights)
+    w = np.asarray([weights[k] for k in names], dtype=np.float32)
+    flat = lab.flatten()
+    idx = pc.index_in(flat, value_set=pa.array(names, type=flat.type))
+    idx_np = np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    p = np.asarray(sco.flatten().fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float32)
+    contrib = np.where(idx_np >= 0, w[np.maximum(idx_np, 0)], np.float32(0.0)) * p[: len(idx_np)]
+    offsets = np.asarray(lab.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if lab.offset != 0 or offsets[0] != 0:  # a sliced array: make offsets relative to flatten()
+        offsets = offsets - offsets[0]
+    out = np.zeros(n, dtype=np.float32)
+    if len(contrib):
+        cs = np.concatenate([[0.0], np.cumsum(contrib, dtype=np.float64)])
+        out = (cs[offsets[1:]] - cs[offsets[:-1]]).astype(np.float32)
+    return out
+
+
+def frame_scores(scorer: Scorer, semantic: NDArray[Any], labels: pa.Array | pa.ChunkedArray | list[list[str]],
+                 scores: pa.Array | pa.ChunkedArray | list[list[float]]) -> NDArray[np.float32]:
+    """Score of each frame = max(label score, calibrated semantic score)."""
+    la = labels if isinstance(labels, pa.Array | pa.ChunkedArray) else pa.array(labels, type=pa.list_(pa.string()))
+    sa = scores if isinstance(scores, pa.Array | pa.ChunkedArray) else pa.array(scores, type=pa.list_(pa.float32()))
+    n = len(la)
+    sem = scorer.semantic(semantic) if len(semantic) else np.zeros(n, dtype=np.float32)
+    lab = np.minimum(1.0, 2.0 * label_mass(scorer.label_weight, la, sa))
+    return np.maximum(lab, sem).astype(np.float32)

@@ -1,0 +1,341 @@
+"""A LocalSend v2.1 receiver on the same HTTPS server (https://github.com/localsend/protocol).
+
+Routes: ``POST /api/localsend/v2/register`` and ``GET /api/localsend/v2/info`` (who we are),
+``POST /api/localsend/v2/prepare-upload`` (metadata → ``sessionId`` and a token per accepted
+file; 204 when nothing needs sending, 403 when refused, 409 when too many sessions are open),
+``POST /api/localsend/v2/upload?sessionId=&fileId=&token=`` (the bytes of one file) and
+``POST /api/localsend/v2/cancel?sessionId=``.
+
+Trust on first use: LocalSend senders do not pair. A sender is known by its alias and the
+certificate fingerprint it announces. An alias seen for the first time is shown to the user
+(the ``approve`` callback: the app asks, ``lifelog serve`` prompts on the terminal or, for
+tests only, ``--approve-all-localsend``); once approved it is remembered in the registry as a
+``localsend`` device. A known alias presenting another fingerprint is refused (403) and logged.
+Caveat (docs/security.md): the fingerprint is the sender's own claim — LocalSend senders do not
+present a client certificate — so this pin stops accidents and casual impostors, not an
+attacker on the same network who copies a broadcast fingerprint. Revoke a sender like any device.
+
+Only media files are accepted (other files in a LocalSend offer are left out of the token
+map); files the memory already holds (by SHA-256, when the sender gives one) are left out too.
+Uploads go through the same import worker as paired uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from lifelog.sources.wifi.registry import WifiDevice
+    from lifelog.sources.wifi.server import ReceiverApp
+
+PROTOCOL_VERSION = "2.1"
+LOCALSEND_PORT = 53317
+MULTICAST_GROUP = "224.0.0.167"
+MAX_SESSIONS = 4
+SESSION_TTL_S = 3600.0
+APPROVAL_TIMEOUT_S = 120.0
+MAX_FILES = 1000
+
+
+@dataclass(frozen=True)
+class LocalSendSender:
+    alias: str
+    fingerprint: str
+    device_model: str | None
+    device_type: str | None
+    address: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "fingerprint": self.fingerprint,
+            "device_model": self.device_model,
+            "device_type": self.device_type,
+            "address": self.address,
+        }
+
+
+Approver = Callable[[LocalSendSender], bool]
+
+
+def approve_all(sender: LocalSendSender) -> bool:
+    """Approve every new sender — for tests and trusted networks only."""
+    return True
+
+
+@dataclass
+class _File:
+    id: str
+    name: str
+    size: int
+    sha256: str | None
+    token: str
+    done: bool = False
+
+
+@dataclass
+class _Session:
+    id: str
+    device: WifiDevice
+    address: str
+    files: dict[str, _File]
+    created: float = field(default_factory=time.monotonic)
+    active: int = 0
+
+
+class LocalSendReceiver:
+    def __init__(self, app: ReceiverApp) -> None:
+        self.app = app
+        self.sessions: dict[str, _Session] = {}
+        self._approval_lock = asyncio.Lock()
+
+    def add_routes(self, web_app: web.Application) -> None:
+        r = web_app.router
+        r.add_post("/api/localsend/v2/register", self.register)
+        r.add_get("/api/localsend/v2/info", self.info)
+        r.add_post("/api/localsend/v2/prepare-upload", self.prepare_upload)
+        r.add_post("/api/localsend/v2/upload", self.upload)
+        r.add_post("/api/localsend/v2/cancel", self.cancel)
+
+    def our_info(self) -> dict[str, Any]:
+        return {
+            "alias": self.app.alias,
+            "version": PROTOCOL_VERSION,
+            "deviceModel": "lifelog",
+            "deviceType": "desktop",
+            "fingerprint": self.app.identity.fingerprint,
+            "port": LOCALSEND_PORT,
+            "protocol": "https",
+            "download": False,
+        }
+
+    async def register(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        return web.json_response(self.our_info())
+
+    async def info(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        return web.json_response(self.our_info())
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for sid, s in list(self.sessions.items()):
+            if now - s.created > SESSION_TTL_S and not s.active:
+                self._drop(sid)
+
+    def _drop(self, sid: str) -> None:
+        s = self.sessions.pop(sid, None)
+        if s is None:
+            return
+        for f in s.files.values():
+            with contextlib.suppress(FileNotFoundError):
+                self._part(s, f).unlink()
+
+    def _part(self, s: _Session, f: _File) -> Path:
+        from lifelog.sources.wifi.server import INCOMING_DIR
+
+        return self.app.data_dir / INCOMING_DIR / s.device.id / f"ls-{s.id}-{f.token[:12]}.part"
+
+    async def _trust(self, request: web.Request, sender: LocalSendSender) -> WifiDevice | web.Response:
+        """The sender's device record, approving it first if it is new; else a 403."""
+        reg = self.app.registry
+        async with self._approval_lock:  # one question to the user at a time
+            known = reg.localsend_sender(sender.alias)
+            if known is not None:
+                if known.revoked:
+                    return self.app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was revoked", known.id)
+                if not hmac.compare_digest(known.fingerprint or "", sender.fingerprint):
+                    return self.app.refuse(
+                        request,
+                        403,
+                        f"a sender calling itself {sender.alias!r} presented another certificate "
+                        "fingerprint than the one approved before; refused",
+                        known.id,
+                    )
+                reg.touch(known.id)
+                return known
+            approve = self.app.approve_localsend
+            if approve is None:
+                return self.app.refuse(
+                    request,
+                    403,
+                    f"unknown LocalSend sender {sender.alias!r}: approval needed "
+                    "(this receiver accepts no new LocalSend senders)",
+                )
+            self.app.emit(
+                "approval",
+                f"LocalSend sender {sender.alias!r} at {sender.address} asks to send files",
+                detail_sender=sender.to_json(),
+            )
+            loop = asyncio.get_running_loop()
+            try:
+                ok = await asyncio.wait_for(loop.run_in_executor(None, approve, sender), APPROVAL_TIMEOUT_S)
+            except Exception:
+                ok = False
+            if not ok:
+                return self.app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was not approved")
+            dev, _credential = reg.add_device(sender.alias, kind="localsend", fingerprint=sender.fingerprint)
+            self.app.emit("paired", f"approved LocalSend sender {sender.alias!r} as {dev.id}", dev.id, name=dev.name)
+            return dev
+
+    async def prepare_upload(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        from lifelog.sources.wifi.server import NameRefused, safe_name
+
+        app = self.app
+        body = await app.json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        info, files = body.get("info"), body.get("files")
+        if not isinstance(info, dict) or not isinstance(files, dict):
+            return app.refuse(request, 400, "prepare-upload needs 'info' and 'files' objects")
+        alias, fp = info.get("alias"), info.get("fingerprint")
+        if not isinstance(alias, str) or not alias.strip() or len(alias) > 100:
+            return app.refuse(request, 400, "info.alias must be 1-100 characters")
+        if not isinstance(fp, str) or not fp or len(fp) > 200:
+            return app.refuse(request, 400, "info.fingerprint is missing")
+        if len(files) > MAX_FILES:
+            return app.refuse(request, 413, f"at most {MAX_FILES} files per session")
+        self._expire()
+        if len(self.sessions) >= MAX_SESSIONS:
+            return app.refuse(request, 409, "too many LocalSend sessions are open; try again later")
+        sender = LocalSendSender(
+            alias.strip(),
+            fp.strip().lower(),
+            _opt(info.get("deviceModel")),
+            _opt(info.get("deviceType")),
+            app.peer(request),
+        )
+        dev = await self._trust(request, sender)
+        if isinstance(dev, web.Response):
+            return dev
+        accepted: dict[str, _File] = {}
+        for key, f in files.items():
+            if not isinstance(f, dict):
+                return app.refuse(request, 400, "each file must be an object", dev.id)
+            size, sha = f.get("size"), f.get("sha256")
+            try:
+                name = safe_name(f.get("fileName"))
+            except NameRefused as e:
+                app.emit(
+                    "refused",
+                    f"LocalSend {sender.alias!r}: file {str(f.get('fileName'))[:80]!r} left out: {e}",
+                    dev.id,
+                    status=e.status,
+                )
+                continue
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or size > app.limits.max_file_bytes:
+                app.emit("refused", f"LocalSend {sender.alias!r}: {name} left out: size {size!r} refused", dev.id)
+                continue
+            sha_ok = sha.lower() if isinstance(sha, str) and len(sha) == 64 else None
+            if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None:
+                loop = asyncio.get_running_loop()
+                if mid in await loop.run_in_executor(None, app.worker.has, [mid]):
+                    continue  # already in the memory
+            fid = str(f.get("id") or key)[:200]
+            accepted[fid] = _File(fid, name, size, sha_ok, secrets.token_urlsafe(16))
+        if not accepted:
+            return web.Response(status=204)
+        need = sum(f.size for f in accepted.values())
+        from lifelog.sources.wifi.server import INCOMING_DIR
+
+        d = app.data_dir / INCOMING_DIR / dev.id
+        d.mkdir(parents=True, exist_ok=True)
+        if need + app.limits.free_space_reserve > shutil.disk_usage(d).free:
+            return app.refuse(request, 507, f"not enough free disk space for {need} bytes", dev.id)
+        sid = secrets.token_urlsafe(16)
+        self.sessions[sid] = _Session(sid, dev, sender.address, accepted)
+        app.emit("upload", f"LocalSend {sender.alias!r}: {len(accepted)} file(s), {need} bytes", dev.id, session=sid)
+        return web.json_response({"sessionId": sid, "files": {k: v.token for k, v in accepted.items()}})
+
+    async def upload(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        app = self.app
+        q = request.query
+        sid, fid, token = q.get("sessionId"), q.get("fileId"), q.get("token")
+        if not sid or not fid or not token:
+            return app.refuse(request, 400, "sessionId, fileId and token are required")
+        s = self.sessions.get(sid)
+        f = s.files.get(fid) if s is not None else None
+        if s is None or f is None or not hmac.compare_digest(f.token, token):
+            return app.refuse(request, 403, "invalid session, file or token")
+        if s.address != app.peer(request):
+            return app.refuse(request, 403, "upload from another address than prepare-upload", s.device.id)
+        d = app.registry.get(s.device.id)
+        if d is None or d.revoked:
+            self._drop(sid)
+            return app.refuse(request, 403, "this sender was revoked", s.device.id)
+        if f.done:
+            return app.refuse(request, 409, "this file was already received", s.device.id)
+        clen = request.content_length
+        if clen is None or clen != f.size:
+            return app.refuse(request, 400, f"Content-Length must be the declared size {f.size}", s.device.id)
+        if app.active_uploads >= app.limits.max_uploads:
+            return web.json_response({"error": "too many uploads at once; retry shortly"}, status=429)
+        part = self._part(s, f)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        s.active += 1
+        app.active_uploads += 1
+        try:
+            import hashlib
+
+            h = hashlib.sha256()
+            got = 0
+            error: str | None = None
+            with open(part, "wb") as out:
+                try:
+                    while got < clen:
+                        chunk = await asyncio.wait_for(request.content.readany(), app.limits.read_timeout_s)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        h.update(chunk)
+                        got += len(chunk)
+                except Exception as e:
+                    error = f"body ended early after {got} of {clen} bytes ({type(e).__name__})"
+            if error is None and got != f.size:
+                error = f"received {got} of {f.size} bytes"
+            if error is None and f.sha256 is not None and h.hexdigest() != f.sha256:
+                error = "the received bytes do not match the declared sha256"
+            if error is not None:
+                part.unlink(missing_ok=True)
+                return app.refuse(request, 400, error, s.device.id)
+            status, doc = await app.import_received(
+                part, f.name, s.device, f"ls{f.token[:6]}", f.sha256 or h.hexdigest(), keep_on_busy=False
+            )
+            f.done = True
+            if all(x.done for x in s.files.values()):
+                self.sessions.pop(sid, None)
+            return web.json_response(doc, status=status)
+        finally:
+            s.active -= 1
+            app.active_uploads -= 1
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        sid = request.query.get("sessionId")
+        s = self.sessions.get(sid) if sid else None
+        if s is not None and s.address == self.app.peer(request):
+            self._drop(s.id)
+            self.app.emit("upload", f"LocalSend {s.device.name!r} cancelled its session", s.device.id)
+        return web.Response(status=200)
+
+
+def _opt(v: Any) -> str | None:
+    return str(v)[:100] if isinstance(v, str) and v else None

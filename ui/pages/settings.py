@@ -1,0 +1,364 @@
+"""Settings: the memory folder, capture sampling, episode cutting, speech, and the models in use.
+
+Every editable value is a field of the core's pydantic model (:class:`lifelog.config.Settings`);
+the form is built from the model's own titles and descriptions. **Save** validates the whole
+form through that model: a bad value shows the model's message under its field (or under its
+section, for a rule between fields such as "max gap ≥ sampling interval") and nothing is saved.
+A valid form is written to ``<data>/settings.json`` on the write thread (after any running
+import) and used by the next import.
+
+The memory folder cannot change under a running app: "Choose another memory folder…" records the
+choice in ``<user config dir>/lifelog/location.json`` (:func:`lifelog.config.choose_data_dir`) and
+the app opens it on its next start (``--data-dir`` and ``LIFELOG_HOME`` still win).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ui.context import AppContext
+from ui.qt import (
+    QCheckBox,
+    QComboBox,
+    QDesktopServices,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QUrl,
+    QVBoxLayout,
+    QWidget,
+)
+
+# (section, field) pairs shown, in order; sections are the Settings model's sub-models.
+SECTIONS: list[tuple[str, str, list[str]]] = [
+    ("capture", "Capture sampling", ["sample_interval_s", "max_gap_s", "duplicate_threshold", "faces",
+                                     "ocr_interval_s"]),
+    ("episodes", "Episode cutting", ["gap_s", "scene_threshold", "min_episode_s"]),
+    ("speech", "Speech", ["enabled", "model", "language"]),
+    ("", "Time", ["timezone"]),
+]
+ERROR_STYLE = "color: #a40000;"
+
+
+@dataclass(frozen=True)
+class ModelInUse:
+    what: str
+    name: str
+
+
+def models_in_use(memory: Any) -> list[ModelInUse]:
+    """Which model does what, as stored vectors record it (loads the small encoders: run on a
+    worker). A missing model says so instead of failing the page."""
+    s = memory.settings
+    out: list[ModelInUse] = []
+    try:
+        from lifelog.encoders import get_visual_encoder
+
+        enc = get_visual_encoder()
+        out.append(ModelInUse("Visual encoder", f"{enc.name}@{enc.version}"))
+    except Exception as e:
+        out.append(ModelInUse("Visual encoder", f"not available: {_line(e)}"))
+    try:
+        from lifelog.encoders.text import get_text_encoder
+
+        txt = get_text_encoder()
+        out.append(ModelInUse("Text model", f"{txt.name}@{txt.version}"))
+    except Exception as e:
+        out.append(ModelInUse("Text model", f"not available: {_line(e)}"))
+    from lifelog.faces.models import FaceModels
+
+    faces = f"{FaceModels.detector_name} + {FaceModels.descriptor_name}"
+    out.append(ModelInUse("Faces", faces if s.capture.faces else f"off ({faces} when on)"))
+    speech = f"faster-whisper {s.speech.model}"
+    if s.speech.openai_whisper_checkpoint:
+        speech = f"openai-whisper {s.speech.openai_whisper_checkpoint}"
+    out.append(ModelInUse("Speech", speech if s.speech.enabled else f"off ({speech} when on)"))
+    from lifelog.ocr import MODEL as OCR_MODEL
+
+    out.append(ModelInUse("Text in images (OCR)",
+                          OCR_MODEL if s.capture.ocr_interval_s > 0 else f"off ({OCR_MODEL} when on)"))
+    return out
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _choices(annotation: Any) -> list[str] | None:
+    """The values of a Literal (possibly aliased or Optional), else None."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for a in typing.get_args(annotation):
+            c = _choices(a)
+            if c:
+                return c
+    return None
+
+
+class _Field:
+    """One form row: the editor, the error line under it, and how to read its value."""
+
+    def __init__(self, section: str, name: str, info: Any) -> None:
+        self.section, self.name = section, name
+        self.annotation = info.annotation
+        self.optional = type(None) in typing.get_args(self.annotation)
+        self.title = info.title or name.replace("_", " ").capitalize()
+        choices = _choices(self.annotation)
+        self.widget: QWidget
+        if self.annotation is bool:
+            self.widget = QCheckBox()
+        elif choices:
+            box = QComboBox()
+            box.addItems(choices)
+            self.widget = box
+        else:
+            edit = QLineEdit()
+            if self.optional:
+                edit.setPlaceholderText("(default)")
+            self.widget = edit
+        if info.description:
+            self.widget.setToolTip(info.description)
+        self.error = QLabel("")
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setWordWrap(True)
+        self.error.hide()
+
+    def set_value(self, value: Any) -> None:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        elif isinstance(w, QLineEdit):
+            w.setText("" if value is None else f"{value:g}" if isinstance(value, float) else str(value))
+
+    def value(self) -> Any:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QComboBox):
+            return w.currentText()
+        assert isinstance(w, QLineEdit)
+        text = w.text().strip()
+        return None if (text == "" and self.optional) else text
+
+    def show_error(self, message: str | None) -> None:
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+
+
+class Page(QWidget):
+    """The Settings page (``ui/app.py`` registers it as "settings")."""
+
+    title = "Settings"
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.read_only = False
+        mem = ctx.memory
+        outer = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+
+        # -- the memory folder
+        where = QGroupBox("Memory folder")
+        wl = QVBoxLayout(where)
+        self.folder_label = QLabel(str(mem.data_dir))
+        self.folder_label.setWordWrap(True)
+        wl.addWidget(self.folder_label)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open folder")
+        self.open_button.clicked.connect(self.open_folder)
+        self.move_button = QPushButton("Choose another memory folder…")
+        self.move_button.setToolTip("Takes effect when lifelog starts next time; this memory stays where it is")
+        self.move_button.clicked.connect(self.choose_folder)
+        row.addWidget(self.open_button)
+        row.addWidget(self.move_button)
+        row.addStretch(1)
+        wl.addLayout(row)
+        self.folder_note = QLabel("")
+        self.folder_note.setWordWrap(True)
+        wl.addWidget(self.folder_note)
+        lay.addWidget(where)
+
+        # -- the settings model
+        from lifelog.config import Settings
+
+        self.fields: dict[tuple[str, str], _Field] = {}
+        self.section_errors: dict[str, QLabel] = {}
+        for section, title, names in SECTIONS:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            model = Settings.model_fields[section].annotation if section else Settings
+            assert isinstance(model, type)
+            infos = model.model_fields
+            for name in names:
+                f = _Field(section, name, infos[name])
+                self.fields[(section, name)] = f
+                cell = QWidget()
+                cl = QVBoxLayout(cell)
+                cl.setContentsMargins(0, 0, 0, 0)
+                cl.addWidget(f.widget)
+                cl.addWidget(f.error)
+                form.addRow(f.title, cell)
+            err = QLabel("")
+            err.setStyleSheet(ERROR_STYLE)
+            err.setWordWrap(True)
+            err.hide()
+            form.addRow(err)
+            self.section_errors[section] = err
+            lay.addWidget(box)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.clicked.connect(self.revert)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.revert_button)
+        self.saved_label = QLabel("")
+        self.saved_label.setWordWrap(True)
+        buttons.addWidget(self.saved_label, 1)
+        lay.addLayout(buttons)
+
+        # -- models in use (read-only)
+        models = QGroupBox("Models in use")
+        self.models_form = QFormLayout(models)
+        self.models_form.addRow(QLabel("Looking…"))
+        lay.addWidget(models)
+        lay.addStretch(1)
+        self.models: list[ModelInUse] = []
+        self.revert()
+        self.refresh_models()
+
+    # ------------------------------------------------------------------ values
+    def revert(self) -> None:
+        """Show the memory's current settings (clearing any error)."""
+        dump = self.ctx.memory.settings.model_dump()
+        for (section, name), f in self.fields.items():
+            f.set_value((dump[section] if section else dump)[name])
+            f.show_error(None)
+        for err in self.section_errors.values():
+            err.hide()
+
+    def form_values(self) -> dict[str, Any]:
+        """The current settings with the form's values laid over them (not yet validated)."""
+        raw = self.ctx.memory.settings.model_dump()
+        for (section, name), f in self.fields.items():
+            (raw[section] if section else raw)[name] = f.value()
+        return raw
+
+    def validate(self) -> Any:
+        """The form as a valid :class:`Settings`, or None with every problem shown inline."""
+        from pydantic import ValidationError
+
+        from lifelog.config import Settings
+
+        for f in self.fields.values():
+            f.show_error(None)
+        for err in self.section_errors.values():
+            err.hide()
+        try:
+            return Settings.model_validate(self.form_values())
+        except ValidationError as e:
+            for problem in e.errors():
+                loc = [str(x) for x in problem["loc"]]
+                msg = str(problem["msg"]).removeprefix("Value error, ")
+                key = (loc[0], loc[1]) if len(loc) >= 2 and (loc[0], loc[1]) in self.fields else ("", loc[0])
+                if key in self.fields:
+                    self.fields[key].show_error(msg)
+                else:
+                    err = self.section_errors.get(loc[0] if loc else "", self.section_errors[""])
+                    err.setText(msg)
+                    err.show()
+            self.saved_label.setText("Not saved: correct the values marked in red.")
+            return None
+
+    def save(self) -> None:
+        new = self.validate()
+        if new is None:
+            return
+        if new == self.ctx.memory.settings:
+            self.saved_label.setText("Nothing changed.")
+            return
+        mem = self.ctx.memory
+        self.save_button.setEnabled(False)
+        self.saved_label.setText("Saving…")
+
+        def work() -> None:
+            from lifelog.config import save_settings
+
+            save_settings(mem.data_dir, new)
+            mem.settings = new
+
+        self.ctx.tasks.write(work, on_done=self._saved, on_error=self._not_saved)
+
+    def _saved(self, _: Any = None) -> None:
+        self.save_button.setEnabled(True)
+        self.saved_label.setText("Saved. The next import uses these settings.")
+        self.ctx.status("Settings saved")
+        self.ctx.changed("settings")
+        self.refresh_models()
+
+    def _not_saved(self, message: str) -> None:
+        self.save_button.setEnabled(True)
+        if "read-only" in message.lower() or "permission" in message.lower():
+            message = f"the memory folder {self.ctx.memory.data_dir} is read-only ({message})"
+        self.saved_label.setText(f"Not saved: {message}. Your previous settings are unchanged.")
+
+    # ------------------------------------------------------------------ folder
+    def open_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.memory.data_dir)))
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the memory folder for the next start",
+                                                  str(self.ctx.memory.data_dir))
+        if folder:
+            self.use_folder_next_time(Path(folder))
+
+    def use_folder_next_time(self, folder: Path) -> None:
+        """Remember ``folder`` for the next start (written on a worker)."""
+        from lifelog.config import choose_data_dir
+
+        def done(path: Path) -> None:
+            self.folder_note.setText(f"From the next start lifelog opens the memory in {folder} "
+                                     f"(remembered in {path}). This memory stays where it is.")
+            self.ctx.status(f"Next start: {folder}")
+
+        def failed(message: str) -> None:
+            self.folder_note.setText(f"Could not remember the folder: {message}")
+
+        self.ctx.tasks.write(lambda: choose_data_dir(folder), on_done=done, on_error=failed)
+
+    # ------------------------------------------------------------------ models
+    def refresh_models(self) -> None:
+        mem = self.ctx.memory
+        self.ctx.tasks.read(lambda: models_in_use(mem), self._show_models)
+
+    def _show_models(self, models: list[ModelInUse]) -> None:
+        self.models = models
+        while self.models_form.rowCount():
+            self.models_form.removeRow(0)
+        for m in models:
+            label = QLabel(m.name)
+            label.setWordWrap(True)
+            self.models_form.addRow(m.what, label)
+
+    def on_changed(self, what: str) -> None:
+        if what == "settings":
+            return

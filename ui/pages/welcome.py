@@ -1,0 +1,268 @@
+"""First run: a welcome shown when the memory is empty and the app has never been opened on it.
+
+It says where the memory lives, that nothing leaves the machine and how it is encrypted, and
+offers three ways on: **Load the sample days** (the demo's compose + import, on the write thread
+with progress and Cancel), **Import my footage** (the Import page) and **Start empty**.
+
+"Never opened" is a marker file ``<data>/app-opened`` (an ISO time stamp), written when the user
+picks one of the three; a memory that already has episodes never shows the welcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from ui.context import AppContext
+from ui.qt import QHBoxLayout, QLabel, QProgressBar, QPushButton, QTimer, QVBoxLayout, QWidget
+from ui.tasks import TaskControl
+
+MARKER = "app-opened"
+
+
+def is_first_run(memory: Any) -> bool:
+    """True when the memory has no episodes and no app has been opened on it (does I/O: run it
+    on ``ctx.tasks.read``)."""
+    if (Path(memory.data_dir) / MARKER).exists():
+        return False
+    return int(memory.stats().get("episodes", 0)) == 0
+
+
+def mark_opened(data_dir: Path) -> None:
+    """Remember that the welcome was answered (a read-only folder just shows it again)."""
+    from lifelog.store.vault import atomic_write
+
+    with contextlib.suppress(OSError):
+        atomic_write(Path(data_dir) / MARKER, datetime.now().astimezone().isoformat().encode())
+
+
+@dataclass(frozen=True)
+class SampleProgress:
+    stage: str  # fetching | composing | importing | transcribing
+    fraction: float  # 0..1 within the stage
+    detail: str = ""
+
+
+@dataclass
+class SampleResult:
+    imported: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def load_sample_days(
+    memory: Any,
+    cancel: threading.Event,
+    report: Any,
+    out_dir: Path | None = None,
+    days: Sequence[str] | None = None,
+) -> SampleResult:
+    """What ``lifelog demo`` does before its questions: fetch (cached) real sample media,
+    compose the sample days, import them and transcribe their speech. ``report`` receives
+    :class:`SampleProgress` (any thread); ``cancel`` stops between and inside the steps."""
+    from lifelog import paths
+    from lifelog.sample.compose import compose_days
+    from lifelog.sample.fetch import fetch_all
+
+    out = SampleResult()
+    report(SampleProgress("fetching", 0.0, "the real sample media (cached after the first time)"))
+    media = fetch_all(quiet=True)
+    if cancel.is_set():
+        out.cancelled = True
+        return out
+    report(SampleProgress("composing", 0.0, "the sample days from the real media"))
+    gt = compose_days(out_dir or (paths.cache_dir() / "sample-days"), media, days=days)
+    root = out_dir or (paths.cache_dir() / "sample-days")
+    out.days = sorted(date.fromisoformat(d) for d in gt.days)
+    if cancel.is_set():
+        out.cancelled = True
+        return out
+
+    def on_import(p: Any) -> None:
+        report(SampleProgress("importing", float(p.fraction),
+                              f"{min(p.files_done + 1, p.files_total)}/{p.files_total} files"))
+
+    result = memory.import_paths([root / f for f in gt.files], progress=on_import, cancel=cancel)
+    out.imported, out.skipped, out.cancelled = result.imported, result.skipped, result.cancelled
+    out.failed = [(f.path, f.error) for f in result.failed]
+    if out.cancelled or cancel.is_set() or not memory.settings.speech.enabled:
+        out.cancelled = out.cancelled or cancel.is_set()
+        return out
+
+    def on_speech(p: Any) -> None:
+        report(SampleProgress("transcribing", float(getattr(p, "fraction", 0.0)), "speech, on this machine"))
+
+    from lifelog.speech.transcribe import SpeechModelError
+
+    report(SampleProgress("transcribing", 0.0, "speech, on this machine"))
+    try:
+        memory.transcribe_pending(progress=on_speech, cancel=cancel)
+    except SpeechModelError as e:
+        out.failed.append(("speech", str(e).splitlines()[0] if str(e) else "speech model missing"))
+    out.cancelled = cancel.is_set()
+    return out
+
+
+def _key_sentence(mode: str) -> str:
+    if mode == "passphrase":
+        return ("Everything is encrypted at rest (AES-256-GCM). This machine has no OS keyring, so the "
+                "key is derived from your passphrase (LIFELOG_PASSPHRASE): without it the memory cannot "
+                "be read.")
+    return ("Everything is encrypted at rest (AES-256-GCM) with a key kept in your OS keyring "
+            "(Secret Service, Keychain or Credential Manager), never in the memory folder.")
+
+
+class Page(QWidget):
+    """The first-run welcome (registered with ``nav=False``: reached by ``navigate("welcome")``)."""
+
+    title = "Welcome"
+
+    def __init__(self, ctx: AppContext, sample_days: Sequence[str] | None = None,
+                 sample_dir: Path | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.read_only = False
+        self.sample_days = sample_days  # None: every day of the recipe (as `lifelog demo`)
+        self.sample_dir = sample_dir
+        self.control: TaskControl | None = None
+        self.result: SampleResult | None = None
+        self._latest: SampleProgress | None = None
+        mem = ctx.memory
+        lay = QVBoxLayout(self)
+        head = QLabel("<h2>Welcome to lifelog</h2>")
+        lay.addWidget(head)
+        self.where = QLabel(
+            f"<p>Your memory lives in <b>{mem.data_dir}</b> on this computer. lifelog reads your "
+            "footage once, keeps a compact private index of it there (what was seen, who, what was "
+            "said) and answers questions such as <i>when did I last see a cat?</i></p>"
+            "<p><b>Nothing leaves this machine</b>: no account, no cloud, no uploads; the models run "
+            "here. Your files are only read, never changed.</p>"
+            f"<p>{_key_sentence(getattr(mem.vault, 'mode', 'keyring'))}</p>"
+        )
+        self.where.setWordWrap(True)
+        lay.addWidget(self.where)
+        buttons = QHBoxLayout()
+        self.sample_button = QPushButton("Load the sample days")
+        self.sample_button.setToolTip("Two composed days of real sample footage, to try questions on")
+        self.sample_button.clicked.connect(self.load_sample)
+        self.import_button = QPushButton("Import my footage")
+        self.import_button.clicked.connect(self.import_footage)
+        self.empty_button = QPushButton("Start empty")
+        self.empty_button.clicked.connect(self.start_empty)
+        for b in (self.sample_button, self.import_button, self.empty_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.state = QLabel("")
+        self.state.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        lay.addWidget(self.state)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.cancel_button)
+        lay.addStretch(1)
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._refresh)
+
+    # ------------------------------------------------------------------ choices
+    def _answered(self) -> None:
+        data_dir = self.ctx.memory.data_dir
+        self.ctx.tasks.write(lambda: mark_opened(data_dir))
+
+    def start_empty(self) -> None:
+        self._answered()
+        self.ctx.navigate("timeline")
+
+    def import_footage(self) -> None:
+        self._answered()
+        self.ctx.navigate("import")
+
+    def load_sample(self) -> None:
+        if self.control is not None:
+            return
+        if self.read_only:
+            self.state.setText("The memory folder is read-only: the sample days cannot be loaded into it.")
+            return
+        self._answered()
+        for b in (self.sample_button, self.import_button, self.empty_button):
+            b.setEnabled(False)
+        self.progress.show()
+        self.cancel_button.show()
+        self.state.setText("Starting…")
+        memory, days, out_dir = self.ctx.memory, self.sample_days, self.sample_dir
+
+        def work(control: TaskControl) -> SampleResult:
+            def report(p: SampleProgress) -> None:
+                self._latest = p  # read by the UI timer; no signal per report
+
+            return load_sample_days(memory, control.cancelled, report, out_dir=out_dir, days=days)
+
+        self.control = self.ctx.tasks.long_write(work, on_done=self._done, on_error=self._failed)
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self.control is not None:
+            self.control.cancel()
+            self.state.setText("Cancelling… (the file in progress is rolled back)")
+
+    # ------------------------------------------------------------------ results
+    def _refresh(self) -> None:
+        p = self._latest
+        if p is None or (self.control is not None and self.control.cancelled.is_set()):
+            return
+        stages = ("fetching", "composing", "importing", "transcribing")
+        i = stages.index(p.stage) if p.stage in stages else 0
+        weights = (0.05, 0.25, 0.55, 0.15)
+        overall = sum(weights[:i]) + weights[i] * max(0.0, min(p.fraction, 1.0))
+        self.progress.setValue(round(1000 * overall))
+        self.state.setText(f"{p.stage.capitalize()} {p.detail}…")
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        self.control = None
+        self.cancel_button.hide()
+        for b in (self.sample_button, self.import_button, self.empty_button):
+            b.setEnabled(True)
+
+    def _done(self, result: SampleResult) -> None:
+        self._finish()
+        self.result = result
+        if result.imported:
+            self.ctx.changed("episodes")
+        if result.cancelled:
+            self.state.setText(f"Cancelled. {result.imported} sample file(s) were imported before; "
+                               "the one in progress was rolled back.")
+            return
+        self.progress.setValue(1000)
+        msg = f"The sample days are in your memory: {result.imported} file(s) imported"
+        if result.skipped:
+            msg += f", {result.skipped} already there"
+        if result.failed:
+            msg += f"; {len(result.failed)} problem(s): " + "; ".join(f"{p}: {e}" for p, e in result.failed[:3])
+        self.state.setText(msg + ".")
+        self.ctx.status(msg)
+        if result.days:
+            self.ctx.navigate("timeline", day=result.days[-1])
+
+    def _failed(self, message: str) -> None:
+        self._finish()
+        self.state.setText(f"The sample days could not be loaded: {message}")
+        self.ctx.status(f"Sample days not loaded: {message}")
+
+    def can_close(self) -> bool:
+        return True
+
+    def before_close(self) -> None:
+        self.cancel()

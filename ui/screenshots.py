@@ -1,0 +1,147 @@
+"""Render every page of the app, with the sample day loaded, to PNG files (offscreen).
+
+    python -m ui.screenshots [--out docs/screenshots] [--data-dir DIR] [--size 1280x800]
+
+It opens the sample-day memory that ``lifelog demo`` builds (``lifelog.demo.demo_data_dir``;
+the demo is run first when that memory is empty), fixes "now" to an hour after the last
+recorded moment (as the demo's questions do), and saves:
+
+* ``timeline.png`` — the latest day, the moment "when did I last see a cat?" lands on, opened;
+* ``ask.png`` — that question answered, with the ranked moments and their evidence;
+* ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
+* ``people.png`` — the people grid;
+* one ``<key>.png`` for every other registered page (import, settings, welcome, devices…).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from lifelog.paths import REPO_ROOT
+
+DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
+QUESTION = "when did I last see a cat?"
+SPEECH_QUESTION = "did anyone mention Dashwood?"
+
+
+def _settle(app: object, busy: Callable[[], bool], until: Callable[[], bool] = lambda: True,
+            timeout_s: float = 120.0) -> bool:
+    """Run the event loop until no task is running and ``until()`` holds (or the time is up)."""
+    from ui.qt import QApplication
+
+    assert isinstance(app, QApplication)
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not busy() and until():
+            quiet += 1
+            if quiet >= 5:  # a few idle rounds: thumbnails asked for by the last render arrive
+                return True
+        else:
+            quiet = 0
+        time.sleep(0.02)
+    return False
+
+
+def _shrink(path: Path) -> None:
+    """256-colour PNG (about a third of the bytes; fine for a UI with small thumbnails)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        q = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                       dither=Image.Dither.FLOYDSTEINBERG)
+    q.save(path, "PNG", optimize=True)
+
+
+def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280, 800)) -> list[Path]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from lifelog.api import Memory
+    from lifelog.demo import demo_data_dir, demo_passphrase_if_needed, run_demo
+    from ui.app import MainWindow
+    from ui.pages.ask import AskPage
+    from ui.pages.timeline import TimelinePage
+    from ui.qt import QApplication
+
+    ddir = demo_data_dir(data_dir)
+    demo_passphrase_if_needed()
+    mem = Memory(ddir)
+    if mem.stats()["episodes"] == 0:
+        print(f"screenshots: the sample memory at {ddir} is empty; running `lifelog demo` first…", file=sys.stderr)
+        run_demo(str(ddir))
+        mem = Memory(ddir)
+    last = mem.episodes()[-1].end
+    now = last + timedelta(hours=1)
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    win = MainWindow(mem, now=now)
+    win.resize(*size)
+    win.show()
+    busy = win.tasks.busy
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+
+    def shot(name: str) -> None:
+        path = out / f"{name}.png"
+        win.grab().save(str(path), "PNG")
+        _shrink(path)
+        saved.append(path)
+        print(f"screenshots: {path}", file=sys.stderr)
+
+    timeline = win.page("timeline")
+    assert isinstance(timeline, TimelinePage)
+    _settle(app, busy, lambda: timeline.panel.detail is not None)
+
+    ask = win.page("ask")
+    assert isinstance(ask, AskPage)
+    win.navigate("ask")
+    ask.ask(QUESTION)
+    _settle(app, busy, lambda: ask.result is not None)
+    shot("ask")
+
+    if ask.result is not None and ask.result.hits:
+        ask.open_hit(0)
+        want = ask.result.hits[0].episode_id
+        _settle(app, busy, lambda: timeline.panel.detail is not None and timeline.panel.episode_id == want)
+    else:
+        win.navigate("timeline")
+    shot("timeline")
+
+    # an episode with speech: what was said, with time and speaker
+    ask.ask(SPEECH_QUESTION)
+    _settle(app, busy, lambda: ask.result is not None and ask.result.question == SPEECH_QUESTION)
+    if ask.result is not None and ask.result.hits:
+        ask.open_hit(0)
+        want = ask.result.hits[0].episode_id
+        _settle(app, busy, lambda: timeline.panel.detail is not None and timeline.panel.episode_id == want)
+        shot("episode")
+
+    for spec in win.specs:
+        if spec.key in ("timeline", "ask"):
+            continue
+        win.navigate(spec.key)
+        _settle(app, busy)
+        shot(spec.key)
+    win.close()
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ui.screenshots", description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNG files")
+    p.add_argument("--data-dir", default=None, help="memory to show (default: the sample-day demo memory)")
+    p.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    args = p.parse_args(argv)
+    w, _, h = args.size.partition("x")
+    render(args.out, args.data_dir, (int(w), int(h)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

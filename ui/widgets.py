@@ -1,0 +1,127 @@
+"""Small shared pieces of the browsing pages: the thumbnail cache and text formatting.
+
+Thumbnails are encrypted in the vault. :class:`Thumbs` decrypts and decodes them on the read
+pool (``memory.thumbnail`` → JPEG bytes → a scaled ``QImage``, both safe off the UI thread) and
+turns them into ``QPixmap`` on the UI thread, keeping the most recent ones in a small LRU cache so
+moving between days and pages does not decrypt the same picture twice.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+
+from lifelog.api import Memory
+from ui.qt import QImage, QLabel, QObject, QPixmap, QSize, Qt
+from ui.tasks import Tasks
+
+THUMB_SIZE = QSize(160, 120)
+
+
+class Thumbs(QObject):
+    """Decrypted thumbnails as pixmaps, loaded off the UI thread and cached (LRU)."""
+
+    def __init__(self, memory: Memory, tasks: Tasks, size: QSize = THUMB_SIZE, capacity: int = 800,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.memory = memory
+        self.tasks = tasks
+        self.size = size
+        self.capacity = capacity
+        self._cache: OrderedDict[str, QPixmap] = OrderedDict()
+        self._waiting: dict[str, list[Callable[[QPixmap], None]]] = {}
+        self.decrypted = 0  # how many thumbnails were decrypted (cache misses), for tests and benches
+
+    def cached(self, blob_id: str | None) -> QPixmap | None:
+        if not blob_id:
+            return None
+        pm = self._cache.get(blob_id)
+        if pm is not None:
+            self._cache.move_to_end(blob_id)
+        return pm
+
+    def request(self, blob_id: str | None, on_ready: Callable[[QPixmap], None]) -> None:
+        """Call ``on_ready(pixmap)`` on the UI thread: at once when cached, else after a worker
+        decrypted it. A thumbnail that cannot be read is logged by the task and never delivered."""
+        if not blob_id:
+            return
+        pm = self.cached(blob_id)
+        if pm is not None:
+            on_ready(pm)
+            return
+        waiting = self._waiting.get(blob_id)
+        if waiting is not None:  # already on its way: one decrypt for all who asked
+            waiting.append(on_ready)
+            return
+        self._waiting[blob_id] = [on_ready]
+        memory, size = self.memory, self.size
+
+        def load() -> QImage:
+            img = QImage.fromData(memory.thumbnail(blob_id))
+            if img.isNull():
+                raise ValueError(f"thumbnail {blob_id} is not a picture")
+            if img.width() > size.width() or img.height() > size.height():
+                img = img.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            return img
+
+        def done(img: QImage) -> None:
+            self.decrypted += 1
+            pm = QPixmap.fromImage(img)
+            self._cache[blob_id] = pm
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+            for cb in self._waiting.pop(blob_id, []):
+                cb(pm)
+
+        def failed(msg: str) -> None:
+            self._waiting.pop(blob_id, None)
+
+        self.tasks.read(load, done, failed)
+
+
+def thumbs_for(memory: Memory, tasks: Tasks) -> Thumbs:
+    """The one thumbnail cache of a window, shared by all its pages (a child of its Tasks)."""
+    found = tasks.findChild(Thumbs)
+    if isinstance(found, Thumbs):
+        return found
+    return Thumbs(memory, tasks, parent=tasks)
+
+
+# ------------------------------------------------------------------ formatting
+def span(start: datetime, end: datetime) -> str:
+    """``09:30–09:42`` (seconds when the episode is shorter than a minute)."""
+    if (end - start).total_seconds() < 60:
+        return f"{start:%H:%M:%S}–{end:%H:%M:%S}"
+    return f"{start:%H:%M}–{end:%H:%M}"
+
+
+def day_title(d: date) -> str:
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+def when(t: datetime) -> str:
+    return f"{t:%a} {t.day} {t:%b %Y}, {t:%H:%M}"
+
+
+def names(items: Sequence[str], empty: str = "—", most: int = 6) -> str:
+    if not items:
+        return empty
+    shown = ", ".join(items[:most])
+    return shown + (f" +{len(items) - most}" if len(items) > most else "")
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    f = label.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 1.15)
+    label.setFont(f)
+    return label
+
+
+def muted(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: palette(mid);")
+    return label
