@@ -483,4 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the canonical module, not this __main__ copy: extension modules raise lifelog.cli.CliError,
+    # which must be the class main() catches.
+    from lifelog.cli import main as _main
+
+    raise SystemExit(_main())
