@@ -7,12 +7,14 @@ Usage::
 
 Measured in one run, on the same bytes:
 
-* **copy**: ``shutil.copyfile`` of the file (page cache warm, no fsync — like the receiver);
+* **copy**: ``shutil.copyfile`` of the file then ``fsync`` (the receiver fsyncs each chunk before
+  it counts; the copy without fsync is reported too), page cache warm;
 * **upload**: a companion client in *another process* (as a phone would be) pairs with a real
   receiver over HTTPS on loopback, hashes the file (SHA-256), creates the upload and sends it in
   64 MB ``PUT`` chunks; the receiver writes, hashes and verifies it. Timed from the first byte
   of the hash to the receiver's "received and verified" event (the import that follows is
-  footage-dependent and measured by bench/ingest.py; here it is cancelled by stopping);
+  footage-dependent and measured by bench/ingest.py; here it is cancelled at that event, which
+  leaves the verified file waiting for a retry — a real path of the receiver);
   reported as MB/s and as a ratio of the copy's speed (target ≥ 0.5);
 * **resume**: the same upload cut at 50% (the connection dropped mid-chunk), then resumed by a
   fresh client: time from reconnecting to the receiver's verification, and the bytes re-sent;
@@ -107,12 +109,16 @@ def upload_once(work: Path, video: Path, cut_fraction: float | None) -> dict[str
     received = threading.Event()
     t_received: list[float] = []
 
+    holder: list[Any] = []
+
     def on_event(ev: ReceiverEvent) -> None:
         if ev.kind == "received":
             t_received.append(time.time())
+            holder[0].worker.cancel.set()  # measure transport only: the import is bench/ingest.py's
             received.set()
 
     rec = start_receiver(data, "127.0.0.1", 0, on_event, advertise=False)
+    holder.append(rec)
     try:
         offer = new_pairing_offer(data, host="127.0.0.1", port=rec.port)
         _c, pairing = CompanionClient.pair_with_uri(offer.uri, "bench phone")
@@ -136,13 +142,18 @@ def upload_once(work: Path, video: Path, cut_fraction: float | None) -> dict[str
             out["cut_at"] = cut
         return out
     finally:
-        rec.stop()  # cancels the import of the received file (footage speed is bench/ingest.py's)
+        rec.stop()
 
 
-def copy_once(video: Path, work: Path) -> float:
+def copy_once(video: Path, work: Path, fsync: bool = True) -> float:
+    """``shutil.copyfile`` (+ ``fsync``, the durability the receiver gives each chunk)."""
     dst = work / "copy.mp4"
     t0 = time.perf_counter()
     shutil.copyfile(video, dst)
+    if fsync:
+        fd = os.open(dst, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
     dt = time.perf_counter() - t0
     dst.unlink()
     return dt
@@ -160,7 +171,9 @@ def main() -> None:
         mb = size / 1e6
         print(f"video: {mb:.1f} MB of real H.264 ({video.name})")
         copy_s = min(copy_once(video, work) for _ in range(args.repeat))
-        print(f"copy (shutil.copyfile):  {copy_s:7.3f} s  {mb / copy_s:8.1f} MB/s")
+        copy_nosync_s = min(copy_once(video, work, fsync=False) for _ in range(args.repeat))
+        print(f"copy (shutil.copyfile + fsync): {copy_s:7.3f} s  {mb / copy_s:8.1f} MB/s "
+              f"(without fsync {mb / copy_nosync_s:.1f} MB/s)")
         ups = [upload_once(work, video, None) for _ in range(args.repeat)]
         best = min(ups, key=lambda u: u["seconds"])
         up_s = best["seconds"]
@@ -177,12 +190,14 @@ def main() -> None:
         except ImportError:
             print("pull: bench/sync_pull.py not present; GoPro-style pull not measured here")
         else:
-            pull = run_pull_bench(video, work)
-            print(f"pull: {pull}")
+            pull = run_pull_bench(work / "pull", mb=args.mb, repeat=args.repeat)
+            print(f"pull (bench/sync_pull.py): {json.dumps(pull)}")
         doc = {
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_average_1min": round(os.getloadavg()[0], 2)},
             "bytes": size,
-            "copy": {"seconds": round(copy_s, 4), "mb_per_s": round(mb / copy_s, 1)},
+            "copy": {"seconds": round(copy_s, 4), "mb_per_s": round(mb / copy_s, 1), "fsync": True,
+                     "without_fsync_mb_per_s": round(mb / copy_nosync_s, 1)},
             "upload": {"seconds": round(up_s, 4), "mb_per_s": round(mb / up_s, 1),
                        "ratio_to_copy": round(copy_s / up_s, 3), "client_hash_seconds": round(best["hash_s"], 4),
                        "transfer_mb_per_s": round(mb / xfer_s, 1),

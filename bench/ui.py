@@ -146,8 +146,27 @@ def _hwm_mb() -> float | None:
 
 
 # ------------------------------------------------------------------ child: stall
+class InThreadWorker:
+    """For comparison only: the same import run in a thread of the UI process (no child)."""
+
+    def __init__(self, memory: Any) -> None:
+        self.memory = memory
+
+    def run(self, paths: list[Path], cancel: Any, on_progress: Any, transcribe: bool = True) -> Any:
+        from ui.import_worker import Progress, import_and_transcribe
+
+        def report(phase: str, p: Any) -> None:
+            on_progress(Progress(phase, str(getattr(p, "stage", "")), int(getattr(p, "files_done", 0)),
+                                 int(getattr(p, "files_total", 0)), None, float(getattr(p, "fraction", 0.0))))
+
+        return import_and_transcribe(self.memory, paths, cancel, report, transcribe)
+
+    def release(self, wait_s: float = 0.0) -> None:
+        return None
+
+
 def child_stall(video: Path, idle_s: float, work: Path, analyzers: bool = True,
-                switch_s: float | None = None) -> dict[str, Any]:
+                switch_s: float | None = None, in_thread: bool = False) -> dict[str, Any]:
     from ui.qt import QApplication
 
     app = QApplication.instance() or QApplication([])
@@ -176,6 +195,8 @@ def child_stall(video: Path, idle_s: float, work: Path, analyzers: bool = True,
     _spin(app, idle_s)
     idle = mon.stop()
     page: Any = win.page("import")
+    if in_thread:
+        page.worker = InThreadWorker(win.memory)
     win.navigate("import")
     log(f"importing {video.name} through the Import page")
     mon.start()
@@ -191,6 +212,7 @@ def child_stall(video: Path, idle_s: float, work: Path, analyzers: bool = True,
     return {
         "video": str(video),
         "analyzers": "faces and OCR on" if analyzers else "off",
+        "import_runs_in": "a thread of the UI process" if in_thread else "a child process (ui/import_worker.py)",
         "switch_interval_ms": sys.getswitchinterval() * 1000,
         "video_bytes": video.stat().st_size,
         "import_state": item.state if ok else "timeout",
@@ -390,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "stall":
             with tempfile.TemporaryDirectory(prefix="lifelog-ui-bench-") as tmp:
                 doc = child_stall(Path(a.child[1]), float(a.child[2]), Path(tmp), a.child[3] == "all",
-                                  float(a.child[4]) / 1000 if a.child[4] != "app" else None)
+                                  float(a.child[4]) / 1000 if a.child[4] != "app" else None,
+                                  in_thread=a.child[5] == "thread")
         else:
             doc = child_memory(Path(a.child[1]), int(a.child[2]))
         print(json.dumps(doc))
@@ -412,12 +435,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{video} is missing: make it with `.venv/bin/python bench/ingest.py "
                              f"--minutes {minutes:g} --only long` first")
         runs = [
-            ("stall", "all", "app", "the app as shipped: faces and OCR on, 1 ms GIL switch interval"),
-            ("stall_visual_only", "visual", "app", "visual path alone (faces and OCR off)"),
-            ("stall_python_default_switch", "all", "5", "faces and OCR on, Python's default 5 ms switch interval"),
+            ("stall", "all", "app", "child", "the app as shipped: import in a child process, faces and OCR on"),
+            ("stall_in_thread", "all", "app", "thread",
+             "for comparison: the same import in a thread of the UI process"),
         ]
-        for key, mode, switch, title in runs:
-            s = run_child(["stall", str(video), str(a.idle_seconds), mode, switch])
+        for key, mode, switch, where, title in runs:
+            s = run_child(["stall", str(video), str(a.idle_seconds), mode, switch, where])
             results[key] = s
             i, b = s["idle"], s["importing"]
             print(f"\nUI event loop, 10 ms timer, {title} ({s['import_state']} import of {minutes:g} min 1080p "
@@ -442,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(target < 500 MB); the window adds {m['window_adds_mb']:.0f} MB; "
               f"timeline loaded in {m['timeline_load_s']:.1f} s showing {m['episodes_shown']} episodes")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if a.only and RESULTS.is_file():  # keep the other part's figures from an earlier run
+        old = json.loads(RESULTS.read_text())
+        results = {**{k: v for k, v in old.items() if not k.startswith(a.only)}, **results}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten {RESULTS}")
     return 0

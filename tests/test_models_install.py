@@ -533,3 +533,26 @@ def test_cli_reindex_and_busy_lock(
     doc = json_doc(proc)
     assert doc["reindexed"] == 2 and doc["from_media"] == 2 and doc["remaining"] == 0 and not doc["cancelled"]
     assert json_doc(run_cli(data_dir, "status", "--json", env=env))["frames_to_reindex"] == 0
+
+
+def test_model_table_gets_an_ann_index_when_large(data_dir: Path) -> None:
+    from datetime import UTC, datetime
+
+    from lifelog.encoders.vectors import ModelVectors, compact_vector_tables
+    from lifelog.store.db import Store
+
+    store = Store(data_dir)
+    vectors = ModelVectors(store, "tiny-clip", 32)
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(600, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    t = datetime(2024, 5, 14, tzinfo=UTC)
+    vectors.add([{"id": f"m-{i:05d}", "media_id": "m", "t": t, "vector": v.tolist(), "model": "tiny@1",
+                  "source": "import"} for i, v in enumerate(vecs)])
+    exact = vectors.nearest("tiny@1", vecs[17], "true", 5).column("id").to_pylist()
+    assert exact[0] == "m-00017"
+    assert compact_vector_tables(store, ann_min_rows=10_000) == []  # small: exact search stays
+    made = compact_vector_tables(store, ann_min_rows=500)
+    assert made and made[0].startswith("imgtext_tiny_clip.vector:IVF_PQ")
+    assert vectors.nearest("tiny@1", vecs[17], "true", 5).column("id").to_pylist()[0] == "m-00017"
+    assert vectors.nearest("other@2", vecs[17], "true", 5).num_rows == 0  # never another model's vectors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,7 +108,8 @@ def test_sync_ctrl_c_cancels_cleanly_and_resumes(
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         doc = json.loads(out)
-        assert doc["cancelled"] is True and doc["devices"][0]["imported"] == 0, (out, err)
+        assert doc["cancelled"] is True, (out, err)
+        assert [r["imported"] for r in doc["devices"]] == [0], (out, err)
         got = sum(p.stat().st_size for p in partial.glob("*.part"))
         assert 0 < got < size
         s = run_cli(data_dir, "sync", "--json")
@@ -152,3 +154,32 @@ def test_pair_wifi_delegates_to_the_receiver(data_dir: Path) -> None:
     assert p.returncode == 0, p.stderr
     doc = json_doc(p)
     assert doc["pin"] and doc["uri"]
+
+
+def test_sync_watch_takes_a_paired_card_when_it_is_plugged_in(
+    tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
+) -> None:
+    mounts = tmp_path / "media"
+    mounts.mkdir()
+    card = make_volume(tmp_path / "drawer", "GOPRO", "gopro", clips[:1])
+    env = cli_env(LIFELOG_MOUNT_ROOTS=str(mounts))
+    dev = json_doc(run_cli(data_dir, "devices", "pair", "usb", str(card), "--json", env=env))
+    cmd = [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), "sync", "--watch", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+    try:
+        ledger = data_dir / "devices" / dev["id"] / "ledger.json"
+        assert proc.stderr is not None
+        while "watching for paired volumes" not in (line := proc.stderr.readline()):  # card still out
+            assert line, "sync --watch ended early"
+        shutil.move(str(card), mounts / "GOPRO")  # plugged in
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not ledger.exists():
+            time.sleep(0.1)
+        assert ledger.exists(), "the card was not synced"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["not_connected"] == [dev["id"]]
+    assert [(r["device"], r["imported"]) for r in doc["devices"]] == [(dev["id"], 1)]

@@ -206,3 +206,18 @@ def test_hostile_names_are_refused_with_reasons() -> None:
         check_item(MediaItem("100GOPRO/A.MP4", 50 * 1024**4, 0.0, "a"))
     with pytest.raises(RefusedItem, match="SHA-256"):
         check_item(MediaItem("100GOPRO/A.MP4", 10, 0.0, "a", sha256="nothex"))
+
+
+def test_hostile_files_on_a_volume_are_refused_not_copied(tmp_path: Path, data_dir: Path) -> None:
+    vol = make_volume(tmp_path / "media", "STICK", "camera", [])
+    folder = vol / "DCIM" / "100_CAM_"
+    (folder / "IMG_0001.MP4").write_bytes(b"")  # 0 bytes
+    (folder / "IMG\n0002.MP4").write_bytes(b"x" * 100)  # a newline in the name
+    os.close(os.open(os.fsencode(folder) + b"/IMG_\xff\xfe.MP4", os.O_CREAT | os.O_WRONLY, 0o644))  # not UTF-8
+    res = sync_source(Memory(data_dir), DcfVolumeSource(vol))
+    why = sorted(r.reason for r in res.refused)
+    assert res.listed == 3 and res.new == 0 and res.imported == 0
+    assert any("0 bytes" in w for w in why) and any("control characters" in w for w in why)
+    assert any("not valid text" in w for w in why)
+    assert not (data_dir / "originals").exists()
+    assert all(r.name.isprintable() for r in res.refused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from lifelog.sources.gopro import GoProSource
 from lifelog.sources.ledger import Ledger
 from lifelog.sources.sim.clips import make_clips
 from lifelog.sources.sim.gopro_server import GoProServer
-from lifelog.sources.sync import SyncOptions, originals_dir, sync_source
+from lifelog.sources.sync import SyncOptions, SyncProgress, SyncResult, originals_dir, sync_source
 
 CEST = timezone(timedelta(hours=2))
 START = datetime(2024, 5, 15, 9, 0, tzinfo=CEST)
@@ -191,3 +192,39 @@ def test_unreachable_camera_is_a_clear_error(data_dir: Path) -> None:
     assert res.error is not None and "cannot reach the camera" in res.error
     with pytest.raises(SourceError):
         list(src.list_media())
+
+
+def test_a_camera_that_goes_silent_times_out_and_resumes(
+    cam: GoProServer, clips: list[tuple[Path, datetime]], data_dir: Path, models_ready: None
+) -> None:
+    size = clips[0][0].stat().st_size
+    cam.fault("GX010001.MP4", "stall", fraction=0.5, seconds=60, times=1)
+    res = sync_source(Memory(data_dir), source(cam, timeout_s=0.5), options=FAST)
+    assert res.ok and res.imported == 2
+    got = [r[1] for r in cam.requests if r[0].endswith("GX010001.MP4")]
+    assert got == [None, f"bytes={size // 2}-"]
+    assert sha(kept(data_dir, res.device_id, "GX010001.MP4")) == sha(clips[0][0])
+
+
+def test_one_sync_per_device_at_a_time(cam: GoProServer, data_dir: Path, models_ready: None) -> None:
+    cam.fault("GX010001.MP4", "slow", bytes_per_s=20_000)
+    mem = Memory(data_dir)
+    downloading = threading.Event()
+    cancel = threading.Event()
+
+    def progress(p: SyncProgress) -> None:
+        if p.stage == "downloading" and p.bytes_done:
+            downloading.set()
+
+    first: list[SyncResult] = []
+    t = threading.Thread(target=lambda: first.append(sync_source(mem, source(cam), progress=progress, cancel=cancel)))
+    t.start()
+    try:
+        assert downloading.wait(60)
+        second = sync_source(mem, source(cam))
+    finally:
+        cancel.set()
+        t.join(60)
+    assert second.error is not None and "another sync of this device is running" in second.error
+    assert second.bytes_downloaded == 0
+    assert first[0].cancelled

@@ -157,3 +157,41 @@ def test_originals_can_be_dropped_after_import(
     assert not any(p.is_file() for p in (data_dir / "devices" / res.device_id / "partial").glob("*"))
     # The device is never written to.
     assert sha(vol / "DCIM" / "100MSDCF" / "C0001.MP4") == sha(clips[0][0])
+
+
+def test_a_partial_of_an_older_version_is_not_resumed(
+    tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
+) -> None:
+    vol = make_volume(tmp_path / "media", "CARD", "canon", clips[:1])
+    mem = Memory(data_dir)
+    cut = sync_source(mem, UnpluggingSource(DcfVolumeSource(vol)), options=SyncOptions(retries=1, backoff_s=0))
+    assert cut.failed and Ledger(data_dir, cut.device_id).partial_bytes() > 0
+    add_file(vol, "canon", 1, clips[1][0], clips[1][1])  # same name, other recording
+    res = sync_source(mem, DcfVolumeSource(vol, DcfVolumeSource(vol).identity()))
+    assert res.ok and res.imported == 1 and res.resumed == 0
+    assert res.bytes_downloaded == clips[1][0].stat().st_size
+    kept = originals_dir(data_dir, res.device_id) / "100CANON" / "IMG_0001.MP4"
+    assert sha(kept) == sha(clips[1][0])
+
+
+def test_cancel_mid_download_keeps_the_partial_and_reports_progress(
+    tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
+) -> None:
+    vol = make_volume(tmp_path / "media", "CARD", "dji", clips[:2])
+    mem = Memory(data_dir)
+    cancel = threading.Event()
+    seen: list[SyncProgress] = []
+
+    def progress(p: SyncProgress) -> None:
+        seen.append(p)
+        if p.stage == "downloading" and p.bytes_done > 0:
+            cancel.set()
+
+    src = UnpluggingSource(DcfVolumeSource(vol), fraction=1.0)  # plain reads, counted
+    res = sync_source(mem, src, progress=progress, cancel=cancel)
+    assert res.cancelled and res.imported == 0 and mem.episodes() == []
+    assert len(Ledger(data_dir, res.device_id)) == 0
+    fractions = [p.fraction for p in seen if p.stage == "downloading"]
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
+    again = sync_source(mem, DcfVolumeSource(vol))
+    assert again.ok and again.imported == 2

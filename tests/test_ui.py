@@ -92,3 +92,17 @@ def test_window_over_a_real_clip_browses_and_answers(qtbot: Any, data_dir: Path,
     assert ask.answer.text().startswith("You last saw") and "yesterday" in ask.answer.text()
     assert ask.hits.count() == 1
     win.tasks.wait_idle()
+
+    # results still on their way when the window is closed and deleted are dropped quietly
+    # (pytest-qt fails the test on any exception raised in the event loop)
+    from ui.qt import QApplication
+
+    win2 = MainWindow(mem, now=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    win2.page("ask").ask("when did I last see a cat?")
+    destroyed: list[bool] = []
+    win2.destroyed.connect(lambda *_: destroyed.append(True))
+    win2.close()
+    win2.deleteLater()
+    qtbot.waitUntil(lambda: bool(destroyed), timeout=20000)  # its pools finished their work first
+    for _ in range(20):
+        QApplication.processEvents()

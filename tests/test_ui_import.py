@@ -87,7 +87,7 @@ class Harness:
         return str(row.state.text())
 
     def close(self) -> None:
-        self.tasks.wait_idle()
+        self.page.shutdown()  # waits for the write thread and lets the import process exit
 
 
 @pytest.fixture
@@ -173,6 +173,33 @@ def test_cancel_queued_and_running_items(harness: Harness, lib: Library, tmp_pat
     assert _hash(lib.rocket) not in committed
     assert journal_entries(data_dir) == []
     assert_consistent(data_dir)
+
+
+def test_import_process_killed_midway_fails_the_row_and_the_next_import_recovers(
+    harness: Harness, lib: Library, tmp_path: Path, data_dir: Path
+) -> None:
+    """The import runs in a child process (ui/import_worker.py); if it dies (killed, out of
+    memory) the row says so, the app carries on, and the next import rolls the torn file back."""
+    import signal
+
+    longs = tmp_path / "longs"
+    for p in lib.long_clips:
+        copy_to(p, longs / p.name)
+    page = harness.page
+    (item,) = page.add_paths([longs])
+    harness.qtbot.waitUntil(lambda: item.latest is not None and item.latest.files_done >= 1, timeout=WAIT_MS)
+    proc = page.worker._proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    harness.wait_all_finished()
+    assert item.state == "failed" and "ended unexpectedly" in item.detail, item.detail
+    harness.drop(lib.cat_evening)
+    harness.wait_all_finished()
+    assert page.items[1].state == "done", page.items[1].detail
+    assert journal_entries(data_dir) == []
+    assert_consistent(data_dir)
+    committed = {r["id"] for r in store_rows(data_dir, "media", ["id"])}
+    assert _hash(lib.cat_evening) in committed and _episode_media(data_dir) == committed
 
 
 def test_close_mid_import_asks_then_cancels_and_leaves_nothing_half_imported(

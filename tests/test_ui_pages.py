@@ -83,7 +83,6 @@ def sample(media: Any, models_ready: None, tmp_path_factory: pytest.TempPathFact
 def window(sample: Sample, qtbot: Any) -> Iterator[Any]:
     from lifelog.api import Memory
     from ui.app import MainWindow
-
     from ui.qt import QApplication
 
     win = MainWindow(Memory(sample.data_dir), now=NOW)
@@ -93,7 +92,9 @@ def window(sample: Sample, qtbot: Any) -> Iterator[Any]:
     win.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
     yield win
-    win.tasks.wait_idle()
+    # let every late result land while the window still exists (the pages ignore those that
+    # arrive after it is gone, but a test should not leave work behind for the next one)
+    qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=WAIT)
 
 
 def _timeline(win: Any) -> Any:
@@ -261,9 +262,14 @@ def test_people_name_a_person_and_see_the_name_everywhere(window: Any, sample: S
                     timeout=WAIT)
     # double-click lists where they were seen; a click opens that moment
     page = _people(window, qtbot)
-    page.show_person(obama.id)
+    row = next(i for i in range(page.grid.count()) if page.grid.item(i).data(_role()) == obama.id)
+    rect = page.grid.visualItemRect(page.grid.item(row))
+    qtbot.mouseClick(page.grid.viewport(), _left(), pos=rect.center())  # a real double-click starts
+    qtbot.mouseDClick(page.grid.viewport(), _left(), pos=rect.center())  # with a press on the item
     qtbot.waitUntil(lambda: page.side_list.count() == 2, timeout=WAIT)
-    page._open_episode(page.side_list.item(1))  # the earlier one (day 1)
+    assert "Barack" in page.side_title.text()
+    later = page.side_list.visualItemRect(page.side_list.item(1))  # the earlier one (day 1), listed second
+    qtbot.mouseClick(page.side_list.viewport(), _left(), pos=later.center())
     qtbot.waitUntil(lambda: tl.panel.detail is not None and tl.panel.episode_id == sample.speech_episode,
                     timeout=WAIT)
     assert window.current_key() == "timeline" and tl.day == sample.day1
@@ -309,3 +315,44 @@ def test_people_errors_are_shown_not_swallowed(window: Any, qtbot: Any) -> None:
     page.name_selected("   ")  # an empty name is refused by the core with a reason
     qtbot.waitUntil(lambda: page.error.isVisibleTo(page), timeout=WAIT)
     assert page.error.text().strip()
+
+
+def test_people_split_faces_off_then_undo(window: Any, sample: Sample, qtbot: Any) -> None:
+    from lifelog.api import Memory
+
+    page = _people(window, qtbot)
+    obama = next(p for p in page.people if p.episodes == 2)
+    faces = Memory(sample.data_dir).person_faces(obama.id)
+    day2_faces = [f.id for f in faces if f.episode_id != sample.speech_episode]
+    assert day2_faces and len(day2_faces) < len(faces)
+    page.select(obama.id)
+    assert page.split_btn.isEnabled()
+    page.split_selected(day2_faces)
+    qtbot.waitUntil(lambda: len(page.people) == 3, timeout=WAIT)
+    assert sorted(p.episodes for p in page.people) == [1, 1, 1]
+    page.undo()
+    qtbot.waitUntil(lambda: len(page.people) == 2, timeout=WAIT)
+    assert any(p.id == obama.id and p.episodes == 2 for p in page.people)
+
+
+def test_timeline_shows_the_last_day_asked_for_and_reuses_thumbnails(window: Any, sample: Sample,
+                                                                      qtbot: Any) -> None:
+    tl = _timeline(window)
+    qtbot.waitUntil(lambda: tl.loaded and tl.episode_list.count() > 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.tasks.busy(), timeout=WAIT)
+    # quick clicks: day 1 then day 2 before day 1's episodes arrived — day 2 stays on screen
+    tl.select_day(sample.day1)
+    tl.select_day(sample.day2)
+    qtbot.waitUntil(lambda: not window.tasks.busy(), timeout=WAIT)
+    assert tl.day == sample.day2 and sample.cat_episode in tl.episode_ids()
+    assert sample.speech_episode not in tl.episode_ids()
+    decrypted = tl.thumbs.decrypted
+    tl.select_day(sample.day1)
+    qtbot.waitUntil(lambda: not window.tasks.busy() and sample.speech_episode in tl.episode_ids(), timeout=WAIT)
+    tl.select_day(sample.day2)
+    qtbot.waitUntil(lambda: not window.tasks.busy() and sample.cat_episode in tl.episode_ids(), timeout=WAIT)
+    first_day1 = tl.thumbs.decrypted
+    tl.select_day(sample.day1)
+    qtbot.waitUntil(lambda: not window.tasks.busy() and sample.speech_episode in tl.episode_ids(), timeout=WAIT)
+    assert all(not tl.episode_list.item(i).icon().isNull() for i in range(tl.episode_list.count()))
+    assert tl.thumbs.decrypted == first_day1 >= decrypted, "coming back to a day decrypts nothing again"

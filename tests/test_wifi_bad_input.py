@@ -334,3 +334,21 @@ def test_registry_survives_a_corrupt_file_with_a_clear_error(data_dir: Path) -> 
     with pytest.raises(RegistryError, match="unreadable"):
         Registry(data_dir).devices()
     assert p.read_text() == "{not json"  # nothing overwritten
+
+
+def test_abandoned_partial_uploads_are_swept_and_fresh_ones_kept(receiver: Running, data_dir: Path) -> None:
+    import os
+
+    from lifelog.sources.wifi.server import STALE_DAYS, sweep_stale_uploads
+
+    client, pairing = receiver.pair()
+    old, fresh = _start(client, b"o" * 3000, "old.mp4"), _start(client, b"f" * 3000, "fresh.mp4")
+    d = data_dir / INCOMING_DIR / pairing.device_id
+    meta = d / f"{old}.json"
+    doc = json.loads(meta.read_text())
+    doc["created"] = time.time() - (STALE_DAYS + 1) * 86400
+    meta.write_text(json.dumps(doc))
+    past = time.time() - (STALE_DAYS + 1) * 86400
+    os.utime(d / f"{old}.part", (past, past))
+    assert sweep_stale_uploads(data_dir) == 1
+    assert sorted(p.name for p in d.iterdir()) == sorted([f"{fresh}.json", f"{fresh}.part"])

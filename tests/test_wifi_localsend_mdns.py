@@ -153,3 +153,46 @@ def test_mdns_failure_degrades_to_a_warning_and_the_receiver_keeps_serving(data_
     adv.stop()
     with run_receiver(data_dir) as running:  # the receiver itself does not depend on mDNS
         assert _sender(running).info()["service"] == "lifelog"
+
+
+def test_localsend_multicast_announcement_is_answered(data_dir: Path) -> None:
+    import json
+    import socket
+    import struct
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]  # a free UDP port stands in for 53317
+    probe.close()
+    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    phone.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    phone.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    phone.bind(("", port))
+    lo = socket.inet_aton("127.0.0.1")
+    group = struct.pack("4s4s", socket.inet_aton("224.0.0.167"), lo)
+    phone.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+    phone.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, lo)
+    phone.settimeout(1.0)
+    with run_receiver(data_dir) as running, phone:
+        why = running.receiver.start_localsend_discovery(interface="127.0.0.1", port=port)
+        if why is not None:
+            pytest.skip(f"no multicast on loopback here: {why}")
+        hello = {"alias": "Nice Orange", "version": "2.1", "fingerprint": PHONE_FP, "port": 53317,
+                 "protocol": "https", "deviceType": "mobile", "announce": True}
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not any(m.get("announce") is False for m in got) and time.monotonic() < deadline:
+            phone.sendto(json.dumps(hello).encode(), ("224.0.0.167", port))
+            try:
+                while True:
+                    data, _addr = phone.recvfrom(65536)
+                    msg = json.loads(data)
+                    if msg.get("fingerprint") == running.receiver.fingerprint:
+                        got.append(msg)
+            except TimeoutError:
+                pass
+        answers = [m for m in got if m.get("announce") is False]
+        assert answers, got
+        assert answers[0]["port"] == running.port and answers[0]["protocol"] == "https"
+        assert running.receiver.announcer is not None
+        assert "Nice Orange" in running.receiver.announcer.seen

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from wifi_helpers import NOW, Running, clip, run_receiver
 
-from lifelog.sources.wifi.client import CompanionClient, FingerprintMismatch, UploadInterrupted
+from lifelog.sources.wifi.client import CompanionClient, FingerprintMismatch, ReceiverError, UploadInterrupted
 from lifelog.sources.wifi.pairing import parse_uri
 from lifelog.sources.wifi.registry import list_devices
 from lifelog.sources.wifi.server import INCOMING_DIR, RECEIVED_DIR
@@ -156,8 +156,6 @@ def test_a_forgotten_file_is_no_longer_reported_as_had(
 def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, tmp_path: Path) -> None:
     from helpers import cli_env
 
-    from lifelog.sources.wifi.cli import pair_command
-
     proc = subprocess.Popen(
         [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
          "--port", "0", "--json-events", "--no-mdns"],
@@ -169,13 +167,9 @@ def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, 
         assert first["event"] == "listening", first
         port = int(first["port"])
         # `lifelog devices pair wifi` runs in another process: the offer reaches the receiver on disk.
-        import contextlib
-        import io
+        from helpers import json_doc, run_cli
 
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            assert pair_command(argparse.Namespace(data_dir=str(data_dir), json=True, name=None, ttl=None)) == 0
-        offer = json.loads(buf.getvalue())
+        offer = json_doc(run_cli(data_dir, "devices", "pair", "wifi", "--json"))
         assert offer["receiver_running"] is True and len(offer["pin"]) == 6
         uri = parse_uri(offer["uri"])
         assert uri.port == port and uri.fingerprint == first["fingerprint"]
@@ -183,6 +177,17 @@ def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, 
         pairing = client.pair("cli phone", pin=offer["pin"])
         paired = json.loads(proc.stdout.readline())
         assert paired["event"] == "paired" and paired["device_id"] == pairing.device_id
+        assert client.info()["service"] == "lifelog"
+        # `lifelog devices` lists it; `lifelog devices remove ID` revokes it for the running receiver.
+        listed = json_doc(run_cli(data_dir, "devices", "--json"))["devices"]
+        assert [(d["id"], d["name"], d["revoked"]) for d in listed] == [(pairing.device_id, "cli phone", False)]
+        removed = run_cli(data_dir, "devices", "remove", pairing.device_id, "--json")
+        assert removed.returncode == 0, removed.stderr
+        probe = tmp_path / "x.mp4"
+        probe.write_bytes(b"1")
+        with pytest.raises(ReceiverError) as e:
+            client.have([probe])
+        assert e.value.status == 401
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=60)
@@ -202,7 +207,7 @@ def test_cli_revoke_and_pair_text(data_dir: Path, capsys: Any) -> None:
     assert "no receiver is running" in out.err
     dev, _ = Registry(data_dir).add_device("phone")
     assert revoke_command(argparse.Namespace(data_dir=str(data_dir), json=True, id=dev.id)) == 0
-    assert json.loads(capsys.readouterr().out)["revoked"] is True
+    assert json.loads(capsys.readouterr().out)["removed"]["revoked"] is True
     with pytest.raises(CliError, match="no Wi-Fi device"):
         revoke_command(argparse.Namespace(data_dir=str(data_dir), json=False, id="wifi-nope"))
     assert os.environ.get("LIFELOG_PASSPHRASE")

@@ -69,6 +69,7 @@ PAGES: list[PageSpec] = [
     PageSpec("ask", "Ask", "ui.pages.ask:AskPage"),
     PageSpec("people", "People", "ui.pages.people:PeoplePage"),
     PageSpec("import", "Import", "ui.pages.importer:Page"),
+    PageSpec("devices", "Devices", "ui.pages.devices:DevicesPage"),
     PageSpec("settings", "Settings", "ui.pages.settings:Page"),
     PageSpec("welcome", "Welcome", "ui.pages.welcome:Page", nav=False),
 ]

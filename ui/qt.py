@@ -125,3 +125,14 @@ __all__ += [
     "QTextCharFormat",
     "multimedia",
 ]
+
+
+def is_alive(obj: object) -> bool:
+    """False once the C++ side of a Qt object was deleted (a closed window's widgets): a late
+    task result must not touch it."""
+    from shiboken6 import isValid
+
+    return bool(isValid(obj))
+
+
+__all__ += ["is_alive"]

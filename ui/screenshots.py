@@ -76,6 +76,11 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         print(f"screenshots: the sample memory at {ddir} is empty; running `lifelog demo` first…", file=sys.stderr)
         run_demo(str(ddir))
         mem = Memory(ddir)
+    from lifelog.speech.store import pending_media
+
+    if pending_media(mem.store):  # the demo transcribes after importing; finish what it left
+        print("screenshots: transcribing the sample memory's speech first…", file=sys.stderr)
+        mem.transcribe_pending()
     last = mem.episodes()[-1].end
     now = last + timedelta(hours=1)
 

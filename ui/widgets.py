@@ -11,12 +11,25 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import TypeVar
 
 from lifelog.api import Memory
-from ui.qt import QImage, QLabel, QObject, QPixmap, QSize, Qt
+from ui.qt import QImage, QLabel, QObject, QPixmap, QSize, Qt, is_alive
 from ui.tasks import Tasks
 
 THUMB_SIZE = QSize(160, 120)
+_A = TypeVar("_A")
+
+
+def guarded(owner: QObject, fn: Callable[[_A], None]) -> Callable[[_A], None]:
+    """``fn`` for a task callback that does nothing once ``owner`` (a page) was deleted: a result
+    may arrive after its window closed."""
+
+    def call(value: _A) -> None:
+        if is_alive(owner):
+            fn(value)
+
+    return call
 
 
 class Thumbs(QObject):
@@ -66,6 +79,8 @@ class Thumbs(QObject):
             return img
 
         def done(img: QImage) -> None:
+            if not is_alive(self):  # the window closed while the thumbnail was on its way
+                return
             self.decrypted += 1
             pm = QPixmap.fromImage(img)
             self._cache[blob_id] = pm

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from lifelog.store.db import TS, Store, sql_in, sql_str
+from lifelog.store.db import ANN_MIN_ROWS, TS, Store, sql_in, sql_str
 
 if TYPE_CHECKING:
     from lifelog.encoders.clip import ClipEncoder
@@ -143,16 +143,20 @@ class ModelVectors:
         if not self.exists():
             return pa.table({"id": pa.array([], pa.string()), "_distance": pa.array([], pa.float32())})
         flt = f"({where}) AND model = {sql_str(model)}"
-        return (
-            self.fresh()
-            .search(q.astype(np.float32), vector_column_name="vector")
+        tbl = self.fresh()
+        search: Any = (
+            tbl.search(q.astype(np.float32), vector_column_name="vector")
             .distance_type("cosine")
             .where(flt, prefilter=True)
             .select(["id"])
             .limit(k)
-            .to_arrow()
-            .select(["id", "_distance"])
         )
+        if _has_index(tbl):
+            from lifelog.recall.retrieve import NPROBES, refine_factor
+
+            search = search.nprobes(NPROBES).refine_factor(refine_factor(k))
+        result: pa.Table = search.to_arrow().select(["id", "_distance"])
+        return result
 
 
 def delete_media_vectors(store: Store, media_id: str) -> None:
@@ -161,15 +165,39 @@ def delete_media_vectors(store: Store, media_id: str) -> None:
         store.db.open_table(name).delete(f"media_id = {sql_str(media_id)}")
 
 
-def compact_vector_tables(store: Store, drop_old_versions: bool = False) -> None:
-    """Merge small fragments; with ``drop_old_versions`` deleted rows leave no trace on disk."""
+def compact_vector_tables(
+    store: Store, drop_old_versions: bool = False, ann_min_rows: int = ANN_MIN_ROWS
+) -> list[str]:
+    """Merge small fragments, and build an ANN index on a table once it is large (as
+    ``Store.ensure_indexes`` does for ``frames``); returns the indexes made. With
+    ``drop_old_versions`` deleted rows leave no trace on disk."""
+    made = []
     for name in vector_tables(store):
         tbl = store.db.open_table(name)
+        n = tbl.count_rows()
+        if n >= max(ann_min_rows, 256) and not _has_index(tbl):
+            dim = tbl.schema.field("vector").type.list_size
+            sub = max([d for d in range(1, dim + 1) if dim % d == 0 and dim // d >= 8] or [1])
+            partitions = max(1, min(4096, round(n**0.5)))
+            from lancedb.index import IvfPq
+
+            tbl.create_index(
+                "vector", config=IvfPq(distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub)
+            )
+            made.append(f"{name}.vector:IVF_PQ({partitions})")
         with contextlib.suppress(Exception):  # an optimisation only
             if drop_old_versions:
                 tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
             else:
                 tbl.optimize()
+    return made
+
+
+def _has_index(tbl: Any) -> bool:
+    try:
+        return any("vector" in str(getattr(ix, "name", ix)) for ix in tbl.list_indices())
+    except Exception:
+        return False
 
 
 # ------------------------------------------------------------------ the active model

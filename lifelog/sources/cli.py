@@ -16,22 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lifelog.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
-from lifelog.cli import CliError as _CliError
+from lifelog.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError
 
 _T = TypeVar("_T")
-
-
-def CliError(message: str, code: int = EXIT_ERROR) -> Exception:
-    """An error ``lifelog.cli.main`` reports as one line with ``code``.
-
-    Under ``python -m lifelog.cli`` the running module is ``__main__``, whose ``CliError`` is not
-    the class imported here; raise the one its ``main`` catches.
-    """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    cls = getattr(main, "CliError", None) if getattr(spec, "name", "") == "lifelog.cli" else None
-    return (cls if isinstance(cls, type) and issubclass(cls, Exception) else _CliError)(message, code)
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -104,6 +91,7 @@ def _wifi(module: str) -> Any | None:
 def _in_worker(fn: Callable[[threading.Event], _T]) -> tuple[_T | None, bool]:
     """Run ``fn(cancel)`` on a thread; Ctrl-C sets ``cancel`` and waits. (result, interrupted)."""
     cancel = threading.Event()
+    finished = threading.Event()  # not Thread.join: a join interrupted by Ctrl-C can lie about is_alive
     box: list[_T] = []
     err: list[BaseException] = []
 
@@ -112,13 +100,15 @@ def _in_worker(fn: Callable[[threading.Event], _T]) -> tuple[_T | None, bool]:
             box.append(fn(cancel))
         except BaseException as e:
             err.append(e)
+        finally:
+            finished.set()
 
     t = threading.Thread(target=run, name="lifelog-device-work", daemon=True)
     t.start()
     interrupted = False
-    while t.is_alive():
+    while not finished.is_set():
         try:
-            t.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             if interrupted:
                 raise  # a second Ctrl-C: leave now (partial files are resumed next time)
@@ -251,8 +241,9 @@ def _remove(args: argparse.Namespace) -> int:
 
     data_dir = _data_dir(args)
     if registry.get(data_dir, args.id) is None:
-        wcli = _wifi("cli")
-        if wcli is not None and hasattr(wcli, "revoke_command"):
+        wreg, wcli = _wifi("registry"), _wifi("cli")
+        is_wifi = wreg is not None and any(w.id == args.id for w in wreg.list_devices(data_dir))
+        if is_wifi and wcli is not None and hasattr(wcli, "revoke_command"):
             return int(wcli.revoke_command(args))
         raise CliError(f"no paired device {args.id!r} (see `lifelog devices`)", EXIT_USAGE)
     dev = registry.remove(data_dir, args.id)

@@ -19,12 +19,14 @@ journal rolls back a half-written import). The device is only ever read.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -174,6 +176,39 @@ def sync_source(
     ident = source.identity()
     res = SyncResult(ident.id, ident.label)
     ledger = Ledger(memory.data_dir, ident.id)
+    with _device_lock(ledger.dir) as locked:
+        if not locked:
+            res.error = "another sync of this device is running (lifelog sync or the app); try again later"
+            return res
+        return _sync_locked(memory, source, ledger, res, opts, progress, cancel)
+
+
+@contextlib.contextmanager
+def _device_lock(device_dir: Path) -> Iterator[bool]:
+    """One sync per device at a time (two would append to the same partial file)."""
+    device_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(device_dir / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _sync_locked(
+    memory: MemoryLike,
+    source: Source,
+    ledger: Ledger,
+    res: SyncResult,
+    opts: SyncOptions,
+    progress: Callable[[SyncProgress], None] | None,
+    cancel: threading.Event,
+) -> SyncResult:
+    ident = source.identity()
     report = progress or (lambda p: None)
     report(SyncProgress(ident.id, "listing", 0, 0, 0, 0, None))
     try:
@@ -461,3 +496,33 @@ def watch_paired(
             on_result(res)
 
     watch_volumes(on_volume, cancel, roots, interval_s)
+
+
+def pull(
+    source: Source,
+    item: MediaItem,
+    part: Path,
+    *,
+    options: SyncOptions | None = None,
+    cancel: threading.Event | None = None,
+) -> SyncResult:
+    """Download (or resume) ``item`` into ``part`` and verify it — no import, no ledger.
+
+    The transfer step of :func:`sync_source` on its own, for benchmarks and tools. Raises
+    :class:`PullFailed` (with the reason) when the item cannot be completed.
+    """
+    res = SyncResult(source.identity().id)
+    opts = options or SyncOptions(min_free_bytes=0)
+    try:
+        check_item(item)
+        _download(source, item, part, opts, res, cancel or threading.Event(), lambda n: None, part.parent)
+        size = part.stat().st_size
+        if size != item.size:
+            raise _ItemFailed(f"size mismatch after download: {size} bytes, the device declared {item.size}")
+    except (_ItemFailed, RefusedItem) as e:
+        raise PullFailed(str(e)) from e
+    return res
+
+
+class PullFailed(Exception):
+    pass

@@ -28,7 +28,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, muted, thumbs_for, when
+from ui.widgets import Thumbs, guarded, muted, thumbs_for, when
 
 ROLE_ROW = Qt.ItemDataRole.UserRole
 
@@ -166,7 +166,7 @@ class AskPage(QWidget):
             if token == self._token:
                 self._show_error(f"Something went wrong while answering: {msg}")
 
-        self.ctx.tasks.read(lambda: run_question(mem, q, now), done, failed)
+        self.ctx.tasks.read(lambda: run_question(mem, q, now), guarded(self, done), guarded(self, failed))
 
     def _show_error(self, msg: str) -> None:
         self.answer.setText("")

@@ -33,7 +33,7 @@ from ui.qt import (
     QWidget,
     multimedia,
 )
-from ui.widgets import THUMB_SIZE, Thumbs, day_title, heading, muted, names, span
+from ui.widgets import THUMB_SIZE, Thumbs, day_title, guarded, heading, muted, names, span
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,6 @@ class EpisodePanel(QWidget):
         self.frames.setResizeMode(QListView.ResizeMode.Adjust)
         self.frames.setMovement(QListView.Movement.Static)
         self.frames.setGridSize(QSize(THUMB_SIZE.width() + 12, THUMB_SIZE.height() + 28))
-        self.frames.setUniformItemSizes(True)
         self.frames.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.frames_label = muted("")
         self.transcript_label = muted("")
@@ -136,7 +135,7 @@ class EpisodePanel(QWidget):
                 self.title.setText("Could not open this episode")
                 self.summary.setText(msg)
 
-        ctx.tasks.read(lambda: load_detail(ctx, episode_id), done, failed)
+        ctx.tasks.read(lambda: load_detail(ctx, episode_id), guarded(self, done), guarded(self, failed))
 
     def clear(self) -> None:
         self._token += 1
@@ -192,7 +191,7 @@ class EpisodePanel(QWidget):
             self.transcript_label.setText("What was said")
             self.transcript.setVisible(True)
             for u in detail.transcript:
-                who = u.speaker or ("someone (not named yet)" if u.speaker_id else "speaker unknown")
+                who = u.speaker or (f"person {u.speaker_id}" if u.speaker_id else "speaker unknown")
                 self.transcript.addItem(QListWidgetItem(f"{u.start:%H:%M:%S}  {who}: {u.text}"))
         else:
             self.transcript_label.setText("Nothing said was transcribed in this episode.")

@@ -7,11 +7,15 @@ the reason) or cancelled — plus an overall bar and Cancel per row and for all.
 How it stays responsive (Anki's progress model):
 
 * Each row runs as one :meth:`ui.tasks.Tasks.long_write` (writes are serialised, so rows run
-  in order on the write thread). The worker calls :meth:`lifelog.api.Memory.import_paths` and
-  then :meth:`~lifelog.api.Memory.transcribe_pending`, both with the row's cancel ``Event``.
-* The worker never touches a widget and never emits a signal per progress report: it only
-  stores the latest progress dataclass on the row. A 100 ms :class:`QTimer` on the UI thread
-  reads it and redraws, so thousands of reports cost the UI thread ten cheap redraws a second.
+  in order on the write thread). The write thread starts ``python -m ui.import_worker`` (see
+  that module: the import runs in a child process, so no native code of the models can hold
+  the UI's GIL) and only waits on its pipe. The child calls
+  :meth:`lifelog.api.Memory.import_paths` and then :meth:`~lifelog.api.Memory.transcribe_pending`
+  with the core's cancel ``Event``; the row's Cancel is forwarded to it.
+* The write thread never touches a widget and never emits a signal per progress report: it
+  only stores the latest progress dataclass on the row. A 100 ms :class:`QTimer` on the UI
+  thread reads it and redraws, so thousands of reports cost the UI thread ten cheap redraws a
+  second.
 * Cancel sets the row's ``TaskControl.cancelled``; the core stops at its next check and rolls
   back the file it was in (its import journal), so nothing half-imported is ever visible.
 
@@ -22,15 +26,14 @@ folder is read-only, another program is writing to it) also show in a notice at 
 
 from __future__ import annotations
 
-import errno
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ui.context import AppContext
+from ui.import_worker import DISK_FULL, ImportWorker, ItemOutcome, Progress
 from ui.qt import (
     QDragEnterEvent,
     QDropEvent,
@@ -52,25 +55,11 @@ from ui.tasks import TaskControl
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 100  # how often the queue redraws from the latest progress
+RELEASE_IDLE_MS = 120_000  # the import process (and its models) goes away after this long idle
 QUEUED, IMPORTING, TRANSCRIBING, DONE, FAILED, CANCELLED = (
     "queued", "importing", "transcribing", "done", "failed", "cancelled",
 )
 FINISHED = (DONE, FAILED, CANCELLED)
-DISK_FULL = "disk full"
-
-
-class ImportBlocked(RuntimeError):
-    """The whole row could not run (read-only memory, disk full, another writer): one clear line."""
-
-
-@dataclass
-class ItemOutcome:
-    """What one row's work returned to the UI thread (plain data)."""
-
-    result: Any  # lifelog.ingest.pipeline.ImportResult
-    speech: list[Any] = field(default_factory=list)  # lifelog.speech.job.SpeechResult
-    speech_error: str | None = None
-    folder: bool = False  # the row was a folder (for the "nothing to import" wording)
 
 
 @dataclass
@@ -100,19 +89,6 @@ def paths_from_mime(mime: QMimeData) -> list[Path]:
     if not mime.hasUrls():
         return []
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
-
-
-def blocked_reason(e: BaseException, data_dir: Path) -> str:
-    """One clear line for an error that stopped a whole row."""
-    if isinstance(e, OSError):
-        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            return (f"the memory folder {data_dir} is read-only: nothing can be imported into it "
-                    "(nothing in it was changed)")
-        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return (f"{DISK_FULL}: the disk of the memory folder {data_dir} has no space left "
-                    "(nothing already stored was changed)")
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 class _Row(QWidget):
@@ -159,6 +135,11 @@ class Page(QWidget):
         self._rows: dict[int, _Row] = {}
         self._current: ImportItem | None = None
         self.read_only = False  # set by the window when the memory folder cannot be written
+        self.worker = ImportWorker(ctx.memory.data_dir)  # the child process, started on first use
+        self._release_timer = QTimer(self)
+        self._release_timer.setSingleShot(True)
+        self._release_timer.setInterval(RELEASE_IDLE_MS)
+        self._release_timer.timeout.connect(self._release_if_idle)
         # Asked before closing the window mid-import; tests replace it.
         self.ask_confirm: Callable[[], bool] = self._confirm_dialog
         self.setAcceptDrops(True)
@@ -260,10 +241,16 @@ class Page(QWidget):
             return
         self._current = nxt
         nxt.state, nxt.detail, nxt.phase = IMPORTING, "starting…", IMPORTING
-        memory = self.ctx.memory
+        worker = self.worker
+        self._release_timer.stop()
 
         def work(control: TaskControl, item: ImportItem = nxt) -> ItemOutcome:
-            return _run_item(memory, item, control.cancelled)
+            # On the write thread, which only waits on the child's pipe (ui/import_worker.py).
+            def on_progress(p: Progress) -> None:
+                item.phase = p.phase
+                item.latest = p  # read by the UI timer; no signal per report
+
+            return worker.run(item.paths, control.cancelled, on_progress)
 
         def done(out: ItemOutcome, item: ImportItem = nxt) -> None:
             self._item_done(item, out)
@@ -323,6 +310,11 @@ class Page(QWidget):
         self._render_all()
         if self._current is None:
             self.ctx.status(self._summary())
+            self._release_timer.start()
+
+    def _release_if_idle(self) -> None:
+        if not self.busy():
+            self.worker.release()
 
     def _finish(self, item: ImportItem, state: str, detail: str) -> None:
         item.state, item.detail = state, detail
@@ -381,12 +373,17 @@ class Page(QWidget):
     def before_close(self) -> None:
         self.cancel_all()
         self._timer.stop()
+        self._release_timer.stop()
+        self.worker.release()  # the child cancels what runs and exits when its stdin ends
 
     def shutdown(self, msecs: int = -1) -> bool:
         """Cancel everything and wait for the write thread (True when it finished in time)."""
         self.cancel_all()
         self._timer.stop()
-        return self.ctx.tasks.wait_idle(msecs)
+        self._release_timer.stop()
+        ok = self.ctx.tasks.wait_idle(msecs)
+        self.worker.release(wait_s=30)
+        return ok
 
     def _confirm_dialog(self) -> bool:
         answer = QMessageBox.question(
@@ -453,31 +450,3 @@ class Page(QWidget):
 
     def problem_lines(self) -> list[str]:
         return [self.problems.item(i).text() for i in range(self.problems.count())]
-
-
-# ---------------------------------------------------------------- the worker
-def _run_item(memory: Any, item: ImportItem, cancel: threading.Event) -> ItemOutcome:
-    """Runs on the write thread: import, then transcribe. Touches no widget."""
-
-    def on_import(p: Any) -> None:
-        item.latest = p
-
-    item.phase = IMPORTING
-    try:
-        result = memory.import_paths(item.paths, progress=on_import, cancel=cancel)
-    except OSError as e:
-        raise ImportBlocked(blocked_reason(e, memory.data_dir)) from e
-    outcome = ItemOutcome(result, folder=all(p.is_dir() for p in item.paths))
-    if result.cancelled or cancel.is_set() or not result.imported or not memory.settings.speech.enabled:
-        return outcome
-    from lifelog.speech.transcribe import SpeechModelError
-
-    item.latest = None
-    item.phase = TRANSCRIBING
-    try:
-        outcome.speech = list(memory.transcribe_pending(progress=on_import, cancel=cancel))
-    except SpeechModelError as e:
-        outcome.speech_error = str(e).splitlines()[0] if str(e) else type(e).__name__
-    except OSError as e:
-        outcome.speech_error = blocked_reason(e, memory.data_dir)
-    return outcome

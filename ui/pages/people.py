@@ -35,7 +35,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, heading, muted, span, thumbs_for, when
+from ui.widgets import Thumbs, guarded, heading, muted, span, thumbs_for, when
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 
@@ -128,7 +128,7 @@ class PeoplePage(QWidget):
             if token == self._token:
                 self._render(people)
 
-        self.ctx.tasks.read(lambda: mem.people(include_hidden=hidden), done, self._fail)
+        self.ctx.tasks.read(lambda: mem.people(include_hidden=hidden), guarded(self, done), guarded(self, self._fail))
 
     def _render(self, people: list[PersonInfo]) -> None:
         keep = set(self.selected_ids())
@@ -195,7 +195,7 @@ class PeoplePage(QWidget):
                 self.show_person(self.shown_person)
             self.ctx.changed("people")
 
-        self.ctx.tasks.write(fn, done, self._fail)
+        self.ctx.tasks.write(fn, guarded(self, done), guarded(self, self._fail))
 
     def _fail(self, msg: str) -> None:
         self.error.setText(msg)
@@ -256,7 +256,8 @@ class PeoplePage(QWidget):
             self._write(lambda: mem.split_person(pid, chosen),
                         lambda p: f"Split {len(chosen)} face(s) off as a new person.")
             return
-        self.ctx.tasks.read(lambda: mem.person_faces(pid), lambda faces: self._split_dialog(pid, faces), self._fail)
+        self.ctx.tasks.read(lambda: mem.person_faces(pid), guarded(self, functools.partial(self._split_dialog, pid)),
+                            guarded(self, self._fail))
 
     def _split_dialog(self, pid: str, faces: list[FaceInfo]) -> None:
         dlg = QDialog(self)
@@ -308,7 +309,7 @@ class PeoplePage(QWidget):
                 item.setData(ROLE_ID, e.id)
                 self.side_list.addItem(item)
 
-        self.ctx.tasks.read(lambda: mem.person_episodes(person_id), done, self._fail)
+        self.ctx.tasks.read(lambda: mem.person_episodes(person_id), guarded(self, done), guarded(self, self._fail))
 
     def _open_episode(self, item: QListWidgetItem) -> None:
         eid = str(item.data(ROLE_ID))

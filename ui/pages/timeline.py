@@ -35,7 +35,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, day_title, heading, muted, names, span, thumbs_for
+from ui.widgets import Thumbs, day_title, guarded, heading, muted, names, span, thumbs_for
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 
@@ -149,7 +149,10 @@ class TimelinePage(QWidget):
                 self.day_title.setText("No memories yet")
                 self.day_note.setText("Import footage (File ▸ Import…) or load the sample day to start.")
 
-        self.ctx.tasks.read(mem.days, done, lambda msg: self.day_note.setText(f"Could not read the days: {msg}"))
+        def failed(msg: str) -> None:
+            self.day_note.setText(f"Could not read the days: {msg}")
+
+        self.ctx.tasks.read(mem.days, guarded(self, done), guarded(self, failed))
 
     def _render_days(self, days: list[DayInfo]) -> None:
         for d in self.days:  # forget the old highlights
@@ -213,7 +216,7 @@ class TimelinePage(QWidget):
             if token == self._day_token:
                 self.day_note.setText(f"Could not read this day: {msg}")
 
-        self.ctx.tasks.read(lambda: mem.episodes(day), done, failed)
+        self.ctx.tasks.read(lambda: mem.episodes(day), guarded(self, done), guarded(self, failed))
 
     def _render_episodes(self, eps: list[EpisodeInfo], open_id: str | None, moment: datetime | None) -> None:
         self.episodes = eps

@@ -5,6 +5,7 @@ Serves real files with ``Range: bytes=N-`` support and injectable faults::
     with GoProServer() as cam:
         cam.add("100GOPRO", "GX010001.MP4", path, mtime)
         cam.fault("GX010001.MP4", "truncate", fraction=0.5, times=1)   # cut the body at 50% once
+        cam.fault("GX010001.MP4", "stall", fraction=0.5, seconds=30)   # go silent at 50%
         cam.fault("GX010001.MP4", "503", times=2)                      # busy twice, then fine
         cam.fault("GX010001.MP4", "slow", bytes_per_s=200_000)          # a slow body
         cam.fault("GX010001.MP4", "wrong_length", extra=1000)          # declares more than it sends
@@ -34,9 +35,10 @@ from urllib.parse import unquote
 
 @dataclass
 class Fault:
-    kind: str  # truncate | 503 | slow | wrong_length | extra_bytes
+    kind: str  # truncate | stall | 503 | slow | wrong_length | extra_bytes
     times: int | None  # None: every request
     fraction: float = 0.5
+    seconds: float = 30.0  # stall: how long the body stops before the connection closes
     bytes_per_s: int = 0
     extra: int = 0
 
@@ -142,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = size - start
         send = length
         declared = length
-        if fault is not None and fault.kind == "truncate":
+        if fault is not None and fault.kind in ("truncate", "stall"):
             send = max(0, int(size * fault.fraction) - start)
         elif fault is not None and fault.kind == "wrong_length":
             declared = length + fault.extra
@@ -157,9 +159,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         rate = fault.bytes_per_s if fault is not None and fault.kind == "slow" else 0
         with open(f.path, "rb") as fh:
+            if fault is None:  # the fast path: the kernel copies the file to the socket
+                try:
+                    self.wfile.flush()
+                    self.connection.sendfile(fh, start, length)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                return
             fh.seek(start)
             left = min(send, length)
-            chunk = 64 * 1024 if not rate else max(1024, rate // 20)
+            chunk = 1024 * 1024 if not rate else max(1024, rate // 20)
             try:
                 while left > 0:
                     data = fh.read(min(chunk, left))
@@ -176,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if send < declared:  # cut the connection mid-body, as a camera going out of range does
             self.wfile.flush()
+            if fault is not None and fault.kind == "stall":
+                self.server.stop.wait(fault.seconds)  # silent, connection open (the client times out)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -184,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: _State
+    stop: threading.Event
 
 
 class GoProServer:
@@ -192,6 +204,7 @@ class GoProServer:
     def __init__(self, serial: str | None = "C3501324500711", model: str = "HERO12 Black") -> None:
         self._srv = _Server(("127.0.0.1", 0), _Handler)
         self._srv.state = _State()
+        self._srv.stop = threading.Event()
         if serial:
             self._srv.state.info = {"model_name": model, "serial_number": serial, "firmware_version": "H23.01.01.10.00",
                                     "ap_ssid": f"GP{serial[-8:]}"}  # fmt: skip
@@ -233,6 +246,7 @@ class GoProServer:
         return self
 
     def stop(self) -> None:
+        self._srv.stop.set()
         self._srv.shutdown()
         self._srv.server_close()
         if self._thread is not None:

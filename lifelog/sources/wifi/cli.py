@@ -145,7 +145,7 @@ def revoke_command(args: argparse.Namespace) -> int:
     except RegistryError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(dev.to_json()) + "\n")
+        sys.stdout.write(json.dumps({"removed": dev.to_json()}) + "\n")
     else:
         print(f"revoked {dev.id} ({dev.name}): its credential no longer works")
     return EXIT_OK

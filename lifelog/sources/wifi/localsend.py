@@ -115,7 +115,7 @@ class LocalSendReceiver:
             "deviceModel": "lifelog",
             "deviceType": "desktop",
             "fingerprint": self.app.identity.fingerprint,
-            "port": LOCALSEND_PORT,
+            "port": self.app.port or LOCALSEND_PORT,
             "protocol": "https",
             "download": False,
         }
@@ -339,3 +339,99 @@ class LocalSendReceiver:
 
 def _opt(v: Any) -> str | None:
     return str(v)[:100] if isinstance(v, str) and v else None
+
+
+class Announcer:
+    """LocalSend multicast discovery (UDP 224.0.0.167:53317).
+
+    At start it announces the receiver (``announce: true``); when another device announces
+    itself it answers on the group with ``announce: false`` — the protocol's multicast fallback
+    answer (the HTTP ``register`` answer to the sender is not sent: this receiver never opens
+    connections to phones). At most one answer per sender address every 2 s. Where multicast
+    is unavailable (no route, port taken) :meth:`start` reports why and the receiver keeps
+    serving; LocalSend then finds it by address or by its HTTP scan.
+    """
+
+    def __init__(self, info: Callable[[], dict[str, Any]], interface: str | None = None,
+                 group: str = MULTICAST_GROUP, port: int = LOCALSEND_PORT) -> None:
+        self.info = info
+        self.interface = interface
+        self.group = group
+        self.port = port
+        self.transport: asyncio.DatagramTransport | None = None
+        self.seen: dict[str, dict[str, Any]] = {}  # alias → its last announcement
+        self._answered: dict[str, float] = {}
+
+    def _socket(self) -> Any:
+        import socket
+        import struct
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("", self.port))
+            iface = socket.inet_aton(self.interface or "0.0.0.0")
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                            struct.pack("4s4s", socket.inet_aton(self.group), iface))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            if self.interface:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, iface)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def start(self) -> str | None:
+        """Join the group and announce; None, or why multicast is unavailable."""
+        loop = asyncio.get_running_loop()
+        try:
+            sock = self._socket()
+            transport, _ = await loop.create_datagram_endpoint(lambda: _AnnounceProtocol(self), sock=sock)
+        except OSError as e:
+            return f"LocalSend multicast discovery unavailable ({e.strerror or e}); still receiving"
+        self.transport = transport
+        self.send(announce=True)
+        return None
+
+    def send(self, announce: bool) -> None:
+        import json
+
+        if self.transport is not None:
+            msg = {**self.info(), "announce": announce, "announcement": announce}
+            self.transport.sendto(json.dumps(msg).encode("utf-8"), (self.group, self.port))
+
+    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+        import json
+
+        try:
+            msg = json.loads(data[:8192])
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or msg.get("fingerprint") == self.info().get("fingerprint"):
+            return  # garbage, or our own announcement looping back
+        alias = msg.get("alias")
+        if not isinstance(alias, str):
+            return
+        self.seen[alias[:100]] = {k: msg.get(k) for k in ("alias", "fingerprint", "port", "protocol", "deviceType")}
+        if msg.get("announce") is True or msg.get("announcement") is True:
+            now = time.monotonic()
+            if now - self._answered.get(addr[0], -1e9) >= 2.0:
+                self._answered[addr[0]] = now
+                self.send(announce=False)
+
+    def stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+
+class _AnnounceProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: Announcer) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.owner.received(data, addr)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from lifelog.api import Memory
-    from lifelog.sources.wifi.localsend import Approver
+    from lifelog.sources.wifi.localsend import Announcer, Approver
     from lifelog.sources.wifi.mdns import Advertiser
 
 log = logging.getLogger("lifelog.wifi")
@@ -231,6 +231,7 @@ class ReceiverApp:
         self.active_by_device: dict[str, int] = {}
         self.approve_localsend = approve_localsend
         self.alias = alias
+        self.port = 0  # set once listening
 
     # ------------------------------------------------------------- plumbing
     def emit(self, kind: str, message: str, device_id: str | None = None, **detail: Any) -> None:
@@ -621,8 +622,6 @@ class ReceiverApp:
                             await pending.popleft()
                 except TimeoutError:
                     error = f"no data for {self.limits.read_timeout_s:.0f} s; resume from the offset"
-                except OSError as e:
-                    error = f"could not store the upload: {e.strerror or e}"
                 except Exception as e:  # the sender went away or lied about Content-Length
                     error = (f"body ended early after {got} of {clen} bytes ({type(e).__name__}); "
                              "resume from the offset")
@@ -635,6 +634,7 @@ class ReceiverApp:
                 pool.shutdown(wait=True)
             f.flush()
             f.truncate(start + written[0])
+            os.fsync(f.fileno())  # the offset HEAD reports survives a crash or power cut
         if written[0] != got:  # a write failed (disk full): the hash state no longer matches the file
             up.hasher, up.hashed = None, 0
         else:
@@ -711,6 +711,27 @@ class ReceiverApp:
         return 200, out.to_json()
 
 
+STALE_DAYS = 7
+
+
+def sweep_stale_uploads(data_dir: Path, max_age_s: float = STALE_DAYS * 86400) -> int:
+    """Delete partial uploads nobody resumed for ``max_age_s`` (their senders start again)."""
+    n = 0
+    now = time.time()
+    for meta in (data_dir / INCOMING_DIR).glob("*/*.json"):
+        try:
+            created = float(json.loads(meta.read_text("utf-8")).get("created", 0))
+            part = meta.with_suffix(".part")
+            last = max(created, part.stat().st_mtime if part.exists() else 0)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if now - last > max_age_s:
+            for f in (meta, meta.with_suffix(".part")):
+                f.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 class Receiver:
     """A running receiver: its own event-loop thread, the import worker, the mDNS advert."""
 
@@ -741,6 +762,7 @@ class Receiver:
         )
         self.advertise = advertise
         self.advertiser: Advertiser | None = None
+        self.announcer: Announcer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: Any = None
@@ -773,12 +795,11 @@ class Receiver:
         if self._error is not None:
             self.worker.close()
             raise self._error
-        if self.advertise:
-            from lifelog.sources.wifi.mdns import Advertiser
-
-            self.advertiser = Advertiser(self.alias, self.port, self.fingerprint, on_warning=self._mdns_warning)
-            self.advertiser.start()
+        self.app.port = self.port
         self._write_status()
+        swept = sweep_stale_uploads(self.data_dir)
+        if swept:
+            self.app.emit("warning", f"deleted {swept} partial upload(s) abandoned for over {STALE_DAYS} days")
         self.app.emit(
             "listening",
             f"receiving on {self.url} (fingerprint {self.fingerprint[:16]}…)",
@@ -786,7 +807,33 @@ class Receiver:
             fingerprint=self.fingerprint,
             port=self.port,
         )
+        if self.advertise:
+            from lifelog.sources.wifi.mdns import Advertiser
+
+            specific = self.host not in ("", "0.0.0.0", "::")
+            self.advertiser = Advertiser(
+                self.alias,
+                self.port,
+                self.fingerprint,
+                on_warning=self._mdns_warning,
+                addresses=[self.host] if specific and ":" not in self.host else None,
+            )
+            self.advertiser.start()
+            self.start_localsend_discovery()
         return self
+
+    def start_localsend_discovery(self, interface: str | None = None, port: int | None = None) -> str | None:
+        """Join LocalSend's multicast group and announce (None, or why it is unavailable)."""
+        from lifelog.sources.wifi.localsend import LOCALSEND_PORT, Announcer
+
+        assert self._loop is not None
+        ann = Announcer(self.app.localsend.our_info, interface=interface, port=port or LOCALSEND_PORT)
+        why = asyncio.run_coroutine_threadsafe(ann.start(), self._loop).result(timeout=30)
+        if why is None:
+            self.announcer = ann
+        else:
+            self.app.emit("warning", why)
+        return why
 
     def _mdns_warning(self, message: str) -> None:
         self.app.emit("warning", message)
@@ -870,6 +917,8 @@ class Receiver:
         self.stopped.set()
         if self.advertiser is not None:
             self.advertiser.stop()
+        if self.announcer is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.announcer.stop)
         self.worker.cancel.set()
         loop = self._loop
         if loop is not None and self._thread is not None and self._thread.is_alive():
