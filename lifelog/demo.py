@@ -90,6 +90,21 @@ def judge(q: DemoQuestion, ans: dict[str, Any], gt: Any) -> bool:
     return any(_overlaps(hits[0], by_id[i]) for i in q.expect_scene_ids)
 
 
+def _adopt_sample_timezone(mem: Any, gt: Any) -> None:
+    """The sample days were lived in one zone (Europe/London): show them in it, as their owner
+    would, unless the demo memory already has a zone set."""
+    from zoneinfo import ZoneInfo
+
+    from lifelog.config import save_settings
+
+    zones = {getattr(s.start.tzinfo, "key", None) for s in gt.scenes}
+    if mem.settings.timezone is None and len(zones) == 1 and None not in zones:
+        zone = zones.pop()
+        ZoneInfo(zone)  # a real IANA name, or fail loudly
+        mem.settings = mem.settings.model_copy(update={"timezone": zone})
+        save_settings(mem.data_dir, mem.settings)
+
+
 def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = False) -> int:
     from lifelog.api import Memory
     from lifelog.cli import _Progress
@@ -114,6 +129,7 @@ def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = Fals
     print(f"lifelog demo: composing the sample days in {compose_dir}…", file=log)
     gt = compose_days(compose_dir, media)
     mem = Memory(ddir, passphrase=passphrase)
+    _adopt_sample_timezone(mem, gt)
     print(f"lifelog demo: importing into {ddir}…", file=log)
     files = [compose_dir / f for f in gt.files]
     result = mem.import_paths(files, progress=_Progress())
