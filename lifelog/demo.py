@@ -97,9 +97,9 @@ def _adopt_sample_timezone(mem: Any, gt: Any) -> None:
 
     from lifelog.config import save_settings
 
-    zones = {getattr(s.start.tzinfo, "key", None) for s in gt.scenes}
-    if mem.settings.timezone is None and len(zones) == 1 and None not in zones:
-        zone = zones.pop()
+    zones: set[str | None] = {getattr(s.start.tzinfo, "key", None) for s in gt.scenes}
+    zone = zones.pop() if len(zones) == 1 else None
+    if mem.settings.timezone is None and zone is not None:
         ZoneInfo(zone)  # a real IANA name, or fail loudly
         mem.settings = mem.settings.model_copy(update={"timezone": zone})
         save_settings(mem.data_dir, mem.settings)
