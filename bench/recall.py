@@ -538,7 +538,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=ASK_LIMIT, help="hits asked for per question")
     p.add_argument("--derive", action="store_true", help="write the derived expected answers into the questions file")
     p.add_argument("--no-raw", action="store_true", help="skip the second pass with the match threshold off")
+    p.add_argument("--no-lexicon", action="store_true",
+                   help="ablation: score without the scene/kind lexicon (assets/scene_lexicon.json)")
+    p.add_argument("--threshold", type=float, help="ablation: this match threshold instead of MATCH_THRESHOLD")
     args = p.parse_args(argv)
+    if args.no_lexicon:
+        import lifelog.recall.score as score_mod
+
+        score_mod.USE_LEXICON = False
+    if args.threshold is not None:
+        import lifelog.recall.answer as answer_mod
+
+        answer_mod.MATCH_THRESHOLD = args.threshold
 
     from lifelog import paths
     from lifelog.store.vault import PASSPHRASE_ENV

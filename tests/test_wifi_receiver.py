@@ -211,3 +211,26 @@ def test_cli_revoke_and_pair_text(data_dir: Path, capsys: Any) -> None:
     with pytest.raises(CliError, match="no Wi-Fi device"):
         revoke_command(argparse.Namespace(data_dir=str(data_dir), json=False, id="wifi-nope"))
     assert os.environ.get("LIFELOG_PASSPHRASE")
+
+
+def test_memory_busy_keeps_the_verified_bytes_and_a_retry_imports_them(
+    data_dir: Path, tmp_path_factory: Any, media: Any, models_ready: None
+) -> None:
+    """Another lifelog process is importing (it holds the write lock): the upload is verified and
+    kept, the sender is told 503 busy, and asking again later imports it without re-sending."""
+    from lifelog.ingest.pipeline import write_lock
+    from lifelog.sources.wifi.server import ReceiverLimits
+
+    cat = clip(tmp_path_factory, media, "cat")
+    with run_receiver(data_dir, ReceiverLimits(import_busy_wait_s=0.5)) as running:
+        client, pairing = running.pair()
+        with write_lock(data_dir):
+            out = client.upload(cat)
+        assert out["status"] == "busy" and "another lifelog process" in out["error"], out
+        part = next((data_dir / INCOMING_DIR / pairing.device_id).glob("*.part"))
+        assert part.read_bytes() == cat.read_bytes()
+        sent: list[int] = []
+        again = client.upload(cat, progress=lambda done, total: sent.append(done))
+        assert again["status"] == "imported", again
+        assert sent == []  # no byte was sent twice
+        assert len(_media_rows(data_dir)) == 1

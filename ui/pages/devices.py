@@ -205,8 +205,9 @@ def start_error_message(e: BaseException, port: int) -> str:
     return f"Could not start receiving: {e}"
 
 
-def retry_while_busy(fn: Callable[[], T], cancel: threading.Event | None = None, *, every_s: float = 2.0,
-                     limit_s: float = BUSY_WAIT_S) -> T:
+def retry_while_busy(
+    fn: Callable[[], T], cancel: threading.Event | None = None, *, every_s: float = 2.0, limit_s: float = BUSY_WAIT_S
+) -> T:
     """``fn()``, tried again while the memory's write lock is held by another import in this
     process (the Wi-Fi receiver's worker imports on its own thread). Runs on a worker thread."""
     from lifelog.ingest.pipeline import WriteLockBusy

@@ -1,8 +1,9 @@
 """First run: a welcome shown when the memory is empty and the app has never been opened on it.
 
 It says where the memory lives, that nothing leaves the machine and how it is encrypted, and
-offers three ways on: **Load the sample days** (the demo's compose + import, on the write thread
-with progress and Cancel), **Import my footage** (the Import page) and **Start empty**.
+offers three ways on: **Load the sample days** (the demo's compose on the write thread, then the
+import and transcription in the import process of ui/import_worker.py; progress and Cancel),
+**Import my footage** (the Import page) and **Start empty**.
 
 "Never opened" is a marker file ``<data>/app-opened`` (an ISO time stamp), written when the user
 picks one of the three; a memory that already has episodes never shows the welcome.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from ui.context import AppContext
+from ui.import_worker import ImportWorker, Progress
 from ui.qt import QHBoxLayout, QLabel, QProgressBar, QPushButton, QTimer, QVBoxLayout, QWidget
 from ui.tasks import TaskControl
 
@@ -57,56 +59,53 @@ class SampleResult:
     cancelled: bool = False
 
 
-def load_sample_days(
-    memory: Any,
-    cancel: threading.Event,
-    report: Any,
+def prepare_sample_days(
+    report: Callable[[SampleProgress], None],
     out_dir: Path | None = None,
     days: Sequence[str] | None = None,
-) -> SampleResult:
-    """What ``lifelog demo`` does before its questions: fetch (cached) real sample media,
-    compose the sample days, import them and transcribe their speech. ``report`` receives
-    :class:`SampleProgress` (any thread); ``cancel`` stops between and inside the steps."""
+) -> tuple[list[Path], list[date]]:
+    """Fetch the real sample media (cached) and compose the sample days, as ``lifelog demo``
+    does; returns the files to import and the days."""
     from lifelog import paths
     from lifelog.sample.compose import compose_days
     from lifelog.sample.fetch import fetch_all
 
-    out = SampleResult()
     report(SampleProgress("fetching", 0.0, "the real sample media (cached after the first time)"))
     media = fetch_all(quiet=True)
-    if cancel.is_set():
-        out.cancelled = True
-        return out
     report(SampleProgress("composing", 0.0, "the sample days from the real media"))
-    gt = compose_days(out_dir or (paths.cache_dir() / "sample-days"), media, days=days)
     root = out_dir or (paths.cache_dir() / "sample-days")
-    out.days = sorted(date.fromisoformat(d) for d in gt.days)
+    gt = compose_days(root, media, days=days)
+    return [root / f for f in gt.files], sorted(date.fromisoformat(d) for d in gt.days)
+
+
+def load_sample_days(
+    worker: ImportWorker,
+    cancel: threading.Event,
+    report: Callable[[SampleProgress], None],
+    out_dir: Path | None = None,
+    days: Sequence[str] | None = None,
+) -> SampleResult:
+    """Compose the sample days here, then import and transcribe them in the import process
+    (``worker``, see ui/import_worker.py); ``cancel`` stops between and inside the steps."""
+    files, day_list = prepare_sample_days(report, out_dir, days)
+    out = SampleResult(days=day_list)
     if cancel.is_set():
         out.cancelled = True
         return out
 
-    def on_import(p: Any) -> None:
-        report(SampleProgress("importing", float(p.fraction),
-                              f"{min(p.files_done + 1, p.files_total)}/{p.files_total} files"))
+    def on_progress(p: Progress) -> None:
+        if p.phase == "transcribing":
+            report(SampleProgress("transcribing", p.fraction, "speech, on this machine"))
+        else:
+            report(SampleProgress("importing", p.fraction,
+                                  f"{min(p.files_done + 1, max(p.files_total, 1))}/{p.files_total} files"))
 
-    result = memory.import_paths([root / f for f in gt.files], progress=on_import, cancel=cancel)
-    out.imported, out.skipped, out.cancelled = result.imported, result.skipped, result.cancelled
-    out.failed = [(f.path, f.error) for f in result.failed]
-    if out.cancelled or cancel.is_set() or not memory.settings.speech.enabled:
-        out.cancelled = out.cancelled or cancel.is_set()
-        return out
-
-    def on_speech(p: Any) -> None:
-        report(SampleProgress("transcribing", float(getattr(p, "fraction", 0.0)), "speech, on this machine"))
-
-    from lifelog.speech.transcribe import SpeechModelError
-
-    report(SampleProgress("transcribing", 0.0, "speech, on this machine"))
-    try:
-        memory.transcribe_pending(progress=on_speech, cancel=cancel)
-    except SpeechModelError as e:
-        out.failed.append(("speech", str(e).splitlines()[0] if str(e) else "speech model missing"))
-    out.cancelled = cancel.is_set()
+    got = worker.run(files, cancel, on_progress)
+    r = got.result
+    out.imported, out.skipped, out.cancelled = r.imported, r.skipped, r.cancelled or cancel.is_set()
+    out.failed = [(f.path, f.error) for f in r.failed]
+    if got.speech_error:
+        out.failed.append(("speech", got.speech_error))
     return out
 
 
@@ -132,6 +131,7 @@ class Page(QWidget):
         self.sample_days = sample_days  # None: every day of the recipe (as `lifelog demo`)
         self.sample_dir = sample_dir
         self.control: TaskControl | None = None
+        self.worker = ImportWorker(ctx.memory.data_dir)
         self.result: SampleResult | None = None
         self._latest: SampleProgress | None = None
         mem = ctx.memory
@@ -201,13 +201,17 @@ class Page(QWidget):
         self.progress.show()
         self.cancel_button.show()
         self.state.setText("Starting…")
-        memory, days, out_dir = self.ctx.memory, self.sample_days, self.sample_dir
+        days, out_dir = self.sample_days, self.sample_dir
+        worker = self.worker
 
         def work(control: TaskControl) -> SampleResult:
             def report(p: SampleProgress) -> None:
                 self._latest = p  # read by the UI timer; no signal per report
 
-            return load_sample_days(memory, control.cancelled, report, out_dir=out_dir, days=days)
+            try:
+                return load_sample_days(worker, control.cancelled, report, out_dir=out_dir, days=days)
+            finally:
+                worker.release()
 
         self.control = self.ctx.tasks.long_write(work, on_done=self._done, on_error=self._failed)
         self._timer.start()
@@ -266,3 +270,4 @@ class Page(QWidget):
 
     def before_close(self) -> None:
         self.cancel()
+        self.worker.release()

@@ -231,7 +231,7 @@ class CompanionClient:
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
         """Send ``path`` (resuming where the receiver stands) and return the receiver's answer:
-        ``{"status": "imported"|"skipped"|"failed", "import": {...}, …}``.
+        ``{"status": "imported"|"skipped"|"failed"|"busy", "import": {...}, …}``.
 
         ``cut_at`` simulates the connection dropping once that byte offset was sent
         (:class:`UploadInterrupted`); a second call resumes.
@@ -244,7 +244,7 @@ class CompanionClient:
         upload_id = str(created["upload_id"])
         offset = int(created["offset"])
         if offset >= size:  # all bytes are there; the import was pending: ask for it again
-            return self._put(upload_id, None, size, size, offset)
+            return self._put(upload_id, None, 0, size, offset)
         with open(path, "rb") as f:
             while offset < size:
                 end = min(offset + chunk, size)
@@ -267,8 +267,10 @@ class CompanionClient:
         except (OSError, http.client.HTTPException) as e:
             self.close()
             raise UploadInterrupted(f"connection lost while uploading: {e}") from e
-        if s == 422 and d.get("status") == "failed":
-            return d  # the receiver verified the bytes but the import refused them: its answer
+        if (s, d.get("status")) in ((422, "failed"), (503, "busy")):
+            # The bytes arrived and were verified; the import refused them (failed) or has to wait
+            # (busy: call upload() again later — nothing is re-sent). The receiver's answer.
+            return d
         return self._check(s, d)
 
     def _cut(self, upload_id: str, f: Any, offset: int, end: int, size: int, cut_at: int) -> None:

@@ -76,6 +76,7 @@ class ReceiverLimits:
     keepalive_timeout_s: float = 15.0  # idle connections (no request) close after this
     handshake_timeout_s: float = 10.0
     max_have_files: int = 10_000
+    import_busy_wait_s: float = 120.0  # another process importing: wait this long, then 503
     chunk_bytes: int = 1024 * 1024
 
 
@@ -756,7 +757,7 @@ class Receiver:
         self.identity = ensure_identity(self.data_dir)
         self.alias = alias or f"lifelog on {socket.gethostname() or 'this computer'}"[:60]
         self._listeners: list[EventFn] = [on_event] if on_event else []
-        self.worker = ImportWorker(memory, self._emit)
+        self.worker = ImportWorker(memory, self._emit, self.limits.import_busy_wait_s)
         self.app = ReceiverApp(
             self.data_dir, self.worker, self.identity, self._emit, self.limits, approve_localsend, self.alias
         )
