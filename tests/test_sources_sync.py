@@ -195,3 +195,52 @@ def test_cancel_mid_download_keeps_the_partial_and_reports_progress(
     assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
     again = sync_source(mem, DcfVolumeSource(vol))
     assert again.ok and again.imported == 2
+
+
+def test_a_sync_waits_its_turn_while_another_import_holds_the_memory(
+    tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
+) -> None:
+    """The user imports a folder while a card syncs: the sync waits for the write lock instead of
+    failing its files, and both end up in the memory."""
+    from lifelog.ingest.pipeline import write_lock
+
+    vol = make_volume(tmp_path / "media", "CANON", "canon", clips[:1])
+    mem = Memory(data_dir)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def other_import() -> None:
+        with write_lock(data_dir):
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=other_import)
+    t.start()
+    assert holding.wait(30)
+    stages: list[str] = []
+
+    def progress(p: SyncProgress) -> None:
+        stages.append(p.stage)
+        if p.stage == "importing":
+            threading.Timer(0.5, release.set).start()  # the other import finishes a moment later
+
+    result = sync_source(mem, DcfVolumeSource(vol), progress=progress)
+    t.join()
+    assert result.ok and result.imported == 1, result.to_json()
+    assert len(mem.episodes()) == 1
+
+
+def test_a_cancelled_sync_stops_waiting_for_the_memory(
+    tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
+) -> None:
+    from lifelog.ingest.pipeline import write_lock
+    from lifelog.sources.sync import SyncCancelled, import_when_free
+
+    vol_file = clips[0][0]
+    mem = Memory(data_dir)
+    cancel = threading.Event()
+    with write_lock(data_dir):
+        threading.Timer(0.3, cancel.set).start()
+        with pytest.raises(SyncCancelled):
+            import_when_free(mem, [vol_file], cancel=cancel, device="test", poll_s=0.1)
+    assert mem.episodes() == []

@@ -289,7 +289,7 @@ def _take(
         on_bytes(item.size)
 
     report(SyncProgress(dev, "importing", n, total, 0, 0, item.name))
-    result = memory.import_paths([dest], cancel=cancel, device=dev)
+    result = import_when_free(memory, [dest], cancel=cancel, device=dev)
     if result.cancelled:
         raise SyncCancelled
     from lifelog.ingest.media import content_hash
@@ -434,6 +434,34 @@ def _printable(name: object) -> str:
     s = repr(name) if not isinstance(name, str) else name
     s = "".join(c if c.isprintable() else "?" for c in s)
     return s if len(s) <= 120 else s[:117] + "…"
+
+
+def import_when_free(
+    memory: MemoryLike,
+    files: list[Path],
+    *,
+    cancel: threading.Event,
+    device: str,
+    poll_s: float = 2.0,
+    give_up_s: float = 3600.0,
+) -> ImportResult:
+    """``memory.import_paths`` that waits while another import holds the memory's write lock.
+
+    A device sync or a webcam segment is background work: when the user is importing something
+    else at the same moment it waits its turn (cancellable) instead of failing the item.
+    """
+    from lifelog.ingest.pipeline import WriteLockBusy
+
+    waited = 0.0
+    while True:
+        try:
+            return memory.import_paths(files, cancel=cancel, device=device)
+        except WriteLockBusy:
+            if waited >= give_up_s:
+                raise
+            if cancel.wait(poll_s):
+                raise SyncCancelled from None
+            waited += poll_s
 
 
 def wait_seconds(seconds: float, cancel: threading.Event) -> bool:

@@ -327,7 +327,9 @@ def record_to_memory(
     def importer() -> None:
         while (seg := todo.get()) is not None:
             try:
-                r: ImportResult = memory.import_paths([seg.path], device=dev)
+                from lifelog.sources.sync import import_when_free
+
+                r: ImportResult = import_when_free(memory, [seg.path], cancel=threading.Event(), device=dev)
             except Exception as e:  # keep recording; the segment stays on disk for `lifelog import`
                 res.failed.append({"path": str(seg.path), "error": f"import failed: {e}"})
                 continue

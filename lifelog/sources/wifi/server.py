@@ -55,7 +55,7 @@ log = logging.getLogger("lifelog.wifi")
 
 API_VERSION = 1
 INCOMING_DIR = DEVICES_DIR / "incoming"
-RECEIVED_DIR = DEVICES_DIR / "received"
+RECEIVED_DIR = Path("originals")  # shared with lifelog.sources.sync: <data>/originals/<device>/
 MAX_NAME_BYTES = 255
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -672,7 +672,7 @@ class ReceiverApp:
     async def import_received(
         self, part: Path, name: str, dev: WifiDevice, tag: str, sha256: str | None, keep_on_busy: bool
     ) -> tuple[int, dict[str, Any]]:
-        """Move a verified part file into ``received/<device>/`` and import it (one at a time).
+        """Move a verified part file into ``originals/<device>/`` and import it (one at a time).
 
         Returns the HTTP status and the outcome document: 200 imported/skipped, 422 failed (the
         file is deleted: nothing is stored), 503 busy (with ``keep_on_busy`` the part file is put
