@@ -132,6 +132,14 @@ def _spin_until(app: Any, cond: Any, timeout: float) -> bool:
     return False
 
 
+def cpu_pressure() -> str | None:
+    """Linux PSI: the share of time some runnable task waited for a CPU (other processes)."""
+    try:
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -204,6 +212,8 @@ def child_stall(video: Path, idle_s: float, work: Path, analyzers: bool = True,
     log(f"importing {video.name} through the Import page")
     mon.start()
     t0 = time.perf_counter()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    psi_before = cpu_pressure()
     (item,) = page.add_paths([video])
     mon.what = lambda: f"{item.state} {getattr(item.latest, 'stage', '')} {item.detail}"
     ok = _spin_until(app, lambda: item.finished, 3 * 3600)
@@ -221,6 +231,8 @@ def child_stall(video: Path, idle_s: float, work: Path, analyzers: bool = True,
         "import_state": item.state if ok else "timeout",
         "import_detail": item.detail,
         "import_wall_s": round(wall, 2),
+        "load_average_before_after": [load_before, [round(x, 2) for x in os.getloadavg()]],
+        "cpu_pressure_before_after": [psi_before, cpu_pressure()],
         "footage_s": round(r.footage_s, 1) if r else None,
         "frames_embedded": r.frames_embedded if r else None,
         "idle": idle,
@@ -407,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="length of the long video (30 or 2: cached)")
     ap.add_argument("--days", type=int, default=None, help="days of memories for the RSS measure (30)")
     ap.add_argument("--idle-seconds", type=float, default=10.0)
+    ap.add_argument("--repeat", type=int, default=1, help="run the stall pair this many times, interleaved")
     ap.add_argument("--only", choices=["stall", "memory"], default=None)
     ap.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -419,8 +432,11 @@ def main(argv: list[str] | None = None) -> int:
                                   in_thread=a.child[5] == "thread")
         else:
             doc = child_memory(Path(a.child[1]), int(a.child[2]))
-        print(json.dumps(doc))
-        return 0
+        print(json.dumps(doc), flush=True)
+        sys.stderr.flush()
+        # Skip interpreter finalization: a C extension's refcount bug can abort it at exit
+        # ("none_dealloc") after the figures are out, which would throw them away.
+        os._exit(0)
 
     from lifelog import paths
 
@@ -443,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
             ("stall_in_thread", "all", "app", "thread",
              "for comparison: the same import in a thread of the UI process"),
         ]
+        if a.repeat > 1:  # interleaved, so that load from other processes hits both designs alike
+            runs += [(f"{k}_run{i}", m, sw, w, f"{t} (run {i})") for i in range(2, a.repeat + 1)
+                     for k, m, sw, w, t in runs[:2]]
         for key, mode, switch, where, title in runs:
             s = run_child(["stall", str(video), str(a.idle_seconds), mode, switch, where])
             results[key] = s

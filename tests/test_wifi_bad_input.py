@@ -170,18 +170,19 @@ def test_lying_content_length_is_refused_and_the_partial_stays_consistent(
     receiver: Running, data_dir: Path
 ) -> None:
     client, pairing = receiver.pair()
+    port = receiver.port
     data = bytes(range(256)) * 40  # 10,240 bytes
     uid = _start(client, data)
     part = data_dir / INCOMING_DIR / pairing.device_id / f"{uid}.part"
 
     # (a) Content-Length disagrees with Content-Range: refused before reading.
-    s, doc = raw_request(receiver.port, _put_head(pairing, uid, 0, 999, len(data), 500), data[:500])
+    s, doc = raw_request(port, _put_head(pairing, uid, 0, 999, len(data), 500), data[:500])
     _refused(s, doc, 400, "does not match")
     assert client.offset(uid) == 0
 
     # (b) a body shorter than its Content-Length, then the sender vanishes: the bytes that did
     # arrive are kept, in order, and HEAD says where to resume.
-    raw_request(receiver.port, _put_head(pairing, uid, 0, 999, len(data), 1000), data[:400], close_after=True)
+    raw_request(port, _put_head(pairing, uid, 0, 999, len(data), 1000), data[:400], close_after=True)
     deadline = time.monotonic() + 30
     while client.offset(uid) != 400 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -191,7 +192,7 @@ def test_lying_content_length_is_refused_and_the_partial_stays_consistent(
     # (c) a body longer than its Content-Length: the surplus is parsed as a next request, which
     # is malformed, so the connection gets a 400. Whether the declared chunk was taken first
     # depends on how the bytes arrived; either way the part is an exact prefix of the file.
-    with tls_socket(receiver.port) as sock:
+    with tls_socket(port) as sock:
         sock.sendall(_put_head(pairing, uid, 400, 1399, len(data), 1000).encode() + data[400:1400] + b"JUNK" * 64)
         statuses = []
         try:
@@ -205,10 +206,10 @@ def test_lying_content_length_is_refused_and_the_partial_stays_consistent(
     assert offset in (400, 1400) and part.read_bytes() == data[:offset]
 
     # (d) a chunk that does not start at the offset is refused with the resume point.
-    s, doc = raw_request(receiver.port, _put_head(pairing, uid, 0, 99, len(data), 100), data[:100])
+    s, doc = raw_request(port, _put_head(pairing, uid, 0, 99, len(data), 100), data[:100])
     assert s == 409 and doc["offset"] == offset
     # (e) no Content-Length at all (chunked) is refused.
-    s, doc = raw_request(receiver.port, f"PUT /api/v1/uploads/{uid} HTTP/1.1\r\nHost: x\r\n"
+    s, doc = raw_request(port, f"PUT /api/v1/uploads/{uid} HTTP/1.1\r\nHost: x\r\n"
                          f"Authorization: Bearer {pairing.credential}\r\n"
                          f"Content-Range: bytes {offset}-{offset + 9}/{len(data)}\r\n"
                          "Transfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n")

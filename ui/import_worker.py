@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 PROGRESS_HZ = 20.0
+CHILD_NICE = 10  # the import process runs at a lower CPU priority than the app
 DISK_FULL = "disk full"
 
 
@@ -299,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m ui.import_worker")
     ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--nice", type=int, default=CHILD_NICE)
     a = ap.parse_args(argv)
+    if a.nice and hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(a.nice)  # background work: the app's UI thread wins the CPU when it needs it
     requests: queue.Queue[tuple[dict[str, Any], threading.Event] | None] = queue.Queue()
     current: list[threading.Event] = [threading.Event()]
 

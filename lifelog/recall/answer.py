@@ -137,21 +137,22 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     # "last"/"first": search the nearest stretch of time first and widen only if needed, so a
     # year of memories costs what a week does when the answer is recent.
     stages = _stages(memory, pq.intent, start, end)
-    if len(stages) > 1 and mq is None and not PROBE_FIRST:  # the earlier way, kept as the bench's baseline
-        if not _could_match(memory, scorer, start, end, min_mass):
-            stages = []
-    elif len(stages) > 1 and mq is None:
-        # One look over the whole window first: when it holds every frame that can match (few
-        # sightings, as for a thing seen now and then over a year), the slices are not needed.
-        complete = _probe(memory, scorer, start, end, min_mass)
-        if complete is not None:
-            stages = []
-            if complete.num_rows:
-                fs = frame_scores(scorer, _vectors(complete.column("semantic")), complete.column("labels"),
-                                  complete.column("label_scores"))
-                tables.append(complete)
-                score_parts.append(fs)
-    for s_start, s_end in stages:
+    if len(stages) > 1 and mq is None and not PROBE_FIRST and not _could_match(memory, scorer, start, end, min_mass):
+        stages = []  # the earlier way, kept as the bench's baseline: nothing can match, skip the slices
+    for i, (s_start, s_end) in enumerate(stages):
+        if i == 1 and mq is None and PROBE_FIRST and not matched_eps:
+            # Nothing in the nearest day: one look over the rest of the window. When that holds
+            # every frame that can match (few sightings, as for a thing seen now and then over a
+            # year, or none), the remaining slices are not needed.
+            rest = (start, stages[0][0]) if pq.intent == "last" else (stages[0][1], end)
+            complete = _probe(memory, scorer, rest[0], rest[1], min_mass)
+            if complete is not None:
+                if complete.num_rows:
+                    fs = frame_scores(scorer, _vectors(complete.column("semantic")), complete.column("labels"),
+                                      complete.column("label_scores"))
+                    tables.append(complete)
+                    score_parts.append(fs)
+                break
         cand = candidate_frames(memory.store, scorer.q, scorer.label_weight, s_start, s_end, min_mass=min_mass,
                                 model=mq)
         t = cand.table
@@ -313,9 +314,10 @@ def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
 
 def _could_match(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime, min_mass: float) -> bool:
     """Any labelled sighting, or any near-enough vector, in the whole window? (without PROBE_FIRST)"""
-    from lifelog.recall.retrieve import label_rows
+    from lifelog.recall.retrieve import LABEL_MASS_FILTER, _where, label_filter
 
-    if scorer.label_weight and label_rows(memory.store, scorer.label_weight, start, end, min_mass, cap=0)[0].num_rows:
+    lab = label_filter(scorer.label_weight, min_mass if LABEL_MASS_FILTER else 0.0)
+    if lab is not None and memory.store.table("frames").count_rows(f"({_where(memory.store, start, end)}) AND {lab}"):
         return True
     probe = candidate_frames(memory.store, scorer.q, [], start, end, k=20).table
     fs = frame_scores(scorer, _vectors(probe.column("semantic")), probe.column("labels"), probe.column("label_scores"))
@@ -324,28 +326,28 @@ def _could_match(memory: Memory, scorer: Scorer, start: datetime | None, end: da
 
 PROBE_FIRST = True  # bench/query.py --compare switches it off (with retrieve.LABEL_MASS_FILTER)
 PROBE_K = 50  # nearest vectors looked at over the whole window before searching slice by slice
+PROBE_LABEL_CAP = 1000  # label sightings read by the probe; more means "go slice by slice"
 
 
-def _probe(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime, min_mass: float
+def _probe(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime | None, min_mass: float
            ) -> pa.Table | None:
     """Every frame of the window that can match, when one cheap look finds them all; else None.
 
     The vector side is complete when fewer than PROBE_K of the nearest frames clear the threshold
-    (anything farther scores less); the label side when its sightings are at most FETCH_ALL_BELOW.
+    (anything farther scores less); the label side when its sightings are at most PROBE_LABEL_CAP.
     An empty table means nothing anywhere in the window can match.
     """
-    from lifelog.recall.retrieve import FETCH_ALL_BELOW, label_rows, merge_candidates
+    from lifelog.recall.retrieve import label_rows, merge_candidates
 
     vec = candidate_frames(memory.store, scorer.q, [], start, end, k=PROBE_K).table
     fs = frame_scores(scorer, _vectors(vec.column("semantic")), vec.column("labels"), vec.column("label_scores"))
-    n_vec = int((fs >= MATCH_THRESHOLD).sum())
-    if n_vec >= PROBE_K:
-        return None
-    lab, complete = label_rows(memory.store, scorer.label_weight, start, end, min_mass, cap=FETCH_ALL_BELOW)
+    ok = fs >= MATCH_THRESHOLD
+    if int(ok.sum()) >= PROBE_K:
+        return None  # seen often: the slices will stop early
+    lab, complete = label_rows(memory.store, scorer.label_weight, start, end, min_mass, cap=PROBE_LABEL_CAP)
     if not complete:
         return None
-    keep = vec.filter(pa.array(fs >= MATCH_THRESHOLD))
-    return merge_candidates(keep, lab)
+    return merge_candidates(vec.filter(pa.array(ok)), lab)
 
 
 Scored = list[tuple[float, str, list[tuple[float, int, list[str]]]]]

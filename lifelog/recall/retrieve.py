@@ -93,16 +93,17 @@ def _weights(label_names: dict[str, float] | list[str]) -> dict[str, float]:
     return label_names if isinstance(label_names, dict) else dict.fromkeys(label_names, 1.0)
 
 
-def _label_where(tbl: Any, where: str, weights: dict[str, float], min_mass: float) -> tuple[str | None, bool]:
-    """The filter for the label path and whether rows must still be checked for their mass."""
+def _label_where(tbl: Any, where: str, weights: dict[str, float], min_mass: float
+                 ) -> tuple[str | None, bool, int | None]:
+    """The filter for the label path, whether rows must still be checked for their mass, and the
+    number of sightings (array_has_any) when it was counted."""
     has = label_filter(weights, 0.0)
     if has is None or min_mass <= 0 or not LABEL_MASS_FILTER:
-        return has, False
-    if len(weights) > MAX_FILTER_LABELS:
-        return has, True
-    if int(tbl.count_rows(f"({where}) AND {has}")) <= FETCH_ALL_BELOW:
-        return has, True
-    return label_filter(weights, min_mass), False
+        return has, False, None
+    n_has = int(tbl.count_rows(f"({where}) AND {has}"))
+    if n_has <= FETCH_ALL_BELOW or len(weights) > MAX_FILTER_LABELS:
+        return has, True, n_has
+    return label_filter(weights, min_mass), False, n_has
 
 
 def _mass_ok(rows: pa.Table, weights: dict[str, float], min_mass: float) -> pa.Table:
@@ -123,25 +124,34 @@ def label_rows(
     cap: int | None = None,
 ) -> tuple[pa.Table, bool]:
     """Label-path frames (COLUMNS, ``semantic`` left null) naming the subject with at least
-    ``min_mass``, and whether that is all of them (at most ``cap`` rows are read)."""
+    ``min_mass``, and whether that is all of them.
+
+    With ``cap``, a cheap answer for the probe: all of them when there are at most ``cap``
+    sightings; none and ``True`` when no sighting has the mass; otherwise none and ``False``
+    (too many to read here: search slice by slice)."""
     weights = _weights(label_names)
     tbl = store.table("frames")
     where = _where(store, start, end)
     sem_type = tbl.schema.field("semantic").type
-    lab_where, check = _label_where(tbl, where, weights, min_mass)
+    lab_where, check, n_has = _label_where(tbl, where, weights, min_mass)
     light = [c for c in COLUMNS if c != "semantic"]
+    empty = pa.table({c: pa.array([], type=tbl.schema.field(c).type) for c in COLUMNS})
     if lab_where is None:
-        empty = pa.table({c: pa.array([], type=tbl.schema.field(c).type) for c in COLUMNS})
         return empty, True
-    q = tbl.search().where(f"({where}) AND {lab_where}").select(light)
-    lab = q.limit(None if cap is None else cap + 1).to_arrow()
-    complete = cap is None or lab.num_rows <= cap
+    if cap is not None and n_has is not None and n_has > cap:
+        # Many sightings: is there any with the mass? (a scan that stops at the first one)
+        mass_where = label_filter(weights, min_mass) if len(weights) <= MAX_FILTER_LABELS else None
+        if mass_where is None:
+            return empty, False
+        one = tbl.search().where(f"({where}) AND {mass_where}").select(["id"]).limit(1).to_arrow()
+        return empty, one.num_rows == 0
+    lab = tbl.search().where(f"({where}) AND {lab_where}").select(light).limit(None).to_arrow()
     if check:
         lab = _mass_ok(lab, weights, min_mass)
     # Label hits are scored by their labels; their vectors are not read (a year of "cup"
     # sightings would otherwise pull hundreds of MB of vectors).
     lab = lab.append_column(pa.field("semantic", sem_type), pa.nulls(lab.num_rows, sem_type)).select(COLUMNS)
-    return lab, complete
+    return lab, True
 
 
 def _where(store: Store, start: datetime | None, end: datetime | None) -> str:

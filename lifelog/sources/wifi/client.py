@@ -156,14 +156,7 @@ class CompanionClient:
                 self.close()  # a kept-alive connection the server closed: one fresh try when safe
                 if attempt or (body is not None and not isinstance(body, bytes)):
                     raise
-        out: dict[str, Any] = {}
-        if raw:
-            try:
-                parsed = json.loads(raw)
-                out = parsed if isinstance(parsed, dict) else {"value": parsed}
-            except ValueError:
-                out = {"text": raw.decode("utf-8", "replace")}
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, out
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, _parse(raw)
 
     def _check(self, status: int, doc: dict[str, Any], ok: tuple[int, ...] = (200, 201)) -> dict[str, Any]:
         if status not in ok:
@@ -217,6 +210,18 @@ class CompanionClient:
         s, _h, d = self.request("POST", "/api/v1/uploads", doc=doc)
         return self._check(s, d)
 
+    def settled_offset(self, upload_id: str, wait_s: float = 60.0) -> int:
+        """The resume offset once no chunk of the upload is still being received."""
+        import time
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            s, h, d = self.request("HEAD", f"/api/v1/uploads/{quote(upload_id)}")
+            self._check(s, d, (200,))
+            if h.get("upload-busy") != "1" or time.monotonic() > deadline:
+                return int(h["upload-offset"])
+            time.sleep(0.1)
+
     def offset(self, upload_id: str) -> int:
         s, h, d = self.request("HEAD", f"/api/v1/uploads/{quote(upload_id)}")
         self._check(s, d, (200,))
@@ -242,7 +247,7 @@ class CompanionClient:
         if created.get("have"):
             return {"status": "skipped", "have": True}
         upload_id = str(created["upload_id"])
-        offset = int(created["offset"])
+        offset = self.settled_offset(upload_id)  # a chunk cut a moment ago may still be landing
         if offset >= size:  # all bytes are there; the import was pending: ask for it again
             return self._put(upload_id, None, 0, size, offset)
         with open(path, "rb") as f:
@@ -251,7 +256,13 @@ class CompanionClient:
                 f.seek(offset)
                 if cut_at is not None and offset <= cut_at < end:
                     self._cut(upload_id, f, offset, end, size, cut_at)
-                result = self._put(upload_id, _Window(f, end - offset), end - offset, size, offset)
+                try:
+                    result = self._put(upload_id, _Window(f, end - offset), end - offset, size, offset)
+                except ReceiverError as e:
+                    if e.status != 409:
+                        raise
+                    offset = self.settled_offset(upload_id)  # the receiver stands elsewhere: follow it
+                    continue
                 offset = int(result.get("offset", end))
                 if progress is not None:
                     progress(offset, size)
@@ -289,6 +300,21 @@ class CompanionClient:
             left -= len(b)
         assert conn.sock is not None
         with contextlib.suppress(OSError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
+            # End the stream after exactly these bytes, then wait for the receiver to hang up, so
+            # every byte sent arrives (closing at once could reset the connection and drop them).
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.settimeout(30)
+            while conn.sock.recv(65536):
+                pass
         self.close()
         raise UploadInterrupted(f"connection cut after byte {cut_at}")
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {"text": raw.decode("utf-8", "replace")}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}

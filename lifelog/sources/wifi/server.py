@@ -35,11 +35,11 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lifelog.sources.wifi.registry import DEVICES_DIR, PairingRefused, ReceivedIndex, Registry, WifiDevice
 from lifelog.sources.wifi.tls import TlsIdentity, ensure_identity, local_addresses
@@ -105,6 +105,22 @@ class ImportOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "error": self.error, "media_id": self.media_id, "import": self.result}
+
+
+class RequestLike(Protocol):
+    """What refusals and authentication read of a request."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class NameRefused(ValueError):
@@ -271,11 +287,11 @@ class ReceiverApp:
         return web.json_response({"error": message, **extra}, status=status)
 
     @staticmethod
-    def peer(request: web.BaseRequest) -> str:
+    def peer(request: RequestLike) -> str:
         return request.remote or "?"
 
     def refuse(
-        self, request: web.BaseRequest, status: int, message: str, device_id: str | None = None, **extra: Any
+        self, request: RequestLike, status: int, message: str, device_id: str | None = None, **extra: Any
     ) -> web.Response:
         self.emit(
             "refused",
@@ -286,7 +302,7 @@ class ReceiverApp:
         )
         return self.error(status, message, **extra)
 
-    def authenticate(self, request: web.BaseRequest) -> WifiDevice | web.Response:
+    def authenticate(self, request: RequestLike) -> WifiDevice | web.Response:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
             return self.refuse(request, 401, "missing credential (Authorization: Bearer …); pair first")
@@ -479,7 +495,12 @@ class ReceiverApp:
             return web.Response(status=404)
         return web.Response(
             status=200,
-            headers={"Upload-Offset": str(up.offset()), "Upload-Length": str(up.size), "Cache-Control": "no-store"},
+            headers={
+                "Upload-Offset": str(up.offset()),
+                "Upload-Length": str(up.size),
+                "Upload-Busy": "1" if up.busy else "0",  # a chunk is still being received: ask again
+                "Cache-Control": "no-store",
+            },
         )
 
     async def get_upload(self, request: web.Request) -> web.Response:
@@ -491,7 +512,9 @@ class ReceiverApp:
         up = self._load_upload(dev, request.match_info["upload_id"])
         if up is None:
             return self.error(404, "no such upload (finished, abandoned or never made)")
-        return web.json_response({"upload_id": up.id, "name": up.name, "size": up.size, "offset": up.offset()})
+        return web.json_response(
+            {"upload_id": up.id, "name": up.name, "size": up.size, "offset": up.offset(), "receiving": up.busy}
+        )
 
     async def delete_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -516,16 +539,34 @@ class ReceiverApp:
     async def put_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
+        began = self.begin_put(request, request.match_info["upload_id"], request.content_length)
+        if isinstance(began, web.Response):
+            return began
+        dev, up = began
+        try:
+            err = await self._receive(request, up, int(request.content_length or 0))
+            return await self.after_body(request, dev, up, err)
+        finally:
+            self.end_put(dev, up)
+
+    def begin_put(
+        self, request: RequestLike, upload_id: str, clen: int | None
+    ) -> tuple[WifiDevice, _Upload] | web.Response:
+        """Check a chunk's headers before a byte of its body is read; on success the upload is
+        marked busy (call :meth:`end_put` after)."""
+        from aiohttp import web
+
         dev = self.authenticate(request)
         if isinstance(dev, web.Response):
             return dev
         lim = self.limits
-        clen = request.content_length
+        if request.headers.get("Transfer-Encoding"):
+            return self.refuse(request, 411, "Content-Length is required (no chunked bodies)", dev.id)
         if clen is None:
             return self.refuse(request, 411, "Content-Length is required (no chunked bodies)", dev.id)
         if clen > lim.max_file_bytes:
             return self.refuse(request, 413, f"body of {clen} bytes is over the limit", dev.id)
-        up = self._load_upload(dev, request.match_info["upload_id"])
+        up = self._load_upload(dev, upload_id)
         if up is None:
             return self.refuse(request, 404, "no such upload; create it with POST /api/v1/uploads", dev.id)
         cr = request.headers.get("Content-Range", "")
@@ -558,17 +599,23 @@ class ReceiverApp:
         up.busy = True
         self.active_uploads += 1
         self.active_by_device[dev.id] = self.active_by_device.get(dev.id, 0) + 1
-        try:
-            err = await self._receive(request, up, clen)
-            if err is not None:
-                return self.refuse(request, 400, err, dev.id, offset=up.offset())
-            if up.offset() < up.size:
-                return web.json_response({"upload_id": up.id, "offset": up.offset(), "size": up.size})
-            return await self._finish(request, dev, up)
-        finally:
-            up.busy = False
-            self.active_uploads -= 1
-            self.active_by_device[dev.id] -= 1
+        return dev, up
+
+    def end_put(self, dev: WifiDevice, up: _Upload) -> None:
+        up.busy = False
+        self.active_uploads -= 1
+        self.active_by_device[dev.id] -= 1
+
+    async def after_body(self, request: RequestLike, dev: WifiDevice, up: _Upload, err: str | None) -> web.Response:
+        """The answer to a chunk once its body was stored: an error, the new offset, or — after
+        the last byte — verification and the import's outcome."""
+        from aiohttp import web
+
+        if err is not None:
+            return self.refuse(request, 400, err, dev.id, offset=up.offset())
+        if up.offset() < up.size:
+            return web.json_response({"upload_id": up.id, "offset": up.offset(), "size": up.size})
+        return await self._finish(request, dev, up)
 
     def _hasher_at(self, up: _Upload, offset: int) -> Any:
         """A SHA-256 state over the part's first ``offset`` bytes (re-read after a restart)."""
@@ -624,6 +671,9 @@ class ReceiverApp:
                 except TimeoutError:
                     error = f"no data for {self.limits.read_timeout_s:.0f} s; resume from the offset"
                 except Exception as e:  # the sender went away or lied about Content-Length
+                    for chunk in _buffered(request, clen - got):  # keep what did arrive
+                        pending.append(loop.run_in_executor(pool, sink, chunk))
+                        got += len(chunk)
                     error = (f"body ended early after {got} of {clen} bytes ({type(e).__name__}); "
                              "resume from the offset")
                 finally:
@@ -644,7 +694,7 @@ class ReceiverApp:
             error = f"body ended after {got} of {clen} bytes declared in Content-Length"
         return error
 
-    async def _finish(self, request: web.Request, dev: WifiDevice, up: _Upload) -> web.Response:
+    async def _finish(self, request: RequestLike, dev: WifiDevice, up: _Upload) -> web.Response:
         from aiohttp import web
 
         digest = self._hasher_at(up, up.size).hexdigest()
@@ -710,6 +760,26 @@ class ReceiverApp:
             out.status, f"{dev.name}: {name} {out.status}", dev.id, name=name, episodes=out.result.get("episodes", [])
         )
         return 200, out.to_json()
+
+
+def _buffered(request: web.Request, limit: int) -> list[bytes]:
+    """Body bytes aiohttp received but will not hand out once the connection broke.
+
+    aiohttp's stream raises its error before returning what it buffered; those bytes did arrive
+    and count towards the resume offset. Best effort: reads the stream's buffer (a private
+    attribute); if that changes, the sender merely re-sends a little more.
+    """
+    buf = getattr(request.content, "_buffer", None)
+    skip = getattr(request.content, "_buffer_offset", 0)  # bytes of the first chunk already read
+    out: list[bytes] = []
+    if buf is None or not isinstance(skip, int):
+        return out
+    while buf and limit > 0:
+        b = bytes(buf.popleft())[skip:limit + skip]
+        skip = 0
+        out.append(b)
+        limit -= len(b)
+    return out
 
 
 STALE_DAYS = 7
