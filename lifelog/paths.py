@@ -24,6 +24,11 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("LIFELOG_HOME")
     if env:
         return Path(env).expanduser().resolve()
+    from lifelog.config import chosen_data_dir  # the folder chosen in the app's Settings, if any
+
+    chosen = chosen_data_dir()
+    if chosen is not None:
+        return chosen.resolve()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
