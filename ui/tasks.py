@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ui.qt import QObject, QRunnable, QThreadPool, Signal
+from ui.qt import QObject, QRunnable, QThreadPool, Signal, is_alive
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +71,21 @@ class _Job(QRunnable):
 def _one_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _unless_gone(callback: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A late result must not reach a widget whose window was closed and deleted: drop it."""
+    owner = getattr(callback, "__self__", None)
+    if not isinstance(owner, QObject):
+        return callback
+
+    def deliver(value: Any) -> None:
+        if is_alive(owner):
+            callback(value)
+        else:
+            log.debug("dropped a late task result for a deleted %s", type(owner).__name__)
+
+    return deliver
 
 
 class Tasks(QObject):
@@ -134,9 +149,9 @@ class Tasks(QObject):
             self._jobs.discard(job)
 
         if on_done is not None:
-            job.signals.done.connect(on_done)
+            job.signals.done.connect(_unless_gone(on_done))
         job.signals.done.connect(finished)
-        job.signals.failed.connect(on_error if on_error is not None else self.error.emit)
+        job.signals.failed.connect(_unless_gone(on_error) if on_error is not None else self.error.emit)
         job.signals.failed.connect(finished)
         pool.start(job)
 
