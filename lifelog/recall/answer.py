@@ -15,6 +15,7 @@ days so that questions about things never seen (skiing, a giraffe) find nothing.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -558,8 +559,25 @@ def _when(dt: datetime, now: datetime) -> str:
     return f"on {dt:%a} {dt.day} {dt:%b %Y} at {clock}"
 
 
+_SAY_AS = {"a": "a", "an": "an", "the": "the", "my": "your", "our": "your", "your": "my", "some": "some",
+           "his": "his", "her": "her", "their": "their"}
+
+
+def _as_asked(pq: ParsedQuestion) -> str:
+    """The subject with the determiner the question gave it ("a cat", "my keys" → "your keys"),
+    so the answer reads as a reply to the question; the bare subject otherwise."""
+    subj = pq.subject
+    if not subj:
+        return subj
+    m = re.search(r"\b(\w+)\s+" + re.escape(subj) + r"\b", pq.text, flags=re.IGNORECASE)
+    if m and m.group(1).lower() in _SAY_AS:
+        return f"{_SAY_AS[m.group(1).lower()]} {subj}"
+    return subj
+
+
 def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datetime) -> str:
     subj = pq.subject
+    said = _as_asked(pq)
     span = f" {pq.window.phrase}" if pq.window is not None and pq.window.phrase else ""
     if pq.intent == "count":
         unit = "day" if pq.count_unit == "days" else "time"
@@ -575,12 +593,12 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
         return f'{subj[:1].upper() + subj[1:]} was mentioned {_when(h.evidence[0].time, now)}: "{h.evidence[0].text}"'
 
     if pq.intent == "last":
-        return f"You last saw {subj} {when}."
+        return f"You last saw {said} {when}."
     if pq.intent == "first":
-        return f"You first saw {subj} {when}."
+        return f"You first saw {said} {when}."
     if pq.yes_no:
-        return f"Yes, you saw {subj} {when}."
-    return f"You saw {subj} {when}."
+        return f"Yes, you saw {said} {when}."
+    return f"You saw {said} {when}."
 
 
 # ------------------------------------------------------------------ thumbnails
