@@ -22,6 +22,12 @@ Three boxes, top to bottom (see docs/app-devices.md):
   *Remove* (USB/GoPro/folder) and *Revoke* (Wi-Fi) ask first. Every failure — a file the device
   could not give, a refused name, a file the import refused, a device that is not connected — is
   listed under *Problems* with its reason. After an import ``ctx.changed("episodes")``.
+  Camera cards are looked for every few seconds (:func:`scan_cards` on ``ctx.tasks.read``): an
+  unpaired one is offered (*New camera card: … — Pair and sync*), a paired one is synced once
+  each time it is plugged in (``lifelog sync --watch``); the card is only ever read. A
+  GoPro-style camera is paired by typing its address (:func:`check_gopro` on ``tasks.read``).
+  Unknown LocalSend senders are asked about in a non-modal prompt (:class:`ApprovalRequest`:
+  the receiver's thread waits on it, the UI thread answers).
 * **Webcam** — Record / Pause / Resume / Stop with a red dot, the elapsed recording time and the
   segment being written, in the page and in the window's status bar. The capture loop
   (:class:`lifelog.sources.webcam.Recorder`, which does not write the memory) runs on the
@@ -31,18 +37,22 @@ Three boxes, top to bottom (see docs/app-devices.md):
 
 Settings a test or a developer may change after construction (plain attributes):
 ``host``/``port``/``advertise`` of the receiver, ``offer_ttl_s``, ``mount_roots`` (where USB
-volumes are looked for; None: the platform's), ``camera_factory`` (camera index → frame source)
-and ``segment_s``. ``ask_confirm(title, text) -> bool`` is replaced in tests.
+volumes are looked for; None: the platform's), ``camera_factory`` (camera index → frame source),
+``segment_s``, ``approval_timeout_s`` and ``watch_volumes(ms)`` (0: stop looking for cards).
+``ask_confirm(title, text) -> bool`` is replaced in tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +64,7 @@ from ui.qt import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -70,8 +81,10 @@ from ui.qt import (
 from ui.tasks import TaskControl, Tasks
 
 if TYPE_CHECKING:
+    from lifelog.sources.base import DeviceIdentity
     from lifelog.sources.sync import SyncProgress, SyncResult
     from lifelog.sources.webcam import FrameSource, Recorder, RecorderState, Segment
+    from lifelog.sources.wifi.localsend import LocalSendSender
     from lifelog.sources.wifi.pairing import PairingOffer
     from lifelog.sources.wifi.server import Receiver, ReceiverEvent
 
@@ -86,6 +99,10 @@ KIND_NAMES = {"usb": "USB", "gopro": "GoPro", "folder": "Folder", "wifi": "Wi-Fi
 CAMERA_CHOICES = 4  # camera indices offered in the chooser (0…3)
 MAX_ACTIVITY = 200
 BUSY_WAIT_S = 300.0  # how long a sync or a segment import waits for another import to finish
+VOLUME_POLL_MS = 3000  # how often the page looks for camera cards plugged in (a few stat calls)
+APPROVAL_WAIT_S = 110.0  # a LocalSend approval left unanswered is declined (the receiver gives up at 120 s)
+GOPRO_EXAMPLE = "http://10.5.5.9:8080"
+LOW_SPACE_BYTES = 5 * 1024**3  # below this the free-space line becomes a warning
 T = TypeVar("T")
 
 
@@ -106,6 +123,7 @@ class DeviceRow:
     taken: int | None = None  # files in the device's ledger
     connected: bool | None = None  # USB: mounted now; others: unknown (None)
     revoked: bool = False
+    stored: int | None = None  # bytes kept under <memory>/originals/<id> (None: nothing there)
 
     @property
     def syncable(self) -> bool:
@@ -120,16 +138,50 @@ class DeviceRow:
 class DeviceList:
     rows: list[DeviceRow]
     problems: list[str] = field(default_factory=list)  # a registry that could not be read
+    free: int | None = None  # free bytes on the memory's disk (where originals are kept)
 
 
 def load_devices(data_dir: Path, roots: Sequence[Path] | None = None) -> DeviceList:
-    """Every paired device with its last sync / last seen (runs on a worker thread)."""
+    """Every paired device with its last sync / last seen and what it keeps in originals, and the
+    free space of the memory's disk (runs on a worker thread)."""
+    problems: list[str] = []
+    rows = _load_rows(data_dir, roots, problems)
+    rows = [replace(r, stored=_tree_size(data_dir / "originals" / r.id)) for r in rows]
+    try:
+        free: int | None = shutil.disk_usage(data_dir).free
+    except OSError:
+        free = None
+    return DeviceList(rows, problems, free)
+
+
+def _tree_size(root: Path) -> int | None:
+    """Bytes of the files under ``root`` (None when it does not exist); symlinks not followed."""
+    if not root.is_dir():
+        return None
+    total = 0
+    stack = [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.is_file(follow_symlinks=False):
+                            total += e.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def _load_rows(data_dir: Path, roots: Sequence[Path] | None, problems: list[str]) -> list[DeviceRow]:
     from lifelog.sources import registry
     from lifelog.sources.dcf import iter_identified
     from lifelog.sources.ledger import Ledger, LedgerDamaged
 
     rows: list[DeviceRow] = []
-    problems: list[str] = []
     paired = registry.list_paired(data_dir)
     mounted: set[str] = set()
     if any(d.kind == "usb" for d in paired):
@@ -151,15 +203,159 @@ def load_devices(data_dir: Path, roots: Sequence[Path] | None = None) -> DeviceL
     try:
         from lifelog.sources.wifi.registry import DEVICES_DIR, REGISTRY_NAME, RegistryError, list_devices
     except ImportError:  # pragma: no cover - the Wi-Fi package is part of lifelog
-        return DeviceList(rows, problems)
+        return rows
     if not (data_dir / DEVICES_DIR / REGISTRY_NAME).exists():
-        return DeviceList(rows, problems)  # nothing paired over Wi-Fi; reading must not create files
+        return rows  # nothing paired over Wi-Fi; reading must not create files
     try:
         for w in list_devices(data_dir):
             rows.append(DeviceRow(w.id, w.kind, w.name, w.paired_at, w.last_seen, None, None, w.revoked))
     except RegistryError as e:
         problems.append(f"Wi-Fi devices: {e}")
-    return DeviceList(rows, problems)
+    return rows
+
+
+# ----------------------------------------------------------------------- camera cards plugged in
+CardKey = tuple[str, int, int]  # (mount path, st_dev, st_ino): changes when the card is mounted again
+
+
+@dataclass(frozen=True)
+class MountedCard:
+    """A volume with a DCF layout mounted now (found off the UI thread; the card is only read)."""
+
+    path: Path
+    key: CardKey
+    identity: DeviceIdentity | None  # None: it could not be identified (``error`` says why)
+    paired: bool
+    files: int = 0  # media files on it (counted when it first appears)
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.identity.label if self.identity is not None else self.path.name
+
+    @property
+    def layout(self) -> str:
+        from lifelog.sources.dcf import LAYOUT_LABELS
+
+        layout = self.identity.details.get("layout", "") if self.identity is not None else ""
+        return LAYOUT_LABELS.get(layout, "camera")
+
+
+def scan_cards(
+    data_dir: Path, roots: Sequence[Path] | None, known: dict[CardKey, MountedCard] | None = None
+) -> list[MountedCard]:
+    """The DCF volumes mounted under ``roots`` (a worker thread, every few seconds). A card seen
+    before (same mount, same ``key``) is not identified again; whether it is paired is re-read."""
+    from lifelog.sources import registry
+    from lifelog.sources.base import SourceError
+    from lifelog.sources.dcf import DcfVolumeSource, find_volumes, identify_volume
+
+    known = known or {}
+    out: list[MountedCard] = []
+    for vol in find_volumes(roots):
+        key: CardKey = (str(vol.path), vol.key[0], vol.key[1])
+        card = known.get(key)
+        if card is None:
+            try:
+                ident = identify_volume(vol.path)
+                files = len(list(DcfVolumeSource(vol.path, ident).list_media()))
+                card = MountedCard(vol.path, key, ident, False, files)
+            except (SourceError, OSError) as e:
+                card = MountedCard(vol.path, key, None, False, error=str(e))
+        if card.identity is not None:
+            dev = registry.get(data_dir, card.identity.id)
+            paired = dev is not None and dev.kind == "usb"
+            if paired != card.paired:
+                card = MountedCard(card.path, key, card.identity, paired, card.files, card.error)
+        out.append(card)
+    return out
+
+
+def check_gopro(url: str) -> tuple[DeviceIdentity, int]:
+    """The identity of the GoPro-style camera at ``url`` and how many files it lists (a worker
+    thread). Raises :class:`GoProPairError` with a sentence for the user."""
+    from lifelog.sources.base import SourceError
+    from lifelog.sources.gopro import GoProSource
+
+    url = url.strip()
+    if not url:
+        raise GoProPairError(f"Type the camera's address, e.g. {GOPRO_EXAMPLE}")
+    if "://" not in url:
+        url = "http://" + url
+    try:
+        src = GoProSource(url, retries=1, timeout_s=5, backoff_s=0.5)
+    except ValueError as e:
+        raise GoProPairError(f"{e}; the address looks like {GOPRO_EXAMPLE}") from e
+    try:
+        n = len(list(src.list_media()))
+        return src.identity(), n
+    except SourceError as e:
+        raise GoProPairError(
+            f"No GoPro-style camera answers at {src.base_url} ({e}). Is this computer on the camera's "
+            "Wi-Fi (or the camera on yours), and is the camera awake?"
+        ) from e
+    finally:
+        src.close()
+
+
+class GoProPairError(RuntimeError):
+    """The camera could not be paired; the message is a sentence for the user."""
+
+
+# ----------------------------------------------------------------------- LocalSend approval
+class ApprovalRequest:
+    """An unknown LocalSend sender waiting for the user's answer.
+
+    Made on the receiver's executor thread (the ``approve_localsend`` callback, which may block),
+    shown by the UI thread, answered once: by Accept/Decline, or declined when it times out or
+    the page closes. Whoever comes first wins; the other's answer is ignored."""
+
+    def __init__(self, sender: LocalSendSender) -> None:
+        self.sender = sender
+        self._lock = threading.Lock()
+        self._answered = threading.Event()
+        self.accepted = False
+        self.reason = ""  # accepted | declined | timed out | closed
+
+    def answer(self, accepted: bool, reason: str) -> bool:
+        """Settle the request; False when it was already settled."""
+        with self._lock:
+            if self._answered.is_set():
+                return False
+            self.accepted, self.reason = accepted, reason
+            self._answered.set()
+            return True
+
+    @property
+    def answered(self) -> bool:
+        return self._answered.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block the calling (receiver) thread until answered or timed out; the answer."""
+        if not self._answered.wait(timeout_s):
+            self.answer(False, "timed out")
+        return self.accepted
+
+    def question(self) -> str:
+        s = self.sender
+        what = ", ".join(x for x in (s.device_model, s.device_type) if x)
+        who = f"{s.alias} ({what})" if what else s.alias
+        # The receiver may tell what is offered (fields a later LocalSendSender may carry).
+        n, size = getattr(s, "files", None), getattr(s, "total_bytes", None)
+        files = f"{n} file(s) ({human_bytes(size)})" if isinstance(n, int) and isinstance(size, int) else "files"
+        return (f"{who} at {s.address} wants to send {files} to this computer with LocalSend. "
+                "Accept it? It is then remembered (by the fingerprint it announced) and can send again "
+                "without asking; you can revoke it below.")  # fmt: skip
+
+
+def free_space_hint(free: int | None) -> str:
+    """What the page says about the room left for originals (synced files are kept there)."""
+    if free is None:
+        return ""
+    if free < LOW_SPACE_BYTES:
+        return (f" Only {human_bytes(free)} free on the memory's disk: a file there is no room for stays on "
+                "the device (listed under Problems); make room before taking a full card.")  # fmt: skip
+    return f" {human_bytes(free)} free for originals."
 
 
 def _parse_time(s: str) -> datetime | None:
@@ -338,6 +534,8 @@ class DeviceRowWidget(QWidget):
             bits.append(f"last sync {_when(row.last)}" if row.last else "never synced")
             if row.taken:
                 bits.append(f"{row.taken} file(s) taken")
+        if row.stored is not None:
+            bits.append(f"{human_bytes(row.stored)} in originals")
         if row.connected is not None:
             bits.append("connected" if row.connected else "not connected")
         if row.revoked:
@@ -382,6 +580,8 @@ class DevicesPage(QWidget):
     # From other threads to the UI thread (queued connections).
     receiver_event = Signal(object)  # ReceiverEvent, from the receiver's threads
     segment_closed = Signal(object)  # Segment, from the recorder's thread
+    approval_asked = Signal(object)  # ApprovalRequest, from the receiver's executor thread
+    approval_settled = Signal(object)  # ApprovalRequest answered by a timeout (same thread)
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -398,6 +598,8 @@ class DevicesPage(QWidget):
         self.camera_factory: Callable[[int], FrameSource] = _open_camera
         self.segment_s = 60.0
         self.ask_confirm: Callable[[str, str], bool] = self._confirm_dialog
+        self.volume_poll_ms = VOLUME_POLL_MS
+        self.approval_timeout_s = APPROVAL_WAIT_S
 
         self.receiver: Receiver | None = None
         self._receiver_busy = False
@@ -411,6 +613,17 @@ class DevicesPage(QWidget):
         self._rows: dict[str, DeviceRowWidget] = {}
         self._loading = False
         self._reload_again = False
+        # Camera cards mounted now (the volume watch), and the unpaired ones offered for pairing.
+        self.cards: list[MountedCard] = []
+        self._card_keys: set[CardKey] | None = None  # None until the first scan
+        self._dismissed: set[CardKey] = set()
+        self._shown_cards: list[tuple[CardKey, int]] = []
+        self._scanning = False
+        self.scans = 0  # completed looks at the mounted volumes
+        self.auto_synced: list[str] = []  # device ids synced because they were plugged in
+        # LocalSend senders waiting for the user's answer.
+        self.approvals: list[ApprovalRequest] = []
+        self._approval_widgets: dict[int, QWidget] = {}
 
         # The recorder: its own one-thread pool (a recording may last all day).
         self._loops = Tasks(self, read_threads=1)
@@ -425,6 +638,8 @@ class DevicesPage(QWidget):
 
         self.receiver_event.connect(self._on_receiver_event)
         self.segment_closed.connect(self._import_segment)
+        self.approval_asked.connect(self._show_approval)
+        self.approval_settled.connect(self._approval_done)
         self._build()
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
@@ -432,7 +647,10 @@ class DevicesPage(QWidget):
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self.refresh)
+        self._volumes = QTimer(self)
+        self._volumes.timeout.connect(self.scan_volumes)
         self.refresh()
+        self.watch_volumes(self.volume_poll_ms)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -466,6 +684,11 @@ class DevicesPage(QWidget):
         self.receiver_error.setStyleSheet("color: #a40000; font-weight: bold;")
         self.receiver_error.hide()
         wl.addWidget(self.receiver_error)
+        self.approval_box = QWidget()  # one prompt per LocalSend sender waiting for an answer
+        self.approval_layout = QVBoxLayout(self.approval_box)
+        self.approval_layout.setContentsMargins(0, 0, 0, 0)
+        self.approval_box.hide()
+        wl.addWidget(self.approval_box)
         pair_row = QHBoxLayout()
         self.pair_button = QPushButton("Pair a new device")
         self.pair_button.setEnabled(False)
@@ -518,9 +741,29 @@ class DevicesPage(QWidget):
         self.devices_label = QLabel("Looking…")
         self.devices_label.setWordWrap(True)
         dl.addWidget(self.devices_label)
+        self.cards_box = QWidget()  # "New camera card: … — Pair and sync", one line per unpaired card
+        self.cards_layout = QVBoxLayout(self.cards_box)
+        self.cards_layout.setContentsMargins(0, 0, 0, 0)
+        self.cards_box.hide()
+        dl.addWidget(self.cards_box)
         self.device_list = QListWidget()
         self.device_list.setMinimumHeight(160)
         dl.addWidget(self.device_list)
+        gp = QHBoxLayout()
+        gp.addWidget(QLabel("GoPro-style camera on Wi-Fi:"))
+        self.gopro_url = QLineEdit()
+        self.gopro_url.setPlaceholderText(GOPRO_EXAMPLE)
+        self.gopro_url.setToolTip("The camera's address: on its own Wi-Fi a GoPro is at " + GOPRO_EXAMPLE)
+        self.gopro_url.returnPressed.connect(self.pair_gopro)
+        gp.addWidget(self.gopro_url, 1)
+        self.gopro_button = QPushButton("Pair camera")
+        self.gopro_button.clicked.connect(self.pair_gopro)
+        gp.addWidget(self.gopro_button)
+        dl.addLayout(gp)
+        self.gopro_status = QLabel("")
+        self.gopro_status.setWordWrap(True)
+        self.gopro_status.hide()
+        dl.addWidget(self.gopro_status)
         dl.addWidget(QLabel("Problems"))
         self.problems = QListWidget()
         self.problems.setMaximumHeight(120)
@@ -591,12 +834,13 @@ class DevicesPage(QWidget):
         self.receiver_label.setText("Starting…")
         memory, host, port, advertise = self.ctx.memory, self.host, self.port, self.advertise
         emit = self.receiver_event.emit
+        approve = self._approver()
 
         def work() -> Receiver:
             from lifelog.sources.wifi.server import start_receiver
 
             try:
-                return start_receiver(memory, host, port, on_event=emit, advertise=advertise)
+                return start_receiver(memory, host, port, on_event=emit, advertise=advertise, approve_localsend=approve)
             except OSError as e:
                 raise ReceiverStartError(start_error_message(e, port)) from e
 
@@ -629,6 +873,9 @@ class DevicesPage(QWidget):
 
     def stop_receiver(self) -> None:
         receiver, self.receiver = self.receiver, None
+        for req in list(self.approvals):  # nobody can send any more: the waiting senders are declined
+            req.answer(False, "declined (receiving switched off)")
+            self._approval_done(req)
         self.close_offer()
         self.pair_button.setEnabled(False)
         self._set_switch(False)
@@ -650,13 +897,7 @@ class DevicesPage(QWidget):
         self.ctx.tasks.read(receiver.stop, done, failed)
 
     def _on_receiver_event(self, ev: ReceiverEvent) -> None:
-        line = f"{datetime.now():%H:%M:%S}  {ev.message}"
-        self.activity_lines.append(line)
-        del self.activity_lines[:-MAX_ACTIVITY]
-        self.activity.addItem(line)
-        while self.activity.count() > MAX_ACTIVITY:
-            self.activity.takeItem(0)
-        self.activity.scrollToBottom()
+        self._activity(ev.message)
         if ev.kind == "paired":
             name = str(ev.detail.get("name") or ev.device_id or "a device")
             if self.offer is not None and name not in self.paired_names:
@@ -775,9 +1016,9 @@ class DevicesPage(QWidget):
             for r in found.rows:
                 self._rows[r.id].show_row(r)
         self.devices_label.setText(
-            f"{len(found.rows)} paired device(s)." if found.rows else
-            "No paired devices yet. Pair a phone or glasses above, or pair a USB card or a GoPro with "
-            "`lifelog devices pair usb|gopro …`."
+            (f"{len(found.rows)} paired device(s)." if found.rows else
+             "No paired devices yet. Pair a phone or glasses above, plug in a camera's card, or type a "
+             "GoPro's address below.") + free_space_hint(found.free)
         )  # fmt: skip
         if self.offer is not None:
             new = [r.name for r in found.rows if r.wifi and r.id not in self._offer_devices]
@@ -802,12 +1043,15 @@ class DevicesPage(QWidget):
         self.problems.scrollToBottom()
 
     # ----------------------------------------------------------------- sync
-    def sync_device(self, device_id: str) -> SyncState | None:
+    def sync_device(self, device_id: str, label: str | None = None, *, auto: bool = False) -> SyncState | None:
+        """Sync one paired device (``label`` names a device the list has not shown yet, e.g. a card
+        paired a moment ago; ``auto``: it was just plugged in)."""
         row = self.device(device_id)
-        if row is None or not row.syncable:
+        if (row is None and label is None) or (row is not None and not row.syncable):
             return None
+        name = row.name if row is not None else str(label)
         if self.read_only:
-            self._problem(f"{row.name}: the memory is open read-only; nothing can be synced into it")
+            self._problem(f"{name}: the memory is open read-only; nothing can be synced into it")
             return None
         cur = self.syncs.get(device_id)
         if cur is not None and cur.running:
@@ -822,7 +1066,7 @@ class DevicesPage(QWidget):
 
             dev = registry.get(memory.data_dir, device_id)
             if dev is None:
-                return SyncResult(device_id, row.name, error="this device is no longer paired")
+                return SyncResult(device_id, name, error="this device is no longer paired")
             src = source_for(dev, roots)
             if src is None:
                 return SyncResult(device_id, dev.label, error="not connected (plug it in or mount its card)")
@@ -841,20 +1085,23 @@ class DevicesPage(QWidget):
 
         def done(res: SyncResult) -> None:
             st.running, st.result = False, res
-            for line in sync_problems(row.name, res):
+            for line in sync_problems(name, res):
                 self._problem(line)
             if res.imported or res.episodes:
                 self.ctx.changed("episodes")
-            self.ctx.status(f"{row.name}: {st.describe()}")
+            self.ctx.status(f"{name}: {st.describe()}")
             self._show_sync(device_id)
             self.refresh()
 
         def failed(message: str) -> None:
             st.running, st.error = False, message
-            self._problem(f"{row.name}: sync failed: {message}")
+            self._problem(f"{name}: sync failed: {message}")
             self._show_sync(device_id)
 
         st.control = self.ctx.tasks.long_write(work, None, done, failed)
+        if auto:
+            self.auto_synced.append(device_id)
+            self.ctx.status(f"{name} plugged in: taking its new footage…")
         self._show_sync(device_id)
         self._ensure_tick()
         return st
@@ -912,6 +1159,254 @@ class DevicesPage(QWidget):
     def _confirm_dialog(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
+
+    # ================================================================== camera cards (USB)
+    def watch_volumes(self, interval_ms: int) -> None:
+        """Look for camera cards every ``interval_ms`` (0: stop looking); looks once now."""
+        self.volume_poll_ms = interval_ms
+        self._volumes.stop()
+        if interval_ms > 0:
+            self._volumes.setInterval(interval_ms)
+            self._volumes.start()
+            QTimer.singleShot(0, self.scan_volumes)
+
+    def scan_volumes(self) -> None:
+        """One look at the mounted volumes (``tasks.read``; at most one in flight)."""
+        if self._scanning or self.volume_poll_ms <= 0:
+            return
+        self._scanning = True
+        data_dir, roots = self.ctx.memory.data_dir, self.mount_roots
+        known = {c.key: c for c in self.cards}
+
+        def failed(message: str) -> None:
+            self._scanning = False
+            log.warning("looking for camera cards failed: %s", message)
+
+        self.ctx.tasks.read(lambda: scan_cards(data_dir, roots, known), self._cards_scanned, failed)
+
+    def _cards_scanned(self, cards: list[MountedCard]) -> None:
+        self._scanning = False
+        self.scans += 1
+        if self.volume_poll_ms <= 0:
+            return
+        before = self._card_keys if self._card_keys is not None else set()
+        now = {c.key for c in cards}
+        appeared = [c for c in cards if c.key not in before]
+        gone = before - now
+        self.cards, self._card_keys = cards, now
+        self._dismissed &= now  # a card unplugged and plugged again is offered again
+        for c in appeared:
+            if c.identity is not None and c.paired and not self.read_only:
+                # Plugged in (or mounted when the app started): take its new footage, as
+                # `lifelog sync --watch` does. Once per plug-in; the card is only read.
+                self.sync_device(c.identity.id, c.label, auto=True)
+            elif c.identity is None and c.error:
+                log.info("camera card at %s not identified: %s", c.path, c.error)
+        self._show_cards()
+        if appeared or gone:
+            self.refresh()  # the rows' "connected"
+
+    def new_cards(self) -> list[MountedCard]:
+        """Cards mounted now that are not paired (and not dismissed): offered for pairing."""
+        return [c for c in self.cards if c.identity is not None and not c.paired and c.key not in self._dismissed]
+
+    def _show_cards(self) -> None:
+        cards = self.new_cards()
+        shown = [(c.key, c.files) for c in cards]
+        if shown == self._shown_cards:
+            return  # unchanged: keep the widgets (no flicker, a button under the mouse stays)
+        self._shown_cards = shown
+        while self.cards_layout.count():
+            item = self.cards_layout.takeAt(0)
+            w = item.widget() if item is not None else None
+            if w is not None:
+                w.deleteLater()
+        for c in cards:
+            line = QWidget()
+            hl = QHBoxLayout(line)
+            hl.setContentsMargins(0, 0, 0, 0)
+            text = QLabel(f"New camera card: {c.label} — {c.layout} layout, {c.files} file(s)")
+            text.setTextFormat(Qt.TextFormat.PlainText)
+            text.setToolTip(str(c.path))
+            text.setObjectName("card-text")
+            hl.addWidget(text, 1)
+            pair = QPushButton("Pair and sync")
+            pair.setToolTip("Remember this card (nothing is written to it) and take its footage now; "
+                            "afterwards it is synced each time it is plugged in")  # fmt: skip
+            pair.clicked.connect(lambda _=False, card=c: self.pair_card(card))
+            hl.addWidget(pair)
+            later = QPushButton("Not now")
+            later.clicked.connect(lambda _=False, card=c: self.dismiss_card(card))
+            hl.addWidget(later)
+            self.cards_layout.addWidget(line)
+        self.cards_box.setVisible(bool(cards))
+
+    def card_line(self, card: MountedCard) -> tuple[QLabel, QPushButton, QPushButton] | None:
+        """The label, *Pair and sync* and *Not now* shown for ``card`` (None when not shown)."""
+        for i in range(self.cards_layout.count()):
+            item = self.cards_layout.itemAt(i)
+            w = item.widget() if item is not None else None
+            if w is None:
+                continue
+            label = w.findChild(QLabel, "card-text")
+            if label is not None and label.toolTip() == str(card.path):
+                pair, later = w.findChildren(QPushButton)
+                return label, pair, later
+        return None
+
+    def dismiss_card(self, card: MountedCard) -> None:
+        self._dismissed.add(card.key)
+        self._show_cards()
+
+    def pair_card(self, card: MountedCard) -> None:
+        """Pair a card that was offered, then sync it. Only its identity is stored (in the memory's
+        device registry); the card itself is never written."""
+        ident = card.identity
+        if ident is None:
+            return
+        if self.read_only:
+            self._problem(f"{card.label}: the memory is open read-only; nothing can be paired")
+            return
+        data_dir = self.ctx.memory.data_dir
+        self._dismissed.add(card.key)  # off the offers at once
+        self._show_cards()
+
+        def work() -> str:
+            from lifelog.sources import registry
+
+            return registry.pair(data_dir, ident).id
+
+        def done(device_id: str) -> None:
+            self.cards = [MountedCard(c.path, c.key, c.identity, True, c.files) if c.key == card.key else c
+                          for c in self.cards]  # fmt: skip
+            self.ctx.status(f"Paired {card.label}")
+            self.sync_device(device_id, card.label)
+            self.refresh()
+
+        def failed(message: str) -> None:
+            self._dismissed.discard(card.key)
+            self._show_cards()
+            self._problem(f"{card.label}: could not be paired: {message}")
+
+        self.ctx.tasks.write(work, done, failed)
+
+    # ================================================================== GoPro by address
+    def pair_gopro(self) -> None:
+        """Check that a camera answers at the typed address (``tasks.read``), then pair it."""
+        url = self.gopro_url.text()
+        if self.read_only:
+            self._gopro_said("The memory is open read-only: nothing can be paired.", error=True)
+            return
+        self.gopro_button.setEnabled(False)
+        self._gopro_said(f"Asking the camera at {url.strip() or '…'}…")
+        data_dir = self.ctx.memory.data_dir
+
+        def paired(dev_id_label_n: tuple[str, str, int]) -> None:
+            _dev_id, label, n = dev_id_label_n
+            self.gopro_button.setEnabled(True)
+            self.gopro_url.clear()
+            self._gopro_said(f"Paired {label}: it lists {n} file(s). “Sync now” takes them.")
+            self.ctx.status(f"Paired {label}")
+            self.refresh()
+
+        def failed(message: str) -> None:
+            self.gopro_button.setEnabled(True)
+            self._gopro_said(message, error=True)
+
+        def checked(found: tuple[DeviceIdentity, int]) -> None:
+            ident, n = found
+
+            def work() -> tuple[str, str, int]:
+                from lifelog.sources import registry
+
+                dev = registry.pair(data_dir, ident)
+                return dev.id, dev.label, n
+
+            self.ctx.tasks.write(work, paired, failed)
+
+        self.ctx.tasks.read(lambda: check_gopro(url), checked, failed)
+
+    def _gopro_said(self, text: str, *, error: bool = False) -> None:
+        self.gopro_status.setText(text)
+        self.gopro_status.setStyleSheet("color: #a40000; font-weight: bold;" if error else "")
+        self.gopro_status.show()
+
+    # ================================================================== LocalSend approval
+    def _approver(self) -> Callable[[LocalSendSender], bool]:
+        """The receiver's ``approve_localsend``: called on its executor thread (it may block), it
+        hands the question to the UI thread and waits for the answer; declined after
+        ``approval_timeout_s`` or when the page closes."""
+        asked, settled = self.approval_asked.emit, self.approval_settled.emit
+
+        def approve(sender: LocalSendSender) -> bool:
+            req = ApprovalRequest(sender)
+            try:
+                timeout = float(self.approval_timeout_s)
+                asked(req)
+            except RuntimeError:  # the page is gone
+                return False
+            ok = req.wait(timeout)
+            if req.reason == "timed out":
+                with contextlib.suppress(RuntimeError):  # the page is gone
+                    settled(req)
+            return ok
+
+        return approve
+
+    def _show_approval(self, req: ApprovalRequest) -> None:
+        if req.answered:
+            return
+        self.approvals.append(req)
+        box = QWidget()
+        box.setStyleSheet("background: #fff4d6;")
+        hl = QHBoxLayout(box)
+        text = QLabel(req.question())
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.PlainText)
+        hl.addWidget(text, 1)
+        accept = QPushButton("Accept")
+        accept.clicked.connect(lambda: self.answer_approval(req, True))
+        decline = QPushButton("Decline")
+        decline.clicked.connect(lambda: self.answer_approval(req, False))
+        hl.addWidget(accept)
+        hl.addWidget(decline)
+        self._approval_widgets[id(req)] = box
+        self.approval_layout.addWidget(box)
+        self.approval_box.show()
+        self.ctx.status(f"{req.sender.alias} wants to send files (LocalSend): accept or decline on the Devices page")
+
+    def approval_buttons(self, req: ApprovalRequest) -> tuple[QLabel, QPushButton, QPushButton] | None:
+        box = self._approval_widgets.get(id(req))
+        if box is None:
+            return None
+        accept, decline = box.findChildren(QPushButton)
+        label = box.findChild(QLabel)
+        return (label, accept, decline) if label is not None else None
+
+    def answer_approval(self, req: ApprovalRequest, accepted: bool) -> None:
+        req.answer(accepted, "accepted" if accepted else "declined")
+        self._approval_done(req)
+
+    def _approval_done(self, req: ApprovalRequest) -> None:
+        """Take the prompt off the page and say what was decided."""
+        box = self._approval_widgets.pop(id(req), None)
+        if req in self.approvals:
+            self.approvals.remove(req)
+        if box is not None:
+            box.hide()
+            box.deleteLater()
+        self.approval_box.setVisible(bool(self._approval_widgets))
+        if req.reason:
+            self._activity(f"LocalSend sender {req.sender.alias!r}: {req.reason}")
+
+    def _activity(self, message: str) -> None:
+        line = f"{datetime.now():%H:%M:%S}  {message}"
+        self.activity_lines.append(line)
+        del self.activity_lines[:-MAX_ACTIVITY]
+        self.activity.addItem(line)
+        while self.activity.count() > MAX_ACTIVITY:
+            self.activity.takeItem(0)
+        self.activity.scrollToBottom()
 
     # ================================================================== webcam
     @property
@@ -1094,6 +1589,10 @@ class DevicesPage(QWidget):
     def shutdown(self, wait_ms: int = 30_000) -> None:
         self._tick.stop()
         self._poll.stop()
+        self._volumes.stop()
+        self.volume_poll_ms = 0
+        for req in list(self.approvals):  # the receiver's waiting threads get their answer now
+            req.answer(False, "closed")
         for st in self.syncs.values():
             if st.running and st.control is not None:
                 st.control.cancel()
@@ -1118,4 +1617,14 @@ def _open_camera(index: int) -> FrameSource:
     return Cv2Camera(index=index)
 
 
-__all__ = ["DeviceList", "DeviceRow", "DevicesPage", "SyncState", "load_devices"]
+__all__ = [
+    "ApprovalRequest",
+    "DeviceList",
+    "DeviceRow",
+    "DevicesPage",
+    "MountedCard",
+    "SyncState",
+    "check_gopro",
+    "load_devices",
+    "scan_cards",
+]
