@@ -285,3 +285,54 @@ def test_a_dense_subject_is_still_answered_from_the_most_recent_slice(year: Path
 
     a = ask(Memory(year), "when did I last see a coffee?", now=YEAR_END, thumbnails=False)
     assert a.hits and (YEAR_END - a.hits[0].start) < timedelta(days=1)
+
+
+# ------------------------------------------------------------------ places, end to end
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory, media: Any) -> tuple[Path, dict[str, datetime]]:
+    """Real photos imported through the real pipeline, an hour apart (capture time = mtime)."""
+    import os
+    import shutil
+
+    from lifelog.api import Memory
+
+    root = tmp_path_factory.mktemp("places")
+    taken: dict[str, datetime] = {}
+    files = []
+    for i, name in enumerate(["flower.jpg", "china.jpg", "hfs_001.jpg", "fruits.jpg", "hfs_002.jpg"]):
+        dst = root / "photos" / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(media.path(name), dst)
+        at = datetime(2024, 5, 14, 9 + i, 0, tzinfo=UTC)
+        os.utime(dst, (at.timestamp(), at.timestamp()))
+        taken[name] = at
+        files.append(dst)
+    res = Memory(root / "memory").import_paths(files)
+    assert res.imported == len(files) and not res.failed
+    return root / "memory", taken
+
+
+@pytest.mark.parametrize(
+    ("question", "photo"),
+    [
+        ("When was I in the garden?", "flower.jpg"),
+        ("When was I at the temple?", "china.jpg"),
+        ("Did I go sightseeing?", "china.jpg"),
+        ("What did I have for lunch?", "fruits.jpg"),
+        ("When did I see the lone tree in the field?", "hfs_002.jpg"),
+        ("Was I at the beach?", None),  # a lake is not a beach
+        ("When did I last go skiing?", None),
+    ],
+)
+def test_places_the_classifier_has_no_class_for(places: tuple[Path, dict[str, datetime]], question: str,
+                                                photo: str | None) -> None:
+    from lifelog.api import Memory
+    from lifelog.recall.answer import ask
+
+    data, taken = places
+    a = ask(Memory(data), question, now=datetime(2024, 5, 14, 20, 0, tzinfo=UTC), thumbnails=False)
+    if photo is None:
+        assert a.hits == [], [(h.start, h.score) for h in a.hits]
+    else:
+        assert a.hits and a.hits[0].start == taken[photo], (a.answer, [(h.start, h.score) for h in a.hits])
+        assert any(e.kind == "label" for e in a.hits[0].evidence)  # the objects that made it a garden…
