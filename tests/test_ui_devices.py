@@ -591,7 +591,7 @@ def test_a_new_localsend_sender_is_asked_accepted_and_then_trusted(h: Harness, c
         assert shown is not None
         text, accept, decline = shown
         assert page.approval_box.isVisibleTo(page) and accept.text() == "Accept" and decline.text() == "Decline"
-        assert text.text().startswith("Nice Orange (Pixel, mobile) at 127.0.0.1 wants to send files")
+        assert text.text().startswith("Nice Orange (Pixel, mobile) at 127.0.0.1 wants to send 1 file(s) (")
         assert any("Nice Orange wants to send files" in s for s in h.statuses)
         assert "answer" not in out  # the sender waits for the user
         accept.click()

@@ -340,9 +340,7 @@ class ApprovalRequest:
         s = self.sender
         what = ", ".join(x for x in (s.device_model, s.device_type) if x)
         who = f"{s.alias} ({what})" if what else s.alias
-        # The receiver may tell what is offered (fields a later LocalSendSender may carry).
-        n, size = getattr(s, "files", None), getattr(s, "total_bytes", None)
-        files = f"{n} file(s) ({human_bytes(size)})" if isinstance(n, int) and isinstance(size, int) else "files"
+        files = f"{s.files} file(s) ({human_bytes(s.total_bytes)})" if s.files else "files"
         return (f"{who} at {s.address} wants to send {files} to this computer with LocalSend. "
                 "Accept it? It is then remembered (by the fingerprint it announced) and can send again "
                 "without asking; you can revoke it below.")  # fmt: skip

@@ -55,6 +55,8 @@ class LocalSendSender:
     device_model: str | None
     device_type: str | None
     address: str
+    files: int = 0  # what the sender offers in this session, for the user's approval prompt
+    total_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,8 @@ class LocalSendSender:
             "device_model": self.device_model,
             "device_type": self.device_type,
             "address": self.address,
+            "files": self.files,
+            "total_bytes": self.total_bytes,
         }
 
 
@@ -219,6 +223,12 @@ class LocalSendReceiver:
             _opt(info.get("deviceModel")),
             _opt(info.get("deviceType")),
             app.peer(request),
+            files=len(files),
+            total_bytes=sum(
+                f["size"] for f in files.values()
+                if isinstance(f, dict) and isinstance(f.get("size"), int) and not isinstance(f.get("size"), bool)
+                and f["size"] > 0
+            ),
         )
         dev = await self._trust(request, sender)
         if isinstance(dev, web.Response):
