@@ -15,6 +15,10 @@ Endpoints (all JSON; see docs/wifi.md for payloads):
 
 Everything but ``info`` and ``pair`` needs ``Authorization: Bearer <credential>``.
 
+Upload bodies may also go to the **bulk port** (:mod:`.bulk`, advertised as ``bulk_port``): the
+same ``PUT`` and the same checks (:meth:`ReceiverApp.begin_put` / :meth:`ReceiverApp.after_body`,
+run on this loop), over blocking TLS sockets on threads — faster than TLS inside asyncio.
+
 Resource bounds: one event loop serves every connection (no thread per client); connections
 above ``max_connections`` are closed at once; idle connections close after
 ``keepalive_timeout_s``; a body that stalls for ``read_timeout_s`` ends its request; uploads in
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from lifelog.api import Memory
+    from lifelog.sources.wifi.bulk import BulkServer
     from lifelog.sources.wifi.localsend import Announcer, Approver
     from lifelog.sources.wifi.mdns import Advertiser
 
@@ -78,6 +83,7 @@ class ReceiverLimits:
     max_have_files: int = 10_000
     import_busy_wait_s: float = 120.0  # another process importing: wait this long, then 503
     chunk_bytes: int = 1024 * 1024
+    max_bulk_connections: int = 64  # open connections on the bulk port; more are closed at once
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,8 @@ class ReceiverApp:
         self.approve_localsend = approve_localsend
         self.alias = alias
         self.port = 0  # set once listening
+        self.bulk_port: int | None = None  # the bulk upload port, once listening (see bulk.py)
+        self.direct_io = True  # write upload bodies with O_DIRECT where the file system allows
 
     # ------------------------------------------------------------- plumbing
     def emit(self, kind: str, message: str, device_id: str | None = None, **detail: Any) -> None:
@@ -340,6 +348,7 @@ class ReceiverApp:
                 "version": __version__,
                 "name": self.alias,
                 "fingerprint": self.identity.fingerprint,
+                **self._bulk_doc(),
             }
         )
 
@@ -481,8 +490,12 @@ class ReceiverApp:
                 name=name,
                 size=size,
             )
-            return web.json_response({"upload_id": upload_id, "offset": 0, "size": size}, status=201)
-        return web.json_response({"upload_id": upload_id, "offset": up.offset(), "size": up.size})
+            return web.json_response({"upload_id": upload_id, "offset": 0, "size": size, **self._bulk_doc()},
+                                     status=201)
+        return web.json_response({"upload_id": upload_id, "offset": up.offset(), "size": up.size, **self._bulk_doc()})
+
+    def _bulk_doc(self) -> dict[str, int]:
+        return {"bulk_port": self.bulk_port} if self.bulk_port else {}
 
     async def head_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -635,61 +648,74 @@ class ReceiverApp:
         Only whole, received bytes are kept: a body cut short (the sender went away) leaves the
         part at the last byte that arrived, which HEAD reports as the resume point.
 
-        The event loop only decrypts and parses; writing and hashing run on one worker thread per
-        upload (in order, at most a few chunks behind), so they overlap with receiving.
+        The event loop only decrypts, parses and copies the bytes into 4 MiB buffers; hashing
+        and writing (``O_DIRECT`` where possible) run on the threads of a
+        :class:`~lifelog.sources.wifi.bulk.BodyWriter`, so they overlap with receiving.
         """
-        from collections import deque
+        from lifelog.sources.wifi.bulk import ALIGN, BodyWriter, open_direct
 
         loop = asyncio.get_running_loop()
         start = up.offset()
         h = await loop.run_in_executor(None, self._hasher_at, up, start)
         got = 0
-        written = [0]
         error: str | None = None
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lifelog-wifi-write")
-        pending: deque[asyncio.Future[None]] = deque()
-        with open(up.part, "r+b") as f:
-            f.seek(start)
+        direct = open_direct(up.part) if self.direct_io else None
+        f = open(up.part, "r+b", buffering=0)  # noqa: SIM115 - closed below, after the writer
+        w = BodyWriter(f.fileno(), start, h, direct)
+        cur: list[Any] = []  # [buffer, its start offset, bytes in it] being filled, or empty
 
-            def sink(chunk: bytes) -> None:
-                f.write(chunk)
-                h.update(chunk)
-                written[0] += len(chunk)
+        async def feed(chunk: bytes) -> None:
+            nonlocal got
+            with memoryview(chunk) as mv:
+                while mv:
+                    if not cur:
+                        buf = w.take_nowait() or await loop.run_in_executor(None, w.buffer)
+                        cur[:] = [buf, (start + got) % ALIGN, 0]
+                    buf, b0, fill = cur
+                    k = min(len(buf) - b0 - fill, len(mv))
+                    buf[b0 + fill:b0 + fill + k] = mv[:k]
+                    cur[2] += k
+                    got += k
+                    mv = mv[k:]
+                    if b0 + cur[2] == len(buf):
+                        w.submit(buf, b0, cur[2])
+                        cur.clear()
 
+        try:
             try:
+                while got < clen:
+                    chunk = await asyncio.wait_for(request.content.readany(), self.limits.read_timeout_s)
+                    if not chunk:
+                        break
+                    await feed(chunk[: clen - got])
+            except TimeoutError:
+                error = f"no data for {self.limits.read_timeout_s:.0f} s; resume from the offset"
+            except Exception as e:  # the sender went away or lied about Content-Length
+                for chunk in _buffered(request, clen - got):  # keep what did arrive
+                    await feed(chunk)
+                error = (f"body ended early after {got} of {clen} bytes ({type(e).__name__}); "
+                         "resume from the offset")
+        finally:
+            if cur:
+                w.submit(cur[0], cur[1], cur[2])
+            written = await loop.run_in_executor(None, w.close)
+
+            def settle() -> None:
                 try:
-                    while got < clen:
-                        chunk = await asyncio.wait_for(request.content.readany(), self.limits.read_timeout_s)
-                        if not chunk:
-                            break
-                        if got + len(chunk) > clen:  # pragma: no cover - the HTTP parser stops at Content-Length
-                            chunk = chunk[: clen - got]
-                        pending.append(loop.run_in_executor(pool, sink, chunk))
-                        got += len(chunk)
-                        if len(pending) > 8:
-                            await pending.popleft()
-                except TimeoutError:
-                    error = f"no data for {self.limits.read_timeout_s:.0f} s; resume from the offset"
-                except Exception as e:  # the sender went away or lied about Content-Length
-                    for chunk in _buffered(request, clen - got):  # keep what did arrive
-                        pending.append(loop.run_in_executor(pool, sink, chunk))
-                        got += len(chunk)
-                    error = (f"body ended early after {got} of {clen} bytes ({type(e).__name__}); "
-                             "resume from the offset")
+                    f.truncate(start + written)
+                    os.fsync(f.fileno())  # the offset HEAD reports survives a crash or power cut
                 finally:
-                    results = await asyncio.gather(*pending, return_exceptions=True)
-                    failed = next((r for r in results if isinstance(r, BaseException)), None)
-                    if failed is not None and error is None:
-                        error = f"could not store the upload: {failed}"
-            finally:
-                pool.shutdown(wait=True)
-            f.flush()
-            f.truncate(start + written[0])
-            os.fsync(f.fileno())  # the offset HEAD reports survives a crash or power cut
-        if written[0] != got:  # a write failed (disk full): the hash state no longer matches the file
+                    f.close()
+                    if direct is not None:
+                        os.close(direct)
+
+            await loop.run_in_executor(None, settle)
+        if w.error is not None and error is None:
+            error = f"could not store the upload: {w.error}"
+        if written != got:  # a write failed (disk full): the hash state no longer matches the file
             up.hasher, up.hashed = None, 0
         else:
-            up.hashed = start + written[0]
+            up.hashed = start + written
         if error is None and got < clen:
             error = f"body ended after {got} of {clen} bytes declared in Content-Length"
         return error
@@ -816,6 +842,7 @@ class Receiver:
         approve_localsend: Approver | None = None,
         advertise: bool = True,
         alias: str | None = None,
+        bulk: bool = True,
     ) -> None:
         import socket
 
@@ -823,6 +850,7 @@ class Receiver:
         self.data_dir: Path = memory.data_dir
         self.host = host
         self.port = port
+        self.port_wanted = port != 0
         self.limits = limits or ReceiverLimits()
         self.identity = ensure_identity(self.data_dir)
         self.alias = alias or f"lifelog on {socket.gethostname() or 'this computer'}"[:60]
@@ -842,6 +870,8 @@ class Receiver:
         self._error: BaseException | None = None
         self.stopped = threading.Event()
         self.refused_connections = 0
+        self.bulk_enabled = bulk
+        self.bulk: BulkServer | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -871,12 +901,14 @@ class Receiver:
         swept = sweep_stale_uploads(self.data_dir)
         if swept:
             self.app.emit("warning", f"deleted {swept} partial upload(s) abandoned for over {STALE_DAYS} days")
+        bulk = f"; upload bodies also on port {self.app.bulk_port}" if self.app.bulk_port else ""
         self.app.emit(
             "listening",
-            f"receiving on {self.url} (fingerprint {self.fingerprint[:16]}…)",
+            f"receiving on {self.url} (fingerprint {self.fingerprint[:16]}…{bulk})",
             url=self.url,
             fingerprint=self.fingerprint,
             port=self.port,
+            bulk_port=self.app.bulk_port,
         )
         if self.advertise:
             from lifelog.sources.wifi.mdns import Advertiser
@@ -964,6 +996,12 @@ class Receiver:
         )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
+        if self.bulk_enabled:
+            from lifelog.sources.wifi.bulk import BulkServer
+
+            self.bulk = BulkServer(self.app, loop, self.identity.server_context(), self.limits)
+            # The next port up when the main one was chosen (firewall rules can name both).
+            self.app.bulk_port = self.bulk.start(self.host, self.port + 1 if self.port_wanted else 0)
 
     def _write_status(self) -> None:
         from lifelog.sources.wifi.pairing import STATUS_NAME
@@ -991,6 +1029,8 @@ class Receiver:
         if self.announcer is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self.announcer.stop)
         self.worker.cancel.set()
+        if self.bulk is not None:  # its requests end on the loop, so before the loop stops
+            self.bulk.stop()
         loop = self._loop
         if loop is not None and self._thread is not None and self._thread.is_alive():
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
@@ -1031,6 +1071,7 @@ def start_receiver(
     limits: ReceiverLimits | None = None,
     approve_localsend: Approver | None = None,
     advertise: bool = True,
+    bulk: bool = True,
 ) -> Receiver:
     """Start receiving (returns once listening). ``port=0`` picks a free port (see ``.port``).
 
@@ -1040,4 +1081,4 @@ def start_receiver(
     from lifelog.api import Memory
 
     mem = memory_or_data_dir if isinstance(memory_or_data_dir, Memory) else Memory(memory_or_data_dir)
-    return Receiver(mem, host, port, on_event, limits, approve_localsend, advertise).start()
+    return Receiver(mem, host, port, on_event, limits, approve_localsend, advertise, bulk=bulk).start()
