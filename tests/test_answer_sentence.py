@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lifelog.recall.answer import Hit, _sentence
 from lifelog.recall.parse import parse_question
 
-NOW = datetime(2024, 5, 15, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 15, 22, 0, tzinfo=UTC)
 HIT = Hit("ep", NOW - timedelta(hours=2), NOW - timedelta(hours=2) + timedelta(seconds=12), 0.9)
 
 
@@ -24,10 +24,10 @@ HIT = Hit("ep", NOW - timedelta(hours=2), NOW - timedelta(hours=2) + timedelta(s
     ],
 )
 def test_the_answer_keeps_the_words_of_the_question(question: str, expected: str) -> None:
-    pq = parse_question(question, NOW, timezone.utc)
+    pq = parse_question(question, NOW, UTC)
     assert _sentence(pq, [HIT], None, NOW) == expected
 
 
 def test_nothing_found_names_what_was_asked() -> None:
-    pq = parse_question("when did I last go skiing?", NOW, timezone.utc)
+    pq = parse_question("when did I last go skiing?", NOW, UTC)
     assert _sentence(pq, [], None, NOW) == "I found no skiing in your memory."
