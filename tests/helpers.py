@@ -7,12 +7,15 @@ real models and a real LanceDB on disk. The library is built once per test sessi
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 
 from lifelog.paths import REPO_ROOT
 
@@ -261,3 +265,23 @@ def assert_consistent(data_dir: Path, *, allow_journalled: bool = False) -> None
     for f in frames:
         if f["media_id"] not in media:
             assert allow_journalled and f["media_id"] in journal, f"orphan frame {f['id']} not journalled"
+
+
+@contextlib.contextmanager
+def tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+    """A real, small filesystem mounted at ``mnt`` (tests run as root), to fill it up or make it
+    read-only; skips the test where mounting is not allowed."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f"cannot mount a tmpfs: {e}")
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        gc.collect()
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

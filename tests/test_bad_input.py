@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import json
 import os
 import resource
@@ -39,6 +38,7 @@ from helpers import (
     remux,
     run_cli,
     store_rows,
+    tmpfs,
 )
 
 from lifelog.paths import REPO_ROOT
@@ -429,22 +429,6 @@ def test_disk_full_file_size_limit(lib: Library, tmp_path: Path, data_dir: Path)
     assert len(store_rows(data_dir, "media", ["id"])) == 4
 
 
-@contextlib.contextmanager
-def _tmpfs(mnt: Path, size: str) -> Any:
-    mnt.mkdir(parents=True, exist_ok=True)
-    try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                           capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.skip(f"cannot mount a tmpfs: {e}")
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        gc.collect()
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 _SWEEP = textwrap.dedent(
@@ -512,7 +496,7 @@ def _sweep(lib: Library, tmp_path: Path, out: Path, mode: str, points: list[int]
 
 def test_full_filesystem_at_any_point_never_loses_the_memory(lib: Library, tmp_path: Path) -> None:
     """Real ENOSPC with the free space ending at many different points of the import."""
-    with _tmpfs(tmp_path / "mnt", "16m") as mnt:
+    with tmpfs(tmp_path / "mnt", "16m") as mnt:
         points = list(range(4 << 10, 100 << 10, 16 << 10))
         broken = _sweep(lib, tmp_path, mnt, "enospc", points)
         assert broken == [], f"free space left after which the memory is unreadable: {broken}"

@@ -8,8 +8,6 @@ import path is otherwise the real one (real decoder, real model, real LanceDB on
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Library, assert_consistent, cli_env, copy_to, journal_entries, library, store_rows
+from helpers import Library, assert_consistent, cli_env, copy_to, journal_entries, library, store_rows, tmpfs
 
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.usefixtures("models_ready")
@@ -233,28 +231,12 @@ def test_close_mid_import_asks_then_cancels_and_leaves_nothing_half_imported(
 
 
 # ------------------------------------------------------------------------ bad folders
-@contextlib.contextmanager
-def _tmpfs(mnt: Path, size: str) -> Iterator[Path]:
-    mnt.mkdir(parents=True, exist_ok=True)
-    try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                           capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.skip(f"cannot mount a tmpfs: {e}")
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        gc.collect()
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_read_only_memory_folder_says_so_and_changes_nothing(qtbot: Any, lib: Library, tmp_path: Path) -> None:
     from ui.instance import InstanceLock
 
-    with _tmpfs(tmp_path / "mnt", "64m") as mnt:
+    with tmpfs(tmp_path / "mnt", "64m") as mnt:
         data = mnt / "memory"
         _fast_settings(data)
         from lifelog.api import Memory
@@ -285,7 +267,7 @@ def test_read_only_memory_folder_says_so_and_changes_nothing(qtbot: Any, lib: Li
 
 
 def test_full_disk_says_so_and_loses_nothing(qtbot: Any, lib: Library, tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "mnt", "24m") as mnt:
+    with tmpfs(tmp_path / "mnt", "24m") as mnt:
         data = mnt / "memory"
         h = Harness(qtbot, data)
         h.drop(lib.cat_morning)

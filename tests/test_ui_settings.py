@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Library, library, store_rows
-from test_ui_import import _fast_settings, _tmpfs
+from helpers import Library, library, store_rows, tmpfs
+from test_ui_import import _fast_settings
 
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.usefixtures("models_ready")
@@ -114,7 +114,7 @@ def test_valid_values_are_persisted_and_used_by_the_next_import(qtbot: Any, data
 
 
 def test_saving_into_a_read_only_memory_says_so(qtbot: Any, tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "mnt", "16m") as mnt:
+    with tmpfs(tmp_path / "mnt", "16m") as mnt:
         data = mnt / "memory"
         _fast_settings(data)
         before = (data / "settings.json").read_bytes()
