@@ -335,6 +335,57 @@ def test_people_split_faces_off_then_undo(window: Any, sample: Sample, qtbot: An
     assert any(p.id == obama.id and p.episodes == 2 for p in page.people)
 
 
+def test_people_split_dialog_ticks_faces_and_accepts_then_undo(window: Any, sample: Sample, qtbot: Any) -> None:
+    from lifelog.api import Memory
+    from ui.qt import QDialogButtonBox, Qt
+
+    page = _people(window, qtbot)
+    obama = next(p for p in page.people if p.episodes == 2)
+    faces = Memory(sample.data_dir).person_faces(obama.id)
+    day2 = {f.id for f in faces if f.episode_id != sample.speech_episode}
+    page.select(obama.id)
+    qtbot.mouseClick(page.split_btn, _left())  # the real button opens the real dialog
+    qtbot.waitUntil(lambda: page.split_dialog is not None and page.split_dialog.isVisible(), timeout=WAIT)
+    dlg, lst = page.split_dialog, page.split_faces
+    assert dlg.isModal() and lst is not None
+    assert sorted(str(lst.item(i).data(_role())) for i in range(lst.count())) == sorted(f.id for f in faces)
+    qtbot.waitUntil(lambda: any(not lst.item(i).icon().isNull() for i in range(lst.count())), timeout=WAIT)
+    for i in range(lst.count()):  # tick the day-2 faces' check boxes
+        item = lst.item(i)
+        if str(item.data(_role())) in day2:
+            item.setCheckState(Qt.CheckState.Checked)
+    assert sum(lst.item(i).checkState() == Qt.CheckState.Checked for i in range(lst.count())) == len(day2)
+    ok = dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, _left())
+    qtbot.waitUntil(lambda: len(page.people) == 3, timeout=WAIT)
+    assert page.split_dialog is None
+    mem = Memory(sample.data_dir)
+    new = [p for p in page.people if p.id not in (obama.id,) and p.episodes == 1
+           and {f.id for f in mem.person_faces(p.id)} == day2]
+    assert len(new) == 1, "the new person has exactly the ticked faces"
+    assert {f.id for f in mem.person_faces(obama.id)} == {f.id for f in faces} - day2
+    assert "Split" in window.statusBar().currentMessage()
+    page.undo()
+    qtbot.waitUntil(lambda: len(page.people) == 2, timeout=WAIT)
+    assert {f.id for f in Memory(sample.data_dir).person_faces(obama.id)} == {f.id for f in faces}
+
+
+def test_people_split_dialog_cancel_changes_nothing(window: Any, qtbot: Any) -> None:
+    from ui.qt import QDialogButtonBox, Qt
+
+    page = _people(window, qtbot)
+    before = sorted(p.id for p in page.people)
+    page.select(before[0])
+    page.split_selected()
+    qtbot.waitUntil(lambda: page.split_dialog is not None and page.split_dialog.isVisible(), timeout=WAIT)
+    page.split_faces.item(0).setCheckState(Qt.CheckState.Checked)
+    cancel = page.split_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Cancel)
+    qtbot.mouseClick(cancel, _left())
+    qtbot.waitUntil(lambda: page.split_dialog is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.tasks.busy(), timeout=WAIT)
+    assert sorted(p.id for p in page.people) == before
+
+
 def test_timeline_shows_the_last_day_asked_for_and_reuses_thumbnails(window: Any, sample: Sample,
                                                                       qtbot: Any) -> None:
     tl = _timeline(window)

@@ -68,6 +68,7 @@ PAGES: list[PageSpec] = [
     PageSpec("timeline", "Timeline", "ui.pages.timeline:TimelinePage"),
     PageSpec("ask", "Ask", "ui.pages.ask:AskPage"),
     PageSpec("people", "People", "ui.pages.people:PeoplePage"),
+    PageSpec("objects", "Objects", "ui.pages.objects:ObjectsPage"),
     PageSpec("import", "Import", "ui.pages.importer:Page"),
     PageSpec("devices", "Devices", "ui.pages.devices:DevicesPage"),
     PageSpec("settings", "Settings", "ui.pages.settings:Page"),

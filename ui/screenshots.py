@@ -1,6 +1,6 @@
 """Render every page of the app, with the sample day loaded, to PNG files (offscreen).
 
-    python -m ui.screenshots [--out docs/screenshots] [--data-dir DIR] [--size 1280x800]
+    python -m ui.screenshots [--out docs/screenshots] [--data-dir DIR] [--size 1280x800] [--only KEY …]
 
 It opens the sample-day memory that ``lifelog demo`` builds (``lifelog.demo.demo_data_dir``;
 the demo is run first when that memory is empty), fixes "now" to an hour after the last
@@ -10,6 +10,7 @@ recorded moment (as the demo's questions do), and saves:
 * ``ask.png`` — that question answered, with the ranked moments and their evidence;
 * ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
 * ``people.png`` — the people grid;
+* ``objects.png`` — the objects seen, the most seen one selected with its moments;
 * one ``<key>.png`` for every other registered page (import, settings, welcome, devices…).
 """
 
@@ -60,7 +61,9 @@ def _shrink(path: Path) -> None:
     q.save(path, "PNG", optimize=True)
 
 
-def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280, 800)) -> list[Path]:
+def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280, 800),
+           only: list[str] | None = None) -> list[Path]:
+    """Save the pictures; ``only`` names the ones to write (e.g. ``["objects"]``), default all."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from lifelog.api import Memory
     from lifelog.demo import demo_data_dir, demo_passphrase_if_needed, run_demo
@@ -93,6 +96,8 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     saved: list[Path] = []
 
     def shot(name: str) -> None:
+        if only and name not in only:
+            return
         path = out / f"{name}.png"
         win.grab().save(str(path), "PNG")
         _shrink(path)
@@ -128,13 +133,28 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         shot("episode")
 
     for spec in win.specs:
-        if spec.key in ("timeline", "ask"):
+        if spec.key in ("timeline", "ask") or (only and spec.key not in only):
             continue
         win.navigate(spec.key)
         _settle(app, busy)
+        if spec.key == "objects":
+            _objects_selected(app, busy, win.page("objects"))
         shot(spec.key)
     win.close()
     return saved
+
+
+def _objects_selected(app: object, busy: Callable[[], bool], page: object) -> None:
+    """On the Objects page, select the object seen in the most episodes and wait for its moments."""
+    from ui.pages.objects import ObjectsPage
+
+    if not isinstance(page, ObjectsPage):
+        return
+    _settle(app, busy, lambda: page.loaded)
+    if page.objects:
+        top = max(page.objects, key=lambda o: (o.episodes, o.frames)).name
+        page.select_object(top)
+        _settle(app, busy, lambda: page.occurrences is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNG files")
     p.add_argument("--data-dir", default=None, help="memory to show (default: the sample-day demo memory)")
     p.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    p.add_argument("--only", nargs="+", default=None, metavar="KEY",
+                   help="write only these pictures (page keys, or 'episode'), e.g. --only objects")
     args = p.parse_args(argv)
     w, _, h = args.size.partition("x")
-    render(args.out, args.data_dir, (int(w), int(h)))
+    render(args.out, args.data_dir, (int(w), int(h)), args.only)
     return 0
 
 

@@ -54,6 +54,8 @@ class PeoplePage(QWidget):
         self._token = 0
         self.shown_person: str | None = None
         self.person_episodes: list[EpisodeInfo] = []
+        self.split_dialog: QDialog | None = None  # the open Split dialog, if any
+        self.split_faces: QListWidget | None = None  # its list of faces to tick
 
         self.name_btn = QPushButton("Name…")
         self.merge_btn = QPushButton("Merge")
@@ -281,11 +283,21 @@ class PeoplePage(QWidget):
         lay.addWidget(lst)
         lay.addWidget(buttons)
         dlg.resize(640, 480)
-        if dlg.exec() == QDialog.DialogCode.Accepted:
+
+        def accepted() -> None:
             chosen = [str(lst.item(i).data(ROLE_ID)) for i in range(lst.count())
                       if lst.item(i).checkState() == Qt.CheckState.Checked]
-            if chosen:
-                self.split_selected(chosen)
+            if chosen:  # the person the dialog was opened for, even if the selection moved
+                mem = self.ctx.memory
+                self._write(lambda: mem.split_person(pid, chosen),
+                            lambda p: f"Split {len(chosen)} face(s) off as a new person.")
+
+        dlg.accepted.connect(accepted)
+        dlg.finished.connect(lambda _code: setattr(self, "split_dialog", None))
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.split_dialog = dlg
+        self.split_faces = lst
+        dlg.open()  # window-modal but not blocking: no nested event loop (and testable)
 
     def undo(self) -> None:
         mem = self.ctx.memory

@@ -37,6 +37,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
+from ui.widgets import guarded
 
 # (section, field) pairs shown, in order; sections are the Settings model's sub-models.
 SECTIONS: list[tuple[str, str, list[str]]] = [
@@ -241,6 +242,11 @@ class Page(QWidget):
         self.models_form = QFormLayout(models)
         self.models_form.addRow(QLabel("Looking…"))
         lay.addWidget(models)
+        # -- optional image-text models: install, use, re-index (ui/pages/image_models.py)
+        from ui.pages.image_models import ModelsSection
+
+        self.image_models = ModelsSection(ctx)
+        lay.addWidget(self.image_models)
         lay.addStretch(1)
         self.models: list[ModelInUse] = []
         self.revert()
@@ -348,7 +354,15 @@ class Page(QWidget):
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:
         mem = self.ctx.memory
-        self.ctx.tasks.read(lambda: models_in_use(mem), self._show_models)
+        self.models = []  # stale until the new list arrives; an older read that lands late is dropped
+        self._models_token = getattr(self, "_models_token", 0) + 1
+        token = self._models_token
+
+        def done(models: list[ModelInUse]) -> None:
+            if token == self._models_token:
+                self._show_models(models)
+
+        self.ctx.tasks.read(lambda: models_in_use(mem), guarded(self, done))
 
     def _show_models(self, models: list[ModelInUse]) -> None:
         self.models = models
@@ -358,6 +372,9 @@ class Page(QWidget):
             label = QLabel(m.name)
             label.setWordWrap(True)
             self.models_form.addRow(m.what, label)
+
+    def before_close(self) -> None:
+        self.image_models.before_close()  # stop a running install or re-index
 
     def on_changed(self, what: str) -> None:
         if what == "settings":
