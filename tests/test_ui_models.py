@@ -83,25 +83,30 @@ def _left() -> Any:
     return Qt.MouseButton.LeftButton
 
 
-def test_unpinned_builtin_model_cannot_be_installed_and_says_why(data_dir: Path, qtbot: Any,
-                                                                  settle: list[Any],
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LIFELOG_MODELS_MANIFEST", raising=False)
+def test_unpinned_model_cannot_be_installed_and_says_why(data_dir: Path, tiny: TinyModel, tmp_path: Path,
+                                                          qtbot: Any, settle: list[Any],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = tiny.entry()
+    for f in entry["files"]:
+        if f["role"] == "tokenizer":
+            f["sha256"] = None  # a manifest entry with a file whose hash is not pinned
+    monkeypatch.setenv("LIFELOG_MODELS_MANIFEST", str(write_manifest(tmp_path / "m.json", entry)))
     win, sec = _section(data_dir, qtbot)
     settle.append(win)
     assert sec.state.active is None and "offline default" in sec.in_use.text()
     assert "EfficientNet-Lite0" in sec.default_label.text()
-    btn = sec.install_buttons["clip-vit-b32"]
+    assert sec.install_buttons["clip-vit-b32"].isEnabled()  # every file of the built-in entry is pinned
+    btn = sec.install_buttons["tiny-clip"]
     assert not btn.isEnabled()
     assert "no pinned sha256 for tokenizer.json" in btn.toolTip()
-    assert "Cannot be installed: no pinned sha256 for tokenizer.json" in sec.row_labels["clip-vit-b32"].text()
-    assert "not installed" in sec.row_labels["clip-vit-b32"].text()
-    assert not sec.use_buttons["clip-vit-b32"].isEnabled()
+    assert "Cannot be installed: no pinned sha256 for tokenizer.json" in sec.row_labels["tiny-clip"].text()
+    assert "not installed" in sec.row_labels["tiny-clip"].text()
+    assert not sec.use_buttons["tiny-clip"].isEnabled()
     assert not sec.use_default_btn.isEnabled() and not sec.reindex_btn.isEnabled()
-    sec.ask_install("clip-vit-b32")  # even when asked directly: no dialog, the reason instead
+    sec.ask_install("tiny-clip")  # even when asked directly: no dialog, the reason instead
     assert sec.confirm_box is None and sec.job is None
     assert "no pinned sha256" in sec.error.text()
-    assert not (data_dir / "models" / "clip-vit-b32").exists()
+    assert not (data_dir / "models" / "tiny-clip").exists()
 
 
 def test_install_use_reindex_cancel_and_resume(memory_dir: Path, tiny: TinyModel, tmp_path: Path, qtbot: Any,

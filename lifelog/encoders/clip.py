@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lifelog.encoders.base import ModelMissingError, ort_session, require_file
-from lifelog.encoders.registry import InstalledModel
+from lifelog.encoders.registry import InstalledModel, IOSpec
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -72,18 +72,8 @@ class ClipEncoder:
     def _text(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         with self._lock:
             if self._tsession is None or self._tok is None:
-                from tokenizers import Tokenizer
-
                 io = self.spec.io
-                try:
-                    tok = Tokenizer.from_file(str(self._tokenizer_path))
-                except Exception as e:  # tokenizers raises its own exception type for bad JSON
-                    raise ModelMissingError(self._tokenizer_path, f"is not a tokenizer.json ({e})") from e
-                pad_id = tok.token_to_id(io.pad_token)
-                if pad_id is None:
-                    raise ModelSignatureError(self._tokenizer_path, f"has no pad token {io.pad_token!r}")
-                tok.enable_truncation(max_length=io.context_length)
-                tok.enable_padding(length=io.context_length, pad_id=pad_id, pad_token=io.pad_token)
+                tok = load_tokenizer(self._tokenizer_path, io)
                 s = ort_session(self._textual, self.threads)
                 _require_io(s, self._textual, [io.text_input], io.text_output)
                 self._tok, self._tsession = tok, s
@@ -161,6 +151,30 @@ class ClipEncoder:
         norms = np.linalg.norm(y, axis=1, keepdims=True)
         result: npt.NDArray[np.float32] = (y / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result
+
+
+def load_tokenizer(path: Path, io: IOSpec) -> Tokenizer:
+    """The model's ``tokenizer.json``, set up as its text graph expects: ``context_length`` ids.
+
+    Truncation keeps the special tokens (``<|startoftext|>`` + the first ``context_length - 2``
+    tokens + ``<|endoftext|>``, as OpenAI's ``clip.tokenize(truncate=True)``); the rest is padded
+    with ``pad_token`` (attention mask 0 there). CLIP's text model reads the first end-of-text
+    position under a causal mask, so what follows it does not change the vector (OpenAI pads with
+    id 0, Hugging Face with ``<|endoftext|>``). ``models/build.py`` checks this loader, on the
+    built ``clip_tokenizer.json``, against open_clip's reference tokenizer.
+    """
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises its own exception type for bad JSON
+        raise ModelMissingError(path, f"is not a tokenizer.json ({e})") from e
+    pad_id = tok.token_to_id(io.pad_token)
+    if pad_id is None:
+        raise ModelSignatureError(path, f"has no pad token {io.pad_token!r}")
+    tok.enable_truncation(max_length=io.context_length)
+    tok.enable_padding(length=io.context_length, pad_id=pad_id, pad_token=io.pad_token)
+    return tok
 
 
 def _require_io(session: onnxruntime.InferenceSession, file: Path, inputs: list[str], output: str) -> None:

@@ -241,7 +241,10 @@ def _copy_local(
     try:
         f = src.open("rb")
     except FileNotFoundError as e:
-        raise InstallError(f"{src} does not exist") from e
+        from lifelog import paths
+
+        hint = "; run `bash packaging/setup.sh` to build it" if src.is_relative_to(paths.models_dir()) else ""
+        raise InstallError(f"{src} does not exist{hint}") from e
     except OSError as e:
         raise InstallError(f"cannot read {src}: {e.strerror or e}") from e
     with f:

@@ -6,8 +6,8 @@ CLIP/SigLIP-family ONNX model **on explicit command** (``lifelog models install 
 installed it is the active image-text model of that memory, until ``lifelog models use default``.
 
 Manifest
-    Built-in entries (:data:`BUILTIN`) pin every file by URL **and sha256** (and size where it is
-    known). An entry whose file has no pinned sha256 cannot be installed: unverified bytes are
+    Built-in entries (:func:`builtin_models`) pin every file by URL **and sha256** (and size where
+    it is known). An entry whose file has no pinned sha256 cannot be installed: unverified bytes are
     never installed. ``$LIFELOG_MODELS_MANIFEST`` names a JSON file whose entries are added to
     (or replace, by name) the built-in ones — for mirrors, air-gapped machines and tests. Its
     URLs may be ``https://``, ``http://`` to a loopback host, ``file://`` or a plain path.
@@ -133,11 +133,30 @@ class ModelSpec(BaseModel):
 
 _XENOVA = "https://huggingface.co/Xenova/clip-vit-base-patch32/resolve"
 
-# Pinned from the Git LFS pointers published on Hugging Face (sha256 of the file's bytes). The
-# tokenizer.json is a plain git file there, whose sha256 is not published: until someone pins it
-# (here or through $LIFELOG_MODELS_MANIFEST), the install refuses rather than trust unverified bytes.
-BUILTIN: tuple[ModelSpec, ...] = (
-    ModelSpec(
+# CLIP's tokenizer is not downloaded (Hugging Face publishes no hash of its tokenizer.json): the
+# set-up (models/build.py, step 5) writes it into the models dir from CLIP's BPE vocabulary in the
+# open_clip_torch wheel (pip checks the wheel's sha256), after checking that it gives the same ids
+# as open_clip's reference tokenizer. The bytes are deterministic; the build refuses to finish when
+# they differ from this pin, and the install checks the pin again like any downloaded file.
+CLIP_TOKENIZER_FILE = "clip_tokenizer.json"
+CLIP_TOKENIZER_SHA256 = "dd06d4008f733144458e3b3bbba7b95960819694b9b065086a97d8703642f7e0"
+CLIP_TOKENIZER_SIZE = 1681972
+
+
+def builtin_models() -> tuple[ModelSpec, ...]:
+    """The built-in manifest entries (local files resolved against the current models dir).
+
+    The two ONNX graphs of clip-vit-b32 are pinned from the Git LFS pointers published on Hugging
+    Face (sha256 of the file's bytes); its tokenizer is the set-up's ``clip_tokenizer.json``.
+    """
+    from lifelog.paths import models_dir
+
+    clip_tokenizer = models_dir() / CLIP_TOKENIZER_FILE
+    return (_clip_vit_b32(str(clip_tokenizer)),)
+
+
+def _clip_vit_b32(tokenizer_path: str) -> ModelSpec:
+    return ModelSpec(
         name="clip-vit-b32",
         version="openai-xenova-4c1807b",
         family="clip",
@@ -146,6 +165,14 @@ BUILTIN: tuple[ModelSpec, ...] = (
         source="https://huggingface.co/Xenova/clip-vit-base-patch32",
         dim=512,
         files=(
+            # first: a local file, so a missing or altered one is refused before ~420 MB of downloads
+            ModelFile(
+                role="tokenizer",
+                filename="tokenizer.json",
+                url=tokenizer_path,  # built at set-up from PyPI open_clip_torch 3.3.0 (see above)
+                sha256=CLIP_TOKENIZER_SHA256,
+                size=CLIP_TOKENIZER_SIZE,
+            ),
             ModelFile(
                 role="visual",
                 filename="vision_model.onnx",
@@ -160,16 +187,8 @@ BUILTIN: tuple[ModelSpec, ...] = (
                 sha256="73baab855d406190da9faa498cfedf65f15cf309f4cc7385b7b032e6d08e5c3a",
                 size=None,  # ~64.5 MB
             ),
-            ModelFile(
-                role="tokenizer",
-                filename="tokenizer.json",
-                url=f"{_XENOVA}/4c1807b705b1d015fb032789cc4d221b23025a6f/tokenizer.json",
-                sha256=None,
-                size=None,
-            ),
         ),
-    ),
-)
+    )
 
 
 class _ManifestFile(BaseModel):
@@ -180,7 +199,7 @@ class _ManifestFile(BaseModel):
 
 def manifest() -> dict[str, ModelSpec]:
     """Every known model by name: the built-in entries, then ``$LIFELOG_MODELS_MANIFEST``'s."""
-    out = {m.name: m for m in BUILTIN}
+    out = {m.name: m for m in builtin_models()}
     path = os.environ.get(MANIFEST_ENV)
     if path:
         p = Path(path).expanduser()
