@@ -227,3 +227,20 @@ def test_load_the_sample_day_from_the_welcome(qtbot: Any, data_dir: Path, tmp_pa
     assert Memory(data_dir).episodes(date(2024, 5, 15)), "the sample day has no episodes"
     assert (data_dir / "app-opened").is_file()
     tasks.wait_idle()
+
+
+def test_durations_say_their_unit(qtbot: Any, data_dir: Path) -> None:
+    """A number without a unit is a guess: every duration field's label says it is in seconds."""
+    from lifelog.api import Memory
+    from ui.context import AppContext
+    from ui.pages.settings import Page as SettingsPage
+    from ui.tasks import Tasks
+
+    tasks = Tasks()
+    page = SettingsPage(AppContext(Memory(data_dir), tasks))
+    qtbot.addWidget(page)
+    titles = {f.name: f.title for f in page.fields.values()}
+    assert titles["sample_interval_s"].endswith("(seconds)")
+    assert titles["gap_s"].endswith("(seconds)")
+    assert not titles["faces"].endswith("(seconds)")
+    tasks.wait_idle()

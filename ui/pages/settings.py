@@ -115,6 +115,8 @@ class _Field:
         self.annotation = info.annotation
         self.optional = type(None) in typing.get_args(self.annotation)
         self.title = info.title or name.replace("_", " ").capitalize()
+        if name.endswith("_s"):  # the model's convention: a duration in seconds
+            self.title += " (seconds)"
         choices = _choices(self.annotation)
         self.widget: QWidget
         if self.annotation is bool:
