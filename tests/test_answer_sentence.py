@@ -31,3 +31,10 @@ def test_the_answer_keeps_the_words_of_the_question(question: str, expected: str
 def test_nothing_found_names_what_was_asked() -> None:
     pq = parse_question("when did I last go skiing?", NOW, UTC)
     assert _sentence(pq, [], None, NOW) == "I found no skiing in your memory."
+
+
+def test_counts_read_as_a_reply() -> None:
+    pq = parse_question("how many times did I see a cat this week?", NOW, UTC)
+    assert _sentence(pq, [HIT], 4, NOW) == "You saw a cat 4 times this week."
+    pq = parse_question("how many days this week did I see my mug?", NOW, UTC)
+    assert _sentence(pq, [HIT], 1, NOW) == "You saw your mug on 1 day this week."

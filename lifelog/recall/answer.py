@@ -582,8 +582,8 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
     if pq.intent == "count":
         unit = "day" if pq.count_unit == "days" else "time"
         n = count or 0
-        return f"You saw {subj} on {n} {unit}{'s' if n != 1 else ''}{span}." if unit == "day" else (
-            f"You saw {subj} {n} {unit}{'s' if n != 1 else ''}{span}."
+        return f"You saw {said} on {n} {unit}{'s' if n != 1 else ''}{span}." if unit == "day" else (
+            f"You saw {said} {n} {unit}{'s' if n != 1 else ''}{span}."
         )
     if not hits:
         return f"I found no {subj}{span} in your memory."
