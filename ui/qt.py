@@ -136,3 +136,8 @@ def is_alive(obj: object) -> bool:
 
 
 __all__ += ["is_alive"]
+
+# Names used by the timeline's filter bar (a person or an object).
+from PySide6.QtWidgets import QCompleter  # noqa: E402
+
+__all__ += ["QCompleter"]

@@ -4,7 +4,8 @@ A list of the objects found in the frames' ImageNet labels (:meth:`lifelog.api.M
 see docs/objects.md) with their thumbnail, number of episodes and first / last sighting; a filter
 box and a period (all time, this month, this week). Selecting an object lists the episodes it was
 seen in (:meth:`lifelog.api.Memory.object_timeline`), newest first, with a per-day count strip
-above; clicking one opens that episode in the timeline.
+above; clicking one opens that episode in the timeline, and **Show in timeline** opens the timeline
+filtered to the object.
 
 Both reads run on the read pool; stale results (another period, another object) are dropped.
 """
@@ -27,6 +28,7 @@ from ui.qt import (
     QListWidget,
     QListWidgetItem,
     QPixmap,
+    QPushButton,
     QSize,
     QSplitter,
     Qt,
@@ -115,6 +117,10 @@ class ObjectsPage(QWidget):
         self.list.currentItemChanged.connect(self._current_changed)
 
         self.side_title = heading("")
+        self.timeline_btn = QPushButton("Show in timeline")
+        self.timeline_btn.setToolTip("Filter the timeline to the days and episodes with this object")
+        self.timeline_btn.clicked.connect(lambda: self.show_in_timeline())
+        self.timeline_btn.setEnabled(False)
         self.strip = muted("")
         self.moments = QListWidget()
         self.moments.setIconSize(QSize(128, 96))
@@ -125,7 +131,10 @@ class ObjectsPage(QWidget):
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(self.side_title)
+        head = QHBoxLayout()
+        head.addWidget(self.side_title, 1)
+        head.addWidget(self.timeline_btn)
+        sl.addLayout(head)
         sl.addWidget(self.strip)
         sl.addWidget(muted("Select an object to see when it was seen; click a moment to open it in the timeline."))
         sl.addWidget(self.moments, 1)
@@ -239,6 +248,7 @@ class ObjectsPage(QWidget):
         self.selected = None
         self.occurrences = None
         self.side_title.setText("")
+        self.timeline_btn.setEnabled(False)
         self.strip.setText("")
         self.moments.clear()
 
@@ -254,6 +264,7 @@ class ObjectsPage(QWidget):
         token = self._occ_token
         self.occurrences = None
         self.side_title.setText(f"Where the {name} was seen")
+        self.timeline_btn.setEnabled(True)
         self.strip.setText("")
         self.moments.clear()
         mem, start = self.ctx.memory, self._start()
@@ -292,6 +303,11 @@ class ObjectsPage(QWidget):
             return
         s = self.occurrences.sightings[row]
         self.ctx.navigate("timeline", day=s.first.date(), episode_id=s.episode_id, moment=s.first)
+
+    def show_in_timeline(self) -> None:
+        """The timeline, filtered to the days and episodes with the selected object."""
+        if self.selected:
+            self.ctx.navigate("timeline", object=self.selected)
 
     def show_with(self, name: str | None = None, **_: Any) -> None:
         """``navigate("objects", name="cup")`` selects an object."""

@@ -3,7 +3,8 @@ name (or "Unnamed"), when last seen and in how many episodes. Name or rename, me
 some faces off, hide and unhide (with "Show hidden"), and undo the latest edit — each one a
 serialised write through the memory's people methods, after which the grid is read again and
 the other pages are told (``ctx.changed("people")``). Double-click a person to list the
-episodes they were seen in; click one to open it in the timeline.
+episodes they were seen in; click one to open it in the timeline. **Show in timeline** (button
+or right-click, one selected) opens the timeline filtered to that person.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lifelog.people import FaceInfo, PersonInfo
 from ui.context import AppContext
 from ui.qt import (
     QAbstractItemView,
+    QAction,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -68,9 +70,12 @@ class PeoplePage(QWidget):
         self.split_btn.clicked.connect(lambda: self.split_selected())
         self.hide_btn.clicked.connect(lambda: self.toggle_hidden_selected())
         self.undo_btn.clicked.connect(lambda: self.undo())
+        self.timeline_btn = QPushButton("Show in timeline")
+        self.timeline_btn.setToolTip("Filter the timeline to the days and episodes with this person")
+        self.timeline_btn.clicked.connect(lambda: self.show_in_timeline())
         self.show_hidden.toggled.connect(lambda _on: self.refresh())
         bar = QHBoxLayout()
-        for b in (self.name_btn, self.merge_btn, self.split_btn, self.hide_btn, self.undo_btn):
+        for b in (self.name_btn, self.merge_btn, self.split_btn, self.hide_btn, self.undo_btn, self.timeline_btn):
             bar.addWidget(b)
         bar.addStretch(1)
         bar.addWidget(self.show_hidden)
@@ -91,6 +96,10 @@ class PeoplePage(QWidget):
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.grid.itemSelectionChanged.connect(self._update_buttons)
         self.grid.itemDoubleClicked.connect(lambda it: self.show_person(str(it.data(ROLE_ID))))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.timeline_action = QAction("Show in timeline", self.grid)
+        self.timeline_action.triggered.connect(lambda: self.show_in_timeline())
+        self.grid.addAction(self.timeline_action)
 
         self.side_title = heading("")
         self.side_list = QListWidget()
@@ -183,6 +192,8 @@ class PeoplePage(QWidget):
         self.split_btn.setEnabled(len(ids) == 1)
         self.merge_btn.setEnabled(len(ids) == 2)
         self.hide_btn.setEnabled(len(ids) == 1)
+        self.timeline_btn.setEnabled(len(ids) == 1)
+        self.timeline_action.setEnabled(len(ids) == 1)
         p = self.person_by_id(ids[0]) if len(ids) == 1 else None
         self.hide_btn.setText("Unhide" if p is not None and p.hidden else "Hide")
 
@@ -298,6 +309,12 @@ class PeoplePage(QWidget):
         self.split_dialog = dlg
         self.split_faces = lst
         dlg.open()  # window-modal but not blocking: no nested event loop (and testable)
+
+    def show_in_timeline(self) -> None:
+        """The timeline, filtered to the days and episodes with the selected person."""
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            self.ctx.navigate("timeline", person_id=ids[0])
 
     def undo(self) -> None:
         mem = self.ctx.memory

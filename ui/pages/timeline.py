@@ -5,15 +5,26 @@ and objects; and the open episode's detail (:mod:`ui.pages.episode`) beside them
 
 Opening the app shows the latest day with memories. ``navigate("timeline", day=…, episode_id=…,
 moment=…)`` opens a given moment (the Ask and People pages use it).
+
+A filter bar narrows the timeline to one person (a combo of everyone seen, with their face) or one
+object (a text field completing the names the Objects page lists): the calendar, the day list and
+Previous/Next then cover only the days they were seen, and a day shows only their episodes, under
+a "Showing: Sam ✕" chip that clears the filter. ``navigate("timeline", person_id=…)`` and
+``navigate("timeline", object="mug")`` open it filtered (the People and Objects pages use them).
+The matches are read with :meth:`Memory.person_episodes` / :meth:`Memory.object_timeline` on the
+read pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from lifelog.api import DayInfo, EpisodeInfo
+from lifelog.api import DayInfo, EpisodeInfo, Memory
+from lifelog.objects import ObjectInfo
+from lifelog.people import PersonInfo
 from ui.context import AppContext
 from ui.pages.episode import EpisodePanel
 from ui.qt import (
@@ -21,9 +32,13 @@ from ui.qt import (
     QBrush,
     QCalendarWidget,
     QColor,
+    QComboBox,
+    QCompleter,
     QDate,
     QFont,
     QHBoxLayout,
+    QIcon,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPixmap,
@@ -48,6 +63,47 @@ def _pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
 
 
+@dataclass(frozen=True)
+class TimelineFilter:
+    """Show only the days and episodes with one person or one object."""
+
+    kind: str  # "person" | "object"
+    key: str  # the person's id, or the object's name
+    label: str  # what the chip shows ("Sam", "Unnamed person", "mug")
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Where a filter's person or object was seen: episode ids per day (in the memory's zone)."""
+
+    label: str
+    per_day: dict[date, list[str]]
+
+
+def read_matches(memory: Memory, f: TimelineFilter) -> Matches:
+    """The days and episodes a filter keeps (on a worker: reads the store)."""
+    tz = memory.tz
+    per_day: dict[date, list[str]] = {}
+    label = f.label
+    if f.kind == "person":
+        p = memory.person(f.key)
+        label = p.name or "Unnamed person"
+        for e in memory.person_episodes(f.key):
+            per_day.setdefault(e.start.astimezone(tz).date(), []).append(e.id)
+    elif f.kind == "object":
+        for s in memory.object_timeline(f.key):
+            ids = per_day.setdefault(s.first.astimezone(tz).date(), [])
+            if s.episode_id not in ids:
+                ids.append(s.episode_id)
+    else:
+        raise ValueError(f"unknown timeline filter {f.kind!r}: expected person or object")
+    return Matches(label, dict(sorted(per_day.items())))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 class TimelinePage(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +115,35 @@ class TimelinePage(QWidget):
         self.loaded = False  # the day list arrived at least once
         self._day_token = 0
         self._pending: tuple[date | None, str | None, datetime | None] | None = None
+        self.all_days: list[DayInfo] = []  # every day with memories (self.days: the ones shown)
+        self.filter: TimelineFilter | None = None
+        self.matches: Matches | None = None  # the filter's days, once read
+        self.filter_error: str | None = None
+        self._filter_token = 0
+        self._people_token = 0
+        self.people: list[PersonInfo] = []
+        self.object_names: list[str] = []
+
+        # top: the filter bar
+        self.person_box = QComboBox()
+        self.person_box.setIconSize(QSize(24, 24))
+        self.person_box.setMinimumContentsLength(16)
+        self.person_box.addItem("Everyone & everything", None)
+        self.person_box.activated.connect(self._person_chosen)
+        self.object_box = QLineEdit()
+        self.object_box.setPlaceholderText("…or an object: mug, phone, bag")
+        self.object_box.setClearButtonEnabled(True)
+        self.object_box.returnPressed.connect(self._object_entered)
+        self.chip = QPushButton("")
+        self.chip.setToolTip("Clear the filter: show every day and episode again")
+        self.chip.setStyleSheet("QPushButton { border-radius: 10px; padding: 2px 10px; background: #ffd682; }")
+        self.chip.clicked.connect(lambda: self.clear_filter())
+        self.chip.setVisible(False)
+        fbar = QHBoxLayout()
+        fbar.addWidget(muted("Show:"))
+        fbar.addWidget(self.person_box)
+        fbar.addWidget(self.object_box, 1)
+        fbar.addWidget(self.chip)
 
         # left: calendar, previous/next, days with counts
         self.calendar = QCalendarWidget()
@@ -79,7 +164,8 @@ class TimelinePage(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.calendar)
         ll.addLayout(nav)
-        ll.addWidget(muted("Days with memories"))
+        self.days_label = muted("Days with memories")
+        ll.addWidget(self.days_label)
         ll.addWidget(self.day_list, 1)
 
         # middle: the day's episodes
@@ -110,16 +196,25 @@ class TimelinePage(QWidget):
         split.setStretchFactor(2, 3)
         split.setSizes([280, 420, 560])
         lay = QVBoxLayout(self)
-        lay.addWidget(split)
+        lay.addLayout(fbar)
+        lay.addWidget(split, 1)
         self._update_nav()
         self.reload_days()
+        self.reload_choices()
 
     # ------------------------------------------------------------ navigation
     def show_with(self, day: date | None = None, episode_id: str | None = None,
-                  moment: datetime | None = None, **_: Any) -> None:
-        """Open a day (and an episode of it, highlighting the frame nearest ``moment``)."""
+                  moment: datetime | None = None, person_id: str | None = None,
+                  object: str | None = None, **_: Any) -> None:
+        """Open a day (and an episode of it, highlighting the frame nearest ``moment``);
+        ``person_id=`` / ``object=`` filter the timeline to that person or object first."""
         if day is None and moment is not None:
             day = moment.astimezone(self.ctx.memory.tz).date()
+        if person_id is not None or object is not None:
+            if day is not None or episode_id is not None:
+                self._pending = (day, episode_id, moment)  # applied when the filter's days arrive
+            self.set_filter(person_id=person_id, object=object)
+            return
         if day is None and episode_id is None:
             return
         if not self.loaded:
@@ -132,11 +227,18 @@ class TimelinePage(QWidget):
     def on_changed(self, what: str) -> None:
         """Another page changed the memory (an import, people edits): read it again."""
         self.reload_days(keep=True)
+        self.reload_choices()
 
     def reload_days(self, keep: bool = False) -> None:
         mem = self.ctx.memory
 
         def done(days: list[DayInfo]) -> None:
+            self.all_days = days
+            if self.filter is not None:  # the filter's read draws the days
+                self.loaded = True
+                if keep:
+                    self._read_filter(self.filter)
+                return
             self._render_days(days)
             pending, self._pending = self._pending, None
             if pending is not None and pending[0] is not None:
@@ -163,9 +265,11 @@ class TimelinePage(QWidget):
         fmt.setFontWeight(QFont.Weight.Bold)
         fmt.setBackground(QBrush(QColor(255, 214, 130)))
         self.day_list.clear()
+        with_whom = f" with {self.matches.label}" if self.filter is not None and self.matches is not None else ""
+        self.days_label.setText(f"Days{with_whom}" if with_whom else "Days with memories")
         for d in reversed(days):  # latest first
             self.calendar.setDateTextFormat(_qdate(d.day), fmt)
-            item = QListWidgetItem(f"{d.day:%a %d %b %Y}   {d.episodes} episode{'s' if d.episodes != 1 else ''}")
+            item = QListWidgetItem(f"{d.day:%a %d %b %Y}   {_plural(d.episodes, 'episode')}{with_whom}")
             item.setData(ROLE_ID, d.day)
             self.day_list.addItem(item)
         self._update_nav()
@@ -210,7 +314,7 @@ class TimelinePage(QWidget):
 
         def done(eps: list[EpisodeInfo]) -> None:
             if token == self._day_token:
-                self._render_episodes(eps, episode_id, moment)
+                self._render_episodes(self._keep_matching(day, eps), episode_id, moment, len(eps))
 
         def failed(msg: str) -> None:
             if token == self._day_token:
@@ -218,7 +322,8 @@ class TimelinePage(QWidget):
 
         self.ctx.tasks.read(lambda: mem.episodes(day), guarded(self, done), guarded(self, failed))
 
-    def _render_episodes(self, eps: list[EpisodeInfo], open_id: str | None, moment: datetime | None) -> None:
+    def _render_episodes(self, eps: list[EpisodeInfo], open_id: str | None, moment: datetime | None,
+                         of: int | None = None) -> None:
         self.episodes = eps
         self.episode_list.blockSignals(True)
         self.episode_list.clear()
@@ -234,7 +339,12 @@ class TimelinePage(QWidget):
                 self.thumbs.request(e.thumb_ids[0], self._set_icon(token, i))
         self.episode_list.blockSignals(False)
         n = len(eps)
-        self.day_note.setText(f"{n} episode{'s' if n != 1 else ''}" if n else "Nothing recorded on this day.")
+        if self.filter is not None and self.matches is not None:
+            label = self.matches.label
+            self.day_note.setText(f"{n} of {_plural(of or 0, 'episode')} with {label}" if n
+                                  else f"{label} was not seen on this day.")
+        else:
+            self.day_note.setText(_plural(n, "episode") if n else "Nothing recorded on this day.")
         row = next((i for i, e in enumerate(eps) if e.id == open_id), 0 if eps else -1)
         if open_id is not None and (row < 0 or eps[row].id != open_id):
             self.ctx.status("That moment is no longer in the memory.")
@@ -261,6 +371,170 @@ class TimelinePage(QWidget):
     def _episode_chosen(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if current is not None:
             self.panel.show_episode(str(current.data(ROLE_ID)))
+
+    # ---------------------------------------------------------------- filter
+    def reload_choices(self) -> None:
+        """Read the people (with their faces) and object names the filter bar offers."""
+        self._people_token += 1
+        token = self._people_token
+        mem = self.ctx.memory
+
+        def read() -> tuple[list[PersonInfo], list[ObjectInfo]]:
+            return mem.people(), mem.objects()
+
+        def done(res: tuple[list[PersonInfo], list[ObjectInfo]]) -> None:
+            if token == self._people_token:
+                self._render_choices(res[0], [o.name for o in res[1]])
+
+        def failed(msg: str) -> None:
+            self.ctx.status(f"Could not read the people and objects to filter by: {msg}")
+
+        self.ctx.tasks.read(read, guarded(self, done), guarded(self, failed))
+
+    def _render_choices(self, people: list[PersonInfo], object_names: list[str]) -> None:
+        self.people = people
+        self.object_names = object_names
+        token = self._people_token
+        self.person_box.blockSignals(True)
+        self.person_box.clear()
+        self.person_box.addItem("Everyone & everything", None)
+        for i, p in enumerate(people):
+            self.person_box.addItem(f"{p.name or 'Unnamed'} ({_plural(p.episodes, 'episode')})", p.id)
+            self.person_box.setItemData(i + 1, f"{p.name or 'Unnamed person'}, id {p.id}",
+                                        Qt.ItemDataRole.ToolTipRole)
+            self.thumbs.request(p.thumbnail, self._set_person_icon(token, i + 1, p.id))
+        self._sync_person_box()
+        self.person_box.blockSignals(False)
+        completer = QCompleter(object_names, self.object_box)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.activated.connect(self._object_completed)
+        self.object_box.setCompleter(completer)
+
+    def _set_person_icon(self, token: int, row: int, person_id: str) -> Callable[[QPixmap], None]:
+        def apply(pm: QPixmap) -> None:
+            if token == self._people_token and self.person_box.itemData(row) == person_id:
+                self.person_box.setItemIcon(row, QIcon(pm))
+
+        return apply
+
+    def _sync_person_box(self) -> None:
+        key = self.filter.key if self.filter is not None and self.filter.kind == "person" else None
+        row = self.person_box.findData(key) if key is not None else 0
+        self.person_box.setCurrentIndex(max(row, 0))
+
+    def _person_chosen(self, index: int) -> None:
+        pid = self.person_box.itemData(index)
+        if pid is None:
+            self.clear_filter()
+        else:
+            self.set_filter(person_id=str(pid))
+
+    def _object_completed(self, text: str) -> None:
+        self.object_box.setText(text)
+        self._object_entered()
+
+    def _object_entered(self) -> None:
+        text = self.object_box.text().strip()
+        if not text:
+            if self.filter is not None and self.filter.kind == "object":
+                self.clear_filter()
+            return
+        if self.filter is not None and self.filter.kind == "object" and self.filter.key == text:
+            return  # the completer and Return both report the same choice
+        self.set_filter(object=text)
+
+    def set_filter(self, person_id: str | None = None, object: str | None = None) -> None:
+        """Show only the days and episodes with this person (by id) or object (a name such as
+        "mug"); neither clears the filter."""
+        name = (object or "").strip()
+        if person_id is None and not name:
+            self.clear_filter()
+            return
+        if person_id is not None:
+            known = next((p for p in self.people if p.id == person_id), None)
+            f = TimelineFilter("person", person_id,
+                               (known.name or "Unnamed person") if known is not None else "this person")
+            self.object_box.clear()
+        else:
+            f = TimelineFilter("object", name, name)
+            if self.object_box.text().strip() != name:
+                self.object_box.setText(name)
+        self.filter = f
+        self.matches = None
+        self.filter_error = None
+        self.person_box.blockSignals(True)
+        self._sync_person_box()
+        self.person_box.blockSignals(False)
+        self.chip.setText(f"Showing: {f.label}  ✕")
+        self.chip.setVisible(True)
+        self.day_note.setText(f"Finding the days with {f.label}…")
+        self._read_filter(f)
+
+    def clear_filter(self) -> None:
+        """Back to every day and episode (the ✕ on the chip)."""
+        self._filter_token += 1
+        had = self.filter is not None
+        self.filter = None
+        self.matches = None
+        self.filter_error = None
+        self.person_box.blockSignals(True)
+        self.person_box.setCurrentIndex(0)
+        self.person_box.blockSignals(False)
+        self.object_box.clear()
+        self.chip.setVisible(False)
+        if not had or not self.loaded:
+            return
+        self._render_days(self.all_days)
+        shown = {d.day for d in self.all_days}
+        if self.day in shown and self.day is not None:
+            self.select_day(self.day, self.panel.episode_id)
+        elif self.all_days:
+            self.select_day(self.all_days[-1].day)
+
+    def _read_filter(self, f: TimelineFilter) -> None:
+        self._filter_token += 1
+        token = self._filter_token
+        mem = self.ctx.memory
+
+        def done(m: Matches) -> None:
+            if token == self._filter_token:
+                self._apply_matches(m)
+
+        def failed(msg: str) -> None:
+            if token == self._filter_token:
+                self.filter_error = msg
+                if self.loaded and not self.days and self.all_days:  # never leave the days blank
+                    self._render_days(self.all_days)
+                self.day_note.setText(f"Could not find the days with {f.label}: {msg}")
+
+        self.ctx.tasks.read(lambda: read_matches(mem, f), guarded(self, done), guarded(self, failed))
+
+    def _apply_matches(self, m: Matches) -> None:
+        self.matches = m
+        self.chip.setText(f"Showing: {m.label}  ✕")
+        days = [DayInfo(d, len(ids)) for d, ids in m.per_day.items()]
+        self._render_days(days)
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] is not None:
+            self.select_day(pending[0], pending[1], pending[2])
+        elif self.day is not None and self.day in m.per_day:
+            open_id = self.panel.episode_id
+            self.select_day(self.day, open_id if open_id in m.per_day[self.day] else None)
+        elif days:
+            self.select_day(days[-1].day)  # the latest day with them
+        else:
+            self._day_token += 1  # a day still loading must not draw over this
+            self.episode_list.clear()
+            self.episodes = []
+            self.panel.clear()
+            self.day_title.setText(f"{m.label}: not seen yet")
+            self.day_note.setText(f"No episode with {m.label} in your memory.")
+
+    def _keep_matching(self, day: date, eps: list[EpisodeInfo]) -> list[EpisodeInfo]:
+        if self.filter is None or self.matches is None:
+            return eps
+        keep = set(self.matches.per_day.get(day, []))
+        return [e for e in eps if e.id in keep]
 
     # ------------------------------------------------------------- for tests
     def episode_ids(self) -> list[str]:
