@@ -180,8 +180,8 @@ def build_store(data_dir: Path, n_frames: int, n_real: int, seed: int = 1) -> di
 
 
 # ------------------------------------------------------------------ measure
-def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: bool = False, repeat: int = 1
-            ) -> dict[str, object]:
+def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: bool = False, repeat: int = 1,
+            baseline: str = "all") -> dict[str, object]:
     import lifelog.recall.answer as answer_mod
     import lifelog.recall.retrieve as retrieve_mod
     from lifelog.api import Memory
@@ -235,8 +235,11 @@ def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: boo
         best: dict[bool, float] = {}
         for _ in range(repeat):  # best of `repeat`: what the question costs, less other processes' noise
             for on, _sink, _by_form in runs:
-                retrieve_mod.LABEL_MASS_FILTER = on
-                answer_mod.PROBE_FIRST = on
+                # baseline "anchor": only the newest-memory anchor off (the code before it)
+                retrieve_mod.LABEL_MASS_FILTER = on or baseline == "anchor"
+                retrieve_mod.SPLIT_COUNT = on
+                answer_mod.PROBE_FIRST = on or baseline == "anchor"
+                answer_mod.ANCHOR_AT_NEWEST = on
                 t0 = time.perf_counter()
                 a = ask(mem, q, now=now, limit=5, thumbnails=False)
                 ms = (time.perf_counter() - t0) * 1000
@@ -248,12 +251,18 @@ def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: boo
             by_form[f].append(best[on])
         retrieve_mod.LABEL_MASS_FILTER = True
         answer_mod.PROBE_FIRST = True
+        answer_mod.ANCHOR_AT_NEWEST = True
+        retrieve_mod.SPLIT_COUNT = True
         same_answers += int(len(got) < 2 or got[0] == got[1])
     extra: dict[str, object] = {}
     if compare:
         extra = {
-            "baseline": "the same ask with retrieve.LABEL_MASS_FILTER and answer.PROBE_FIRST off (label hits "
-                        "not filtered by their mass in LanceDB; last/first searched slice by slice)",
+            "baseline": "the same ask with answer.ANCHOR_AT_NEWEST and retrieve.SPLIT_COUNT off (last's "
+                        "slices counted back from now, not from the newest memory; label sightings counted "
+                        "in the window)" if baseline == "anchor" else
+                        "the same ask with retrieve.LABEL_MASS_FILTER, answer.PROBE_FIRST and "
+                        "answer.ANCHOR_AT_NEWEST off (label hits not filtered by their mass in LanceDB; "
+                        "last/first searched slice by slice; last's slices counted back from now)",
             "ask_ms_baseline": {"p50": pct(base_ms, 50), "p95": pct(base_ms, 95), "max": max(base_ms)},
             "ask_ms_baseline_by_form": {f: {"p50": pct(v, 50), "p95": pct(v, 95)} for f, v in base_form.items()},
             "p95_ratio_over_baseline": pct(ask_ms, 95) / pct(base_ms, 95),
@@ -287,8 +296,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="ask each question N times and keep the fastest (less noise on a busy machine)")
     ap.add_argument("--compare", action="store_true",
-                    help="also time each ask with the label-mass filter and the whole-window probe off, "
-                         "in the same run (a baseline)")
+                    help="also time each ask with the label-mass filter, the whole-window probe and the "
+                         "newest-memory anchor off, in the same run (a baseline)")
+    ap.add_argument("--baseline", choices=["all", "anchor"], default="all",
+                    help="with --compare: switch off everything (default) or only this version's newest-memory "
+                         "anchor and split count")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "query.json")
     args = ap.parse_args()
     os.environ.setdefault("LIFELOG_PASSPHRASE", "bench")
@@ -306,7 +318,8 @@ def main() -> int:
         build = json.loads(stamp.read_text())
         log(f"reusing {data_dir} (use --rebuild to rebuild)")
     load_start = os.getloadavg()
-    res = measure(data_dir, args.queries, ask_only=args.ask_only, compare=args.compare, repeat=max(1, args.repeat))
+    res = measure(data_dir, args.queries, ask_only=args.ask_only, compare=args.compare, repeat=max(1, args.repeat),
+                  baseline=args.baseline)
     import lancedb
     import onnxruntime
 
@@ -334,8 +347,9 @@ def main() -> int:
     if args.compare:
         bk = res["ask_ms_baseline"]
         assert isinstance(bk, dict)
-        print(f"{'ask, filter + probe off':28s}{bk['p50']:10.1f}{bk['p95']:10.1f}")
-        print(f"with / without the label-mass filter and probe: p95 {res['p95_ratio_over_baseline']:.2f}, "
+        what = "anchor, split off" if args.baseline == "anchor" else "filter, probe, anchor off"
+        print(f"{'ask, ' + what:28s}{bk['p50']:10.1f}{bk['p95']:10.1f}")
+        print(f"with / without ({what}): p95 {res['p95_ratio_over_baseline']:.2f}, "
               f"total {res['total_ratio_over_baseline']:.2f}, "
               f"median per question {res['median_per_question_ratio']:.2f}; "
               f"same hits for {res['same_answers']} of {res['queries']} questions")

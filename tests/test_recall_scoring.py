@@ -154,8 +154,9 @@ POOL = ["Egyptian cat", "tabby", "tiger cat", "espresso", "cup", "coffee mug", "
 YEAR_END = datetime(2025, 12, 31, 20, 0, tzinfo=UTC)
 
 
-def _write_year(data_dir: Path, episodes: list[tuple[datetime, list[tuple[str, float]]]]) -> None:
-    """Episodes of 3 frames, 2 s apart, each frame with the given labels and the real ConSE vector."""
+def _write_year(data_dir: Path, episodes: list[tuple[datetime, list[tuple[str, float]]]], first: int = 0) -> None:
+    """Episodes of 3 frames, 2 s apart, each frame with the given labels and the real ConSE vector
+    (ids numbered from ``first``, so a later call can append to the same store)."""
     from lifelog.store.db import EPISODE_SCHEMA, FRAME_SCHEMA, SEMANTIC_DIM, Store
 
     venc = _venc()
@@ -165,7 +166,7 @@ def _write_year(data_dir: Path, episodes: list[tuple[datetime, list[tuple[str, f
                                                      "label_scores")}
     eps: dict[str, list[Any]] = {k: [] for k in ("id", "media_id", "start", "end", "labels", "label_scores",
                                                   "semantic")}
-    for e, (start, labs) in enumerate(episodes):
+    for e, (start, labs) in enumerate(episodes, start=first):
         ep = f"ep{e:05d}"
         vec = sum(p * venc.label_vectors[index[n]] for n, p in labs)
         vec = (vec / np.linalg.norm(vec)).astype(np.float32)
@@ -197,9 +198,10 @@ def _write_year(data_dir: Path, episodes: list[tuple[datetime, list[tuple[str, f
                 arrays.append(pa.nulls(len(cols["id"]), f.type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
+    had = store.count("frames")
     store.table("frames").add(table(frames, FRAME_SCHEMA))
     store.table("episodes").add(table(eps, EPISODE_SCHEMA))
-    assert store.count("frames") == n
+    assert store.count("frames") == had + n
 
 
 def _year(seed: int, sparse: dict[str, list[int]]) -> list[tuple[datetime, list[tuple[str, float]]]]:
@@ -250,6 +252,35 @@ def test_the_label_filter_in_lancedb_keeps_exactly_the_frames_with_enough_mass(
     assert got[10**9] == want
 
 
+@pytest.mark.parametrize("min_mass", [0.0, 0.125, 0.5])
+def test_counting_sightings_before_a_time_by_difference_gives_the_window_count(
+        year: Path, monkeypatch: pytest.MonkeyPatch, min_mass: float) -> None:
+    """The probe of "last" counts label sightings before the last day as all of them less the
+    newest: the same numbers, and the same probe answer, as counting inside the window."""
+    import lifelog.recall.retrieve as retrieve
+    from lifelog.recall.score import label_mass
+    from lifelog.store.db import Store
+
+    store = Store(year)
+    weights = {"cup": 1.0, "coffee mug": 0.66, "espresso": 0.5, "Egyptian cat": 1.0}
+    cond = retrieve.label_filter(weights, min_mass)
+    assert cond is not None
+    everything = store.rows("frames", None, columns=["t", "labels", "label_scores"])
+    mass = label_mass(weights, everything.column("labels"), everything.column("label_scores"))
+    times = everything.column("t").to_pylist()
+    for end in (YEAR_END - timedelta(days=1), YEAR_END - timedelta(days=100), YEAR_END + timedelta(days=1)):
+        want = sum(1 for t, m in zip(times, mass, strict=True) if t < end and m > 0 and m >= min_mass)
+        counts: dict[bool, int] = {}
+        probes: dict[bool, tuple[int, bool]] = {}
+        for split in (True, False):
+            monkeypatch.setattr(retrieve, "SPLIT_COUNT", split)
+            counts[split] = retrieve.count_in(store, None, end, cond)
+            rows, complete = retrieve.label_rows(store, weights, None, end, max(min_mass, 1e-6), cap=100)
+            probes[split] = (rows.num_rows, complete)
+        assert counts[True] == counts[False] == want
+        assert probes[True] == probes[False]
+
+
 @pytest.mark.parametrize(
     ("question", "first_start"),
     [
@@ -285,6 +316,60 @@ def test_a_dense_subject_is_still_answered_from_the_most_recent_slice(year: Path
 
     a = ask(Memory(year), "when did I last see a coffee?", now=YEAR_END, thumbnails=False)
     assert a.hits and (YEAR_END - a.hits[0].start) < timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("question", "newest"),
+    [
+        ("when did I last see a cat?", YEAR_END - timedelta(days=40, hours=3)),
+        ("when did I last see a coffee?", None),  # seen every day: the newest coffee of the year
+        ("when did I last see a bird?", YEAR_END - timedelta(days=300, hours=3)),
+        ("when did I last see a giraffe?", None),
+    ],
+)
+def test_last_after_days_without_recordings_gives_the_same_answer_as_counting_back_from_now(
+        year: Path, monkeypatch: pytest.MonkeyPatch, question: str, newest: datetime | None) -> None:
+    """Asked ten days after the last recording: the slices are counted back from the newest
+    memory (the fast path) and the answer is exactly that of slices counted back from now."""
+    import lifelog.recall.answer as answer
+    from lifelog.api import Memory
+
+    mem = Memory(year)
+    now = YEAR_END + timedelta(days=10)
+    got = {}
+    for anchored in (True, False):
+        monkeypatch.setattr(answer, "ANCHOR_AT_NEWEST", anchored)
+        a = answer.ask(mem, question, now=now, thumbnails=False)
+        got[anchored] = [(h.episode_id, round(h.score, 4)) for h in a.hits]
+        if "giraffe" in question:
+            assert a.hits == [] and "found no" in a.answer
+        elif newest is not None:
+            assert a.hits and a.hits[0].start == newest, a.answer
+        else:  # coffee: the evening episode of the last recorded day
+            assert a.hits and YEAR_END - a.hits[0].start < timedelta(days=1), a.answer
+    assert got[True] == got[False]
+
+
+def test_first_sees_older_photos_imported_after_the_previous_question(tmp_path: Path) -> None:
+    """The span of the memory (where "first" starts looking) is remembered between questions only
+    until episodes change: photos from before it, imported later, are found."""
+    from lifelog.api import Memory
+    from lifelog.recall.answer import ask
+
+    data = tmp_path / "memory"
+    start = YEAR_END - timedelta(days=30)
+    _write_year(data, [(start + timedelta(days=d), [("Egyptian cat", 0.8), ("cup", 0.1)]) for d in (3, 8)]
+                + [(start + timedelta(days=d), [("desk", 0.5), ("monitor", 0.4)]) for d in range(30)])
+    mem = Memory(data)
+    now = YEAR_END + timedelta(days=3)
+    before = ask(mem, "when did I first see a cat?", now=now, thumbnails=False)
+    assert before.hits and before.hits[0].start == start + timedelta(days=3), before.answer
+    older = start - timedelta(days=200)  # an old photo, imported after the question
+    _write_year(data, [(older, [("Egyptian cat", 0.7), ("desk", 0.2)])], first=100)
+    after = ask(mem, "when did I first see a cat?", now=now, thumbnails=False)
+    assert after.hits and after.hits[0].start == older, after.answer
+    last = ask(mem, "when did I last see a cat?", now=now, thumbnails=False)
+    assert [h.start for h in last.hits] == [start + timedelta(days=8), start + timedelta(days=3), older]
 
 
 # ------------------------------------------------------------------ places, end to end

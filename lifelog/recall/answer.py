@@ -14,10 +14,12 @@ days so that questions about things never seen (skiing, a giraffe) find nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -372,17 +374,44 @@ def _per_episode(frames: pa.Table | None, fs: NDArray[np.float32]) -> Scored:
     return out
 
 
+ANCHOR_AT_NEWEST = True  # bench/query.py --compare switches it off (slices counted back from now)
+_SPAN: weakref.WeakKeyDictionary[Any, tuple[Any, datetime | None, datetime | None]] = weakref.WeakKeyDictionary()
+
+
+def _span(memory: Memory) -> tuple[datetime | None, datetime | None]:
+    """(start of the oldest episode, end of the newest), remembered per store until the episodes
+    table changes: reading every episode's times costs ~10 ms at a year of memories, its table
+    version is a cheap look-up."""
+    version: Any = None
+    with contextlib.suppress(Exception):  # no version to key on: read it every time
+        version = memory.store.table("episodes").version
+    cached = _SPAN.get(memory.store) if version is not None else None
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    rows = memory.store.rows("episodes", None, columns=["start", "end"])
+    first: datetime | None = pc.min(rows.column("start")).as_py() if rows.num_rows else None
+    last: datetime | None = pc.max(rows.column("end")).as_py() if rows.num_rows else None
+    if version is not None:
+        with contextlib.suppress(TypeError):  # a store that cannot be weakly referenced: not remembered
+            _SPAN[memory.store] = (version, first, last)
+    return first, last
+
+
 def _stages(
     memory: Memory, intent: str, start: datetime | None, end: datetime
 ) -> list[tuple[datetime | None, datetime]]:
     """Time slices to search, nearest first for "last", earliest first for "first"."""
     if intent == "last":
         out: list[tuple[datetime | None, datetime]] = []
-        oldest = memory.earliest()
+        oldest, newest = _span(memory)
         floor = max(x for x in (start, oldest) if x is not None) if (start or oldest) else None
+        # Slices are counted back from the newest memory in the window, not from the clock: after
+        # a few days without recordings the "last day" slice still holds the last day recorded.
+        # Only the slice boundaries move: the first slice still reaches ``end``, so nothing is skipped.
+        anchor = min(end, newest) if ANCHOR_AT_NEWEST and newest is not None else end
         hi = end
         for days in STAGE_DAYS:
-            lo = end - timedelta(days=days)
+            lo = anchor - timedelta(days=days)
             if floor is not None and lo <= floor:
                 out.append((start, hi))
                 return out
@@ -391,7 +420,7 @@ def _stages(
         out.append((start, hi))
         return out
     if intent == "first":
-        first = start or memory.earliest()
+        first = start or _span(memory)[0]
         if first is None:
             return [(start, end)]
         out = []

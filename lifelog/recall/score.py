@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -124,16 +125,23 @@ def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vect
     words = _words(phrase) - _STOP
     head = _head(phrase)
     out: dict[str, float] = {}
+    name_words, name_heads = _label_words(tuple(names))
     for i, name in enumerate(names):
         w = 0.0
         # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
-        if words and words <= _words(name) and head == _head(name):
+        if words and words <= name_words[i] and head == name_heads[i]:
             w = 1.0
         elif by_similarity and sims[i] >= LABEL_SIM_FLOOR:
             w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
         if w > 0:
             out[name] = w
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _label_words(names: tuple[str, ...]) -> tuple[list[set[str]], list[str]]:
+    """Each label name's words and head noun, worked out once per label set (not per question)."""
+    return [_words(n) for n in names], [_head(n) for n in names]
 
 
 _CUT = {
