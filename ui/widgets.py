@@ -140,3 +140,15 @@ def muted(text: str = "") -> QLabel:
     label.setWordWrap(True)
     label.setStyleSheet("color: palette(mid);")
     return label
+
+
+ERROR_STYLE = "color: #a40000;"  # one error colour for the whole app
+
+
+def error_line() -> QLabel:
+    """A hidden, wrapping, red line for a page's errors (shown with setText + setVisible)."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setStyleSheet(ERROR_STYLE)
+    label.setVisible(False)
+    return label

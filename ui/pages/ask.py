@@ -28,7 +28,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, guarded, muted, thumbs_for, when
+from ui.widgets import Thumbs, error_line, guarded, muted, thumbs_for, when
 
 ROLE_ROW = Qt.ItemDataRole.UserRole
 
@@ -114,10 +114,7 @@ class AskPage(QWidget):
         af = self.answer.font()
         af.setPointSizeF(af.pointSizeF() * 1.25)
         self.answer.setFont(af)
-        self.error = QLabel("")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b00020;")
-        self.error.setVisible(False)
+        self.error = error_line()
         self.hint = muted("")
 
         self.hits = QListWidget()

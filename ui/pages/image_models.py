@@ -33,9 +33,7 @@ from ui.qt import (
     QWidget,
 )
 from ui.tasks import TaskControl
-from ui.widgets import guarded
-
-ERROR_STYLE = "color: #a40000;"
+from ui.widgets import ERROR_STYLE, guarded
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, guarded, heading, muted, span, thumbs_for, when
+from ui.widgets import Thumbs, error_line, guarded, heading, muted, span, thumbs_for, when
 
 ROLE_KEY = Qt.ItemDataRole.UserRole
 PERIODS: tuple[tuple[str, str], ...] = (("all", "All time"), ("month", "This month"), ("week", "This week"))
@@ -105,10 +105,7 @@ class ObjectsPage(QWidget):
         bar.addWidget(self.period)
 
         self.note = muted("")
-        self.error = QLabel("")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b00020;")
-        self.error.setVisible(False)
+        self.error = error_line()
 
         self.list = QListWidget()
         self.list.setIconSize(QSize(96, 72))

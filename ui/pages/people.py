@@ -37,7 +37,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, guarded, heading, muted, span, thumbs_for, when
+from ui.widgets import Thumbs, error_line, guarded, heading, muted, span, thumbs_for, when
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 
@@ -81,10 +81,7 @@ class PeoplePage(QWidget):
         bar.addWidget(self.show_hidden)
 
         self.note = muted("Faces are grouped into people on this machine. Select one to name it, two to merge.")
-        self.error = QLabel("")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b00020;")
-        self.error.setVisible(False)
+        self.error = error_line()
 
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.ViewMode.IconMode)

@@ -37,7 +37,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import guarded
+from ui.widgets import ERROR_STYLE, guarded
 
 # (section, field) pairs shown, in order; sections are the Settings model's sub-models.
 SECTIONS: list[tuple[str, str, list[str]]] = [
@@ -47,7 +47,6 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("speech", "Speech", ["enabled", "model", "language"]),
     ("", "Time", ["timezone"]),
 ]
-ERROR_STYLE = "color: #a40000;"
 
 
 @dataclass(frozen=True)
