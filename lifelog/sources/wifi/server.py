@@ -322,6 +322,18 @@ class ReceiverApp:
         self.registry.touch(dev.id)
         return dev
 
+    async def authed_json(self, request: web.Request) -> tuple[WifiDevice, dict[str, Any]] | web.Response:
+        """A paired device's request with a JSON object body, or the refusal to send back."""
+        from aiohttp import web
+
+        dev = self.authenticate(request)
+        if isinstance(dev, web.Response):
+            return dev
+        body = await self.json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        return dev, body
+
     async def json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
         from aiohttp import web
 
@@ -383,12 +395,10 @@ class ReceiverApp:
     async def have(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        dev = self.authenticate(request)
-        if isinstance(dev, web.Response):
-            return dev
-        body = await self.json_body(request)
-        if isinstance(body, web.Response):
-            return body
+        got = await self.authed_json(request)
+        if isinstance(got, web.Response):
+            return got
+        dev, body = got
         files = body.get("files")
         if not isinstance(files, list):
             return self.refuse(request, 400, "files must be a list", dev.id)
@@ -430,12 +440,10 @@ class ReceiverApp:
     async def create_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        dev = self.authenticate(request)
-        if isinstance(dev, web.Response):
-            return dev
-        body = await self.json_body(request)
-        if isinstance(body, web.Response):
-            return body
+        got = await self.authed_json(request)
+        if isinstance(got, web.Response):
+            return got
+        dev, body = got
         size, sha = body.get("size"), body.get("sha256")
         try:
             name = safe_name(body.get("name"))
