@@ -45,15 +45,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from lifelog.config import SpeechSettings  # noqa: E402
 from lifelog.sample.fetch import SampleMediaUnavailable, sample_media  # noqa: E402
 from lifelog.speech.audio import SAMPLE_RATE  # noqa: E402
 from lifelog.speech.text import word_error_rate  # noqa: E402
-from lifelog.speech.transcribe import (  # noqa: E402
-    SpeechModelError,
-    SpeechSettings,
-    Transcriber,
-    TranscribeStats,
-)
+from lifelog.speech.transcribe import SpeechModelError, Transcriber, TranscribeStats  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "speech.json"
 

@@ -18,6 +18,7 @@ from lifelog import paths
 from lifelog.config import Settings, load_settings
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.store.db import Store
+from lifelog.store.sql import overlap_conditions
 from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
@@ -169,11 +170,7 @@ class Memory:
 
     def episodes_between(self, start: datetime | None, end: datetime | None) -> list[EpisodeInfo]:
         """Episodes overlapping [start, end), in time order (either bound may be open)."""
-        conds = []
-        if end is not None:
-            conds.append(f"start < {_ts(end)}")
-        if start is not None:
-            conds.append(f"`end` > {_ts(start)}")
+        conds = overlap_conditions(start, end)
         hidden = self.store.committed_filter()
         if hidden:
             conds.append(hidden)
@@ -205,7 +202,7 @@ class Memory:
         return value
 
     def episode(self, episode_id: str) -> EpisodeInfo | None:
-        from lifelog.store.db import sql_str
+        from lifelog.store.sql import sql_str
 
         rows = self.store.rows("episodes", f"id = {sql_str(episode_id)}").to_pylist()
         return self._episode_info(rows[0], with_objects=True) if rows else None
@@ -239,7 +236,7 @@ class Memory:
 
     def episode_frames(self, episode_id: str) -> list[FrameInfo]:
         """The kept frames of an episode in time order (thumbnails via :meth:`thumbnail`)."""
-        from lifelog.store.db import sql_str
+        from lifelog.store.sql import sql_str
 
         where = f"episode_id = {sql_str(episode_id)}"
         hidden = self.store.committed_filter()
@@ -264,7 +261,7 @@ class Memory:
     def episode_transcript(self, episode_id: str) -> list[UtteranceInfo]:
         """What was said during an episode, decrypted in memory, in time order (empty when
         nothing was transcribed)."""
-        from lifelog.store.db import sql_str
+        from lifelog.store.sql import sql_str
 
         if self.store.count("utterances") == 0:
             return []
@@ -296,7 +293,7 @@ class Memory:
 
     def episode_media(self, episode_id: str) -> EpisodeMedia | None:
         """The original file of an episode (None for an unknown episode)."""
-        from lifelog.store.db import sql_str
+        from lifelog.store.sql import sql_str
 
         eps = self.store.rows(
             "episodes", f"id = {sql_str(episode_id)}", columns=["media_id", "start"]
@@ -405,8 +402,8 @@ class Memory:
 
     def _edit_people(self, op: Callable[[People], _T]) -> _T:
         """Run a people operation under the write lock, then re-derive who spoke (speech uses faces)."""
-        from lifelog.ingest.pipeline import write_lock
         from lifelog.people import People
+        from lifelog.store.lock import write_lock
 
         with write_lock(self.data_dir):
             self.store.refresh()
@@ -432,7 +429,7 @@ class Memory:
         """
         from lifelog.encoders import get_visual_encoder
         from lifelog.encoders.registry import active_model
-        from lifelog.store.db import sql_str
+        from lifelog.store.sql import sql_str
 
         model = active_model(self.data_dir)
         if model is not None:
@@ -455,9 +452,3 @@ class Memory:
             raise RegistryError("the offline default is in use: nothing to re-index")
         return reindex(self.store, self.vault, model, progress=progress, cancel=cancel)
 
-
-def _ts(dt: datetime) -> str:
-    """A LanceDB (DataFusion) timestamp literal in UTC."""
-    from datetime import UTC
-
-    return f"timestamp '{dt.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z'"

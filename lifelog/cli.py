@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("LIFELOG_DEBUG"):
             raise
-        from lifelog.ingest.pipeline import WriteLockBusy
+        from lifelog.store.lock import WriteLockBusy
 
         if isinstance(e, WriteLockBusy):
             print(f"lifelog: {e}", file=sys.stderr)

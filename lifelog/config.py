@@ -9,14 +9,51 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lifelog.speech.transcribe import SpeechSettings
-from lifelog.store.vault import atomic_write
+from lifelog.store.files import atomic_write
 
 SETTINGS_VERSION = 1
+
+
+#: The speech models lifelog can run (docs/speech.md).
+SpeechModelName = Literal["tiny.en", "base"]
+
+
+class SpeechSettings(BaseModel):
+    """How speech is transcribed. Strict: an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    enabled: bool = Field(True, title="Transcribe speech", description="Transcribe the audio of imported media.")
+    model: SpeechModelName = Field(
+        "tiny.en",
+        title="Whisper model",
+        description="tiny.en: English only, fastest (default). base: multilingual with language "
+        "detection, more accurate, about 3× slower.",
+    )
+    openai_whisper_checkpoint: Path | None = Field(
+        None,
+        title="Own openai-whisper checkpoint",
+        description="Path to a Whisper .pt checkpoint for openai-whisper (must be installed); "
+        "used instead of the built-in model when set.",
+    )
+    language: str | None = Field(
+        None,
+        title="Language",
+        description="ISO 639-1 code to force (e.g. 'de'); None detects it (multilingual models only).",
+    )
+    beam_size: int = Field(1, ge=1, le=10, title="Beam size", description="1 = greedy decoding (fastest).")
+    cpu_threads: int = Field(2, ge=1, le=64, title="CPU threads", description="Threads for the speech model.")
+    window_s: float = Field(
+        240.0, ge=30.0, le=3600.0, title="Window", description="Seconds of audio processed at once (memory bound)."
+    )
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0, title="Voice activity threshold")
+    min_silence_ms: int = Field(
+        1000, ge=100, le=10000, title="Pause that ends an utterance", description="Silence that splits speech."
+    )
 
 
 class CaptureSettings(BaseModel):

@@ -31,8 +31,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lifelog.recall.retrieve import window_filter
-from lifelog.store.db import Store, sql_in, sql_str
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_in, sql_str, window_filter
 
 # A frame shows an object when the summed probability of the object's classes among its stored
 # top labels is at least this. 0.15 is 150x the uniform 1/1000: a clearly visible object is

@@ -29,12 +29,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lifelog.speech.text import index_terms, query_terms
+from lifelog.store.sql import window_conditions
+from lifelog.store.terms import index_terms, query_terms
 
 if TYPE_CHECKING:
     from lifelog.ingest.analyzers import FrameInput
@@ -159,7 +160,7 @@ class OcrAnalyzer:
         return self._engine
 
     def analyze(self, frames: Sequence[FrameInput]) -> list[dict[str, Any]]:
-        from lifelog.speech.store import index_key, term_hash
+        from lifelog.store.blind_index import index_key, term_hash
 
         self._handover = _Handover(tuple(f.frame_id for f in frames))
         if not frames:
@@ -232,11 +233,7 @@ Window = tuple[datetime | None, datetime | None]
 
 
 def _window_where(window: Window | None) -> list[str]:
-    out: list[str] = []
-    for bound, op in zip(window or (None, None), (">=", "<"), strict=True):
-        if bound is not None:
-            out.append(f"t {op} timestamp '{bound.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z'")
-    return out
+    return window_conditions(*(window or (None, None)))
 
 
 @dataclass(frozen=True)
@@ -252,8 +249,8 @@ def _match_frames(
     store: Store, vault: Vault, terms: Sequence[str], window: Window | None
 ) -> tuple[dict[str, str], list[_FrameMatch]]:
     """(hash → term, frames where any of ``terms`` was read)."""
-    from lifelog.speech.store import index_key, term_hash
-    from lifelog.store.db import sql_in
+    from lifelog.store.blind_index import index_key, term_hash
+    from lifelog.store.sql import sql_in
 
     if not terms:
         return {}, []
@@ -278,7 +275,7 @@ def _match_frames(
 
 def _load_lines(store: Store, vault: Vault, ids: Sequence[str]) -> dict[str, tuple[str, float]]:
     """ocr id → (decrypted text, score)."""
-    from lifelog.store.db import sql_in
+    from lifelog.store.sql import sql_in
 
     if not ids:
         return {}

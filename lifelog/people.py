@@ -48,7 +48,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from lifelog.store.db import FACE_DIM, SCHEMAS, Store, sql_in, sql_str
+from lifelog.store.db import FACE_DIM, SCHEMAS, Store
+from lifelog.store.sql import sql_in, sql_str
 from lifelog.store.vault import Vault
 
 MAX_NAME_CHARS = 100

@@ -340,7 +340,7 @@ def test_unfinished_file_is_invisible_to_readers_before_rollback(lib: Library, t
 
 # ----------------------------------------------------------------------- write lock
 def test_second_writer_gets_a_clear_error(lib: Library, tmp_path: Path, data_dir: Path) -> None:
-    from lifelog.ingest.pipeline import write_lock
+    from lifelog.store.lock import write_lock
 
     src = copy_to(lib.cat_morning, tmp_path / "src" / "cat.mp4")
     with write_lock(data_dir):

@@ -212,14 +212,14 @@ def test_no_network_and_refused_urls(tiny: TinyModel, data_dir: Path, tmp_path: 
 def test_install_while_an_import_holds_the_write_lock(
     tiny: TinyModel, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lifelog.ingest.pipeline import write_lock
+    from lifelog.store.lock import write_lock
 
     write_manifest(tmp_path / "m.json", tiny.entry())
     _env_manifest(monkeypatch, tmp_path / "m.json")
     # the lock an import holds, taken in another process (flock is per open file)
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys,time; from pathlib import Path; from lifelog.ingest.pipeline import write_lock\n"
+         "import sys,time; from pathlib import Path; from lifelog.store.lock import write_lock\n"
          "with write_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(60)", str(data_dir)],
         stdout=subprocess.PIPE, text=True, env=cli_env(),
     )
@@ -528,7 +528,7 @@ def test_cli_reindex_and_busy_lock(
     assert json_doc(proc)["frames_to_reindex"] == 2
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys,time; from pathlib import Path; from lifelog.ingest.pipeline import write_lock\n"
+         "import sys,time; from pathlib import Path; from lifelog.store.lock import write_lock\n"
          "with write_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(60)", str(data_dir)],
         stdout=subprocess.PIPE, text=True, env=cli_env(),
     )

@@ -150,7 +150,8 @@ def test_objects_in_episodes(memory: Any) -> None:
 
 
 def test_unfinished_import_is_hidden(memory: Any) -> None:
-    from lifelog.store.db import JOURNAL_DIR, sql_str
+    from lifelog.store.db import JOURNAL_DIR
+    from lifelog.store.sql import sql_str
 
     ep = _episode_at(memory, CUP_2)
     media_id = memory.store.rows("episodes", f"id = {sql_str(ep)}", columns=["media_id"]).column(0)[0].as_py()

@@ -202,7 +202,7 @@ def test_a_sync_waits_its_turn_while_another_import_holds_the_memory(
 ) -> None:
     """The user imports a folder while a card syncs: the sync waits for the write lock instead of
     failing its files, and both end up in the memory."""
-    from lifelog.ingest.pipeline import write_lock
+    from lifelog.store.lock import write_lock
 
     vol = make_volume(tmp_path / "media", "CANON", "canon", clips[:1])
     mem = Memory(data_dir)
@@ -233,8 +233,8 @@ def test_a_sync_waits_its_turn_while_another_import_holds_the_memory(
 def test_a_cancelled_sync_stops_waiting_for_the_memory(
     tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
 ) -> None:
-    from lifelog.ingest.pipeline import write_lock
     from lifelog.sources.sync import SyncCancelled, import_when_free
+    from lifelog.store.lock import write_lock
 
     vol_file = clips[0][0]
     mem = Memory(data_dir)

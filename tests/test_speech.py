@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lifelog.config import Settings
+from lifelog.config import Settings, SpeechSettings
 from lifelog.ingest.pipeline import Importer
 from lifelog.speech.audio import (
     SAMPLE_RATE,
@@ -38,28 +38,22 @@ from lifelog.speech.audio import (
 from lifelog.speech.job import SpeechCancelled, rollback_unfinished_speech, transcribe_media
 from lifelog.speech.recall import episode_hits, find_person, parse_speech_question, speech_hits
 from lifelog.speech.speakers import FaceSighting, attribute_speaker, reattribute
-from lifelog.speech.store import (
-    INDEX_KEY_BLOB,
-    blind_terms,
-    index_key,
-    load_utterances,
-    search_meaning,
-    search_words,
-    transcript_status,
-)
-from lifelog.speech.text import edit_distance, index_terms, query_terms, word_error_rate, words
+from lifelog.speech.store import load_utterances, search_meaning, search_words, transcript_status
+from lifelog.speech.text import edit_distance, word_error_rate
 from lifelog.speech.transcribe import (
     BackendResult,
     BackendSegment,
     OpenAIWhisperBackend,
     SpeechModelError,
-    SpeechSettings,
     Transcriber,
     TranscribeStats,
     Word,
     select_backend,
 )
-from lifelog.store.db import Store, sql_str
+from lifelog.store.blind_index import INDEX_KEY_BLOB, blind_terms, index_key
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_str
+from lifelog.store.terms import index_terms, query_terms, words
 from lifelog.store.vault import Vault
 
 LIBRIVOX = "sense_and_sensibility_01_austen_64kb-0{}.wav"
@@ -581,7 +575,7 @@ def test_blind_index_key_is_per_memory_and_kept_encrypted(tmp_path: Path) -> Non
     # A fresh process (no cache) reopening the memory gets the same key from the vault.
     code = (
         "import sys; from pathlib import Path; from lifelog.store.vault import Vault; "
-        "from lifelog.speech.store import index_key; "
+        "from lifelog.store.blind_index import index_key; "
         "print(index_key(Vault.open(Path(sys.argv[1]), passphrase='p')).hex())"
     )
     out = subprocess.run([sys.executable, "-c", code, str(a)], capture_output=True, text=True, check=True)

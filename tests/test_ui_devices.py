@@ -352,10 +352,10 @@ def test_a_camera_that_cannot_open_is_reported(h: Harness) -> None:
 
 def test_a_sync_waits_for_another_import_instead_of_failing(h: Harness, tmp_path: Path, cat_clip: Path) -> None:
     """The receiver imports on its own thread; a sync that meets its write lock waits its turn."""
-    from lifelog.ingest.pipeline import write_lock
     from lifelog.sources import registry
     from lifelog.sources.dcf import identify_volume
     from lifelog.sources.sim.dcf import make_volume
+    from lifelog.store.lock import write_lock
 
     mnt = tmp_path / "media"
     vol = make_volume(mnt, "CARD", "dji", [(cat_clip, CARD_AT)])

@@ -143,7 +143,8 @@ def test_a_forgotten_file_is_no_longer_reported_as_had(
     cat = clip(tmp_path_factory, media, "cat")
     client, _ = receiver.pair()
     client.upload(cat)
-    from lifelog.store.db import Store, sql_str
+    from lifelog.store.db import Store
+    from lifelog.store.sql import sql_str
 
     store = Store(data_dir)
     mid = _media_rows(data_dir)[0]["id"]
@@ -217,8 +218,8 @@ def test_memory_busy_keeps_the_verified_bytes_and_a_retry_imports_them(
 ) -> None:
     """Another lifelog process is importing (it holds the write lock): the upload is verified and
     kept, the sender is told 503 busy, and asking again later imports it without re-sending."""
-    from lifelog.ingest.pipeline import write_lock
     from lifelog.sources.wifi.server import ReceiverLimits
+    from lifelog.store.lock import write_lock
 
     cat = clip(tmp_path_factory, media, "cat")
     with run_receiver(data_dir, ReceiverLimits(import_busy_wait_s=0.5)) as running:

@@ -312,7 +312,7 @@ def _check_space(where: Path, spec: ModelSpec) -> None:
 
 def _check_lock_free(data_dir: Path) -> None:
     """Fail fast (before a long download) when an import holds the memory's write lock."""
-    from lifelog.ingest.pipeline import WriteLockBusy, write_lock
+    from lifelog.store.lock import WriteLockBusy, write_lock
 
     try:
         with write_lock(data_dir):
@@ -346,7 +346,7 @@ def _check_loads(model: InstalledModel) -> None:
 
 
 def _commit(data_dir: Path, spec: ModelSpec, staging: Path, activate: bool) -> InstalledModel:
-    from lifelog.ingest.pipeline import WriteLockBusy, write_lock
+    from lifelog.store.lock import WriteLockBusy, write_lock
 
     final = models_root(data_dir) / spec.name
     old = models_root(data_dir) / f".old-{spec.name}-{os.getpid()}"

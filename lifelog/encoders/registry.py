@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lifelog.store.vault import atomic_write
+from lifelog.store.files import atomic_write
 
 MODELS_DIR = "models"
 ACTIVE_FILE = "active.json"

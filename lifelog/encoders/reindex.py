@@ -30,7 +30,8 @@ from numpy.typing import NDArray
 
 from lifelog.encoders.registry import InstalledModel
 from lifelog.encoders.vectors import ModelVectors, compact_vector_tables
-from lifelog.store.db import Store, sql_in, sql_str
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_in, sql_str
 from lifelog.store.vault import Vault
 
 BATCH = 32
@@ -86,7 +87,7 @@ def reindex(
 ) -> ReindexResult:
     """Embed every frame that has no vector of ``model`` yet (see the module docstring)."""
     from lifelog.encoders.clip import encoder_for
-    from lifelog.ingest.pipeline import write_lock
+    from lifelog.store.lock import write_lock
 
     report = progress or (lambda p: None)
     enc = encoder_for(model)

@@ -31,7 +31,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from lifelog.store.db import ANN_MIN_ROWS, TS, Store, sql_in, sql_str
+from lifelog.store.db import ANN_MIN_ROWS, TS, Store
+from lifelog.store.sql import sql_in, sql_str
 
 if TYPE_CHECKING:
     from lifelog.encoders.clip import ClipEncoder

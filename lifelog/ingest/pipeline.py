@@ -17,14 +17,13 @@ Only one process writes at a time (``<data>/write.lock``, ``fcntl.flock``); read
 from __future__ import annotations
 
 import errno
-import fcntl
 import itertools
 import os
 import queue
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -52,18 +51,17 @@ from lifelog.ingest.media import (
     mtime_of,
     walk,
 )
-from lifelog.store.db import JOURNAL_DIR, Store, sql_str
-from lifelog.store.vault import Vault, atomic_write
+from lifelog.store.db import JOURNAL_DIR, Store
+from lifelog.store.files import atomic_write
+from lifelog.store.lock import write_lock
+from lifelog.store.sql import sql_str
+from lifelog.store.vault import Vault
 
 THUMB_WIDTH = 160
 BATCH = 16
 
 
 class ImportCancelled(Exception):
-    pass
-
-
-class WriteLockBusy(RuntimeError):
     pass
 
 
@@ -114,23 +112,6 @@ class ImportResult:
 
 
 ProgressFn = Callable[[ImportProgress], None]
-
-
-# ------------------------------------------------------------------ write lock
-@contextmanager
-def write_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as e:
-            raise WriteLockBusy(
-                f"another lifelog process is writing to {data_dir} (an import is running); try again later"
-            ) from e
-        yield
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------- journal

@@ -271,7 +271,7 @@ def _ocr_presence(memory: Memory, start: datetime | None, end: datetime) -> dict
     if memory.store.count("ocr") == 0:
         return {}
     from lifelog.ocr import _load_lines
-    from lifelog.recall.retrieve import window_filter
+    from lifelog.store.sql import window_filter
 
     where = window_filter(start, end)
     hidden = memory.store.committed_filter()
@@ -564,7 +564,7 @@ def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int
 
 
 def _episode_rows(memory: Memory, ids: list[str]) -> dict[str, dict[str, Any]]:
-    from lifelog.store.db import sql_in
+    from lifelog.store.sql import sql_in
 
     if not ids:
         return {}

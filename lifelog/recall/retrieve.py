@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from lifelog.store.db import Store, sql_str
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_str, ts_literal, window_filter
 
 VECTOR_K = 400
 NPROBES = 24
@@ -33,21 +34,6 @@ def refine_factor(k: int) -> int:
     """IVF-PQ refine factor so that ``k * factor`` >= REFINED_CANDIDATES (recall@10 ≈ 0.95 at 1M)."""
     return max(2, -(-REFINED_CANDIDATES // max(k, 1)))
 COLUMNS = ["id", "episode_id", "t", "semantic", "labels", "label_scores", "thumb_id"]
-
-
-def ts_literal(dt: datetime) -> str:
-    from datetime import UTC
-
-    return f"timestamp '{dt.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z'"
-
-
-def window_filter(start: datetime | None, end: datetime | None, column: str = "t") -> str:
-    parts = []
-    if start is not None:
-        parts.append(f"{column} >= {ts_literal(start)}")
-    if end is not None:
-        parts.append(f"{column} < {ts_literal(end)}")
-    return " AND ".join(parts) if parts else "true"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lifelog.sources.base import MediaItem, check_name, short_hash
-from lifelog.store.vault import atomic_write
+from lifelog.store.files import atomic_write
 
 LEDGER_VERSION = 1
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")

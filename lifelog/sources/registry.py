@@ -21,7 +21,7 @@ from typing import Any
 
 from lifelog.sources.base import DeviceIdentity
 from lifelog.sources.ledger import check_device_id, device_dir, devices_dir
-from lifelog.store.vault import atomic_write
+from lifelog.store.files import atomic_write
 
 KINDS = ("usb", "gopro", "folder")
 

@@ -41,6 +41,7 @@ from lifelog.sources.base import (
     local_path,
 )
 from lifelog.sources.ledger import Ledger
+from lifelog.store.lock import WriterWaitCancelled, when_writer_free
 
 if TYPE_CHECKING:
     from lifelog.ingest.pipeline import ImportResult
@@ -450,18 +451,15 @@ def import_when_free(
     A device sync or a webcam segment is background work: when the user is importing something
     else at the same moment it waits its turn (cancellable) instead of failing the item.
     """
-    from lifelog.ingest.pipeline import WriteLockBusy
-
-    waited = 0.0
-    while True:
-        try:
-            return memory.import_paths(files, cancel=cancel, device=device)
-        except WriteLockBusy:
-            if waited >= give_up_s:
-                raise
-            if cancel.wait(poll_s):
-                raise SyncCancelled from None
-            waited += poll_s
+    try:
+        return when_writer_free(
+            lambda: memory.import_paths(files, cancel=cancel, device=device),
+            cancel,
+            poll_s=poll_s,
+            give_up_s=give_up_s,
+        )
+    except WriterWaitCancelled:
+        raise SyncCancelled from None
 
 
 def wait_seconds(seconds: float, cancel: threading.Event) -> bool:

@@ -31,12 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lifelog.config import SpeechSettings
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
 from lifelog.speech.speakers import attribute_speaker, media_faces
 from lifelog.speech.store import build_rows, delete_media_speech, ensure_speech_tables, media_episodes
-from lifelog.speech.transcribe import Segment, SpeechSettings, Transcriber, TranscribeStats, get_transcriber
-from lifelog.store.db import Store, sql_str
-from lifelog.store.vault import Vault, atomic_write
+from lifelog.speech.transcribe import Segment, Transcriber, TranscribeStats, get_transcriber
+from lifelog.store.db import Store
+from lifelog.store.files import atomic_write
+from lifelog.store.sql import sql_str
+from lifelog.store.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def transcribe_media(
 def _write_lock(store: Store, lock: bool) -> contextlib.AbstractContextManager[Any]:
     if not lock:
         return contextlib.nullcontext()
-    from lifelog.ingest.pipeline import write_lock
+    from lifelog.store.lock import write_lock
 
     return write_lock(store.data_dir, wait=True)
 

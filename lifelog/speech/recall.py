@@ -85,10 +85,10 @@ def speech_hits(
             elif s >= SPEECH_MATCH:
                 scores[uid] = (s, "meaning")
     elif speaker_id is not None:
-        from lifelog.speech.store import _window_where
-        from lifelog.store.db import sql_str
+        from lifelog.speech.store import window_where
+        from lifelog.store.sql import sql_str
 
-        where = " AND ".join([f"speaker_id = {sql_str(speaker_id)}", *_window_where(window)])
+        where = " AND ".join([f"speaker_id = {sql_str(speaker_id)}", *window_where(window)])
         for uid in store.rows("utterances", where, columns=["id"]).column("id").to_pylist():
             scores[uid] = (1.0, "speaker")
     best = sorted(scores.items(), key=lambda kv: -kv[1][0])[:limit]
@@ -194,7 +194,7 @@ def episode_hits(
 ) -> list[SpeechEpisodeHit]:
     """:func:`speech_hits` grouped by episode (an episode's score is its best utterance's),
     best first; utterances of media whose episodes were forgotten are left out."""
-    from lifelog.store.db import sql_in
+    from lifelog.store.sql import sql_in
 
     hits = speech_hits(store, vault, subject, window, speaker_id=speaker_id, limit=limit * 4,
                        text_vector=text_vector)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from lifelog.store.db import Store, sql_str
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_str
 
 
 @dataclass(frozen=True)

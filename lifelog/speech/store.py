@@ -18,78 +18,23 @@ guessed words. What the index still reveals is written down in ``docs/privacy.md
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 import json
-import os
-import secrets
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from lifelog.speech.text import index_terms, query_terms
 from lifelog.speech.transcribe import Segment
-from lifelog.store.db import SCHEMAS, Store, sql_in, sql_str
-from lifelog.store.vault import Vault, VaultError
+from lifelog.store.blind_index import index_key, term_hash
+from lifelog.store.db import SCHEMAS, Store
+from lifelog.store.sql import sql_in, sql_str, window_conditions
+from lifelog.store.terms import index_terms, query_terms
+from lifelog.store.vault import Vault
 
-#: The vault blob that holds the blind index key (ids are limited to hex digits, "-" and "_").
-INDEX_KEY_BLOB = "b11d0000-0000-0000-0000-000000000001"
-_TERM_LABEL = b"lifelog-term-v1:"
-TERM_BYTES = 16
 SPEECH_TABLES = ("utterances", "utterance_terms", "transcripts")
 
-_key_cache: dict[str, bytes] = {}
-_key_lock = threading.Lock()
-
-
-# ------------------------------------------------------------------------ index key
-def index_key(vault: Vault) -> bytes:
-    """The memory's blind-index key: made on first use, stored encrypted in the vault.
-
-    Creation is race-free between processes: the encrypted key is written to a temporary file
-    and hard-linked into place, which fails if another process linked its key first; then the
-    key on disk is read back, so every process uses the same one.
-    """
-    cache_key = str(vault.root.resolve())
-    with _key_lock:
-        key = _key_cache.get(cache_key)
-        if key is not None:
-            return key
-        path = vault.blob_path(INDEX_KEY_BLOB)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".tmp-{secrets.token_hex(8)}")
-            data = vault.encrypt(secrets.token_bytes(32), f"blob:{INDEX_KEY_BLOB}".encode())
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        key = vault.get(INDEX_KEY_BLOB)
-        if len(key) != 32:
-            raise VaultError("the keyword index key in the vault is damaged")
-        _key_cache[cache_key] = key
-        return key
-
-
-def term_hash(key: bytes, term: str) -> str:
-    return hmac.new(key, _TERM_LABEL + term.encode("utf-8"), hashlib.sha256).digest()[:TERM_BYTES].hex()
-
-
-def blind_terms(vault: Vault, text: str) -> list[str]:
-    """The blind-index hashes an utterance text is stored under."""
-    key = index_key(vault)
-    return sorted(term_hash(key, t) for t in index_terms(text))
 
 
 # ------------------------------------------------------------------------- schema upgrade
@@ -219,7 +164,7 @@ class Utterance:
         """When a word (normalised like the index) was said in this utterance, if it was."""
         from datetime import timedelta
 
-        from lifelog.speech.text import stem, words
+        from lifelog.store.terms import stem, words
 
         target = {stem(w) for w in words(word)}
         for ws, _we, w in self.words:
@@ -260,20 +205,11 @@ def load_utterances(store: Store, vault: Vault, ids: Iterable[str]) -> list[Utte
 Window = tuple[datetime | None, datetime | None]
 
 
-def _ts(dt: datetime) -> str:
-    return f"timestamp '{dt.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}Z'"
-
-
-def _window_where(window: Window | None, column: str = "start") -> list[str]:
+def window_where(window: Window | None, column: str = "start") -> list[str]:
+    """Filter conditions for utterances whose ``column`` lies in ``window``."""
     if window is None:
         return []
-    lo, hi = window
-    out = []
-    if lo is not None:
-        out.append(f"`{column}` >= {_ts(lo)}")
-    if hi is not None:
-        out.append(f"`{column}` < {_ts(hi)}")
-    return out
+    return window_conditions(window[0], window[1], f"`{column}`")
 
 
 def search_words(
@@ -296,7 +232,7 @@ def search_words(
         return []
     key = index_key(vault)
     hashes = {term_hash(key, t): t for t in terms}
-    where = [sql_in("term", hashes), *_window_where(window)]
+    where = [sql_in("term", hashes), *window_where(window)]
     rows = store.rows("utterance_terms", " AND ".join(where), columns=["term", "utterance_id", "start"]).to_pylist()
     found: dict[str, set[str]] = {}
     when: dict[str, datetime] = {}
@@ -309,8 +245,8 @@ def search_words(
                           columns=["id"]).column("id").to_pylist()
         ids = [u for u in ids if u in set(keep)]
     if phrase and ids:
-        from lifelog.speech.text import stem
-        from lifelog.speech.text import words as norm_words
+        from lifelog.store.terms import stem
+        from lifelog.store.terms import words as norm_words
 
         q = [stem(w) for w in norm_words(words if isinstance(words, str) else " ".join(words))]
         ok = set()
@@ -338,7 +274,7 @@ def search_meaning(
     (flat) cosine search with the time window as a pre-filter.
     """
     q = np.asarray(text_vector, dtype=np.float32).reshape(-1)
-    where = _window_where(window)
+    where = window_where(window)
     if speaker_id is not None:
         where.append(f"speaker_id = {sql_str(speaker_id)}")
     tbl = store.table("utterances")

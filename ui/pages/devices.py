@@ -50,13 +50,13 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lifelog.store.lock import when_writer_free
 from ui.context import AppContext
 from ui.qt import (
     QCheckBox,
@@ -397,32 +397,6 @@ def start_error_message(e: BaseException, port: int) -> str:
                     "Close it and switch receiving on again.")  # fmt: skip
         return f"Not allowed to listen on port {port} ({e.strerror or e})."
     return f"Could not start receiving: {e}"
-
-
-def retry_while_busy(
-    fn: Callable[[], T], cancel: threading.Event | None = None, *, every_s: float = 2.0, limit_s: float = BUSY_WAIT_S
-) -> T:
-    """``fn()``, tried again while the memory's write lock is held by another import in this
-    process (the Wi-Fi receiver's worker imports on its own thread). Runs on a worker thread."""
-    from lifelog.ingest.pipeline import WriteLockBusy
-
-    waited = 0.0
-    while True:
-        try:
-            return fn()
-        except WriteLockBusy:
-            if waited >= limit_s or (cancel is not None and cancel.is_set()):
-                raise
-        if cancel is not None:
-            if cancel.wait(every_s):
-                raise WriteLockBusyCancelled("cancelled while waiting for another import to finish")
-        else:
-            time.sleep(every_s)
-        waited += every_s
-
-
-class WriteLockBusyCancelled(RuntimeError):
-    pass
 
 
 # ----------------------------------------------------------------------- sync state
@@ -1073,8 +1047,10 @@ class DevicesPage(QWidget):
                 st.latest = p  # drawn by the UI timer; no signal per chunk
 
             try:  # a verified copy left by a busy attempt is reused, not downloaded again
-                return retry_while_busy(
-                    lambda: sync_source(memory, src, progress=progress, cancel=control.cancelled), control.cancelled
+                return when_writer_free(
+                    lambda: sync_source(memory, src, progress=progress, cancel=control.cancelled),
+                    control.cancelled,
+                    give_up_s=BUSY_WAIT_S,
                 )
             finally:
                 close = getattr(src, "close", None)
@@ -1474,7 +1450,7 @@ class DevicesPage(QWidget):
         memory, device = self.ctx.memory, self._rec_device
 
         def work() -> Any:
-            return retry_while_busy(lambda: memory.import_paths([seg.path], device=device))
+            return when_writer_free(lambda: memory.import_paths([seg.path], device=device), give_up_s=BUSY_WAIT_S)
 
         def done(res: Any) -> None:
             for f in res.failed:

@@ -37,7 +37,7 @@ def is_first_run(memory: Any) -> bool:
 
 def mark_opened(data_dir: Path) -> None:
     """Remember that the welcome was answered (a read-only folder just shows it again)."""
-    from lifelog.store.vault import atomic_write
+    from lifelog.store.files import atomic_write
 
     with contextlib.suppress(OSError):
         atomic_write(Path(data_dir) / MARKER, datetime.now().astimezone().isoformat().encode())

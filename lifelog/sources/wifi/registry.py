@@ -138,7 +138,7 @@ class Registry:
         return _Doc(devices=list(raw.get("devices") or []), offers=list(raw.get("offers") or []))
 
     def _save(self, doc: _Doc) -> None:
-        from lifelog.store.vault import atomic_write
+        from lifelog.store.files import atomic_write
 
         now = time.time()
         doc.offers = [o for o in doc.offers if o.get("expires", 0) > now - 3600]  # keep briefly, for 410s
@@ -325,7 +325,7 @@ class ReceivedIndex:
             return self._read().get(sha256)
 
     def add(self, sha256: str, media_id: str) -> None:
-        from lifelog.store.vault import atomic_write
+        from lifelog.store.files import atomic_write
 
         with self._lock:
             d = self._read()

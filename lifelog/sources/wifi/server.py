@@ -177,17 +177,17 @@ class ImportWorker:
 
     def run(self, path: Path, device_id: str) -> ImportOutcome:
         from lifelog.ingest.media import content_hash
-        from lifelog.ingest.pipeline import WriteLockBusy
+        from lifelog.store.lock import WriteLockBusy, WriterWaitCancelled, when_writer_free
 
         media_id = content_hash(path)
-        deadline = time.monotonic() + self.busy_wait_s
-        while True:
-            try:
-                res = self.memory.import_paths([path], cancel=self.cancel, device=device_id)
-                break
-            except WriteLockBusy as e:  # another lifelog process is importing: wait a little
-                if time.monotonic() > deadline or self.cancel.wait(2.0):
-                    return ImportOutcome("busy", str(e), media_id, {})
+        try:  # another lifelog process is importing: wait a little, then ask the sender to retry
+            res = when_writer_free(
+                lambda: self.memory.import_paths([path], cancel=self.cancel, device=device_id),
+                self.cancel,
+                give_up_s=self.busy_wait_s,
+            )
+        except (WriteLockBusy, WriterWaitCancelled) as e:
+            return ImportOutcome("busy", str(e), media_id, {})
         doc = res.to_json()
         if res.failed:
             return ImportOutcome("failed", res.failed[0].error, None, doc)
@@ -483,7 +483,7 @@ class ReceiverApp:
                     dev.id,
                 )
             up = _Upload(upload_id, dev.id, name, size, sha, d / f"{upload_id}.part", d / f"{upload_id}.json")
-            from lifelog.store.vault import atomic_write
+            from lifelog.store.files import atomic_write
 
             atomic_write(
                 up.meta, json.dumps({"name": name, "size": size, "sha256": sha, "created": time.time()}).encode("utf-8")
@@ -1013,7 +1013,7 @@ class Receiver:
 
     def _write_status(self) -> None:
         from lifelog.sources.wifi.pairing import STATUS_NAME
-        from lifelog.store.vault import atomic_write
+        from lifelog.store.files import atomic_write
 
         doc = {
             "pid": os.getpid(),

@@ -85,7 +85,7 @@ def _generate(d: Path, cert_path: Path, key_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from lifelog.store.vault import atomic_write
+    from lifelog.store.files import atomic_write
 
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
