@@ -187,8 +187,8 @@ def run_cli(
     cwd: Path | None = None,
     **kw: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m lifelog.cli [--data-dir D] ARGS...`` as a real process; text output."""
-    cmd: list[str | bytes | os.PathLike[str]] = [sys.executable, "-m", "lifelog.cli"]
+    """``python -m lifelog [--data-dir D] ARGS...`` as a real process; text output."""
+    cmd: list[str | bytes | os.PathLike[str]] = [sys.executable, "-m", "lifelog"]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     cmd += list(args)

@@ -15,7 +15,7 @@ def _core_modules() -> list[str]:
 
 def test_core_never_imports_qt() -> None:
     mods = _core_modules()
-    assert "lifelog.api" in mods and "lifelog.cli" in mods
+    assert "lifelog.api" in mods and "lifelog.commands.main" in mods
     code = (
         "import importlib, sys\n"
         f"for m in {mods!r}:\n"
@@ -29,7 +29,7 @@ def test_core_never_imports_qt() -> None:
 
 def test_importing_the_core_loads_no_model() -> None:
     code = (
-        "import lifelog.api, lifelog.cli, lifelog.encoders, sys\n"
+        "import lifelog.api, lifelog.commands.main, lifelog.encoders, sys\n"
         "print('onnxruntime' in sys.modules and any("
         "type(v).__name__ == 'InferenceSession' for m in list(sys.modules.values()) for v in vars(m).values()))\n"
     )

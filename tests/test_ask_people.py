@@ -19,7 +19,7 @@ FACE_ROI = [0.0, 0.0, 1.0, 0.55]  # the upper part of the portraits, where the f
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIFELOG_PASSPHRASE": "test passphrase", "TZ": "UTC"}
-    return subprocess.run([sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -18,7 +18,7 @@ LIBRIVOX_870 = "sense_and_sensibility_01_austen_64kb-0870.wav"  # "... Mr. John 
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIFELOG_PASSPHRASE": "test passphrase", "TZ": "UTC"}
-    return subprocess.run([sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -177,7 +177,7 @@ def test_reimport_is_idempotent_and_ids_are_stable(lib: Library, tmp_path: Path,
 def _import_and_kill(src: Path, data: Path) -> tuple[bool, set[str]]:
     """Start a CLI import, SIGKILL it while the 2nd (or later) file is journalled."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data), "import", str(src), "--json"],
+        [sys.executable, "-m", "lifelog", "--data-dir", str(data), "import", str(src), "--json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=cli_env(),

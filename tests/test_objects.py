@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 
-from lifelog.objects import (
-    ALL_CLASSES,
-    CATALOGUE,
-    NAMES,
-    THRESHOLD,
-    Objects,
-    friendly_name,
-    match_objects,
-    objects_in_episodes,
-)
+from lifelog.objects.timeline import Objects, objects_in_episodes
+from lifelog.objects.vocabulary import ALL_CLASSES, CATALOGUE, NAMES, THRESHOLD, friendly_name, match_objects
 
 CUP_1 = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
 SCOOTER = datetime(2024, 5, 14, 13, 0, tzinfo=UTC)

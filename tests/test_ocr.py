@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from lifelog.ingest.analyzers import FrameInput
-from lifelog.ocr import MIN_SCORE, OcrAnalyzer, get_engine, ocr_analyzers, ocr_episode_hits, read_text, search_ocr
+from lifelog.ocr.analyzers import OcrAnalyzer, ocr_analyzers
+from lifelog.ocr.read import MIN_SCORE, get_engine, read_text
+from lifelog.ocr.search import ocr_episode_hits, search_ocr
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 

@@ -112,7 +112,7 @@ def test_ask_while_an_import_is_writing(lib: Library, memory: Path, tmp_path: Pa
     src = tmp_path / "card"
     for p in (lib.cat_evening, lib.rocket_later, lib.two_scenes, lib.coffee_jpg):
         copy_to(p, src / p.name)
-    cmd = [sys.executable, "-m", "lifelog.cli", "--data-dir", str(memory), "import", str(src), "--json"]
+    cmd = [sys.executable, "-m", "lifelog", "--data-dir", str(memory), "import", str(src), "--json"]
     imp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO_ROOT)
     now = parse_now(NOW_EVENING)
     seen: set[datetime] = set()

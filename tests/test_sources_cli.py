@@ -96,7 +96,7 @@ def test_sync_ctrl_c_cancels_cleanly_and_resumes(
         cam.add("100GOPRO", "GX010001.MP4", clips[0][0], clips[0][1].timestamp())
         cam.fault("GX010001.MP4", "slow", bytes_per_s=max(20_000, size // 30), times=1)
         dev = json_doc(run_cli(data_dir, "devices", "pair", "gopro", cam.url, "--json"))
-        cmd = [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), "sync", "--json"]
+        cmd = [sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), "sync", "--json"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
                                 cwd=REPO_ROOT)  # fmt: skip
         partial = data_dir / "devices" / dev["id"] / "partial"
@@ -164,7 +164,7 @@ def test_sync_watch_takes_a_paired_card_when_it_is_plugged_in(
     card = make_volume(tmp_path / "drawer", "GOPRO", "gopro", clips[:1])
     env = cli_env(LIFELOG_MOUNT_ROOTS=str(mounts))
     dev = json_doc(run_cli(data_dir, "devices", "pair", "usb", str(card), "--json", env=env))
-    cmd = [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), "sync", "--watch", "--json"]
+    cmd = [sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), "sync", "--watch", "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
     try:
         ledger = data_dir / "devices" / dev["id"] / "ledger.json"

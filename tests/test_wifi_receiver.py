@@ -157,7 +157,7 @@ def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, 
     from helpers import cli_env
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lifelog.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
          "--port", "0", "--json-events", "--no-mdns"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
     )
@@ -196,8 +196,9 @@ def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, 
 
 
 def test_cli_revoke_and_pair_text(data_dir: Path, capsys: Any) -> None:
-    from lifelog.cli import CliError
     from lifelog.sources.wifi.cli import pair_command, revoke_command
+
+    from lifelog.commands.common import CliError
     from lifelog.sources.wifi.registry import Registry
 
     assert pair_command(argparse.Namespace(data_dir=str(data_dir), json=False, name="glasses", ttl=60)) == 0

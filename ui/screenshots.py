@@ -66,7 +66,7 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     """Save the pictures; ``only`` names the ones to write (e.g. ``["objects"]``), default all."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from lifelog.api import Memory
-    from lifelog.demo import demo_data_dir, demo_passphrase_if_needed, run_demo
+    from lifelog.sample.demo import demo_data_dir, demo_passphrase_if_needed, run_demo
     from ui.app import MainWindow
     from ui.pages.ask import AskPage
     from ui.pages.timeline import TimelinePage

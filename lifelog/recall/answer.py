@@ -257,7 +257,7 @@ def _ocr_episodes(
     """Episodes where words of ``subject`` were read on signs or screens (empty without OCR rows)."""
     if memory.store.count("ocr") == 0:
         return {}
-    from lifelog.ocr import ocr_episode_hits
+    from lifelog.ocr.search import ocr_episode_hits
 
     return {ep: (score, text, t) for ep, score, text, t in ocr_episode_hits(memory.store, memory.vault, subject,
                                                                              (start, end))}
@@ -270,7 +270,7 @@ def _ocr_presence(memory: Memory, start: datetime | None, end: datetime) -> dict
     """Episodes in the window where the OCR read any text: OCR_PRESENCE × the best line's confidence."""
     if memory.store.count("ocr") == 0:
         return {}
-    from lifelog.ocr import _load_lines
+    from lifelog.ocr.search import load_lines
     from lifelog.store.sql import window_filter
 
     where = window_filter(start, end)
@@ -283,7 +283,7 @@ def _ocr_presence(memory: Memory, start: datetime | None, end: datetime) -> dict
         ep = r["episode_id"]
         if ep and (ep not in best or (r["score"] or 0.0) > (best[ep]["score"] or 0.0)):
             best[ep] = r
-    texts = _load_lines(memory.store, memory.vault, [r["id"] for r in best.values()])
+    texts = load_lines(memory.store, memory.vault, [r["id"] for r in best.values()])
     return {ep: (OCR_PRESENCE * float(r["score"] or 0.0), texts.get(r["id"], ("", 0.0))[0], r["t"])
             for ep, r in best.items()}
 

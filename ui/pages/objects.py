@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from lifelog.api import Memory
-from lifelog.objects import ObjectInfo, ObjectSighting
+from lifelog.objects.timeline import ObjectInfo, ObjectSighting
 from ui.context import AppContext
 from ui.qt import (
     QComboBox,

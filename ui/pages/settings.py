@@ -82,7 +82,7 @@ def models_in_use(memory: Any) -> list[ModelInUse]:
     if s.speech.openai_whisper_checkpoint:
         speech = f"openai-whisper {s.speech.openai_whisper_checkpoint}"
     out.append(ModelInUse("Speech", speech if s.speech.enabled else f"off ({speech} when on)"))
-    from lifelog.ocr import MODEL as OCR_MODEL
+    from lifelog.ocr.read import MODEL as OCR_MODEL
 
     out.append(ModelInUse("Text in images (OCR)",
                           OCR_MODEL if s.capture.ocr_interval_s > 0 else f"off ({OCR_MODEL} when on)"))

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from lifelog.api import DayInfo, EpisodeInfo, Memory
-from lifelog.objects import ObjectInfo
+from lifelog.objects.timeline import ObjectInfo
 from lifelog.people import PersonInfo
 from ui.context import AppContext
 from ui.pages.episode import EpisodePanel

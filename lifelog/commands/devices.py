@@ -1,6 +1,6 @@
 """``lifelog devices``, ``lifelog sync`` and ``lifelog record`` (see docs/devices.md, docs/cli.md).
 
-Loaded by :mod:`lifelog.cli` for every command, so it imports nothing heavy at module level.
+Loaded by :mod:`lifelog.commands.main` for every command, so it imports nothing heavy at module level.
 Long work (sync, record) runs on a worker thread; Ctrl-C sets its cancel event, waits for it
 to stop cleanly and exits 130.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lifelog.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError
+from lifelog.commands.common import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError
 
 _T = TypeVar("_T")
 
@@ -256,7 +256,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ sync
 def cmd_sync(args: argparse.Namespace) -> int:
-    from lifelog.cli import _Progress
+    from lifelog.commands.common import Progress
     from lifelog.sources import registry
     from lifelog.sources.sync import SyncOptions, SyncResult, source_for, sync_source, watch_paired
 
@@ -278,7 +278,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     opts = SyncOptions(keep_originals=not args.no_originals, delete_after=args.delete_after)
     results: list[SyncResult] = []
     absent: list[str] = []
-    prog = _Progress()
+    prog = Progress()
 
     def report(r: SyncResult) -> None:
         results.append(r)

@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Any
 
-from lifelog.cli import EXIT_OK, EXIT_USAGE, CliError
+from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from lifelog.store.sql import overlap_conditions
 from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
-    from lifelog.objects import ObjectInfo, ObjectSighting
+    from lifelog.objects.timeline import ObjectInfo, ObjectSighting
     from lifelog.people import AssignReport, FaceInfo, People, PersonInfo
     from lifelog.people import Edit as PeopleEdit
     from lifelog.recall.answer import Answer
@@ -127,7 +127,7 @@ class Memory:
         device: str | None = None,
     ) -> ImportResult:
         from lifelog.faces import FaceAnalyzer
-        from lifelog.ocr import ocr_analyzers
+        from lifelog.ocr.analyzers import ocr_analyzers
 
         analyzers: list[Any] = [FaceAnalyzer(self.vault)] if self.settings.capture.faces else []
         if self.settings.capture.ocr_interval_s > 0:
@@ -183,7 +183,7 @@ class Memory:
         ).to_pylist()
         rows.sort(key=lambda r: r["start"])
         infos = [self._episode_info(r) for r in rows]
-        from lifelog.objects import objects_in_episodes
+        from lifelog.objects.timeline import objects_in_episodes
         from lifelog.people import People
 
         ids = [e.id for e in infos]
@@ -208,7 +208,7 @@ class Memory:
         return self._episode_info(rows[0], with_objects=True) if rows else None
 
     def _episode_info(self, r: dict[str, Any], with_objects: bool = False) -> EpisodeInfo:
-        from lifelog.objects import objects_in_episodes
+        from lifelog.objects.timeline import objects_in_episodes
 
         return EpisodeInfo(
             id=r["id"],
@@ -323,7 +323,7 @@ class Memory:
     # --------------------------------------------------------------- objects
     def objects(self, start: datetime | None = None, end: datetime | None = None) -> list[ObjectInfo]:
         """Everyday objects seen in [start, end), most recently seen first (``lifelog objects``)."""
-        from lifelog.objects import Objects
+        from lifelog.objects.timeline import Objects
 
         self.store.refresh()
         tz = self.tz
@@ -337,7 +337,7 @@ class Memory:
     ) -> list[ObjectSighting]:
         """The episodes in which the object a word names ("mug", "my phone") was seen, in time
         order; empty for a word with no ImageNet class ("keys") or an object never seen."""
-        from lifelog.objects import Objects
+        from lifelog.objects.timeline import Objects
 
         self.store.refresh()
         tz = self.tz

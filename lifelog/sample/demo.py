@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from lifelog import paths
+
+if TYPE_CHECKING:
+    from lifelog.ingest.pipeline import ImportProgress
 
 DEMO_PASSPHRASE = "lifelog-demo"
 
@@ -105,10 +109,13 @@ def _adopt_sample_timezone(mem: Any, gt: Any) -> None:
         save_settings(mem.data_dir, mem.settings)
 
 
-def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = False) -> int:
+def run_demo(
+    data_dir: str | None,
+    out: Path | None = None,
+    as_json: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> int:
     from lifelog.api import Memory
-    from lifelog.cli import _Progress
-    from lifelog.recall.answer import ask
     from lifelog.sample.compose import compose_days
     from lifelog.sample.fetch import fetch_all
     from lifelog.store.vault import PASSPHRASE_ENV, keyring_usable
@@ -132,7 +139,7 @@ def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = Fals
     _adopt_sample_timezone(mem, gt)
     print(f"lifelog demo: importing into {ddir}…", file=log)
     files = [compose_dir / f for f in gt.files]
-    result = mem.import_paths(files, progress=_Progress())
+    result = mem.import_paths(files, progress=progress)
     print(
         f"lifelog demo: imported {result.imported}, already there {result.skipped}, failed {len(result.failed)}",
         file=log,
@@ -146,7 +153,7 @@ def run_demo(data_dir: str | None, out: Path | None = None, as_json: bool = Fals
     right = 0
     qs = demo_questions(gt)
     for q in qs:
-        ans = ask(mem, q.question, now=q.now, limit=3).to_json()
+        ans = mem.ask(q.question, now=q.now, limit=3).to_json()
         ok = judge(q, ans, gt)
         right += ok
         report.append({"question": q.question, "now": q.now.isoformat(), "answer": ans["answer"],

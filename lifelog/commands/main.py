@@ -8,27 +8,26 @@ stderr. Exit codes: 0 success, 1 error, 2 usage / locked memory, 3 some files fa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
-EXIT_CANCELLED = 130
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
+from lifelog.commands.common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    CliError,
+    Progress,
+    day_arg,
+    emit,
+    open_memory,
+    path_arg,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     imp = sub.add_parser("import", parents=[common], help="import video, photo and audio files or folders")
-    imp.add_argument("paths", nargs="+", type=_path_arg, metavar="PATH")
+    imp.add_argument("paths", nargs="+", type=path_arg, metavar="PATH")
     imp.add_argument("--json", action="store_true", help="print one JSON document")
     imp.add_argument("--device", help=argparse.SUPPRESS)
     imp.add_argument("--no-transcribe", action="store_true", help="skip speech transcription (run it later)")
@@ -58,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-thumbnails", action="store_true", help="do not write evidence thumbnails")
 
     eps = sub.add_parser("episodes", parents=[common], help="list episodes")
-    eps.add_argument("--day", type=_day_arg, help="YYYY-MM-DD (local time)")
+    eps.add_argument("--day", type=day_arg, help="YYYY-MM-DD (local time)")
     eps.add_argument("--json", action="store_true")
 
     st = sub.add_parser("status", parents=[common], help="what the memory holds and where it lives")
@@ -103,26 +102,15 @@ def _parser() -> argparse.ArgumentParser:
 
 # Commands that live in their own modules. Each module defines
 #   register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> dict[str, handler]
-# where handler(args) -> int, and must import nothing heavy at module level (the parser is
-# built for every command). A module that does not exist yet is skipped.
-EXTENSIONS: tuple[str, ...] = (
-    "lifelog.sources.cli",  # devices, sync, record
-    "lifelog.sources.wifi.cli",  # serve (the Wi-Fi receiver)
-    "lifelog.encoders.cli",  # models list / install
-)
+# where handler(args) -> int, and imports nothing heavy at module level (the parser is built
+# for every command).
 _EXTENSION_COMMANDS: dict[str, Any] = {}
 
 
 def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
-    import importlib
+    from lifelog.commands import devices, models, wifi
 
-    for name in EXTENSIONS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and name.startswith(e.name):
-                continue
-            raise
+    for mod in (devices, wifi, models):  # devices, sync, record; serve; models list / install
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
@@ -132,61 +120,12 @@ def _version() -> str:
     return f"lifelog {__version__}"
 
 
-def _path_arg(value: str) -> Path:
-    # Keep undecodable bytes as surrogates so hostile names round-trip to the filesystem.
-    return Path(os.fsdecode(os.fsencode(value)))
-
-
-def _day_arg(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--day must be YYYY-MM-DD, not {value!r}") from e
-
-
-# ------------------------------------------------------------------ progress
-class _Progress:
-    """Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise."""
-
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._last = 0.0
-
-    def __call__(self, p: Any) -> None:
-        now = time.monotonic()
-        final = getattr(p, "stage", "") == "done"
-        if not final and now - self._last < (0.2 if self.tty else 5.0):
-            return
-        self._last = now
-        cur = getattr(p, "current", None) or ""
-        if len(cur) > 50:
-            cur = "…" + cur[-49:]
-        line = f"[{p.fraction * 100:5.1f}%] {p.files_done}/{p.files_total} {p.stage} {cur}"
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-def _emit(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def _memory(args: argparse.Namespace) -> Any:
-    from lifelog.api import Memory
-
-    return Memory(getattr(args, "data_dir", None))
-
-
 # ------------------------------------------------------------------ commands
 def cmd_import(args: argparse.Namespace) -> int:
-    mem = _memory(args)
+    mem = open_memory(args)
     cancel = threading.Event()
     try:
-        result = mem.import_paths(args.paths, progress=_Progress(), cancel=cancel, device=args.device)
+        result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
     except KeyboardInterrupt:
         raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
     speech: list[Any] = []
@@ -195,7 +134,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         doc = result.to_json()
         doc["transcripts"] = [r.to_json() for r in speech]
-        _emit(doc)
+        emit(doc)
     else:
         print(
             f"imported {result.imported}, skipped {result.skipped} (already in memory), "
@@ -219,7 +158,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
     from lifelog.speech.transcribe import SpeechModelError
 
-    prog = _Progress()
+    prog = Progress()
 
     def report(p: Any) -> None:
         prog(_SpeechLine(p))
@@ -245,10 +184,10 @@ class _SpeechLine:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    mem = _memory(args)
+    mem = open_memory(args)
     results = _transcribe(mem, threading.Event())
     if args.json:
-        _emit({"transcripts": [r.to_json() for r in results]})
+        emit({"transcripts": [r.to_json() for r in results]})
     else:
         done = sum(r.status == "done" for r in results)
         print(f"transcribed {done} file(s); {sum(r.status == 'failed' for r in results)} failed")
@@ -268,13 +207,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise CliError(str(e), EXIT_USAGE) from e
     if args.limit < 1:
         raise CliError("--limit must be at least 1", EXIT_USAGE)
-    mem = _memory(args)
+    mem = open_memory(args)
     try:
         ans = ask(mem, args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
     except QuestionError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if args.json:
-        _emit(ans.to_json())
+        emit(ans.to_json())
         return EXIT_OK
     print(ans.answer)
     for i, h in enumerate(ans.hits, 1):
@@ -285,10 +224,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_episodes(args: argparse.Namespace) -> int:
-    mem = _memory(args)
+    mem = open_memory(args)
     eps = mem.episodes(args.day)
     if args.json:
-        _emit([e.to_json() for e in eps])
+        emit([e.to_json() for e in eps])
         return EXIT_OK
     if not eps:
         print("no episodes" + (f" on {args.day}" if args.day else ""))
@@ -298,12 +237,12 @@ def cmd_episodes(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    mem = _memory(args)
+    mem = open_memory(args)
     doc = {"data_dir": str(mem.data_dir), "key": mem.vault.mode, **mem.stats(),
            "frames_to_reindex": mem.stale_frames(), "store_bytes": mem.store.bytes_on_disk(),
            "vault_bytes": sum(p.stat().st_size for p in mem.vault.root.rglob("*") if p.is_file())}
     if args.json:
-        _emit(doc)
+        emit(doc)
     else:
         for k, v in doc.items():
             print(f"{k}: {v}")
@@ -311,9 +250,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lifelog.demo import run_demo
+    from lifelog.sample.demo import run_demo
 
-    return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json)
+    return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json, progress=Progress())
 
 
 def _person_doc(p: Any, thumb_dir: Path | None, mem: Any) -> dict[str, Any]:
@@ -329,7 +268,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     from lifelog.people import PeopleError
     from lifelog.recall.answer import _thumb_dir
 
-    mem = _memory(args)
+    mem = open_memory(args)
     action = getattr(args, "people_action", None)
     as_json = getattr(args, "json", False)
     try:
@@ -337,7 +276,7 @@ def cmd_people(args: argparse.Namespace) -> int:
             people = mem.people(include_hidden=args.all)
             if as_json:
                 tdir = _thumb_dir()
-                _emit([_person_doc(p, tdir, mem) for p in people])
+                emit([_person_doc(p, tdir, mem) for p in people])
                 return EXIT_OK
             if not people:
                 print("no people yet (faces join people as footage is imported)")
@@ -349,7 +288,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         if action == "faces":
             faces = mem.person_faces(args.id)
             if as_json:
-                _emit([{"id": f.id, "time": f.t.isoformat() if f.t else None, "episode_id": f.episode_id,
+                emit([{"id": f.id, "time": f.t.isoformat() if f.t else None, "episode_id": f.episode_id,
                         "quality": round(f.quality, 3), "crop_id": f.crop_id, "locked": f.locked} for f in faces])
             else:
                 for f in faces:
@@ -358,7 +297,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         if action == "undo":
             edit = mem.undo_people_edit()
             if as_json:
-                _emit({"undone": edit.op, "person_ids": edit.person_ids, "at": edit.at.isoformat()})
+                emit({"undone": edit.op, "person_ids": edit.person_ids, "at": edit.at.isoformat()})
             else:
                 print(f"undid the {edit.describe()}")
             return EXIT_OK
@@ -377,7 +316,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     except PeopleError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if as_json:
-        _emit(_person_doc(person, _thumb_dir(), mem))
+        emit(_person_doc(person, _thumb_dir(), mem))
     else:
         print(f"{person.id}  {person.name or '(no name)'}  {person.faces} face(s), {person.episodes} episode(s)"
               + (" (hidden)" if person.hidden else ""))
@@ -385,15 +324,15 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_objects(args: argparse.Namespace) -> int:
-    from lifelog.objects import match_objects
+    from lifelog.objects.vocabulary import match_objects
     from lifelog.recall.answer import _thumb_dir, _write_thumb
 
-    mem = _memory(args)
+    mem = open_memory(args)
     tdir = _thumb_dir() if args.json else None
     if args.name is None:
         objs = mem.objects()
         if args.json:
-            _emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": _write_thumb(mem, o.thumbnail, tdir)}
+            emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": _write_thumb(mem, o.thumbnail, tdir)}
                    for o in objs])
             return EXIT_OK
         if not objs:
@@ -405,7 +344,7 @@ def cmd_objects(args: argparse.Namespace) -> int:
     names = match_objects(args.name)
     line = mem.object_timeline(args.name)
     if args.json:
-        _emit([{"name": " / ".join(s.objects), "episode_id": s.episode_id, "first_seen": s.first.isoformat(),
+        emit([{"name": " / ".join(s.objects), "episode_id": s.episode_id, "first_seen": s.first.isoformat(),
                 "last_seen": s.last.isoformat(), "frames": s.frames, "probability": round(s.probability, 3),
                 "thumbnail_id": s.thumbnail, "thumbnail": _write_thumb(mem, s.thumbnail, tdir)} for s in line])
         return EXIT_OK
@@ -425,7 +364,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         raise CliError(f"the desktop app is not available: {e}") from e
     data_dir = getattr(args, "data_dir", None)
     if args.demo:
-        from lifelog.demo import demo_data_dir, demo_passphrase_if_needed
+        from lifelog.sample.demo import demo_data_dir, demo_passphrase_if_needed
 
         data_dir = str(demo_data_dir(data_dir))
         demo_passphrase_if_needed()
@@ -483,8 +422,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the canonical module, not this __main__ copy: extension modules raise lifelog.cli.CliError,
-    # which must be the class main() catches.
-    from lifelog.cli import main as _main
-
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -53,19 +53,19 @@ def _data_dir(args: argparse.Namespace) -> Any:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from lifelog.cli import CliError
+    from lifelog.commands.common import CliError
 
     try:
         return _dispatch(args)
     except CliError as e:
-        # Reported here rather than by lifelog.cli.main: under ``python -m lifelog.cli`` that
+        # Reported here rather than by lifelog.commands.main.main: under ``python -m lifelog`` that
         # module runs as ``__main__`` and its CliError is another class than the one raised here.
         print(f"lifelog: {e}", file=sys.stderr)
         return e.code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from lifelog.cli import CliError
+    from lifelog.commands.common import CliError
     from lifelog.encoders.registry import RegistryError
 
     action = getattr(args, "models_action", None) or "list"
@@ -133,7 +133,7 @@ class _InstallLine:
 
 
 def _install(args: argparse.Namespace, as_json: bool) -> int:
-    from lifelog.cli import CliError
+    from lifelog.commands.common import CliError
     from lifelog.encoders.install import InstallCancelled, InstallError, install_model
     from lifelog.encoders.registry import spec
 
@@ -211,7 +211,7 @@ class _ReindexLine:
 
 def _reindex(args: argparse.Namespace, as_json: bool) -> int:
     from lifelog.api import Memory
-    from lifelog.cli import CliError
+    from lifelog.commands.common import CliError
     from lifelog.encoders.registry import active_model
     from lifelog.encoders.reindex import reindex
 

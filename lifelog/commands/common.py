@@ -1,0 +1,78 @@
+"""What every ``lifelog`` subcommand shares: exit codes, the error that carries one, the
+progress printer on stderr, the one-document JSON printer and argument types."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_CANCELLED = 130
+
+
+class CliError(Exception):
+    """A command failed; ``code`` is its exit code (the message is printed as one line)."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def path_arg(value: str) -> Path:
+    # Keep undecodable bytes as surrogates so hostile names round-trip to the filesystem.
+    return Path(os.fsdecode(os.fsencode(value)))
+
+
+def day_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--day must be YYYY-MM-DD, not {value!r}") from e
+
+
+# ------------------------------------------------------------------ progress
+class Progress:
+    """Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        now = time.monotonic()
+        final = getattr(p, "stage", "") == "done"
+        if not final and now - self._last < (0.2 if self.tty else 5.0):
+            return
+        self._last = now
+        cur = getattr(p, "current", None) or ""
+        if len(cur) > 50:
+            cur = "…" + cur[-49:]
+        line = f"[{p.fraction * 100:5.1f}%] {p.files_done}/{p.files_total} {p.stage} {cur}"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def emit(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def open_memory(args: argparse.Namespace) -> Any:
+    from lifelog.api import Memory
+
+    return Memory(getattr(args, "data_dir", None))
+
+
