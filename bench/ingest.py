@@ -573,7 +573,7 @@ _STAGES: list[tuple[str, str, str]] = [
     ("hash file", "lifelog/ingest/media.py", "content_hash"),
     ("probe", "lifelog/ingest/decode.py", "probe_video"),
     ("decode (libavcodec)", "lifelog/ingest/decode.py", "_decode_now"),
-    ("scale+rgb (swscale)", "lifelog/ingest/decode.py", "_to_rgb"),
+    ("scale+rgb (swscale)", "lifelog/ingest/decode.py", "frame_to_rgb"),
     ("near-dup filter", "lifelog/ingest/episodes.py", "keep"),
     ("encode: preprocess", "lifelog/encoders/visual.py", "preprocess"),
     ("encode: onnx run", "onnxruntime/capi/onnxruntime_inference_collection.py", "run"),

@@ -20,7 +20,7 @@ Measured:
 * **detector**: which faces MediaPipe's short- and full-range models find, by face width, and
   their time per frame;
 * **descriptor**: the ONNX rebuild of dlib's network against dlib itself (max difference, time);
-* **clustering** through the real :class:`lifelog.people.People` on a real store: the faces
+* **clustering** through the real :class:`lifelog.people.service.People` on a real store: the faces
   arrive in three "days"; pairwise precision and recall over all faces (unassigned faces count
   as singletons), people made, faces left unassigned;
 * **identification**: the person holding most of Obama's and of Biden's day-1 faces is named (as
@@ -58,7 +58,8 @@ RESULTS = REPO / "bench" / "results" / "people.json"
 
 from lifelog.faces import FaceAnalyzer, FaceModels, find_faces  # noqa: E402
 from lifelog.faces.analyze import face_row  # noqa: E402
-from lifelog.people import ClusterParams, People  # noqa: E402
+from lifelog.people.cluster import ClusterParams  # noqa: E402
+from lifelog.people.service import People  # noqa: E402
 from lifelog.sample.fetch import sample_media  # noqa: E402
 from lifelog.store.db import Store  # noqa: E402
 from lifelog.store.vault import Vault  # noqa: E402

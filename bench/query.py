@@ -12,8 +12,9 @@
 3. Indexes as the app builds them (``Store.ensure_indexes``: BTREE on time, LABEL_LIST on
    labels, IVF-PQ on the semantic vectors), build time reported.
 4. Measured in one run, models warm: vector search alone, exact (flat, index bypassed) versus
-   ANN (IVF-PQ, nprobes/refine as ``lifelog.recall.retrieve``), with ANN recall@10 against exact;
-   and ``ask`` end to end over a mix of questions (no window / last week / in a month).
+   ANN (IVF-PQ, nprobes/refine as ``lifelog.store.search``), with ANN recall@10 against exact;
+   and ``ask`` end to end over a mix of questions (no window / last week / in a month). With
+   ``--compare`` each question is also asked with a baseline ``RecallStrategy`` (speed-ups off).
 
 Figures are printed and written to ``bench/results/query.json``. Nothing here is a test: tests
 never time things.
@@ -182,12 +183,11 @@ def build_store(data_dir: Path, n_frames: int, n_real: int, seed: int = 1) -> di
 # ------------------------------------------------------------------ measure
 def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: bool = False, repeat: int = 1,
             baseline: str = "all") -> dict[str, object]:
-    import lifelog.recall.answer as answer_mod
-    import lifelog.recall.retrieve as retrieve_mod
     from lifelog.api import Memory
     from lifelog.encoders import get_text_encoder
     from lifelog.recall.answer import ask
-    from lifelog.recall.retrieve import NPROBES, refine_factor
+    from lifelog.recall.strategy import RecallStrategy
+    from lifelog.store.search import NPROBES, refine_factor
 
     mem = Memory(data_dir)
     tenc = get_text_encoder()
@@ -195,6 +195,13 @@ def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: boo
     subjects = (SUBJECTS * (n_queries // len(SUBJECTS) + 1))[:n_queries]
     qv = tenc.encode(subjects)
     now = YEAR_START + timedelta(days=365)
+    # The product's way, and the baseline: "anchor" switches off only the newest-memory anchor and
+    # the split count (the code before them), "all" the label-mass filter and the probe as well.
+    strategies = {
+        True: RecallStrategy(),
+        False: RecallStrategy(label_mass_filter=baseline == "anchor", probe_first=baseline == "anchor",
+                              anchor_at_newest=False, split_count=False),
+    }
 
     def search(v: np.ndarray, exact: bool) -> tuple[list[str], float]:
         q = tbl.search(v, vector_column_name="semantic").distance_type("cosine").select(["id", "_distance"]).limit(10)
@@ -235,13 +242,8 @@ def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: boo
         best: dict[bool, float] = {}
         for _ in range(repeat):  # best of `repeat`: what the question costs, less other processes' noise
             for on, _sink, _by_form in runs:
-                # baseline "anchor": only the newest-memory anchor off (the code before it)
-                retrieve_mod.LABEL_MASS_FILTER = on or baseline == "anchor"
-                retrieve_mod.SPLIT_COUNT = on
-                answer_mod.PROBE_FIRST = on or baseline == "anchor"
-                answer_mod.ANCHOR_AT_NEWEST = on
                 t0 = time.perf_counter()
-                a = ask(mem, q, now=now, limit=5, thumbnails=False)
+                a = ask(mem, q, now=now, limit=5, thumbnails=False, strategy=strategies[on])
                 ms = (time.perf_counter() - t0) * 1000
                 best[on] = min(best.get(on, ms), ms)
                 if len(got) < len(runs):
@@ -249,20 +251,17 @@ def measure(data_dir: Path, n_queries: int, ask_only: bool = False, compare: boo
         for on, sink, by_form in runs:
             sink.append(best[on])
             by_form[f].append(best[on])
-        retrieve_mod.LABEL_MASS_FILTER = True
-        answer_mod.PROBE_FIRST = True
-        answer_mod.ANCHOR_AT_NEWEST = True
-        retrieve_mod.SPLIT_COUNT = True
         same_answers += int(len(got) < 2 or got[0] == got[1])
     extra: dict[str, object] = {}
     if compare:
         extra = {
-            "baseline": "the same ask with answer.ANCHOR_AT_NEWEST and retrieve.SPLIT_COUNT off (last's "
+            "baseline": "the same ask with RecallStrategy anchor_at_newest and split_count off (last's "
                         "slices counted back from now, not from the newest memory; label sightings counted "
                         "in the window)" if baseline == "anchor" else
-                        "the same ask with retrieve.LABEL_MASS_FILTER, answer.PROBE_FIRST and "
-                        "answer.ANCHOR_AT_NEWEST off (label hits not filtered by their mass in LanceDB; "
-                        "last/first searched slice by slice; last's slices counted back from now)",
+                        "the same ask with RecallStrategy label_mass_filter, probe_first, anchor_at_newest "
+                        "and split_count off (label hits not filtered by their mass in LanceDB; "
+                        "last/first searched slice by slice; last's slices counted back from now; label "
+                        "sightings counted in the window)",
             "ask_ms_baseline": {"p50": pct(base_ms, 50), "p95": pct(base_ms, 95), "max": max(base_ms)},
             "ask_ms_baseline_by_form": {f: {"p50": pct(v, 50), "p95": pct(v, 95)} for f, v in base_form.items()},
             "p95_ratio_over_baseline": pct(ask_ms, 95) / pct(base_ms, 95),

@@ -44,13 +44,17 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+if TYPE_CHECKING:
+    from lifelog.recall.strategy import RecallStrategy
 
 QUESTIONS = REPO / "bench" / "questions.json"
 RESULTS = REPO / "bench" / "results" / "recall.json"
@@ -460,32 +464,26 @@ def open_memory(data_dir: Path, timezone: str) -> Any:
     return Memory(data_dir)
 
 
-def ask_all(mem: Any, qs: list[dict[str, Any]], limit: int) -> list[tuple[dict[str, Any] | None, str | None, float]]:
+def ask_all(mem: Any, qs: list[dict[str, Any]], limit: int, strategy: RecallStrategy
+            ) -> list[tuple[dict[str, Any] | None, str | None, float]]:
     from lifelog.recall.answer import ask
 
     out: list[tuple[dict[str, Any] | None, str | None, float]] = []
     for q in qs:
         t0 = time.perf_counter()
         try:
-            a = ask(mem, q["question"], now=datetime.fromisoformat(q["now"]), limit=limit, thumbnails=False)
+            a = ask(mem, q["question"], now=datetime.fromisoformat(q["now"]), limit=limit, thumbnails=False,
+                    strategy=strategy)
             out.append((a.to_json(), None, time.perf_counter() - t0))
         except Exception as e:  # a crash is a failure of that question, not of the run
             out.append((None, f"{type(e).__name__}: {e}", time.perf_counter() - t0))
     return out
 
 
-def raw_pass(mem: Any, qs: list[dict[str, Any]], limit: int) -> list[tuple[dict[str, Any] | None, str | None, float]]:
+def raw_pass(mem: Any, qs: list[dict[str, Any]], limit: int, strategy: RecallStrategy
+             ) -> list[tuple[dict[str, Any] | None, str | None, float]]:
     """Ask again with the match threshold off, to see the scores the threshold cuts."""
-    import lifelog.recall.answer as answer_mod
-
-    if not hasattr(answer_mod, "MATCH_THRESHOLD"):
-        return []
-    saved = answer_mod.MATCH_THRESHOLD
-    answer_mod.MATCH_THRESHOLD = -1.0
-    try:
-        return ask_all(mem, qs, max(limit, mem.stats()["episodes"]))
-    finally:
-        answer_mod.MATCH_THRESHOLD = saved
+    return ask_all(mem, qs, max(limit, mem.stats()["episodes"]), replace(strategy, match_threshold=-1.0))
 
 
 def fmt_expect(exp: dict[str, Any], gt: Any, zone: Any) -> str:
@@ -542,14 +540,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="ablation: score without the scene/kind lexicon (assets/scene_lexicon.json)")
     p.add_argument("--threshold", type=float, help="ablation: this match threshold instead of MATCH_THRESHOLD")
     args = p.parse_args(argv)
-    if args.no_lexicon:
-        import lifelog.recall.score as score_mod
+    from lifelog.recall.strategy import RecallStrategy
 
-        score_mod.USE_LEXICON = False
+    strategy = RecallStrategy(lexicon=not args.no_lexicon)  # the product's, unless an ablation is asked for
     if args.threshold is not None:
-        import lifelog.recall.answer as answer_mod
-
-        answer_mod.MATCH_THRESHOLD = args.threshold
+        strategy = replace(strategy, match_threshold=args.threshold)
 
     from lifelog import paths
     from lifelog.store.vault import PASSPHRASE_ENV
@@ -596,8 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"imported {res.imported}, already there {res.skipped}, failed {len(res.failed)}; {stats}")
 
         log(f"asking {len(qs)} questions…")
-        answers = ask_all(mem, qs, args.limit)
-        raw = [] if args.no_raw else raw_pass(mem, qs, args.limit)
+        answers = ask_all(mem, qs, args.limit, strategy)
+        raw = [] if args.no_raw else raw_pass(mem, qs, args.limit, strategy)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -625,9 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         rows.append(row)
 
-    import lifelog.recall.answer as answer_mod
-
-    threshold = getattr(answer_mod, "MATCH_THRESHOLD", None)
+    threshold = strategy.match_threshold
     summary = summarise(rows)
     by_signal = breakdown(rows, lambda r: r["signal"])
     by_intent = breakdown(rows, lambda r: r["intent"])

@@ -121,9 +121,11 @@ def run_client(pairing: dict[str, str], path: Path, cut: int, bulk: bool = True)
 
 def upload_once(work: Path, video: Path, cut_fraction: float | None, bulk: bool = True) -> dict[str, Any]:
     """A fresh memory and receiver; one upload (optionally cut, then resumed)."""
+    from lifelog.api import Memory
     from lifelog.sources.wifi.client import CompanionClient
+    from lifelog.sources.wifi.common import ReceiverEvent
     from lifelog.sources.wifi.pairing import new_pairing_offer
-    from lifelog.sources.wifi.server import ReceiverEvent, start_receiver
+    from lifelog.sources.wifi.server import start_receiver
 
     data = work / f"memory-{time.monotonic_ns()}"
     received = threading.Event()
@@ -136,7 +138,7 @@ def upload_once(work: Path, video: Path, cut_fraction: float | None, bulk: bool 
             holder[0].worker.cancel.set()  # measure transport only: the import is bench/ingest.py's
             received.set()
 
-    rec = start_receiver(data, "127.0.0.1", 0, on_event, advertise=False)
+    rec = start_receiver(Memory(data), "127.0.0.1", 0, on_event, advertise=False)
     holder.append(rec)
     try:
         offer = new_pairing_offer(data, host="127.0.0.1", port=rec.port)

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
+from lifelog.encoders.analyzers import FrameInput
 from lifelog.faces import MAX_FACES, FaceAnalyzer, FaceModels, as_rgb8, find_faces, get_face_models
 from lifelog.faces.dlib_resnet import DlibFormatError, read_network
-from lifelog.ingest.analyzers import FrameInput
 from lifelog.store.db import FACE_SCHEMA
 from lifelog.store.vault import Vault
 
@@ -57,7 +57,7 @@ def _head(media: Any, name: str, models: FaceModels, grow: float = 1.6) -> np.nd
 
 def test_importing_faces_loads_no_model() -> None:
     code = (
-        "import sys, lifelog.faces, lifelog.people\n"
+        "import sys, lifelog.faces, lifelog.people.service\n"
         "print(sorted(m for m in ('mediapipe', 'dlib', 'onnxruntime') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

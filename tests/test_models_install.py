@@ -413,8 +413,9 @@ def test_default_unchanged_then_model_for_imports_questions_and_reindex(
     from helpers import copy_to
 
     from lifelog.encoders.clip import encoder_for
-    from lifelog.encoders.reindex import frames_by_model, reindex
-    from lifelog.encoders.vectors import ModelVectors, model_query, vector_tables
+    from lifelog.encoders.vectors import ModelVectors, vector_tables
+    from lifelog.ingest.reindex import frames_by_model, reindex
+    from lifelog.recall.model_search import model_query
     from lifelog.recall.retrieve import candidate_frames
 
     mem = _visual_only_memory(data_dir)

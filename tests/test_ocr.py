@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lifelog.ingest.analyzers import FrameInput
+from lifelog.encoders.analyzers import FrameInput
 from lifelog.ocr.analyzers import OcrAnalyzer, ocr_analyzers
 from lifelog.ocr.read import MIN_SCORE, get_engine, read_text
 from lifelog.ocr.search import ocr_episode_hits, search_ocr

@@ -19,14 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lifelog.people import (
-    MAX_NAME_CHARS,
-    ClusterParams,
-    People,
-    PeopleError,
-    average_linkage,
-    clean_name,
-)
+from lifelog.people.cluster import ClusterParams, average_linkage
+from lifelog.people.names import MAX_NAME_CHARS, clean_name
+from lifelog.people.service import People
+from lifelog.people.types import PeopleError
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 

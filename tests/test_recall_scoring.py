@@ -86,15 +86,16 @@ def test_a_scene_word_is_evidence_from_the_objects_seen_there() -> None:
     assert "street sign" not in kitchen
 
 
-def test_a_lexicon_word_is_not_stretched_by_text_similarity(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lexicon_word_is_not_stretched_by_text_similarity() -> None:
     """"Was I at the beach?" must not be answered with a lake: the text model finds "lakeside"
     close to "beach", the lexicon says what a beach looks like."""
-    import lifelog.recall.score as score
+    from lifelog.recall.score import Scorer
+    from lifelog.recall.strategy import RecallStrategy
 
     assert "lakeside" not in _scorer("beach").label_weight
     assert "seashore" in _scorer("beach").label_weight
-    monkeypatch.setattr(score, "USE_LEXICON", False)
-    assert "lakeside" in _scorer("beach").label_weight  # what it was before the lexicon
+    no_lexicon = RecallStrategy(lexicon=False)
+    assert "lakeside" in Scorer("beach", lexicon=no_lexicon.lexicon).label_weight  # what it was before the lexicon
 
 
 # ------------------------------------------------------------------ noun chunks
@@ -254,11 +255,12 @@ def test_the_label_filter_in_lancedb_keeps_exactly_the_frames_with_enough_mass(
 
 @pytest.mark.parametrize("min_mass", [0.0, 0.125, 0.5])
 def test_counting_sightings_before_a_time_by_difference_gives_the_window_count(
-        year: Path, monkeypatch: pytest.MonkeyPatch, min_mass: float) -> None:
+        year: Path, min_mass: float) -> None:
     """The probe of "last" counts label sightings before the last day as all of them less the
     newest: the same numbers, and the same probe answer, as counting inside the window."""
     import lifelog.recall.retrieve as retrieve
     from lifelog.recall.score import label_mass
+    from lifelog.recall.strategy import RecallStrategy
     from lifelog.store.db import Store
 
     store = Store(year)
@@ -273,9 +275,10 @@ def test_counting_sightings_before_a_time_by_difference_gives_the_window_count(
         counts: dict[bool, int] = {}
         probes: dict[bool, tuple[int, bool]] = {}
         for split in (True, False):
-            monkeypatch.setattr(retrieve, "SPLIT_COUNT", split)
-            counts[split] = retrieve.count_in(store, None, end, cond)
-            rows, complete = retrieve.label_rows(store, weights, None, end, max(min_mass, 1e-6), cap=100)
+            strategy = RecallStrategy(split_count=split)
+            counts[split] = retrieve.count_in(store, None, end, cond, strategy)
+            rows, complete = retrieve.label_rows(store, weights, None, end, max(min_mass, 1e-6), cap=100,
+                                                 strategy=strategy)
             probes[split] = (rows.num_rows, complete)
         assert counts[True] == counts[False] == want
         assert probes[True] == probes[False]
@@ -291,17 +294,17 @@ def test_counting_sightings_before_a_time_by_difference_gives_the_window_count(
     ],
 )
 def test_last_and_first_find_rare_sightings_the_same_with_and_without_the_probe(
-        year: Path, monkeypatch: pytest.MonkeyPatch, question: str, first_start: datetime | None) -> None:
+        year: Path, question: str, first_start: datetime | None) -> None:
     """A thing seen three times in a year: the whole-window probe finds every sighting at once,
     and gives exactly the answer of the slice-by-slice search."""
     import lifelog.recall.answer as answer
     from lifelog.api import Memory
+    from lifelog.recall.strategy import RecallStrategy
 
     mem = Memory(year)
     got = {}
     for probe in (True, False):
-        monkeypatch.setattr(answer, "PROBE_FIRST", probe)
-        a = answer.ask(mem, question, now=YEAR_END, thumbnails=False)
+        a = answer.ask(mem, question, now=YEAR_END, thumbnails=False, strategy=RecallStrategy(probe_first=probe))
         got[probe] = [(h.episode_id, round(h.score, 4)) for h in a.hits]
         if first_start is None:
             assert a.hits == [] and "found no" in a.answer
@@ -328,18 +331,18 @@ def test_a_dense_subject_is_still_answered_from_the_most_recent_slice(year: Path
     ],
 )
 def test_last_after_days_without_recordings_gives_the_same_answer_as_counting_back_from_now(
-        year: Path, monkeypatch: pytest.MonkeyPatch, question: str, newest: datetime | None) -> None:
+        year: Path, question: str, newest: datetime | None) -> None:
     """Asked ten days after the last recording: the slices are counted back from the newest
     memory (the fast path) and the answer is exactly that of slices counted back from now."""
     import lifelog.recall.answer as answer
     from lifelog.api import Memory
+    from lifelog.recall.strategy import RecallStrategy
 
     mem = Memory(year)
     now = YEAR_END + timedelta(days=10)
     got = {}
     for anchored in (True, False):
-        monkeypatch.setattr(answer, "ANCHOR_AT_NEWEST", anchored)
-        a = answer.ask(mem, question, now=now, thumbnails=False)
+        a = answer.ask(mem, question, now=now, thumbnails=False, strategy=RecallStrategy(anchor_at_newest=anchored))
         got[anchored] = [(h.episode_id, round(h.score, 4)) for h in a.hits]
         if "giraffe" in question:
             assert a.hits == [] and "found no" in a.answer

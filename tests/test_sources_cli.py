@@ -148,7 +148,7 @@ def test_delete_after_needs_confirmation(tmp_path: Path, data_dir: Path, clips: 
     assert len(list((vol / "DCIM" / "100CANON").iterdir())) == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lifelog.sources.wifi.cli") is None, reason="Wi-Fi receiver absent")
+@pytest.mark.skipif(importlib.util.find_spec("lifelog.commands.wifi") is None, reason="Wi-Fi receiver absent")
 def test_pair_wifi_delegates_to_the_receiver(data_dir: Path) -> None:
     p = run_cli(data_dir, "devices", "pair", "wifi", "--json")
     assert p.returncode == 0, p.stderr

@@ -618,8 +618,8 @@ def test_a_new_localsend_sender_is_asked_accepted_and_then_trusted(h: Harness, c
 
 
 def test_a_declined_or_unanswered_localsend_sender_is_refused(h: Harness, cat_clip: Path) -> None:
+    from lifelog.sources.wifi.common import INCOMING_DIR
     from lifelog.sources.wifi.registry import list_devices
-    from lifelog.sources.wifi.server import INCOMING_DIR
 
     page = h.page
     page.approval_timeout_s = 1.0  # unanswered questions end soon

@@ -22,7 +22,7 @@ pytest.importorskip("PySide6")
 from helpers_tiny_clip import TinyModel, loopback_server, make_tiny_model, write_manifest
 
 WAIT = 60000
-BATCH = 32  # lifelog.encoders.reindex.BATCH: progress comes per batch
+BATCH = 32  # lifelog.ingest.reindex.BATCH: progress comes per batch
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +57,9 @@ def _section(memory_dir: Path, qtbot: Any) -> tuple[Any, Any]:
     from lifelog.api import Memory
     from ui.app import MainWindow, PageSpec
     from ui.pages.image_models import ModelsSection
+    from ui.pages.settings import Page
 
-    win = MainWindow(Memory(memory_dir), pages=[PageSpec("settings", "Settings", "ui.pages.settings:Page")])
+    win = MainWindow(Memory(memory_dir), pages=[PageSpec("settings", "Settings", Page)])
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -166,8 +166,9 @@ def test_selecting_shows_occurrences_and_a_click_opens_the_timeline(window: Any,
 def test_an_empty_memory_says_what_objects_are(data_dir: Path, qtbot: Any) -> None:
     from lifelog.api import Memory
     from ui.app import MainWindow, PageSpec
+    from ui.pages.objects import ObjectsPage
 
-    win = MainWindow(Memory(data_dir), now=NOW, pages=[PageSpec("objects", "Objects", "ui.pages.objects:ObjectsPage")])
+    win = MainWindow(Memory(data_dir), now=NOW, pages=[PageSpec("objects", "Objects", ObjectsPage)])
     qtbot.addWidget(win)
     page = _objects(win, qtbot)
     assert page.objects == [] and page.list.count() == 0

@@ -16,9 +16,9 @@ import pytest
 from wifi_helpers import Running, clip, raw_request, read_response, run_receiver, tls_socket
 
 from lifelog.sources.wifi.client import CompanionClient, ReceiverError
+from lifelog.sources.wifi.common import INCOMING_DIR, RECEIVED_DIR, ReceiverLimits
 from lifelog.sources.wifi.pairing import new_pairing_offer, parse_uri
 from lifelog.sources.wifi.registry import MAX_PIN_ATTEMPTS, Registry, list_devices, revoke
-from lifelog.sources.wifi.server import INCOMING_DIR, RECEIVED_DIR, ReceiverLimits
 
 
 @pytest.fixture
@@ -340,7 +340,7 @@ def test_registry_survives_a_corrupt_file_with_a_clear_error(data_dir: Path) -> 
 def test_abandoned_partial_uploads_are_swept_and_fresh_ones_kept(receiver: Running, data_dir: Path) -> None:
     import os
 
-    from lifelog.sources.wifi.server import STALE_DAYS, sweep_stale_uploads
+    from lifelog.sources.wifi.uploads import STALE_DAYS, sweep_stale_uploads
 
     client, pairing = receiver.pair()
     old, fresh = _start(client, b"o" * 3000, "old.mp4"), _start(client, b"f" * 3000, "fresh.mp4")

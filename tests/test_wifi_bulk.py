@@ -18,7 +18,7 @@ import pytest
 from wifi_helpers import Running, read_response, run_receiver, tls_socket
 
 from lifelog.sources.wifi.client import CompanionClient, Pairing, UploadInterrupted
-from lifelog.sources.wifi.server import INCOMING_DIR, ReceiverLimits
+from lifelog.sources.wifi.common import INCOMING_DIR, ReceiverLimits
 
 
 @pytest.fixture

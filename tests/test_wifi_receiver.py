@@ -19,9 +19,9 @@ import pytest
 from wifi_helpers import NOW, Running, clip, run_receiver
 
 from lifelog.sources.wifi.client import CompanionClient, FingerprintMismatch, ReceiverError, UploadInterrupted
+from lifelog.sources.wifi.common import INCOMING_DIR, RECEIVED_DIR
 from lifelog.sources.wifi.pairing import parse_uri
 from lifelog.sources.wifi.registry import list_devices
-from lifelog.sources.wifi.server import INCOMING_DIR, RECEIVED_DIR
 from lifelog.sources.wifi.tls import ensure_identity
 
 
@@ -196,9 +196,8 @@ def test_cli_serve_pairs_from_another_process_and_stops_cleanly(data_dir: Path, 
 
 
 def test_cli_revoke_and_pair_text(data_dir: Path, capsys: Any) -> None:
-    from lifelog.sources.wifi.cli import pair_command, revoke_command
-
     from lifelog.commands.common import CliError
+    from lifelog.commands.wifi import pair_command, revoke_command
     from lifelog.sources.wifi.registry import Registry
 
     assert pair_command(argparse.Namespace(data_dir=str(data_dir), json=False, name="glasses", ttl=60)) == 0
@@ -219,7 +218,7 @@ def test_memory_busy_keeps_the_verified_bytes_and_a_retry_imports_them(
 ) -> None:
     """Another lifelog process is importing (it holds the write lock): the upload is verified and
     kept, the sender is told 503 busy, and asking again later imports it without re-sending."""
-    from lifelog.sources.wifi.server import ReceiverLimits
+    from lifelog.sources.wifi.common import ReceiverLimits
     from lifelog.store.lock import write_lock
 
     cat = clip(tmp_path_factory, media, "cat")

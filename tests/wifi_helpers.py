@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from lifelog.api import Memory
 from lifelog.sources.wifi.client import CompanionClient, Pairing
+from lifelog.sources.wifi.common import ReceiverEvent, ReceiverLimits
 from lifelog.sources.wifi.pairing import new_pairing_offer
-from lifelog.sources.wifi.server import Receiver, ReceiverEvent, ReceiverLimits, start_receiver
+from lifelog.sources.wifi.server import Receiver, start_receiver
 
 CEST = timezone(timedelta(hours=2))
 CAT_AT = datetime(2024, 5, 14, 8, 0, tzinfo=CEST)
@@ -60,7 +62,7 @@ class Running:
 
 @contextlib.contextmanager
 def run_receiver(data_dir: Path, limits: ReceiverLimits | None = None, **kw: Any) -> Iterator[Running]:
-    rec = start_receiver(data_dir, "127.0.0.1", 0, limits=limits, advertise=False, **kw)
+    rec = start_receiver(Memory(data_dir), "127.0.0.1", 0, limits=limits, advertise=False, **kw)
     try:
         yield Running(rec)
     finally:

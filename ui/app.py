@@ -2,8 +2,10 @@
 time on the right (a ``QStackedWidget``), a menu and a status bar.
 
 Pages are registered in one place, :data:`PAGES`: add a page with one line
-``PageSpec("key", "Title", "ui.pages.module:Class")``. A page class is built as ``Class(ctx)``
-with the window's :class:`ui.context.AppContext`, and may define any of these (all optional):
+``PageSpec("key", "Title", PageClass)``. The third field is any :data:`PageFactory` — the page
+class itself, or a function taking the context — and it is called as ``factory(ctx)`` with the
+window's :class:`ui.context.AppContext` when the window is built. A page may define any of these
+(all optional):
 
 ``show_with(**kw)``   called by ``ctx.navigate(key, **kw)`` after the page is shown
 ``on_changed(what)``  another page changed the memory (``ctx.changed("episodes" | "people" | …)``)
@@ -18,7 +20,6 @@ on one thread); the UI thread only renders plain data. See docs/app.md.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -29,7 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from lifelog.api import Memory
+from lifelog.api.settings import chosen_data_dir
+from lifelog.api.settings import data_dir as default_data_dir
 from ui.context import AppContext
+from ui.pages.ask import AskPage
+from ui.pages.devices import DevicesPage
+from ui.pages.importer import Page as ImportPage
+from ui.pages.objects import ObjectsPage
+from ui.pages.people import PeoplePage
+from ui.pages.settings import Page as SettingsPage
+from ui.pages.timeline import TimelinePage
+from ui.pages.welcome import Page as WelcomePage
+from ui.pages.welcome import is_first_run
 from ui.qt import (
     QAction,
     QApplication,
@@ -55,35 +67,33 @@ from ui.widgets import thumbs_for
 log = logging.getLogger(__name__)
 
 
+PageFactory = Callable[[AppContext], QWidget]
+"""What builds a page: its class, or a function, called with the window's context."""
+
+
 @dataclass(frozen=True)
 class PageSpec:
     key: str  # what ctx.navigate() takes
     title: str  # shown in the navigation and the Go menu
-    target: str  # "module:Class", imported when the window is built
+    page: PageFactory  # called as page(ctx) when the window is built
     nav: bool = True  # False: reachable by navigate() only (e.g. the first-run welcome)
 
 
 # One line per page, in navigation order.
 PAGES: list[PageSpec] = [
-    PageSpec("timeline", "Timeline", "ui.pages.timeline:TimelinePage"),
-    PageSpec("ask", "Ask", "ui.pages.ask:AskPage"),
-    PageSpec("people", "People", "ui.pages.people:PeoplePage"),
-    PageSpec("objects", "Objects", "ui.pages.objects:ObjectsPage"),
-    PageSpec("import", "Import", "ui.pages.importer:Page"),
-    PageSpec("devices", "Devices", "ui.pages.devices:DevicesPage"),
-    PageSpec("settings", "Settings", "ui.pages.settings:Page"),
-    PageSpec("welcome", "Welcome", "ui.pages.welcome:Page", nav=False),
+    PageSpec("timeline", "Timeline", TimelinePage),
+    PageSpec("ask", "Ask", AskPage),
+    PageSpec("people", "People", PeoplePage),
+    PageSpec("objects", "Objects", ObjectsPage),
+    PageSpec("import", "Import", ImportPage),
+    PageSpec("devices", "Devices", DevicesPage),
+    PageSpec("settings", "Settings", SettingsPage),
+    PageSpec("welcome", "Welcome", WelcomePage, nav=False),
 ]
 
 START_PAGE = "timeline"
 UI_SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval for the app process (see main)
 FIRST_RUN_PAGE = "welcome"  # shown instead when the memory is empty, if such a page is registered
-
-
-def load_page_class(target: str) -> Callable[[AppContext], QWidget]:
-    module, _, name = target.partition(":")
-    cls: Callable[[AppContext], QWidget] = getattr(importlib.import_module(module), name)
-    return cls
 
 
 class MainWindow(QMainWindow):
@@ -117,7 +127,7 @@ class MainWindow(QMainWindow):
         self.specs: list[PageSpec] = list(pages if pages is not None else PAGES)
         self.pages: dict[str, QWidget] = {}
         for spec in self.specs:
-            page = load_page_class(spec.target)(self.ctx)
+            page = spec.page(self.ctx)
             if read_only and hasattr(page, "read_only"):
                 page.read_only = True
             self.pages[spec.key] = page
@@ -141,8 +151,7 @@ class MainWindow(QMainWindow):
         self.status(f"Memory: {memory.data_dir}" + (" — read-only: browsing only" if read_only else ""))
         self.navigate(START_PAGE)
         if FIRST_RUN_PAGE in self.pages:
-            from ui.pages.welcome import is_first_run  # empty and never opened (a marker file)
-
+            # empty and never opened (a marker file)
             self.tasks.read(lambda: 0 if is_first_run(memory) else 1, self._first_run)
 
     # ------------------------------------------------------------------ pages
@@ -293,14 +302,11 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     # A worker running Python code (an import) hands the GIL back to the UI thread within 1 ms
     # instead of 5: measured in bench/ui.py, it cuts the longest event-loop stall of an import.
     sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
-    from lifelog import paths
     from ui.instance import AlreadyRunning, InstanceLock
 
-    folder = paths.data_dir(data_dir)
+    folder = default_data_dir(data_dir)
     if not data_dir and not os.environ.get("LIFELOG_HOME"):
-        from lifelog.config import chosen_data_dir  # Settings ▸ "choose another memory folder"
-
-        folder = chosen_data_dir() or folder
+        folder = chosen_data_dir() or folder  # Settings ▸ "choose another memory folder"
     try:
         lock = InstanceLock.acquire(folder)
     except AlreadyRunning as e:

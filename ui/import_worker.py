@@ -109,7 +109,7 @@ def import_and_transcribe(
     if (not transcribe or result.cancelled or cancel.is_set() or not result.imported
             or not memory.settings.speech.enabled):
         return outcome
-    from lifelog.speech.transcribe import SpeechModelError
+    from lifelog.api.errors import SpeechModelError
 
     report("transcribing", None)
     try:
@@ -123,7 +123,7 @@ def import_and_transcribe(
 
 # ------------------------------------------------------------------ parent side
 def _result_from_json(doc: dict[str, Any]) -> Any:
-    from lifelog.ingest.pipeline import ImportFailure, ImportResult
+    from lifelog.api import ImportFailure, ImportResult
 
     r = ImportResult(
         imported=int(doc.get("imported", 0)),
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 except OSError as e:
                     raise ImportBlocked(blocked_reason(e, data_dir)) from e
             else:
-                from lifelog.config import load_settings
+                from lifelog.api.settings import load_settings
 
                 memory.settings = load_settings(data_dir)  # saved in the app since the last request
                 memory.store.refresh()  # others (the CLI) may have written since

@@ -9,7 +9,7 @@ A folder that cannot be written (a read-only disk or mount, no permission) canno
 :meth:`InstanceLock.acquire` then returns a lock with ``read_only=True`` and the app opens the
 memory for browsing only (its Import page refuses with a clear message).
 
-The import's own ``write.lock`` (``lifelog.ingest.pipeline.write_lock``) still guards every
+The import's own ``write.lock`` (``lifelog.store.lock.write_lock``) still guards every
 write, so the CLI and the app never write at the same time either.
 """
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from lifelog.paths import REPO_ROOT
+from lifelog.api.settings import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
 QUESTION = "when did I last see a cat?"
@@ -66,7 +66,7 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     """Save the pictures; ``only`` names the ones to write (e.g. ``["objects"]``), default all."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from lifelog.api import Memory
-    from lifelog.sample.demo import demo_data_dir, demo_passphrase_if_needed, run_demo
+    from lifelog.api.sample import demo_data_dir, demo_passphrase_if_needed, run_demo, speech_pending
     from ui.app import MainWindow
     from ui.pages.ask import AskPage
     from ui.pages.timeline import TimelinePage
@@ -79,9 +79,7 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         print(f"screenshots: the sample memory at {ddir} is empty; running `lifelog demo` first…", file=sys.stderr)
         run_demo(str(ddir))
         mem = Memory(ddir)
-    from lifelog.speech.store import pending_media
-
-    if pending_media(mem.store):  # the demo transcribes after importing; finish what it left
+    if speech_pending(mem):  # the demo transcribes after importing; finish what it left
         print("screenshots: transcribing the sample memory's speech first…", file=sys.stderr)
         mem.transcribe_pending()
     last = mem.episodes()[-1].end

@@ -14,5 +14,21 @@ cancel; none of them knows about widgets or terminals.
 """
 
 from lifelog.api.memory import DayInfo, EpisodeInfo, EpisodeMedia, FrameInfo, Memory, UtteranceInfo
+from lifelog.ingest.pipeline import ImportFailure, ImportResult
+from lifelog.objects.timeline import ObjectInfo, ObjectSighting
+from lifelog.people.types import FaceInfo, PersonInfo
 
-__all__ = ["DayInfo", "EpisodeInfo", "EpisodeMedia", "FrameInfo", "Memory", "UtteranceInfo"]
+__all__ = [
+    "DayInfo",
+    "EpisodeInfo",
+    "EpisodeMedia",
+    "FaceInfo",
+    "FrameInfo",
+    "ImportFailure",
+    "ImportResult",
+    "Memory",
+    "ObjectInfo",
+    "ObjectSighting",
+    "PersonInfo",
+    "UtteranceInfo",
+]

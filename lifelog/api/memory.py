@@ -8,7 +8,7 @@ about widgets or terminals.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lifelog import paths
 from lifelog.config import Settings, load_settings
+from lifelog.ingest.media import MediaKind, kind_of
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.store.db import Store
 from lifelog.store.sql import overlap_conditions
@@ -23,8 +24,9 @@ from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
     from lifelog.objects.timeline import ObjectInfo, ObjectSighting
-    from lifelog.people import AssignReport, FaceInfo, People, PersonInfo
-    from lifelog.people import Edit as PeopleEdit
+    from lifelog.people.service import People
+    from lifelog.people.types import AssignReport, FaceInfo, PersonInfo
+    from lifelog.people.types import Edit as PeopleEdit
     from lifelog.recall.answer import Answer
 
 _T = TypeVar("_T")
@@ -93,7 +95,7 @@ class EpisodeMedia:
 
     path: Path
     exists: bool
-    kind: str  # video | photo | audio
+    kind: MediaKind
     offset_s: float  # where the episode starts in the file, in seconds
 
 
@@ -147,6 +149,11 @@ class Memory:
                 result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {e}"))
         return result
 
+    def stored_media(self, media_ids: Iterable[str]) -> set[str]:
+        """Which of ``media_ids`` (content hashes) the memory holds, other processes' writes included."""
+        self.store.refresh()
+        return {m for m in media_ids if self.store.has_media(m)}
+
     def transcribe_pending(
         self,
         progress: Callable[[Any], None] | None = None,
@@ -184,7 +191,7 @@ class Memory:
         rows.sort(key=lambda r: r["start"])
         infos = [self._episode_info(r) for r in rows]
         from lifelog.objects.timeline import objects_in_episodes
-        from lifelog.people import People
+        from lifelog.people.service import People
 
         ids = [e.id for e in infos]
         seen = People(self.store, self.vault).people_in_episodes(ids)
@@ -274,7 +281,7 @@ class Memory:
         names: dict[str, str] = {}
         speakers = {u.speaker_id for u in utts if u.speaker_id}
         if speakers:
-            from lifelog.people import People
+            from lifelog.people.service import People
 
             for p in People(self.store, self.vault).list(include_hidden=True):
                 if p.id in speakers and p.name:
@@ -310,15 +317,21 @@ class Memory:
         offset = 0.0
         if m.get("capture_start") is not None:
             offset = max((eps[0]["start"] - m["capture_start"]).total_seconds(), 0.0)
-        return EpisodeMedia(path=path, exists=path.is_file(), kind=m.get("kind") or "", offset_s=offset)
+        kind = kind_of(path) or "video"  # the store keeps "video" | "photo" | "audio" (MEDIA_SCHEMA)
+        stored = m.get("kind")
+        if stored in ("video", "photo", "audio"):
+            kind = stored
+        return EpisodeMedia(path=path, exists=path.is_file(), kind=kind, offset_s=offset)
 
-    def ask(self, question: str, now: datetime | None = None, limit: int = 5) -> Answer:
+    def ask(self, question: str, now: datetime | None = None, limit: int = 5, *, thumbnails: bool = False) -> Answer:
         """Answer a question (``lifelog ask``); :class:`lifelog.recall.parse.QuestionError` when
-        it cannot be understood. Evidence thumbnails are blob ids left for the caller to decrypt
-        (no decrypted file is written)."""
+        it cannot be understood. Recall sees this memory as a
+        :class:`lifelog.recall.context.RecallContext`. With ``thumbnails`` each frame's evidence
+        names a decrypted copy of its thumbnail in a private temp dir (the CLI, the demo);
+        without, no decrypted file is written and evidence has no thumbnail."""
         from lifelog.recall.answer import ask
 
-        return ask(self, question, now=now or datetime.now().astimezone(), limit=limit, thumbnails=False)
+        return ask(self, question, now=now or datetime.now().astimezone(), limit=limit, thumbnails=thumbnails)
 
     # --------------------------------------------------------------- objects
     def objects(self, start: datetime | None = None, end: datetime | None = None) -> list[ObjectInfo]:
@@ -349,23 +362,23 @@ class Memory:
     # ---------------------------------------------------------------- people
     def people(self, include_hidden: bool = False) -> list[PersonInfo]:
         """People seen, most recently seen first (``lifelog people``)."""
-        from lifelog.people import People
+        from lifelog.people.service import People
 
         return [self._local(p) for p in People(self.store, self.vault).list(include_hidden=include_hidden)]
 
     def person(self, person_id: str) -> PersonInfo:
-        from lifelog.people import People
+        from lifelog.people.service import People
 
         return self._local(People(self.store, self.vault).get(person_id))
 
     def person_faces(self, person_id: str) -> list[FaceInfo]:
         """A person's faces, best first: their ids are what :meth:`split_person` takes."""
-        from lifelog.people import People
+        from lifelog.people.service import People
 
         return People(self.store, self.vault).faces(person_id)
 
     def person_episodes(self, person_id: str) -> list[EpisodeInfo]:
-        from lifelog.people import People
+        from lifelog.people.service import People
 
         ids = People(self.store, self.vault).episodes_with(person_id)
         return [e for e in (self.episode(i) for i in ids) if e is not None]
@@ -402,7 +415,7 @@ class Memory:
 
     def _edit_people(self, op: Callable[[People], _T]) -> _T:
         """Run a people operation under the write lock, then re-derive who spoke (speech uses faces)."""
-        from lifelog.people import People
+        from lifelog.people.service import People
         from lifelog.store.lock import write_lock
 
         with write_lock(self.data_dir):
@@ -443,9 +456,9 @@ class Memory:
         self, progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None
     ) -> Any:
         """Give every frame a vector of the installed image-text model in use (resumable; run it
-        off the UI thread). Returns a :class:`lifelog.encoders.reindex.ReindexResult`."""
+        off the UI thread). Returns a :class:`lifelog.ingest.reindex.ReindexResult`."""
         from lifelog.encoders.registry import RegistryError, active_model
-        from lifelog.encoders.reindex import reindex
+        from lifelog.ingest.reindex import reindex
 
         model = active_model(self.data_dir)
         if model is None:

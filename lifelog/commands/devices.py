@@ -8,7 +8,6 @@ to stop cleanly and exits 130.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import threading
@@ -67,7 +66,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Callable[[a
 
 # ------------------------------------------------------------------ helpers
 def _data_dir(args: argparse.Namespace) -> Path:
-    from lifelog import paths
+    from lifelog.api import settings as paths
 
     return paths.data_dir(getattr(args, "data_dir", None))
 
@@ -75,17 +74,6 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def _emit(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
-
-
-def _wifi(module: str) -> Any | None:
-    """DEV-B's Wi-Fi modules, or None when they are not installed."""
-    name = f"lifelog.sources.wifi.{module}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name and name.startswith(e.name):
-            return None
-        raise
 
 
 def _in_worker(fn: Callable[[threading.Event], _T]) -> tuple[_T | None, bool]:
@@ -131,12 +119,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from lifelog.sources import registry
-    from lifelog.sources.dcf import iter_identified
-    from lifelog.sources.ledger import Ledger, LedgerDamaged
+    from lifelog.api.devices import Ledger, iter_identified, list_paired, list_wifi_devices
+    from lifelog.api.errors import LedgerDamaged
 
     data_dir = _data_dir(args)
-    paired = registry.list_paired(data_dir)
+    paired = list_paired(data_dir)
     mounted = {ident.id: (vol, ident) for vol, ident in iter_identified()}
     rows: list[dict[str, Any]] = []
     for dev in paired:
@@ -149,12 +136,10 @@ def _list(args: argparse.Namespace) -> int:
         except (LedgerDamaged, ValueError):
             doc["taken"] = None
         rows.append(doc)
-    wifi_reg = _wifi("registry")
-    if wifi_reg is not None:
-        for w in wifi_reg.list_devices(data_dir):
-            doc = w.to_json()
-            doc.setdefault("kind", "wifi")
-            rows.append(doc)
+    for w in list_wifi_devices(data_dir):
+        doc = w.to_json()
+        doc.setdefault("kind", "wifi")
+        rows.append(doc)
     known = {d.id for d in paired}
     unpaired = [
         {"id": ident.id, "label": ident.label, "path": str(vol.path), "layout": ident.details.get("layout")}
@@ -180,19 +165,18 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from lifelog.sources import registry
-    from lifelog.sources.base import DeviceIdentity, FolderSource, SourceError
+    from lifelog.api.devices import DeviceIdentity, FolderSource, pair_paired
+    from lifelog.api.errors import SourceError
 
     kind = getattr(args, "pair_kind", None)
     data_dir = _data_dir(args)
     ident: DeviceIdentity
     if kind == "wifi":
-        wcli = _wifi("cli")
-        if wcli is None or not hasattr(wcli, "pair_command"):
-            raise CliError("Wi-Fi pairing is not available in this installation (lifelog.sources.wifi missing)")
-        return int(wcli.pair_command(args))
+        from lifelog.commands.wifi import pair_command
+
+        return int(pair_command(args))
     if kind == "usb":
-        from lifelog.sources.dcf import find_volumes, identify_volume
+        from lifelog.api.devices import find_volumes, identify_volume
 
         if args.path is None and not args.volume:
             raise CliError("give the volume's mount point, or --volume for the one mounted now", EXIT_USAGE)
@@ -211,7 +195,7 @@ def _pair(args: argparse.Namespace) -> int:
         except SourceError as e:
             raise CliError(str(e), EXIT_USAGE) from e
     elif kind == "gopro":
-        from lifelog.sources.gopro import GoProSource
+        from lifelog.api.devices import GoProSource
 
         try:
             src = GoProSource(args.url, retries=1, timeout_s=5)
@@ -228,7 +212,7 @@ def _pair(args: argparse.Namespace) -> int:
         ident = FolderSource(args.path.resolve()).identity()
     else:
         raise CliError("pair what? `lifelog devices pair usb|gopro|folder|wifi …`", EXIT_USAGE)
-    dev = registry.pair(data_dir, ident)
+    dev = pair_paired(data_dir, ident)
     if getattr(args, "json", False):
         _emit(dev.to_json())
     else:
@@ -237,16 +221,16 @@ def _pair(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from lifelog.sources import registry
+    from lifelog.api.devices import get_paired, list_wifi_devices, remove_paired
 
     data_dir = _data_dir(args)
-    if registry.get(data_dir, args.id) is None:
-        wreg, wcli = _wifi("registry"), _wifi("cli")
-        is_wifi = wreg is not None and any(w.id == args.id for w in wreg.list_devices(data_dir))
-        if is_wifi and wcli is not None and hasattr(wcli, "revoke_command"):
-            return int(wcli.revoke_command(args))
+    if get_paired(data_dir, args.id) is None:
+        from lifelog.commands.wifi import revoke_command
+
+        if any(w.id == args.id for w in list_wifi_devices(data_dir)):
+            return int(revoke_command(args))
         raise CliError(f"no paired device {args.id!r} (see `lifelog devices`)", EXIT_USAGE)
-    dev = registry.remove(data_dir, args.id)
+    dev = remove_paired(data_dir, args.id)
     if getattr(args, "json", False):
         _emit({"removed": dev.to_json()})
     else:
@@ -256,12 +240,11 @@ def _remove(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ sync
 def cmd_sync(args: argparse.Namespace) -> int:
+    from lifelog.api.devices import SyncOptions, SyncResult, list_paired, source_for, sync_source, watch_paired
     from lifelog.commands.common import Progress
-    from lifelog.sources import registry
-    from lifelog.sources.sync import SyncOptions, SyncResult, source_for, sync_source, watch_paired
 
     data_dir = _data_dir(args)
-    paired = registry.list_paired(data_dir)
+    paired = list_paired(data_dir)
     if args.device:
         paired = [d for d in paired if d.id == args.device]
         if not paired:
@@ -349,7 +332,8 @@ def _print_result(r: Any) -> None:
 
 # ------------------------------------------------------------------ record
 def cmd_record(args: argparse.Namespace) -> int:
-    from lifelog.sources.webcam import CameraError, Cv2Camera, RecorderState, record_to_memory
+    from lifelog.api.devices import Cv2Camera, RecorderState, record_to_memory
+    from lifelog.api.errors import CameraError
 
     if args.segment_s < 1:
         raise CliError("--segment-s must be at least 1", EXIT_USAGE)

@@ -156,7 +156,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
-    from lifelog.speech.transcribe import SpeechModelError
+    from lifelog.api.errors import SpeechModelError
 
     prog = Progress()
 
@@ -198,8 +198,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from lifelog.recall.answer import ask
-    from lifelog.recall.parse import QuestionError, parse_now
+    from lifelog.api.errors import QuestionError
+    from lifelog.api.words import parse_now
 
     try:
         now = parse_now(args.now)
@@ -209,7 +209,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise CliError("--limit must be at least 1", EXIT_USAGE)
     mem = open_memory(args)
     try:
-        ans = ask(mem, args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
+        ans = mem.ask(args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
     except QuestionError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if args.json:
@@ -250,23 +250,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lifelog.sample.demo import run_demo
+    from lifelog.api.demo import run_demo
 
     return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json, progress=Progress())
 
 
 def _person_doc(p: Any, thumb_dir: Path | None, mem: Any) -> dict[str, Any]:
-    from lifelog.recall.answer import _write_thumb
+    from lifelog.recall.answer import write_thumb
 
     doc: dict[str, Any] = p.to_json()
     doc["thumbnail_id"] = p.thumbnail
-    doc["thumbnail"] = _write_thumb(mem, p.thumbnail, thumb_dir)  # a decrypted JPEG in a private temp dir
+    doc["thumbnail"] = write_thumb(mem, p.thumbnail, thumb_dir)  # a decrypted JPEG in a private temp dir
     return doc
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from lifelog.people import PeopleError
-    from lifelog.recall.answer import _thumb_dir
+    from lifelog.api.errors import PeopleError
+    from lifelog.recall.answer import thumb_dir
 
     mem = open_memory(args)
     action = getattr(args, "people_action", None)
@@ -275,7 +275,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         if action is None:
             people = mem.people(include_hidden=args.all)
             if as_json:
-                tdir = _thumb_dir()
+                tdir = thumb_dir()
                 emit([_person_doc(p, tdir, mem) for p in people])
                 return EXIT_OK
             if not people:
@@ -316,7 +316,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     except PeopleError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if as_json:
-        emit(_person_doc(person, _thumb_dir(), mem))
+        emit(_person_doc(person, thumb_dir(), mem))
     else:
         print(f"{person.id}  {person.name or '(no name)'}  {person.faces} face(s), {person.episodes} episode(s)"
               + (" (hidden)" if person.hidden else ""))
@@ -324,15 +324,15 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_objects(args: argparse.Namespace) -> int:
-    from lifelog.objects.vocabulary import match_objects
-    from lifelog.recall.answer import _thumb_dir, _write_thumb
+    from lifelog.api.words import match_objects
+    from lifelog.recall.answer import thumb_dir, write_thumb
 
     mem = open_memory(args)
-    tdir = _thumb_dir() if args.json else None
+    tdir = thumb_dir() if args.json else None
     if args.name is None:
         objs = mem.objects()
         if args.json:
-            emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": _write_thumb(mem, o.thumbnail, tdir)}
+            emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": write_thumb(mem, o.thumbnail, tdir)}
                    for o in objs])
             return EXIT_OK
         if not objs:
@@ -346,7 +346,7 @@ def cmd_objects(args: argparse.Namespace) -> int:
     if args.json:
         emit([{"name": " / ".join(s.objects), "episode_id": s.episode_id, "first_seen": s.first.isoformat(),
                 "last_seen": s.last.isoformat(), "frames": s.frames, "probability": round(s.probability, 3),
-                "thumbnail_id": s.thumbnail, "thumbnail": _write_thumb(mem, s.thumbnail, tdir)} for s in line])
+                "thumbnail_id": s.thumbnail, "thumbnail": write_thumb(mem, s.thumbnail, tdir)} for s in line])
         return EXIT_OK
     if not names:
         print(f"no object called {args.name!r}: the classifier knows no such thing (see docs/objects.md)")
@@ -364,7 +364,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         raise CliError(f"the desktop app is not available: {e}") from e
     data_dir = getattr(args, "data_dir", None)
     if args.demo:
-        from lifelog.sample.demo import demo_data_dir, demo_passphrase_if_needed
+        from lifelog.api.demo import demo_data_dir, demo_passphrase_if_needed
 
         data_dir = str(demo_data_dir(data_dir))
         demo_passphrase_if_needed()
@@ -390,8 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    from lifelog.encoders.base import ModelMissingError
-    from lifelog.store.vault import VaultError
+    from lifelog.api.errors import ModelMissingError, VaultError
 
     try:
         handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
@@ -411,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("LIFELOG_DEBUG"):
             raise
-        from lifelog.store.lock import WriteLockBusy
+        from lifelog.api.errors import WriteLockBusy
 
         if isinstance(e, WriteLockBusy):
             print(f"lifelog: {e}", file=sys.stderr)

@@ -45,7 +45,7 @@ def _emit(doc: Any) -> None:
 
 
 def _data_dir(args: argparse.Namespace) -> Any:
-    from lifelog import paths
+    from lifelog.api import settings as paths
 
     d = paths.data_dir(getattr(args, "data_dir", None))
     d.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from lifelog.api.errors import ModelRegistryError as RegistryError
     from lifelog.commands.common import CliError
-    from lifelog.encoders.registry import RegistryError
 
     action = getattr(args, "models_action", None) or "list"
     as_json = bool(getattr(args, "json", False))
@@ -85,7 +85,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace, as_json: bool) -> int:
-    from lifelog.encoders.registry import DEFAULT_DESCRIPTION, DEFAULT_NAME, active_name, manifest, read_installed
+    from lifelog.api.models import DEFAULT_DESCRIPTION, DEFAULT_NAME, active_name, manifest, read_installed
 
     d = _data_dir(args)
     active = active_name(d)
@@ -133,9 +133,8 @@ class _InstallLine:
 
 
 def _install(args: argparse.Namespace, as_json: bool) -> int:
+    from lifelog.api.models import InstallCancelled, InstallError, install_model, spec
     from lifelog.commands.common import CliError
-    from lifelog.encoders.install import InstallCancelled, InstallError, install_model
-    from lifelog.encoders.registry import spec
 
     s = spec(args.name)
     d = _data_dir(args)
@@ -171,14 +170,13 @@ def _install(args: argparse.Namespace, as_json: bool) -> int:
 
 
 def _stale(d: Any, model: Any) -> int:
-    from lifelog.encoders.vectors import stale_frames
-    from lifelog.store.db import Store
+    from lifelog.api.models import frames_to_reindex
 
-    return stale_frames(Store(d), model)
+    return frames_to_reindex(d, model)
 
 
 def _use(args: argparse.Namespace, as_json: bool) -> int:
-    from lifelog.encoders.registry import DEFAULT_NAME, active_model, set_active
+    from lifelog.api.models import DEFAULT_NAME, active_model, set_active
 
     d = _data_dir(args)
     set_active(d, None if args.name == DEFAULT_NAME else args.name)
@@ -211,9 +209,8 @@ class _ReindexLine:
 
 def _reindex(args: argparse.Namespace, as_json: bool) -> int:
     from lifelog.api import Memory
+    from lifelog.api.models import active_model
     from lifelog.commands.common import CliError
-    from lifelog.encoders.registry import active_model
-    from lifelog.encoders.reindex import reindex
 
     mem = Memory(getattr(args, "data_dir", None))
     model = active_model(mem.data_dir)
@@ -221,7 +218,7 @@ def _reindex(args: argparse.Namespace, as_json: bool) -> int:
         raise CliError("the offline default is in use: nothing to re-index (install a model first)", EXIT_USAGE)
     cancel = threading.Event()
     try:
-        result = reindex(mem.store, mem.vault, model, progress=_ReindexLine(), cancel=cancel)
+        result = mem.reindex_image_text(progress=_ReindexLine(), cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         raise CliError("re-index interrupted; run it again to resume", EXIT_CANCELLED) from None

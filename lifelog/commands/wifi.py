@@ -38,15 +38,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
 
 
 def _data_dir(args: argparse.Namespace) -> Any:
-    from lifelog import paths
+    from lifelog.api import settings as paths
 
     return paths.data_dir(getattr(args, "data_dir", None))
 
 
 def serve_command(args: argparse.Namespace) -> int:
     from lifelog.api import Memory
-    from lifelog.sources.wifi.localsend import LocalSendSender, approve_all
-    from lifelog.sources.wifi.server import ReceiverEvent, ReceiverLimits, start_receiver
+    from lifelog.api.devices import LocalSendSender, ReceiverEvent, ReceiverLimits, approve_all, start_receiver
 
     if not 0 <= args.port < 65536:
         raise CliError("--port must be 0-65535", EXIT_USAGE)
@@ -107,7 +106,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def pair_command(args: argparse.Namespace) -> int:
     """Make a pairing offer and show it: QR code, PIN, URI (``--json``: one document)."""
-    from lifelog.sources.wifi.pairing import DEFAULT_TTL_S, new_pairing_offer, receiver_status
+    from lifelog.api.devices import DEFAULT_TTL_S, new_pairing_offer, receiver_status
 
     data_dir = _data_dir(args)
     ttl = getattr(args, "ttl", None) or DEFAULT_TTL_S
@@ -135,7 +134,8 @@ def pair_command(args: argparse.Namespace) -> int:
 
 
 def revoke_command(args: argparse.Namespace) -> int:
-    from lifelog.sources.wifi.registry import RegistryError, revoke
+    from lifelog.api.devices import revoke_wifi_device as revoke
+    from lifelog.api.errors import WifiRegistryError as RegistryError
 
     device_id = getattr(args, "id", None) or getattr(args, "device_id", None)
     if not device_id:

@@ -35,7 +35,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from lifelog.encoders.registry import (
     DOWNLOADS_DIR,
@@ -62,13 +62,16 @@ class InstallCancelled(InstallError):
     pass
 
 
+InstallStage = Literal["downloading", "verifying", "checking", "installing", "done"]
+
+
 @dataclass(frozen=True)
 class InstallProgress:
     """Progress as plain data (the CLI prints it, the app shows it)."""
 
     model: str
     file: str
-    stage: str  # downloading | verifying | checking | installing | done
+    stage: InstallStage
     done_bytes: int
     total_bytes: int | None
     fraction: float  # 0..1 over the whole install (by bytes where sizes are known)
@@ -108,7 +111,9 @@ def install_model(
         if not ok.is_file():
             part = downloads / f"{f.sha256}.part"
 
-            def sub(done: int, total: int | None, stage: str = "downloading", i: int = i, f: ModelFile = f) -> None:
+            def sub(
+                done: int, total: int | None, stage: InstallStage = "downloading", i: int = i, f: ModelFile = f
+            ) -> None:
                 frac = (done / total) if total else 0.0
                 report(InstallProgress(spec.name, f.filename, stage, done, total, (i + min(frac, 1.0)) / n))
 

@@ -1,10 +1,11 @@
-"""Frame vectors of an optional image-text model: one LanceDB table per model, and their use.
+"""Frame vectors of an optional image-text model: one LanceDB table per model, written at import.
 
 Why a table per model (``<data>/db/imgtext_<model>.lance``) rather than a column of ``frames``:
 a CLIP vector has another size (512, 768 …) and another *space* than the default 384-d ConSE
 vector, so the two must never be compared with each other. Each row is one frame's vector from
 one model version (``model = name@version``), written by the import (an analyzer) or by the
-re-index job (:mod:`lifelog.encoders.reindex`). The default ``frames.semantic`` vectors stay, so:
+re-index job (:mod:`lifelog.ingest.reindex`). Questions use them through
+:mod:`lifelog.recall.model_search`. The default ``frames.semantic`` vectors stay, so:
 
 * a question is embedded by each model's own text encoder and compared only with vectors of
   that model — the MiniLM vector with ``frames.semantic``, the CLIP text vector with this table;
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,15 +32,15 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from lifelog.store.db import ANN_MIN_ROWS, TS, Store
+from lifelog.store.search import NPROBES, refine_factor
 from lifelog.store.sql import sql_in, sql_str
 
 if TYPE_CHECKING:
+    from lifelog.encoders.analyzers import FrameInput
     from lifelog.encoders.clip import ClipEncoder
     from lifelog.encoders.registry import InstalledModel
-    from lifelog.ingest.analyzers import FrameInput
 
 TABLE_PREFIX = "imgtext_"
-VECTOR_K = 400
 IN_CHUNK = 2000  # ids per ``IN (...)`` filter
 
 
@@ -153,8 +153,6 @@ class ModelVectors:
             .limit(k)
         )
         if _has_index(tbl):
-            from lifelog.recall.retrieve import NPROBES, refine_factor
-
             search = search.nprobes(NPROBES).refine_factor(refine_factor(k))
         result: pa.Table = search.to_arrow().select(["id", "_distance"])
         return result
@@ -216,7 +214,7 @@ def stale_frames(store: Store, model: InstalledModel) -> int:
 
 
 class ImageTextAnalyzer:
-    """A :class:`~lifelog.ingest.analyzers.FrameAnalyzer` that embeds each kept frame with the
+    """A :class:`~lifelog.encoders.analyzers.FrameAnalyzer` that embeds each kept frame with the
     active model and writes the vectors to the model's table (so new imports need no re-index).
 
     It writes its rows itself (its table is not one of the store's fixed tables) and returns
@@ -257,84 +255,3 @@ def image_text_analyzers(store: Store) -> list[ImageTextAnalyzer]:
     """The analyzer for the active model, or none when the offline default is in use."""
     model = active(store)
     return [ImageTextAnalyzer(store, model)] if model is not None else []
-
-
-# ------------------------------------------------------------------ questions
-@dataclass
-class ModelQuery:
-    """A question's subject embedded by the active model's text encoder."""
-
-    model: InstalledModel
-    vectors: ModelVectors
-    q: NDArray[np.float32]
-
-    @property
-    def full_name(self) -> str:
-        return self.model.full_name
-
-    def score(self, cos: NDArray[Any]) -> NDArray[np.float32]:
-        """Image-text cosine → evidence in 0..1 with the model's calibration from the manifest."""
-        s = self.model.spec
-        out: NDArray[np.float32] = np.clip((cos - s.match_floor) / s.match_span, 0.0, 1.0).astype(np.float32)
-        return out
-
-
-def model_query(store: Store, subject: str) -> ModelQuery | None:
-    """The active model's query for ``subject``; None with the offline default (or no vectors yet)."""
-    model = active(store)
-    if model is None or not subject.strip():
-        return None
-    from lifelog.encoders.clip import encoder_for
-
-    vectors = ModelVectors(store, model.name, model.spec.dim)
-    if not vectors.exists():
-        return None
-    q = encoder_for(model).encode_texts([subject])[0]
-    return ModelQuery(model, vectors, q)
-
-
-def augment_candidates(
-    store: Store, mq: ModelQuery, table: pa.Table, where: str, columns: Sequence[str], k: int = VECTOR_K
-) -> pa.Table:
-    """Add the model's nearest frames to ``table`` and a ``model_score`` column (null = no vector).
-
-    ``table`` holds the default path's candidates (``columns``); ``where`` is the same time
-    window / committed-imports filter, applied here to the model's table.
-    """
-    near = mq.vectors.nearest(mq.full_name, mq.q, where, k)
-    have = set(table.column("id").to_pylist()) if table.num_rows else set()
-    extra_ids = [i for i in near.column("id").to_pylist() if i not in have]
-    parts = [table]
-    for i in range(0, len(extra_ids), IN_CHUNK):
-        rows = store.rows("frames", sql_in("id", extra_ids[i : i + IN_CHUNK]), columns=list(columns))
-        parts.append(rows.select(list(columns)).cast(table.schema))
-    out = pa.concat_tables(parts) if len(parts) > 1 else table
-    ids = out.column("id").to_pylist()
-    vecs = mq.vectors.vectors(mq.full_name, ids)
-    scores: list[float | None] = []
-    for fid in ids:
-        v = vecs.get(fid)
-        scores.append(None if v is None else float(mq.score(np.asarray([float(v @ mq.q)]))[0]))
-    return out.append_column(pa.field("model_score", pa.float32()), pa.array(scores, pa.float32()))
-
-
-def rescore_frames(scorer: Any, table: pa.Table, frame_scores: NDArray[Any]) -> NDArray[np.float32]:
-    """Frame scores with the model's evidence **in place of** the default semantic score where a
-    frame has a vector of the model: ``max(label score, model score)`` there, unchanged elsewhere.
-
-    ``scorer`` is the question's :class:`lifelog.recall.score.Scorer` (for the label score).
-    """
-    from lifelog.recall.score import frame_scores as default_scores
-
-    out = np.asarray(frame_scores, dtype=np.float32).copy()
-    if "model_score" not in table.column_names or not table.num_rows:
-        return out
-    ms = table.column("model_score")
-    has = np.asarray(ms.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    if not has.any():
-        return out
-    labels_only = default_scores(scorer, np.zeros((0, 1), np.float32), table.column("labels"),
-                                 table.column("label_scores"))
-    model = np.asarray(ms.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float32)
-    out[has] = np.maximum(np.asarray(labels_only, dtype=np.float32)[has], model[has])
-    return out

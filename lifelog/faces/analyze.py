@@ -1,7 +1,7 @@
 """Faces in frames: detect → keep the best few → align → describe → score → crop.
 
 :func:`find_faces` does one image; :class:`FaceAnalyzer` is the import's
-:class:`~lifelog.ingest.analyzers.FrameAnalyzer` (name ``faces``, table ``faces``): it runs a
+:class:`~lifelog.encoders.analyzers.FrameAnalyzer` (name ``faces``, table ``faces``): it runs a
 batch of kept frames, describes all their faces in one onnxruntime call, writes each face's
 crop (a small JPEG) into the vault and returns rows of :data:`lifelog.store.db.FACE_SCHEMA`
 (the importer fills in ``media_id`` and ``episode_id``). People are assigned later, by
@@ -32,7 +32,7 @@ from lifelog.faces.models import Detection, FaceModels, get_face_models
 from lifelog.faces.quality import FaceQuality, assess, frontalness, sharpness, texture, visible_fraction
 
 if TYPE_CHECKING:
-    from lifelog.ingest.analyzers import FrameInput
+    from lifelog.encoders.analyzers import FrameInput
     from lifelog.store.vault import Vault
 
 log = logging.getLogger(__name__)

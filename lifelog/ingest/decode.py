@@ -117,7 +117,7 @@ def _work_size(width: int, height: int, target: int = WORK_WIDTH) -> tuple[int, 
     return w, h
 
 
-def _to_rgb(frame: av.VideoFrame) -> NDArray[Any]:
+def frame_to_rgb(frame: av.VideoFrame) -> NDArray[Any]:
     w, h = _work_size(frame.width, frame.height)
     arr = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
     return np.ascontiguousarray(arr)
@@ -192,7 +192,7 @@ def sample_video(
                 if ft - last_t >= min_interval:
                     last_t = ft
                     emitted += 1
-                    yield SampledFrame(max(ft, 0.0), _to_rgb(best))
+                    yield SampledFrame(max(ft, 0.0), frame_to_rgb(best))
 
         try:
             for packet in c.demux(vs):
@@ -223,7 +223,7 @@ def sample_video(
                     ft = secs(fr.pts, t)
                     last_t = ft
                     emitted += 1
-                    yield SampledFrame(max(ft, 0.0), _to_rgb(fr))
+                    yield SampledFrame(max(ft, 0.0), frame_to_rgb(fr))
             duration = secs(vs.duration, 0.0) + secs(start_pts, 0.0) if vs.duration else 0.0
             end = max(duration, float(c.duration / av.time_base) if c.duration else 0.0)
             yield from fill(end if end > gop_t0 else gop_t0 + len(gop) / float(vs.average_rate or 25))

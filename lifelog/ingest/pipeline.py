@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +37,10 @@ from PIL import Image
 
 from lifelog.config import Settings
 from lifelog.encoders import get_visual_encoder
+from lifelog.encoders.analyzers import FrameAnalyzer, FrameInput
 from lifelog.encoders.base import ModelMissingError
 from lifelog.encoders.visual import VisualBatch, VisualEncoder
 from lifelog.ingest import decode
-from lifelog.ingest.analyzers import FrameAnalyzer, FrameInput
 from lifelog.ingest.episodes import CutParams, DuplicateFilter, cut_episodes
 from lifelog.ingest.media import (
     MediaError,
@@ -61,6 +62,16 @@ THUMB_WIDTH = 160
 BATCH = 16
 
 
+ImportStage = Literal["scanning", "hashing", "decoding", "encoding", "writing", "done"]
+
+
+class FileOutcome(Enum):
+    """What happened to one file of an import that did not fail."""
+
+    IMPORTED = "imported"
+    SKIPPED = "skipped"  # its content was already in the memory
+
+
 class ImportCancelled(Exception):
     pass
 
@@ -72,7 +83,7 @@ class ImportProgress:
     files_done: int
     files_total: int
     current: str | None
-    stage: str  # scanning | hashing | decoding | encoding | writing | done
+    stage: ImportStage
     fraction: float  # 0..1 over the whole import
 
 
@@ -206,7 +217,7 @@ class Importer:
                     break
                 name = display_path(path)
 
-                def sub(stage: str, frac: float, i: int = i, name: str = name) -> None:
+                def sub(stage: ImportStage, frac: float, i: int = i, name: str = name) -> None:
                     report(ImportProgress(i, total, name, stage, (i + min(max(frac, 0.0), 1.0)) / max(total, 1)))
 
                 sub("hashing", 0.0)
@@ -226,7 +237,7 @@ class Importer:
                 except Exception as e:  # a store or codec error: report it, keep going
                     result.failed.append(ImportFailure(name, _other_reason(e)))
                     continue
-                if status == "imported":
+                if status is FileOutcome.IMPORTED:
                     result.imported += 1
                     result.episodes.extend(eps)
                 else:
@@ -246,9 +257,9 @@ class Importer:
         self,
         path: Path,
         result: ImportResult,
-        sub: Callable[[str, float], None],
+        sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
-    ) -> tuple[str, list[str]]:
+    ) -> tuple[FileOutcome, list[str]]:
         kind = kind_of(path)
         if kind is None:
             raise MediaError("unsupported file type (not a video, photo or audio file)")
@@ -269,7 +280,7 @@ class Importer:
         except InterruptedError as e:
             raise ImportCancelled from e
         if self.store.has_media(mid):
-            return "skipped", []
+            return FileOutcome.SKIPPED, []
         journal = _journal_dir(self.store.data_dir) / mid
         atomic_write(journal, display_path(path).encode())
         try:
@@ -284,7 +295,7 @@ class Importer:
                 pass
             raise
         journal.unlink(missing_ok=True)
-        return "imported", eps
+        return FileOutcome.IMPORTED, eps
 
     def _encode_and_write(
         self,
@@ -292,7 +303,7 @@ class Importer:
         kind: MediaKind,
         mid: str,
         result: ImportResult,
-        sub: Callable[[str, float], None],
+        sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
     ) -> list[str]:
         cap = self.settings.capture

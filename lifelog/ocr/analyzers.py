@@ -13,7 +13,7 @@ from lifelog.ocr.read import MIN_SCORE, MODEL, get_engine, read_text
 from lifelog.store.terms import index_terms
 
 if TYPE_CHECKING:
-    from lifelog.ingest.analyzers import FrameInput
+    from lifelog.encoders.analyzers import FrameInput
     from lifelog.store.vault import Vault
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,13 @@ Scoring is documented in ``docs/recall.md``. In short, for the subject *s* of th
   label's lemmas) or mean the same thing (label text vector close to *s*).
 
 A frame's score is ``max(label, semantic_calibrated)``; an episode's score is its best frame's.
-An episode **matches** when its score clears :data:`MATCH_THRESHOLD`, calibrated on the sample
-days so that questions about things never seen (skiing, a giraffe) find nothing.
+An episode **matches** when its score clears :data:`lifelog.recall.score.MATCH_THRESHOLD`,
+calibrated on the sample days so that questions about things never seen (skiing, a giraffe) find
+nothing.
+
+A question is asked of a :class:`~lifelog.recall.context.RecallContext` (``lifelog.api.Memory``
+is one) and searched the way a :class:`~lifelog.recall.strategy.RecallStrategy` says: the
+product always uses the default, benchmarks switch its speed-ups off to measure them.
 """
 
 from __future__ import annotations
@@ -23,25 +28,29 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from lifelog.recall.parse import ParsedQuestion, parse_question
-from lifelog.recall.retrieve import candidate_frames
-from lifelog.recall.score import MATCH_THRESHOLD, Scorer, frame_scores
+from lifelog.recall.context import RecallContext, Thumbnails
+from lifelog.recall.model_search import model_query, rescore_frames
+from lifelog.recall.parse import Intent, ParsedQuestion, parse_question
+from lifelog.recall.retrieve import candidate_frames, label_filter, label_rows, merge_candidates, window_where
+from lifelog.recall.score import Scorer, frame_scores
+from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
 
 if TYPE_CHECKING:
-    from lifelog.api import Memory
+    from lifelog.speech.recall import SpeechEpisodeHit, SpeechQuestion
 
+EvidenceKind = Literal["frame", "transcript", "face", "object", "ocr", "label"]
 
 
 @dataclass(frozen=True)
 class Evidence:
-    kind: str  # frame | transcript | face | object | ocr | label
+    kind: EvidenceKind
     time: datetime
     text: str
     thumbnail: str | None
@@ -77,7 +86,7 @@ class Hit:
 @dataclass(frozen=True)
 class Answer:
     question: str
-    intent: str
+    intent: Intent
     answer: str
     count: int | None
     hits: list[Hit]
@@ -107,48 +116,75 @@ class Answer:
         return doc
 
 
+class OcrHit(NamedTuple):
+    """The best line read in an episode that matches the question."""
+
+    score: float
+    text: str
+    time: datetime
+
+
+class EpisodeSpan(TypedDict):
+    """An episode's row as recall reads it (``episodes`` table)."""
+
+    id: str
+    start: datetime
+    end: datetime
+
+
 # ---------------------------------------------------------------------- answer
-def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails: bool = True) -> Answer:
-    pq = parse_question(question, now, memory.tz)
+def ask(
+    ctx: RecallContext,
+    question: str,
+    now: datetime,
+    limit: int = 5,
+    thumbnails: bool = True,
+    *,
+    strategy: RecallStrategy = DEFAULT_STRATEGY,
+) -> Answer:
+    """Answer ``question`` as asked at ``now``. With ``thumbnails`` each frame's evidence names a
+    decrypted copy of its thumbnail in a private temp dir (:func:`thumb_dir`). ``strategy`` is for
+    benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`)."""
+    pq = parse_question(question, now, ctx.tz)
     from lifelog.speech.recall import parse_speech_question
 
     sq = parse_speech_question(pq.text)
     if sq is not None:
-        return _speech_answer(memory, pq, sq, now, limit)
+        return _speech_answer(ctx, pq, sq, now, limit)
     if pq.person:
-        about_person = _person_answer(memory, pq, now, limit, thumbnails)
+        about_person = _person_answer(ctx, pq, now, limit, thumbnails)
         if about_person is not None:
             return about_person
     if not pq.subject:
         if pq.window is None:
             return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
-        return _window_answer(memory, pq, now, limit, thumbnails)
-    memory.store.refresh()
+        return _window_answer(ctx, pq, now, limit, thumbnails)
+    ctx.store.refresh()
     w = pq.window
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
-    scorer = Scorer(pq.subject)
-    from lifelog.encoders.vectors import model_query, rescore_frames  # an installed image-text model in use
-
-    mq = model_query(memory.store, pq.subject)  # None with the offline default
+    scorer = Scorer(pq.subject, lexicon=strategy.lexicon)
+    threshold = strategy.match_threshold
+    mq = model_query(ctx.store, pq.subject)  # an installed image-text model in use; None with the offline default
     # A frame's label score is 2 × its naming mass: frames that cannot clear the threshold by
     # their labels are left in LanceDB (see retrieve.label_filter).
-    min_mass = max(0.0, MATCH_THRESHOLD / 2.0 - 1e-6)
+    min_mass = max(0.0, threshold / 2.0 - 1e-6)
     tables: list[pa.Table] = []
     score_parts: list[NDArray[np.float32]] = []
     matched_eps: set[str] = set()
     # "last"/"first": search the nearest stretch of time first and widen only if needed, so a
     # year of memories costs what a week does when the answer is recent.
-    stages = _stages(memory, pq.intent, start, end)
-    if len(stages) > 1 and mq is None and not PROBE_FIRST and not _could_match(memory, scorer, start, end, min_mass):
+    stages = _stages(ctx, pq.intent, start, end, strategy)
+    if (len(stages) > 1 and mq is None and not strategy.probe_first
+            and not _could_match(ctx, scorer, start, end, min_mass, strategy)):
         stages = []  # the earlier way, kept as the bench's baseline: nothing can match, skip the slices
     for i, (s_start, s_end) in enumerate(stages):
-        if i == 1 and mq is None and PROBE_FIRST and not matched_eps:
+        if i == 1 and mq is None and strategy.probe_first and not matched_eps:
             # Nothing in the nearest day: one look over the rest of the window. When that holds
             # every frame that can match (few sightings, as for a thing seen now and then over a
             # year, or none), the remaining slices are not needed.
             rest = (start, stages[0][0]) if pq.intent == "last" else (stages[0][1], end)
-            complete = _probe(memory, scorer, rest[0], rest[1], min_mass)
+            complete = _probe(ctx, scorer, rest[0], rest[1], min_mass, strategy)
             if complete is not None:
                 if complete.num_rows:
                     fs = frame_scores(scorer, _vectors(complete.column("semantic")), complete.column("labels"),
@@ -156,14 +192,14 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
                     tables.append(complete)
                     score_parts.append(fs)
                 break
-        cand = candidate_frames(memory.store, scorer.q, scorer.label_weight, s_start, s_end, min_mass=min_mass,
-                                model=mq)
+        cand = candidate_frames(ctx.store, scorer.q, scorer.label_weight, s_start, s_end, min_mass=min_mass,
+                                model=mq, strategy=strategy)
         t = cand.table
         if t.num_rows:
             fs = frame_scores(scorer, _vectors(t.column("semantic")), t.column("labels"), t.column("label_scores"))
             if mq is not None:
                 fs = rescore_frames(scorer, t, fs)
-            ok = pa.array(fs >= MATCH_THRESHOLD)
+            ok = pa.array(fs >= threshold)
             matched_eps.update(pc.unique(t.column("episode_id").filter(ok)).to_pylist())
             tables.append(t)
             score_parts.append(fs)
@@ -172,7 +208,7 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
     frames = pa.concat_tables(tables) if tables else None
     scored = _per_episode(frames, np.concatenate(score_parts) if score_parts else np.zeros(0, np.float32))
     # What was said: utterances matching the subject by exact words (blind index) or meaning.
-    speech = _speech_episodes(memory, pq.subject, start, end, limit, scorer.q)
+    speech = _speech_episodes(ctx, pq.subject, start, end, limit, scorer.q)
     if speech:
         by_ep = {ep: (s, items) for s, ep, items in scored}
         for ep, sh in speech.items():  # audio-only episodes have no frames: items = []
@@ -180,22 +216,22 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
             by_ep[ep] = (max(s, sh.score), items)
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     # Words seen written (signs, screens): OCR text through its blind index.
-    ocr = _ocr_episodes(memory, pq.subject, start, end)
+    ocr = _ocr_episodes(ctx, pq.subject, start, end)
     if scorer.text_query:  # "the sign saying double parking prohibited": the words alone too
-        for ep, hit in _ocr_episodes(memory, scorer.text_query, start, end).items():
-            if hit[0] > ocr.get(ep, (0.0, "", end))[0]:
+        for ep, hit in _ocr_episodes(ctx, scorer.text_query, start, end).items():
+            if hit.score > (ocr[ep].score if ep in ocr else 0.0):
                 ocr[ep] = hit
     if scorer.wants_text:  # "did I see any signs?": whatever was read counts
-        for ep, hit in _ocr_presence(memory, start, end).items():
+        for ep, hit in _ocr_presence(ctx, start, end).items():
             ocr.setdefault(ep, hit)
     if ocr:
         by_ep = {ep: (s, items) for s, ep, items in scored}
-        for ep, (o_score, _text, _t) in ocr.items():
+        for ep, oh in ocr.items():
             s, items = by_ep.get(ep, (0.0, []))
-            by_ep[ep] = (max(s, o_score), items)
+            by_ep[ep] = (max(s, oh.score), items)
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
-    matching = [x for x in scored if x[0] >= MATCH_THRESHOLD]
-    ep_rows = _episode_rows(memory, [e for _, e, _ in matching])
+    matching = [x for x in scored if x[0] >= threshold]
+    ep_rows = _episode_rows(ctx, [e for _, e, _ in matching])
     # Only episodes whose row is written and whose file's import finished count or show.
     matching = [x for x in matching if x[1] in ep_rows]
 
@@ -209,22 +245,22 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
         matching.sort(key=lambda x: start_of(x[1]))
     else:
         matching.sort(key=lambda x: -x[0])
-    tz = now.tzinfo or memory.tz  # answer in the zone the question was asked in
+    tz = now.tzinfo or ctx.tz  # answer in the zone the question was asked in
     hits: list[Hit] = []
-    thumb_dir = _thumb_dir() if thumbnails else None
+    tdir = thumb_dir() if thumbnails else None
     for score, ep_id, items in matching[:limit]:
         r = ep_rows.get(ep_id)
         if r is None:
             continue
         evidence = []
-        oh = ocr.get(ep_id)
-        if oh is not None:
-            evidence.append(Evidence("ocr", oh[2].astimezone(tz), oh[1], None))
-        sh = speech.get(ep_id)
-        if sh is not None:
+        read = ocr.get(ep_id)
+        if read is not None:
+            evidence.append(Evidence("ocr", read.time.astimezone(tz), read.text, None))
+        said = speech.get(ep_id)
+        if said is not None:
             evidence += [
                 Evidence("transcript", h.time.astimezone(tz), h.quote, None, speaker=h.utterance.speaker_id)
-                for h in sh.hits[:2]
+                for h in said.hits[:2]
             ]
         for _s, i, _m in items[:3]:
             assert frames is not None
@@ -232,7 +268,7 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
             frame_matched = scorer.labels(labs, scs)[1]
-            thumb = _write_thumb(memory, frames.column("thumb_id")[i].as_py(), thumb_dir)
+            thumb = write_thumb(ctx, frames.column("thumb_id")[i].as_py(), tdir)
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
             for lab in frame_matched[:2]:
@@ -251,52 +287,46 @@ def ask(memory: Memory, question: str, now: datetime, limit: int = 5, thumbnails
 STAGE_DAYS = (1, 7, 30, 90, 365)
 
 
-def _ocr_episodes(
-    memory: Memory, subject: str, start: datetime | None, end: datetime
-) -> dict[str, tuple[float, str, datetime]]:
+def _ocr_episodes(ctx: RecallContext, subject: str, start: datetime | None, end: datetime) -> dict[str, OcrHit]:
     """Episodes where words of ``subject`` were read on signs or screens (empty without OCR rows)."""
-    if memory.store.count("ocr") == 0:
+    if ctx.store.count("ocr") == 0:
         return {}
     from lifelog.ocr.search import ocr_episode_hits
 
-    return {ep: (score, text, t) for ep, score, text, t in ocr_episode_hits(memory.store, memory.vault, subject,
-                                                                             (start, end))}
+    return {ep: OcrHit(score, text, t) for ep, score, text, t in ocr_episode_hits(ctx.store, ctx.vault, subject,
+                                                                                   (start, end))}
 
 
 OCR_PRESENCE = 0.6  # score of an episode where some text was read, for "signs" and "writing"
 
 
-def _ocr_presence(memory: Memory, start: datetime | None, end: datetime) -> dict[str, tuple[float, str, datetime]]:
+def _ocr_presence(ctx: RecallContext, start: datetime | None, end: datetime) -> dict[str, OcrHit]:
     """Episodes in the window where the OCR read any text: OCR_PRESENCE × the best line's confidence."""
-    if memory.store.count("ocr") == 0:
+    if ctx.store.count("ocr") == 0:
         return {}
     from lifelog.ocr.search import load_lines
-    from lifelog.store.sql import window_filter
 
-    where = window_filter(start, end)
-    hidden = memory.store.committed_filter()
-    if hidden:
-        where = f"({where}) AND {hidden}"
-    rows = memory.store.rows("ocr", where, columns=["id", "episode_id", "t", "score"]).to_pylist()
+    where = window_where(ctx.store, start, end)
+    rows = ctx.store.rows("ocr", where, columns=["id", "episode_id", "t", "score"]).to_pylist()
     best: dict[str, dict[str, Any]] = {}
     for r in rows:
         ep = r["episode_id"]
         if ep and (ep not in best or (r["score"] or 0.0) > (best[ep]["score"] or 0.0)):
             best[ep] = r
-    texts = load_lines(memory.store, memory.vault, [r["id"] for r in best.values()])
-    return {ep: (OCR_PRESENCE * float(r["score"] or 0.0), texts.get(r["id"], ("", 0.0))[0], r["t"])
+    texts = load_lines(ctx.store, ctx.vault, [r["id"] for r in best.values()])
+    return {ep: OcrHit(OCR_PRESENCE * float(r["score"] or 0.0), texts.get(r["id"], ("", 0.0))[0], r["t"])
             for ep, r in best.items()}
 
 
 def _speech_episodes(
-    memory: Memory, subject: str, start: datetime | None, end: datetime, limit: int, qvec: NDArray[Any]
-) -> dict[str, Any]:
+    ctx: RecallContext, subject: str, start: datetime | None, end: datetime, limit: int, qvec: NDArray[Any]
+) -> dict[str, SpeechEpisodeHit]:
     """Episodes where something matching ``subject`` was said (empty when nothing was transcribed)."""
-    if memory.store.count("utterances") == 0:
+    if ctx.store.count("utterances") == 0:
         return {}
     from lifelog.speech.recall import episode_hits
 
-    hits = episode_hits(memory.store, memory.vault, subject, (start, end), limit=limit * 4, text_vector=qvec)
+    hits = episode_hits(ctx.store, ctx.vault, subject, (start, end), limit=limit * 4, text_vector=qvec)
     return {e.episode_id: e for e in hits}
 
 
@@ -315,39 +345,37 @@ def _vectors(col: pa.ChunkedArray) -> NDArray[np.float32]:
     return out
 
 
-def _could_match(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime, min_mass: float) -> bool:
-    """Any labelled sighting, or any near-enough vector, in the whole window? (without PROBE_FIRST)"""
-    from lifelog.recall.retrieve import LABEL_MASS_FILTER, _where, label_filter
-
-    lab = label_filter(scorer.label_weight, min_mass if LABEL_MASS_FILTER else 0.0)
-    if lab is not None and memory.store.table("frames").count_rows(f"({_where(memory.store, start, end)}) AND {lab}"):
+def _could_match(ctx: RecallContext, scorer: Scorer, start: datetime | None, end: datetime, min_mass: float,
+                 strategy: RecallStrategy) -> bool:
+    """Any labelled sighting, or any near-enough vector, in the whole window? (without the probe)"""
+    lab = label_filter(scorer.label_weight, min_mass, strategy)
+    if lab is not None and ctx.store.table("frames").count_rows(f"({window_where(ctx.store, start, end)}) AND {lab}"):
         return True
-    probe = candidate_frames(memory.store, scorer.q, [], start, end, k=20).table
+    probe = candidate_frames(ctx.store, scorer.q, [], start, end, k=20, strategy=strategy).table
     fs = frame_scores(scorer, _vectors(probe.column("semantic")), probe.column("labels"), probe.column("label_scores"))
-    return bool((fs >= MATCH_THRESHOLD).any())
+    return bool((fs >= strategy.match_threshold).any())
 
 
-PROBE_FIRST = True  # bench/query.py --compare switches it off (with retrieve.LABEL_MASS_FILTER)
+# The whole-window probe (RecallStrategy.probe_first; bench/query.py --compare switches it off).
 PROBE_K = 50  # nearest vectors looked at over the whole window before searching slice by slice
 PROBE_LABEL_CAP = 1000  # label sightings read by the probe; more means "go slice by slice"
 
 
-def _probe(memory: Memory, scorer: Scorer, start: datetime | None, end: datetime | None, min_mass: float
-           ) -> pa.Table | None:
+def _probe(ctx: RecallContext, scorer: Scorer, start: datetime | None, end: datetime | None, min_mass: float,
+           strategy: RecallStrategy) -> pa.Table | None:
     """Every frame of the window that can match, when one cheap look finds them all; else None.
 
     The vector side is complete when fewer than PROBE_K of the nearest frames clear the threshold
     (anything farther scores less); the label side when its sightings are at most PROBE_LABEL_CAP.
     An empty table means nothing anywhere in the window can match.
     """
-    from lifelog.recall.retrieve import label_rows, merge_candidates
-
-    vec = candidate_frames(memory.store, scorer.q, [], start, end, k=PROBE_K).table
+    vec = candidate_frames(ctx.store, scorer.q, [], start, end, k=PROBE_K, strategy=strategy).table
     fs = frame_scores(scorer, _vectors(vec.column("semantic")), vec.column("labels"), vec.column("label_scores"))
-    ok = fs >= MATCH_THRESHOLD
+    ok = fs >= strategy.match_threshold
     if int(ok.sum()) >= PROBE_K:
         return None  # seen often: the slices will stop early
-    lab, complete = label_rows(memory.store, scorer.label_weight, start, end, min_mass, cap=PROBE_LABEL_CAP)
+    lab, complete = label_rows(ctx.store, scorer.label_weight, start, end, min_mass, cap=PROBE_LABEL_CAP,
+                               strategy=strategy)
     if not complete:
         return None
     return merge_candidates(vec.filter(pa.array(ok)), lab)
@@ -374,41 +402,41 @@ def _per_episode(frames: pa.Table | None, fs: NDArray[np.float32]) -> Scored:
     return out
 
 
-ANCHOR_AT_NEWEST = True  # bench/query.py --compare switches it off (slices counted back from now)
 _SPAN: weakref.WeakKeyDictionary[Any, tuple[Any, datetime | None, datetime | None]] = weakref.WeakKeyDictionary()
 
 
-def _span(memory: Memory) -> tuple[datetime | None, datetime | None]:
+def _span(ctx: RecallContext) -> tuple[datetime | None, datetime | None]:
     """(start of the oldest episode, end of the newest), remembered per store until the episodes
     table changes: reading every episode's times costs ~10 ms at a year of memories, its table
     version is a cheap look-up."""
     version: Any = None
     with contextlib.suppress(Exception):  # no version to key on: read it every time
-        version = memory.store.table("episodes").version
-    cached = _SPAN.get(memory.store) if version is not None else None
+        version = ctx.store.table("episodes").version
+    cached = _SPAN.get(ctx.store) if version is not None else None
     if cached is not None and cached[0] == version:
         return cached[1], cached[2]
-    rows = memory.store.rows("episodes", None, columns=["start", "end"])
+    rows = ctx.store.rows("episodes", None, columns=["start", "end"])
     first: datetime | None = pc.min(rows.column("start")).as_py() if rows.num_rows else None
     last: datetime | None = pc.max(rows.column("end")).as_py() if rows.num_rows else None
     if version is not None:
         with contextlib.suppress(TypeError):  # a store that cannot be weakly referenced: not remembered
-            _SPAN[memory.store] = (version, first, last)
+            _SPAN[ctx.store] = (version, first, last)
     return first, last
 
 
 def _stages(
-    memory: Memory, intent: str, start: datetime | None, end: datetime
+    ctx: RecallContext, intent: Intent, start: datetime | None, end: datetime, strategy: RecallStrategy
 ) -> list[tuple[datetime | None, datetime]]:
     """Time slices to search, nearest first for "last", earliest first for "first"."""
     if intent == "last":
         out: list[tuple[datetime | None, datetime]] = []
-        oldest, newest = _span(memory)
+        oldest, newest = _span(ctx)
         floor = max(x for x in (start, oldest) if x is not None) if (start or oldest) else None
         # Slices are counted back from the newest memory in the window, not from the clock: after
         # a few days without recordings the "last day" slice still holds the last day recorded.
         # Only the slice boundaries move: the first slice still reaches ``end``, so nothing is skipped.
-        anchor = min(end, newest) if ANCHOR_AT_NEWEST and newest is not None else end
+        # (RecallStrategy.anchor_at_newest: bench/query.py --compare counts back from now instead.)
+        anchor = min(end, newest) if strategy.anchor_at_newest and newest is not None else end
         hi = end
         for days in STAGE_DAYS:
             lo = anchor - timedelta(days=days)
@@ -420,7 +448,7 @@ def _stages(
         out.append((start, hi))
         return out
     if intent == "first":
-        first = start or _span(memory)[0]
+        first = start or _span(ctx)[0]
         if first is None:
             return [(start, end)]
         out = []
@@ -437,45 +465,46 @@ def _stages(
     return [(start, end)]
 
 
-def _person_names(memory: Memory) -> list[tuple[str, str]]:
+def _person_names(ctx: RecallContext) -> list[tuple[str, str]]:
     """(person id, name) for every named person."""
     try:
-        from lifelog.people import People
+        from lifelog.people.service import People
 
-        return [(p.id, p.name) for p in People(memory.store, memory.vault).list(include_hidden=True) if p.name]
+        return [(p.id, p.name) for p in People(ctx.store, ctx.vault).list(include_hidden=True) if p.name]
     except Exception:  # no people yet (the faces stage is optional)
         return []
 
 
-def _person_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer | None:
+def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool
+                   ) -> Answer | None:
     """"when did I last see Sam?", "how many times did I see Sam this week?": the episodes in which
     a person called Sam was seen (their faces), through the same intents and sentences. ``None``
     when nobody has that name and the question is about more than the name (then "Sam" may be a
     thing, and the visual search answers)."""
-    from lifelog.people import People
+    from lifelog.people.service import People
 
     w = pq.window
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
-    people, seen = People(memory.store, memory.vault).sightings_of(pq.person or "", start, end)
+    people, seen = People(ctx.store, ctx.vault).sightings_of(pq.person or "", start, end)
     if not people:
         if pq.subject.strip().lower() != (pq.person or "").strip().lower():
             return None
         sentence = (f"I don't know anyone called {pq.person} yet: name them with "
                     f"`lifelog people name ID {pq.person}` (see `lifelog people`).")
         return Answer(pq.text, pq.intent, sentence, 0 if pq.intent == "count" else None, [], pq)
-    tz = now.tzinfo or memory.tz
-    ep_rows = _episode_rows(memory, [s.episode_id for s in seen])
+    tz = now.tzinfo or ctx.tz
+    ep_rows = _episode_rows(ctx, [s.episode_id for s in seen])
     seen = [s for s in seen if s.episode_id in ep_rows]  # latest first
     if pq.intent == "first":
         seen.sort(key=lambda s: s.first)
-    thumb_dir = _thumb_dir() if thumbnails else None
+    tdir = thumb_dir() if thumbnails else None
     names = {p.id: p.name or pq.person or "" for p in people}
     hits = []
     for s in seen[:limit]:
         r = ep_rows[s.episode_id]
         text = f"{names.get(s.person_id, pq.person)}: {s.faces} face{'s' if s.faces != 1 else ''}"
-        ev = Evidence("face", s.last.astimezone(tz), text, _write_thumb(memory, s.best_crop, thumb_dir))
+        ev = Evidence("face", s.last.astimezone(tz), text, write_thumb(ctx, s.best_crop, tdir))
         hits.append(Hit(s.episode_id, r["start"].astimezone(tz), r["end"].astimezone(tz), 1.0, [ev]))
     count: int | None = None
     if pq.intent == "count":
@@ -484,14 +513,15 @@ def _person_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int
     return Answer(pq.text, pq.intent, _sentence(pq, hits, count, now.astimezone(tz)), count, hits, pq)
 
 
-def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, limit: int) -> Answer:
+def _speech_answer(ctx: RecallContext, pq: ParsedQuestion, sq: SpeechQuestion, now: datetime, limit: int
+                   ) -> Answer:
     """"what did Sam say about the trip?", "who mentioned the dentist?", "did anyone say …"."""
     from lifelog.speech.recall import episode_hits, find_person
 
-    tz = now.tzinfo or memory.tz
+    tz = now.tzinfo or ctx.tz
     w = pq.window
     window = (w.start if w else None, w.end if w and w.end else now)
-    names = _person_names(memory)
+    names = _person_names(ctx)
     speaker_id = None
     # "when did I hear someone talk about …": the speaker part names nobody in particular.
     vague = {"someone", "anyone", "somebody", "anybody", "people", "they", "we", "i", "me", "you"}
@@ -503,10 +533,10 @@ def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, l
             return Answer(pq.text, "what", f"I don't know anyone called {sq.speaker} yet.", None, [], pq)
     topic = None
     if sq.topic:
-        topic = parse_question(sq.topic, now, memory.tz).subject or sq.topic
-    if memory.store.count("utterances") == 0:
+        topic = parse_question(sq.topic, now, ctx.tz).subject or sq.topic
+    if ctx.store.count("utterances") == 0:
         return Answer(pq.text, "what", "Nothing said has been transcribed yet.", None, [], pq)
-    eps = episode_hits(memory.store, memory.vault, topic, window, speaker_id=speaker_id, limit=limit)
+    eps = episode_hits(ctx.store, ctx.vault, topic, window, speaker_id=speaker_id, limit=limit)
     if pq.intent == "last":
         eps.sort(key=lambda e: e.start, reverse=True)
     elif pq.intent == "first":
@@ -535,18 +565,18 @@ def _speech_answer(memory: Memory, pq: ParsedQuestion, sq: Any, now: datetime, l
     return Answer(pq.text, pq.intent, sentence, None, hits, pq)
 
 
-def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
+def _window_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
     """No subject but a time ("what did I see between 2 and 4 yesterday?"): the episodes then."""
     assert pq.window is not None
-    tz = now.tzinfo or memory.tz
+    tz = now.tzinfo or ctx.tz
     end = pq.window.end or now
-    eps = memory.episodes_between(pq.window.start, end)
+    eps = ctx.episodes_between(pq.window.start, end)
     if pq.intent == "last":
         eps = eps[::-1]
-    thumb_dir = _thumb_dir() if thumbnails else None
+    tdir = thumb_dir() if thumbnails else None
     hits = []
     for e in eps[:limit]:
-        thumb = _write_thumb(memory, e.thumb_ids[0], thumb_dir) if e.thumb_ids else None
+        thumb = write_thumb(ctx, e.thumb_ids[0], tdir) if e.thumb_ids else None
         hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
                         [Evidence("label", e.start.astimezone(tz), e.summary, thumb)]))
     count = len(eps) if pq.intent == "count" else None
@@ -563,17 +593,17 @@ def _window_answer(memory: Memory, pq: ParsedQuestion, now: datetime, limit: int
     return Answer(pq.text, pq.intent, sentence, count, hits, pq)
 
 
-def _episode_rows(memory: Memory, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _episode_rows(ctx: RecallContext, ids: list[str]) -> dict[str, EpisodeSpan]:
     from lifelog.store.sql import sql_in
 
     if not ids:
         return {}
     where = sql_in("id", ids)
-    hidden = memory.store.committed_filter()
+    hidden = ctx.store.committed_filter()
     if hidden:
         where = f"{where} AND {hidden}"
-    rows = memory.store.rows("episodes", where, columns=["id", "start", "end"]).to_pylist()
-    return {r["id"]: r for r in rows}
+    rows = ctx.store.rows("episodes", where, columns=["id", "start", "end"]).to_pylist()
+    return {r["id"]: EpisodeSpan(id=r["id"], start=r["start"], end=r["end"]) for r in rows}
 
 
 def _when(dt: datetime, now: datetime) -> str:
@@ -631,7 +661,7 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
 
 
 # ------------------------------------------------------------------ thumbnails
-def _thumb_dir() -> Path:
+def thumb_dir() -> Path:
     """A private folder for decrypted evidence thumbnails (RAM-backed where the OS offers one)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     d = Path(base) / f"lifelog-thumbs-{os.getuid()}"
@@ -647,13 +677,15 @@ def _thumb_dir() -> Path:
     return d
 
 
-def _write_thumb(memory: Memory, blob_id: str | None, d: Path | None) -> str | None:
+def write_thumb(source: Thumbnails, blob_id: str | None, d: Path | None) -> str | None:
+    """The path of a decrypted copy of thumbnail ``blob_id`` in ``d`` (see :func:`thumb_dir`);
+    None without a folder, a blob id, or when the thumbnail cannot be read."""
     if d is None or not blob_id:
         return None
     out = d / f"{blob_id}.jpg"
     if not out.exists():
         try:
-            data = memory.thumbnail(blob_id)
+            data = source.thumbnail(blob_id)
         except Exception:
             return None
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -42,6 +42,9 @@ __all__ = [
 
 Intent = Literal["last", "first", "when", "count", "list", "where", "what"]
 CountUnit = Literal["episodes", "days"]
+# The word relating a time expression to the window ("since Monday", "before 3pm"), as _PREFIX reads it.
+Relation = Literal["since", "after", "before", "until", "till", "by", "from", "to", "through", "between"]
+_RELATION_WORDS: dict[str, Relation] = {r: r for r in get_args(Relation)}
 
 MAX_QUESTION_CHARS = 500  # longer questions are parsed on their first 500 characters
 
@@ -162,7 +165,7 @@ class _Piece:
     tod: tuple[int, int] | None = None  # minutes after midnight; end may exceed 1440
     point: int | None = None  # a clock time ("at 3pm") in minutes
     instant: tuple[datetime, datetime | None] | None = None  # absolute window ("2 hours ago")
-    rel: str | None = None  # since / after / before / until / from / to …
+    rel: Relation | None = None
     weekday: int | None = None  # a bare weekday, which "last week" can re-anchor
     week: bool = False  # a calendar week ("last week"), which can re-anchor a weekday
 
@@ -901,7 +904,7 @@ def _find_time(text: _Text, ctx: _Ctx) -> list[_Piece]:
             if piece is None:
                 continue
             rel = m.group("rel") if "rel" in pattern.groupindex else None
-            piece = replace(piece, rel=rel.lower() if rel else None, end=m.end())
+            piece = replace(piece, rel=_RELATION_WORDS.get(rel.lower()) if rel else None, end=m.end())
             text.mask(m.start(), m.end())
             pieces.append(piece)
     return pieces

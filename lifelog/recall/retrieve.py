@@ -4,7 +4,7 @@ Two candidate sources, both filtered by the question's time window inside LanceD
 
 * **vector**: nearest neighbours of the subject's text vector among frame ConSE vectors
   (``semantic``), ``VECTOR_K`` of them — an IVF-PQ index once the table is large
-  (``Store.ensure_indexes``), refined with exact distances (``refine_factor``);
+  (``Store.ensure_indexes``), refined with exact distances (``lifelog.store.search``);
 * **label**: every frame whose top labels include a label that names the subject
   (``array_has_any`` on a LABEL_LIST scalar index) — exact, so "last"/"count" see every
   labelled sighting, however many more similar-looking frames exist.
@@ -16,23 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
 from lifelog.store.db import Store
+from lifelog.store.search import NPROBES, refine_factor
 from lifelog.store.sql import sql_str, ts_literal, window_filter
 
+if TYPE_CHECKING:
+    from lifelog.recall.model_search import ModelQuery
+
 VECTOR_K = 400
-NPROBES = 24
-REFINED_CANDIDATES = 1000  # PQ distances are re-ranked exactly over at least this many rows
-
-
-def refine_factor(k: int) -> int:
-    """IVF-PQ refine factor so that ``k * factor`` >= REFINED_CANDIDATES (recall@10 ≈ 0.95 at 1M)."""
-    return max(2, -(-REFINED_CANDIDATES // max(k, 1)))
 COLUMNS = ["id", "episode_id", "t", "semantic", "labels", "label_scores", "thumb_id"]
 
 
@@ -46,7 +44,7 @@ class Candidates:
 # The label path is exact: a frame's label score is 2 × Σ weight·probability over the labels that
 # name the subject, so "score ≥ threshold" is the SQL condition below, evaluated by LanceDB on
 # the rows the LABEL_LIST index narrows to. A year of weak "cup 2 %" sightings is then never read.
-LABEL_MASS_FILTER = True  # bench/query.py --compare switches it off to measure its effect
+# (RecallStrategy.label_mass_filter: bench/query.py --compare switches it off to measure its effect.)
 # The SQL sum costs LanceDB time per term (~1 ms each at 1M frames, even on few rows), so it is
 # used only for a short label list with many sightings; otherwise the sightings are read and
 # their mass is computed with numpy (retrieve._mass_ok).
@@ -54,11 +52,13 @@ MAX_FILTER_LABELS = 24
 FETCH_ALL_BELOW = 3000  # sightings (array_has_any) below this are read and filtered in numpy
 
 
-def label_filter(weights: dict[str, float] | list[str], min_mass: float = 0.0) -> str | None:
+def label_filter(weights: dict[str, float] | list[str], min_mass: float = 0.0,
+                 strategy: RecallStrategy = DEFAULT_STRATEGY) -> str | None:
     """SQL for "the frame's labels naming the subject carry at least ``min_mass``".
 
     ``weights`` maps label → weight (how well it names the subject); a plain list means weight 1.
-    ``min_mass`` ≤ 0 keeps every frame that has one of the labels. ``None`` when no label names it.
+    ``min_mass`` ≤ 0 (or the strategy's ``label_mass_filter`` off) keeps every frame that has one
+    of the labels. ``None`` when no label names it.
     """
     w = weights if isinstance(weights, dict) else dict.fromkeys(weights, 1.0)
     items = sorted(((n, float(v)) for n, v in w.items() if v > 0), key=lambda kv: -kv[1])[:200]
@@ -66,7 +66,7 @@ def label_filter(weights: dict[str, float] | list[str], min_mass: float = 0.0) -
         return None
     names = ", ".join(sql_str(n) for n, _ in items)
     has = f"array_has_any(labels, make_array({names}))"
-    if min_mass <= 0 or not LABEL_MASS_FILTER:
+    if min_mass <= 0 or not strategy.label_mass_filter:
         return has
     terms = " + ".join(
         f"{v:.6f} * coalesce(array_element(label_scores, CAST(array_position(labels, {sql_str(n)}) AS BIGINT)), 0)"
@@ -79,19 +79,18 @@ def _weights(label_names: dict[str, float] | list[str]) -> dict[str, float]:
     return label_names if isinstance(label_names, dict) else dict.fromkeys(label_names, 1.0)
 
 
-SPLIT_COUNT = True  # bench/query.py --compare switches it off (the baseline counts in the window)
-
-
-def count_in(store: Store, start: datetime | None, end: datetime | None, cond: str) -> int:
+def count_in(store: Store, start: datetime | None, end: datetime | None, cond: str,
+             strategy: RecallStrategy = DEFAULT_STRATEGY) -> int:
     """Frames of the window meeting ``cond``, counted in LanceDB.
 
     A window open at the start (``t < end``: every memory before the last day, as the probe of
     "last" asks) covers most of the table, and LanceDB spends more on that range than on the
     condition itself (~10 ms at 1M frames, ~20–30 ms with the label-mass sum). Then it is
-    counted as all frames meeting ``cond`` less those at or after ``end`` — the same number.
+    counted as all frames meeting ``cond`` less those at or after ``end`` — the same number
+    (unless the strategy's ``split_count`` is off: bench/query.py --compare's baseline).
     """
     tbl = store.table("frames")
-    if SPLIT_COUNT and start is None and end is not None:
+    if strategy.split_count and start is None and end is not None:
         hidden = store.committed_filter()
         extra = f" AND {hidden}" if hidden else ""
         total = int(tbl.count_rows(f"({cond}){extra}"))
@@ -99,20 +98,20 @@ def count_in(store: Store, start: datetime | None, end: datetime | None, cond: s
             return 0
         # ``t`` is never null in frames (FRAME_SCHEMA), so this is exactly "not t < end"
         return total - int(tbl.count_rows(f"(t >= {ts_literal(end)}) AND ({cond}){extra}"))
-    return int(tbl.count_rows(f"({_where(store, start, end)}) AND {cond}"))
+    return int(tbl.count_rows(f"({window_where(store, start, end)}) AND {cond}"))
 
 
 def _label_where(store: Store, start: datetime | None, end: datetime | None, weights: dict[str, float],
-                 min_mass: float) -> tuple[str | None, bool, int | None]:
+                 min_mass: float, strategy: RecallStrategy) -> tuple[str | None, bool, int | None]:
     """The filter for the label path, whether rows must still be checked for their mass, and the
     number of sightings (array_has_any) when it was counted."""
     has = label_filter(weights, 0.0)
-    if has is None or min_mass <= 0 or not LABEL_MASS_FILTER:
+    if has is None or min_mass <= 0 or not strategy.label_mass_filter:
         return has, False, None
-    n_has = count_in(store, start, end, has)
+    n_has = count_in(store, start, end, has, strategy)
     if n_has <= FETCH_ALL_BELOW or len(weights) > MAX_FILTER_LABELS:
         return has, True, n_has
-    return label_filter(weights, min_mass), False, n_has
+    return label_filter(weights, min_mass, strategy), False, n_has
 
 
 def _mass_ok(rows: pa.Table, weights: dict[str, float], min_mass: float) -> pa.Table:
@@ -131,6 +130,7 @@ def label_rows(
     end: datetime | None,
     min_mass: float = 0.0,
     cap: int | None = None,
+    strategy: RecallStrategy = DEFAULT_STRATEGY,
 ) -> tuple[pa.Table, bool]:
     """Label-path frames (COLUMNS, ``semantic`` left null) naming the subject with at least
     ``min_mass``, and whether that is all of them.
@@ -140,21 +140,21 @@ def label_rows(
     (too many to read here: search slice by slice)."""
     weights = _weights(label_names)
     tbl = store.table("frames")
-    where = _where(store, start, end)
+    where = window_where(store, start, end)
     schema = tbl.schema  # one call: each ``tbl.schema`` is a round trip into LanceDB
     sem_type = schema.field("semantic").type
-    lab_where, check, n_has = _label_where(store, start, end, weights, min_mass)
+    lab_where, check, n_has = _label_where(store, start, end, weights, min_mass, strategy)
     light = [c for c in COLUMNS if c != "semantic"]
     empty = pa.table({c: pa.array([], type=schema.field(c).type) for c in COLUMNS})
     if lab_where is None:
         return empty, True
     if cap is not None and n_has is not None and n_has > cap:
         # Many sightings: is there any with the mass? (a scan that stops at the first one)
-        mass_where = label_filter(weights, min_mass) if len(weights) <= MAX_FILTER_LABELS else None
+        mass_where = label_filter(weights, min_mass, strategy) if len(weights) <= MAX_FILTER_LABELS else None
         if mass_where is None:
             return empty, False
-        if SPLIT_COUNT and start is None and end is not None:
-            return empty, count_in(store, start, end, mass_where) == 0
+        if strategy.split_count and start is None and end is not None:
+            return empty, count_in(store, start, end, mass_where, strategy) == 0
         one = tbl.search().where(f"({where}) AND {mass_where}").select(["id"]).limit(1).to_arrow()
         return empty, one.num_rows == 0
     lab = tbl.search().where(f"({where}) AND {lab_where}").select(light).limit(None).to_arrow()
@@ -166,7 +166,9 @@ def label_rows(
     return lab, True
 
 
-def _where(store: Store, start: datetime | None, end: datetime | None) -> str:
+def window_where(store: Store, start: datetime | None, end: datetime | None) -> str:
+    """SQL for the rows of the time window [start, end) whose import finished (``t`` and
+    ``media_id`` columns: frames, OCR lines)."""
     where = window_filter(start, end)
     hidden = store.committed_filter()
     return f"({where}) AND {hidden}" if hidden else where
@@ -192,18 +194,16 @@ def candidate_frames(
     end: datetime | None,
     k: int = VECTOR_K,
     min_mass: float = 0.0,
-    model: Any = None,
+    model: ModelQuery | None = None,
+    strategy: RecallStrategy = DEFAULT_STRATEGY,
 ) -> Candidates:
     """Vector neighbours plus label hits (those with at least ``min_mass``, see :func:`label_filter`).
 
-    ``model``: a :class:`lifelog.encoders.vectors.ModelQuery` when an installed image-text model
+    ``model``: a :class:`lifelog.recall.model_search.ModelQuery` when an installed image-text model
     is in use: its nearest frames are added and the table gets a ``model_score`` column.
     """
     tbl = store.table("frames")
-    where = window_filter(start, end)
-    hidden = store.committed_filter()
-    if hidden:
-        where = f"({where}) AND {hidden}"
+    where = window_where(store, start, end)
     q: Any = (
         tbl.search(query_vector.astype(np.float32), vector_column_name="semantic")
         .distance_type("cosine")
@@ -214,10 +214,10 @@ def candidate_frames(
     if store.has_vector_index("frames"):
         q = q.nprobes(NPROBES).refine_factor(refine_factor(k))
     vec = q.to_arrow().select(COLUMNS)
-    lab, _ = label_rows(store, label_names, start, end, min_mass)
+    lab, _ = label_rows(store, label_names, start, end, min_mass, strategy=strategy)
     table = merge_candidates(vec, lab)
-    if model is not None:  # an installed image-text model (lifelog.encoders.vectors, docs/models.md)
-        from lifelog.encoders.vectors import augment_candidates
+    if model is not None:  # an installed image-text model (lifelog.recall.model_search, docs/models.md)
+        from lifelog.recall.model_search import augment_candidates
 
         table = augment_candidates(store, model, table, where, COLUMNS, k)
     return Candidates(table, vec.num_rows, lab.num_rows)

@@ -30,7 +30,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lifelog.paths import REPO_ROOT
 
@@ -43,13 +43,16 @@ SIBLING_WEIGHT = 0.4  # other species of a category, when the subject names one 
 _WORD = re.compile(r"[a-z0-9']+")
 
 
+EntryKind = Literal["scene", "category"]
+
+
 class LexiconError(ValueError):
     """The lexicon file is unreadable or names labels the classifier does not have."""
 
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # "scene" | "category"
+    kind: EntryKind
     words: tuple[str, ...]
     labels: dict[str, float]  # label -> weight before the scene gain
 
@@ -82,8 +85,8 @@ def load_lexicon(label_names: list[str], path: Path = LEXICON_PATH) -> list[Entr
     known = set(label_names)
     out = []
     for i, e in enumerate(raw):
-        kind = e.get("kind")
-        if kind not in ("scene", "category") or not e.get("words"):
+        kind = e.get("kind")  # checked to be an EntryKind just below
+        if kind not in get_args(EntryKind) or not e.get("words"):
             raise LexiconError(f"{path}: entry {i} needs kind scene|category and words")
         labels: dict[str, float] = {}
         for a, b in e.get("ranges", []):

@@ -19,7 +19,6 @@ LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject
 HEAD_DISCOUNT = 0.8  # weight of a match on the head noun alone ("motorcycle" for "red motorcycle")
 CHUNK0_DISCOUNT = 0.9  # the first noun chunk alone ("cyclists" of "cyclists in town")
 CHUNK_DISCOUNT = 0.6  # a later chunk ("tripod" of "man with a camera on a tripod", "town")
-USE_LEXICON = True  # scene and kind words (lifelog/recall/scenes.py); bench/recall.py --no-lexicon
 # Objects that carry writing: "the sign for X" is about the words X, not any sign.
 TEXT_BEARERS = {
     "sign", "signpost", "notice", "poster", "billboard", "banner", "plaque", "placard", "signboard", "board",
@@ -44,16 +43,17 @@ class Scorer:
     Scene and kind words ("garden", "bird") add label evidence from ``assets/scene_lexicon.json``
     (:mod:`lifelog.recall.scenes`). A text-bearing object with a complement ("the sign for the
     train station", "the signpost to the Sports Centre") is about the words on it: the words are
-    also looked up in the OCR on their own (:attr:`text_query`).
+    also looked up in the OCR on their own (:attr:`text_query`). ``lexicon=False`` scores
+    without the scene and kind words (``RecallStrategy.lexicon``: bench/recall.py --no-lexicon).
     """
 
-    def __init__(self, subject: str) -> None:
+    def __init__(self, subject: str, lexicon: bool = True) -> None:
         from lifelog.encoders import get_text_encoder, get_visual_encoder
         from lifelog.recall.scenes import get_lexicon
 
         venc = get_visual_encoder()
         tenc = get_text_encoder()
-        lexicon = get_lexicon(venc.label_names) if USE_LEXICON else None
+        lex_table = get_lexicon(venc.label_names) if lexicon else None
         self.subject = subject
         self.head = head_noun(subject)
         parts = noun_chunks(subject)
@@ -85,14 +85,14 @@ class Scorer:
         self.label_weight: dict[str, float] = {}
         self.scene_words: list[str] = []
         for (phrase, factor), vec in zip(wanted, vecs[len(phrases):], strict=True):
-            lex = lexicon.weights(phrase, _head(phrase)) if lexicon is not None else None
+            lex = lex_table.weights(phrase, _head(phrase)) if lex_table is not None else None
             named = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=lex is None)
             if lex is not None:
                 self.scene_words.append(phrase)
                 for name, w in lex.items():
                     named[name] = max(named.get(name, 0.0), w)
-            elif lexicon is not None:
-                for name, w in lexicon.siblings(named).items():
+            elif lex_table is not None:
+                for name, w in lex_table.siblings(named).items():
                     named[name] = max(named.get(name, 0.0), w)
             for name, w in named.items():
                 self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)

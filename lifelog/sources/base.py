@@ -7,6 +7,10 @@ with a reason a user can read, before a byte is downloaded.
 
 Adapters: :class:`FolderSource` (any folder, read-only), ``lifelog.sources.dcf.DcfVolumeSource``
 (a USB volume with a DCF layout) and ``lifelog.sources.gopro.GoProSource`` (Open GoPro HTTP).
+
+Where taken files go is an :class:`ImportTarget`: sync, the webcam recorder and the Wi-Fi
+receiver are handed one by the front end (the memory facade satisfies it); sources never reach
+up for the facade themselves.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from lifelog.ingest.media import AUDIO_EXT, PHOTO_EXT, VIDEO_EXT
+
+if TYPE_CHECKING:
+    from lifelog.ingest.pipeline import ImportResult, ProgressFn
 
 # File kinds the import pipeline accepts.
 MEDIA_EXTENSIONS = frozenset(VIDEO_EXT | PHOTO_EXT | AUDIO_EXT)
@@ -84,6 +92,31 @@ class Source(Protocol):
 
     def open(self, item: MediaItem, offset: int = 0) -> BinaryIO:
         """A binary stream of ``item`` starting at byte ``offset``; it may end early (unplug)."""
+        ...
+
+
+class ImportTarget(Protocol):
+    """Where imported files go: what sources need of a memory (the front end passes one in)."""
+
+    @property
+    def data_dir(self) -> Path:
+        """The memory's data dir (originals, partial downloads and device state live under it)."""
+        ...
+
+    def import_paths(
+        self,
+        paths_: list[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        device: str | None = None,
+    ) -> ImportResult:
+        """Import these files, attributed to ``device``; ``WriteLockBusy`` at once when another
+        process holds the memory's write lock (callers wait with ``when_writer_free``)."""
+        ...
+
+    def stored_media(self, media_ids: Iterable[str]) -> set[str]:
+        """Which of ``media_ids`` (content hashes) the memory holds now, writes made by other
+        processes included."""
         ...
 
 

@@ -10,7 +10,8 @@ For every item a source lists:
    than it declared is refused and its partial thrown away;
 5. move the verified file to ``<data>/originals/<id>/<name>`` (its mtime set to the device's), so
    the app can play the clip later (``keep_originals=False`` deletes it after import instead);
-6. hand it to ``Memory.import_paths([...], device=id)`` and only then record it in the ledger.
+6. hand it to the :class:`~lifelog.sources.base.ImportTarget`'s ``import_paths([...], device=id)``
+   and only then record it in the ledger.
 
 A crash anywhere leaves either a partial file (resumed next time), or a verified original that
 is not yet in the ledger (imported next time without downloading again; the pipeline's own
@@ -29,10 +30,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from lifelog.sources.base import (
     DeviceGone,
+    ImportTarget,
     MediaItem,
     RefusedItem,
     Source,
@@ -60,18 +62,7 @@ class _ItemFailed(Exception):
         self.keep_partial = keep_partial
 
 
-class MemoryLike(Protocol):
-    """What sync needs of :class:`lifelog.api.Memory`."""
-
-    data_dir: Path
-
-    def import_paths(
-        self,
-        paths_: list[Path],
-        progress: Any = None,
-        cancel: threading.Event | None = None,
-        device: str | None = None,
-    ) -> ImportResult: ...
+SyncStage = Literal["listing", "downloading", "verifying", "importing", "done"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ class SyncProgress:
     """Progress as plain data (the CLI prints it, the app shows it)."""
 
     device_id: str
-    stage: str  # listing | downloading | verifying | importing | done
+    stage: SyncStage
     files_done: int
     files_total: int
     bytes_done: int
@@ -164,7 +155,7 @@ def originals_dir(data_dir: Path, device_id: str) -> Path:
 
 
 def sync_source(
-    memory: MemoryLike,
+    memory: ImportTarget,
     source: Source,
     *,
     options: SyncOptions | None = None,
@@ -201,7 +192,7 @@ def _device_lock(device_dir: Path) -> Iterator[bool]:
 
 
 def _sync_locked(
-    memory: MemoryLike,
+    memory: ImportTarget,
     source: Source,
     ledger: Ledger,
     res: SyncResult,
@@ -261,7 +252,7 @@ def _sync_locked(
 
 
 def _take(
-    memory: MemoryLike,
+    memory: ImportTarget,
     source: Source,
     ledger: Ledger,
     item: MediaItem,
@@ -438,7 +429,7 @@ def _printable(name: object) -> str:
 
 
 def import_when_free(
-    memory: MemoryLike,
+    memory: ImportTarget,
     files: list[Path],
     *,
     cancel: threading.Event,
@@ -496,7 +487,7 @@ def source_for(dev: PairedDevice, roots: Sequence[Path] | None = None) -> Source
 
 
 def watch_paired(
-    memory: MemoryLike,
+    memory: ImportTarget,
     cancel: threading.Event,
     *,
     roots: Sequence[Path] | None = None,

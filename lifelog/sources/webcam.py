@@ -8,7 +8,8 @@
   renamed to ``.mp4``, with the real capture start as its MP4 ``creation_time``, and handed on.
   A crash loses at most the segment in progress (a leftover ``.part`` is removed next time).
 * :func:`record_to_memory` runs a recorder and imports each closed segment on a worker thread
-  (``Memory.import_paths([...], device="webcam-…")``) so capture never waits for the models.
+  (the :class:`~lifelog.sources.base.ImportTarget`'s ``import_paths([...], device="webcam-…")``)
+  so capture never waits for the models.
   Segments are kept under ``<data>/originals/<webcam-id>/<day>/``.
 * The recording indicator is :class:`RecorderState` (recording / paused / stopped, the current
   segment, frame counts), reported after every frame; pause/resume/stop are thread-safe.
@@ -25,16 +26,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
-from lifelog.sources.base import short_hash
+from lifelog.sources.base import ImportTarget, short_hash
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
     from lifelog.ingest.pipeline import ImportResult
-    from lifelog.sources.sync import MemoryLike
 
 
 class CameraError(RuntimeError):
@@ -94,11 +94,14 @@ class Cv2Camera:
         self._cap.release()
 
 
+RecorderStatus = Literal["recording", "paused", "stopped"]
+
+
 @dataclass(frozen=True)
 class RecorderState:
     """The recording indicator, as plain data."""
 
-    status: str  # recording | paused | stopped
+    status: RecorderStatus
     segment: str | None  # file being written
     segment_started: datetime | None
     frames_in_segment: int
@@ -211,7 +214,7 @@ class Recorder:
     @property
     def state(self) -> RecorderState:
         w = self._writer
-        status = "stopped" if self._stop.is_set() else ("paused" if self._paused else "recording")
+        status: RecorderStatus = "stopped" if self._stop.is_set() else ("paused" if self._paused else "recording")
         return RecorderState(
             status, w.path.name if w else None, w.start if w else None, w.frames if w else 0,
             self._recorded, self._seen, len(self.segments), self._last, self._error,
@@ -278,12 +281,19 @@ class Recorder:
         return self.segments
 
 
+class FailedSegment(TypedDict):
+    """A closed segment the import did not take (it stays on disk for ``lifelog import``)."""
+
+    path: str
+    error: str
+
+
 @dataclass
 class RecordResult:
     device_id: str
     segments: list[str] = field(default_factory=list)
     imported: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[FailedSegment] = field(default_factory=list)
     episodes: list[str] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
@@ -309,7 +319,7 @@ def webcam_id(camera: FrameSource) -> str:
 
 
 def record_to_memory(
-    memory: MemoryLike,
+    memory: ImportTarget,
     camera: FrameSource,
     *,
     segment_s: float = 60.0,

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lifelog.config import SpeechSettings
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
@@ -41,11 +41,14 @@ from lifelog.store.files import atomic_write
 from lifelog.store.sql import sql_str
 from lifelog.store.vault import Vault
 
+SpeechStage = Literal["transcribing", "embedding", "writing", "done"]
+SpeechStatus = Literal["done", "no_audio", "failed", "cancelled"]
+
 
 @dataclass(frozen=True)
 class SpeechProgress:
     media_id: str
-    stage: str  # decoding+transcribing | embedding | writing | done
+    stage: SpeechStage
     done_s: float  # seconds of audio processed
     total_s: float  # seconds of audio in the file (0 if unknown)
 
@@ -57,7 +60,7 @@ class SpeechProgress:
 @dataclass
 class SpeechResult:
     media_id: str
-    status: str  # done | no_audio | failed | cancelled
+    status: SpeechStatus
     utterances: int = 0
     audio_s: float = 0.0
     speech_s: float = 0.0
@@ -143,13 +146,14 @@ def transcribe_media(
 
         total = probe_audio_stream(path).duration_s
 
-    def tell(stage: str, done: float) -> None:
+    def tell(stage: SpeechStage, done: float) -> None:
         if progress is not None:
             progress(SpeechProgress(media_id, stage, done, total))
 
     stop = should_stop or (lambda: False)
     segments: list[Segment] = []
-    status, error = "done", None
+    status: SpeechStatus = "done"
+    error: str | None = None
     tell("transcribing", 0.0)
     try:
         for seg in tr.transcribe_file(

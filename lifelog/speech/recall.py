@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,11 +33,14 @@ SPEECH_MATCH = 0.35
 WORD_SCORE = 1.0
 
 
+MatchedBy = Literal["words", "meaning", "words+meaning", "speaker"]  # how an utterance matched a question
+
+
 @dataclass(frozen=True)
 class SpeechHit:
     utterance: Utterance
     score: float
-    how: str  # words | meaning | words+meaning
+    how: MatchedBy
     time: datetime  # when the matched word was said (or the utterance start)
 
     @property
@@ -69,7 +72,7 @@ def speech_hits(
 
     ``text_vector``: the subject's MiniLM vector if the caller has it already.
     """
-    scores: dict[str, tuple[float, str]] = {}
+    scores: dict[str, tuple[float, MatchedBy]] = {}
     matched_words = subject or ""
     if subject:
         for uid in search_words(store, vault, subject, window, speaker_id=speaker_id):

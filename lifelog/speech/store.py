@@ -6,7 +6,7 @@ meaning, like every vector in the memory), the absolute start/end, the episode, 
 (a ``people.id`` or null for "unknown speaker"), the language and the model.
 
 **Blind keyword index** (``utterance_terms``): for every distinct normalised word of an
-utterance (:func:`lifelog.speech.text.index_terms`: case-folded, accents and plural endings
+utterance (:func:`lifelog.store.terms.index_terms`: case-folded, accents and plural endings
 removed, numbers spelled out, stop words left out) one row holds
 ``HMAC-SHA256(index_key, "lifelog-term-v1:" + word)`` truncated to 128 bits, hex. A question's
 words are normalised and hashed the same way and looked up with an ``IN`` filter; nothing on

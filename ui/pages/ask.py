@@ -65,7 +65,7 @@ class AskResult:
 
 def run_question(memory: Memory, question: str, now: datetime, limit: int = 10) -> AskResult:
     """The whole question, off the UI thread: the answer and, per hit, its thumbnail's blob id."""
-    from lifelog.recall.parse import QuestionError
+    from lifelog.api.errors import QuestionError
 
     try:
         ans = memory.ask(question, now=now, limit=limit)

@@ -19,7 +19,7 @@ The state (manifest, installed, active, frames left to re-index) is read on the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ui.context import AppContext
 from ui.qt import (
@@ -34,6 +34,8 @@ from ui.qt import (
 )
 from ui.tasks import TaskControl
 from ui.widgets import ERROR_STYLE, guarded
+
+JobKind = Literal["install", "reindex"]  # the long job the section runs
 
 
 @dataclass(frozen=True)
@@ -84,24 +86,24 @@ class ModelsState:
 
 def read_models_state(memory: Any) -> ModelsState:
     """Everything the section shows (reads files and the store: run it on a worker)."""
-    from lifelog.encoders.registry import RegistryError, active_model, manifest, read_installed
+    from lifelog.api.models import ModelRegistryError, active_model, manifest, read_installed
 
     d = memory.data_dir
     try:
         model = active_model(d)
-    except RegistryError as e:
+    except ModelRegistryError as e:
         return ModelsState(None, None, error=str(e))
     active = model.name if model else None
     rows: list[ModelRow] = []
     error: str | None = None
     try:
         known = manifest()
-    except RegistryError as e:
+    except ModelRegistryError as e:
         known, error = {}, str(e)
     for m in known.values():
         try:
             inst = read_installed(d, m.name)
-        except RegistryError as e:
+        except ModelRegistryError as e:
             inst, error = None, str(e)
         rows.append(ModelRow(
             name=m.name, version=inst.version if inst else m.version, description=m.description,
@@ -131,12 +133,12 @@ class ModelsSection(QGroupBox):
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__("Image-text model", parent)
-        from lifelog.encoders.registry import DEFAULT_DESCRIPTION
+        from lifelog.api.models import DEFAULT_DESCRIPTION
 
         self.ctx = ctx
         self.state: ModelsState | None = None
         self.job: TaskControl | None = None  # the running install or re-index
-        self.job_kind: str | None = None  # "install" | "reindex"
+        self.job_kind: JobKind | None = None
         self.last_result: Any = None  # the last ReindexResult or InstalledModel
         self.confirm_box: QMessageBox | None = None
         self.install_buttons: dict[str, QPushButton] = {}
@@ -254,7 +256,7 @@ class ModelsSection(QGroupBox):
     # ------------------------------------------------------------------ actions
     def use(self, name: str | None) -> None:
         """Make ``name`` (None: the offline default) the model new imports and questions use."""
-        from lifelog.encoders.registry import set_active
+        from lifelog.api.models import set_active
 
         d = self.ctx.memory.data_dir
         self.error.setVisible(False)
@@ -288,8 +290,7 @@ class ModelsSection(QGroupBox):
 
     def install(self, name: str) -> None:
         """Download, verify and install ``name`` on the write thread (after confirmation)."""
-        from lifelog.encoders.install import install_model
-        from lifelog.encoders.registry import spec
+        from lifelog.api.models import install_model, spec
 
         if self.job is not None:
             return
@@ -326,7 +327,7 @@ class ModelsSection(QGroupBox):
         self.cancel()
 
     # ------------------------------------------------------------------ job progress
-    def _start(self, kind: str, text: str) -> None:
+    def _start(self, kind: JobKind, text: str) -> None:
         self.job_kind = kind
         self.error.setVisible(False)
         self.progress.setRange(0, 0)  # busy until the first report

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from lifelog.api import Memory
-from lifelog.objects.timeline import ObjectInfo, ObjectSighting
+from lifelog.api import Memory, ObjectInfo, ObjectSighting
 from ui.context import AppContext
 from ui.qt import (
     QComboBox,

@@ -14,8 +14,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from lifelog.api import EpisodeInfo
-from lifelog.people import FaceInfo, PersonInfo
+from lifelog.api import EpisodeInfo, FaceInfo, PersonInfo
 from ui.context import AppContext
 from ui.qt import (
     QAbstractItemView,

@@ -1,6 +1,6 @@
 """Settings: the memory folder, capture sampling, episode cutting, speech, and the models in use.
 
-Every editable value is a field of the core's pydantic model (:class:`lifelog.config.Settings`);
+Every editable value is a field of the core's pydantic model (:class:`lifelog.api.settings.Settings`);
 the form is built from the model's own titles and descriptions. **Save** validates the whole
 form through that model: a bad value shows the model's message under its field (or under its
 section, for a rule between fields such as "max gap ≥ sampling interval") and nothing is saved.
@@ -8,7 +8,7 @@ A valid form is written to ``<data>/settings.json`` on the write thread (after a
 import) and used by the next import.
 
 The memory folder cannot change under a running app: "Choose another memory folder…" records the
-choice in ``<user config dir>/lifelog/location.json`` (:func:`lifelog.config.choose_data_dir`) and
+choice in ``<user config dir>/lifelog/location.json`` (:func:`lifelog.api.settings.choose_data_dir`) and
 the app opens it on its next start (``--data-dir`` and ``LIFELOG_HOME`` still win).
 """
 
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lifelog.api.models import ModelInUse, models_in_use
+from lifelog.api.settings import Settings, choose_data_dir, save_settings
 from ui.context import AppContext
 from ui.qt import (
     QCheckBox,
@@ -47,51 +48,6 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("speech", "Speech", ["enabled", "model", "language"]),
     ("", "Time", ["timezone"]),
 ]
-
-
-@dataclass(frozen=True)
-class ModelInUse:
-    what: str
-    name: str
-
-
-def models_in_use(memory: Any) -> list[ModelInUse]:
-    """Which model does what, as stored vectors record it (loads the small encoders: run on a
-    worker). A missing model says so instead of failing the page."""
-    s = memory.settings
-    out: list[ModelInUse] = []
-    try:
-        from lifelog.encoders import get_visual_encoder
-
-        enc = get_visual_encoder()
-        out.append(ModelInUse("Visual encoder", f"{enc.name}@{enc.version}"))
-    except Exception as e:
-        out.append(ModelInUse("Visual encoder", f"not available: {_line(e)}"))
-    try:
-        from lifelog.encoders.text import get_text_encoder
-
-        txt = get_text_encoder()
-        out.append(ModelInUse("Text model", f"{txt.name}@{txt.version}"))
-    except Exception as e:
-        out.append(ModelInUse("Text model", f"not available: {_line(e)}"))
-    from lifelog.faces.models import FaceModels
-
-    faces = f"{FaceModels.detector_name} + {FaceModels.descriptor_name}"
-    out.append(ModelInUse("Faces", faces if s.capture.faces else f"off ({faces} when on)"))
-    speech = f"faster-whisper {s.speech.model}"
-    if s.speech.openai_whisper_checkpoint:
-        speech = f"openai-whisper {s.speech.openai_whisper_checkpoint}"
-    out.append(ModelInUse("Speech", speech if s.speech.enabled else f"off ({speech} when on)"))
-    from lifelog.ocr.read import MODEL as OCR_MODEL
-
-    out.append(ModelInUse("Text in images (OCR)",
-                          OCR_MODEL if s.capture.ocr_interval_s > 0 else f"off ({OCR_MODEL} when on)"))
-    return out
-
-
-def _line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _choices(annotation: Any) -> list[str] | None:
@@ -200,8 +156,6 @@ class Page(QWidget):
         lay.addWidget(where)
 
         # -- the settings model
-        from lifelog.config import Settings
-
         self.fields: dict[tuple[str, str], _Field] = {}
         self.section_errors: dict[str, QLabel] = {}
         for section, title, names in SECTIONS:
@@ -274,8 +228,6 @@ class Page(QWidget):
         """The form as a valid :class:`Settings`, or None with every problem shown inline."""
         from pydantic import ValidationError
 
-        from lifelog.config import Settings
-
         for f in self.fields.values():
             f.show_error(None)
         for err in self.section_errors.values():
@@ -308,8 +260,6 @@ class Page(QWidget):
         self.saved_label.setText("Saving…")
 
         def work() -> None:
-            from lifelog.config import save_settings
-
             save_settings(mem.data_dir, new)
             mem.settings = new
 
@@ -340,8 +290,6 @@ class Page(QWidget):
 
     def use_folder_next_time(self, folder: Path) -> None:
         """Remember ``folder`` for the next start (written on a worker)."""
-        from lifelog.config import choose_data_dir
-
         def done(path: Path) -> None:
             self.folder_note.setText(f"From the next start lifelog opens the memory in {folder} "
                                      f"(remembered in {path}). This memory stays where it is.")
@@ -363,7 +311,7 @@ class Page(QWidget):
             if token == self._models_token:
                 self._show_models(models)
 
-        self.ctx.tasks.read(lambda: models_in_use(mem), guarded(self, done))
+        self.ctx.tasks.read(lambda: models_in_use(mem.settings), guarded(self, done))
 
     def _show_models(self, models: list[ModelInUse]) -> None:
         self.models = models

@@ -20,11 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from lifelog.api import DayInfo, EpisodeInfo, Memory
-from lifelog.objects.timeline import ObjectInfo
-from lifelog.people import PersonInfo
+from lifelog.api import DayInfo, EpisodeInfo, Memory, ObjectInfo, PersonInfo
 from ui.context import AppContext
 from ui.pages.episode import EpisodePanel
 from ui.qt import (
@@ -63,11 +61,14 @@ def _pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
 
 
+FilterKind = Literal["person", "object"]
+
+
 @dataclass(frozen=True)
 class TimelineFilter:
     """Show only the days and episodes with one person or one object."""
 
-    kind: str  # "person" | "object"
+    kind: FilterKind
     key: str  # the person's id, or the object's name
     label: str  # what the chip shows ("Sam", "Unnamed person", "mug")
 

@@ -11,13 +11,12 @@ picks one of the three; a memory that already has episodes never shows the welco
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ui.context import AppContext
 from ui.import_worker import ImportWorker, Progress
@@ -37,15 +36,17 @@ def is_first_run(memory: Any) -> bool:
 
 def mark_opened(data_dir: Path) -> None:
     """Remember that the welcome was answered (a read-only folder just shows it again)."""
-    from lifelog.store.files import atomic_write
+    from lifelog.api.settings import write_marker
 
-    with contextlib.suppress(OSError):
-        atomic_write(Path(data_dir) / MARKER, datetime.now().astimezone().isoformat().encode())
+    write_marker(Path(data_dir), MARKER)
+
+
+SampleStage = Literal["fetching", "composing", "importing", "transcribing"]
 
 
 @dataclass(frozen=True)
 class SampleProgress:
-    stage: str  # fetching | composing | importing | transcribing
+    stage: SampleStage
     fraction: float  # 0..1 within the stage
     detail: str = ""
 
@@ -66,16 +67,13 @@ def prepare_sample_days(
 ) -> tuple[list[Path], list[date]]:
     """Fetch the real sample media (cached) and compose the sample days, as ``lifelog demo``
     does; returns the files to import and the days."""
-    from lifelog import paths
-    from lifelog.sample.compose import compose_days
-    from lifelog.sample.fetch import fetch_all
+    from lifelog.api.sample import compose_sample_days, fetch_sample_media
 
     report(SampleProgress("fetching", 0.0, "the real sample media (cached after the first time)"))
-    media = fetch_all(quiet=True)
+    media = fetch_sample_media()
     report(SampleProgress("composing", 0.0, "the sample days from the real media"))
-    root = out_dir or (paths.cache_dir() / "sample-days")
-    gt = compose_days(root, media, days=days)
-    return [root / f for f in gt.files], sorted(date.fromisoformat(d) for d in gt.days)
+    composed = compose_sample_days(media, out_dir, days)
+    return composed.files, composed.days
 
 
 def load_sample_days(

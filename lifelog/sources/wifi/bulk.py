@@ -4,10 +4,13 @@ The main port (aiohttp) decrypts TLS inside asyncio through a Python-level memor
 a small machine tops out well below a disk copy. Upload bodies are the only bulk traffic, so
 the receiver also listens on a second port that takes exactly one request per connection,
 ``PUT /api/v1/uploads/{id}``, with the same headers, answers and checks as the main port's PUT
-(the same :meth:`ReceiverApp.begin_put` / :meth:`ReceiverApp.after_body` code, run on the event
-loop). Here the body is received with ``SSLSocket.recv_into`` into large buffers and handed down
-a pipeline — receive → SHA-256 → write → background ``fdatasync`` — whose stages each run on
-their own thread and release the GIL, so decrypting, hashing and writing overlap on the cores.
+(the same :meth:`~lifelog.sources.wifi.uploads.UploadRoutes.begin_put` /
+:meth:`~lifelog.sources.wifi.uploads.UploadRoutes.after_body` code, reached through the
+:class:`~lifelog.sources.wifi.common.PutHandler` protocol and run on the event loop). Here the
+body is received with ``SSLSocket.recv_into`` into large buffers and handed down a pipeline —
+receive → SHA-256 → write → background ``fdatasync`` — whose stages each run on their own
+thread and release the GIL, so decrypting, hashing and writing overlap on the cores. The
+pipeline (:class:`BodyWriter`) also serves the main port's bodies.
 
 Bounds: at most ``ReceiverLimits.max_bulk_connections`` connections at once (more are closed at
 once; a client then uses the main port), a handshake timeout, a header size limit and a read
@@ -39,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from lifelog.sources.wifi.server import ReceiverApp, ReceiverLimits, _Upload
+    from lifelog.sources.wifi.common import PutHandler, ReceiverLimits, Upload
 
 log = logging.getLogger("lifelog.wifi")
 
@@ -80,7 +83,7 @@ class Headers(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class BulkRequest:
-    """A parsed request head (what :class:`~lifelog.sources.wifi.server.RequestLike` reads)."""
+    """A parsed request head (what :class:`~lifelog.sources.wifi.common.RequestLike` reads)."""
 
     method: str
     path: str
@@ -365,12 +368,12 @@ class BulkServer:
 
     def __init__(
         self,
-        app: ReceiverApp,
+        puts: PutHandler,
         loop: asyncio.AbstractEventLoop,
         context: ssl.SSLContext,
         limits: ReceiverLimits,
     ) -> None:
-        self.app = app
+        self.puts = puts  # the checks and answers around a body, shared with the main port
         self.loop = loop
         self.context = context
         self.limits = limits
@@ -480,7 +483,7 @@ class BulkServer:
     def _handle(self, tls: ssl.SSLSocket, remote: str | None) -> bytes:
         from aiohttp import web
 
-        app = self.app
+        puts = self.puts
         try:
             head, first = read_head(tls, self.limits.handshake_timeout_s)
             req = parse_head(head, remote)
@@ -498,7 +501,7 @@ class BulkServer:
         if raw_len is not None and not raw_len.isdigit():
             return json_error(400, "Content-Length must be a whole number")
         clen = int(raw_len) if raw_len is not None else None
-        began = self._on_loop(app.begin_put, req, m.group(1), clen)
+        began = self._on_loop(puts.begin_put, req, m.group(1), clen)
         if isinstance(began, web.Response):
             return aiohttp_response_bytes(began)
         dev, up = began
@@ -507,15 +510,15 @@ class BulkServer:
             if req.headers.get("Expect", "").lower() == "100-continue":
                 tls.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             err = self._receive(tls, up, int(clen or 0), first)
-            resp = self._await_on_loop(app.after_body(req, dev, up, err))
+            resp = self._await_on_loop(puts.after_body(req, dev, up, err))
         finally:
-            self._on_loop(app.end_put, dev, up)
+            self._on_loop(puts.end_put, dev, up)
         return aiohttp_response_bytes(resp)
 
-    def _receive(self, tls: ssl.SSLSocket, up: _Upload, clen: int, first: bytes) -> str | None:
+    def _receive(self, tls: ssl.SSLSocket, up: Upload, clen: int, first: bytes) -> str | None:
         start = up.offset()
-        h = self.app._hasher_at(up, start)
-        direct = open_direct(up.part) if self.app.direct_io else None
+        h = self.puts.hasher_at(up, start)
+        direct = open_direct(up.part) if self.puts.direct_io else None
         try:
             with open(up.part, "r+b", buffering=0) as f:
                 got, written, error = receive_body(tls, f.fileno(), start, h, clen, first,

@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifelog.sources.wifi.common import INCOMING_DIR, NameRefused, safe_name
+
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from lifelog.sources.wifi.context import ReceiverContext
     from lifelog.sources.wifi.registry import WifiDevice
-    from lifelog.sources.wifi.server import ReceiverApp
 
 PROTOCOL_VERSION = "2.1"
 LOCALSEND_PORT = 53317
@@ -99,8 +101,12 @@ class _Session:
 
 
 class LocalSendReceiver:
-    def __init__(self, app: ReceiverApp) -> None:
+    """The LocalSend routes and their sessions; ``approve`` decides about senders not seen
+    before (None: refuse them all)."""
+
+    def __init__(self, app: ReceiverContext, approve: Approver | None = None) -> None:
         self.app = app
+        self.approve = approve
         self.sessions: dict[str, _Session] = {}
         self._approval_lock = asyncio.Lock()
 
@@ -149,8 +155,6 @@ class LocalSendReceiver:
                 self._part(s, f).unlink()
 
     def _part(self, s: _Session, f: _File) -> Path:
-        from lifelog.sources.wifi.server import INCOMING_DIR
-
         return self.app.data_dir / INCOMING_DIR / s.device.id / f"ls-{s.id}-{f.token[:12]}.part"
 
     async def _trust(self, request: web.Request, sender: LocalSendSender) -> WifiDevice | web.Response:
@@ -171,7 +175,7 @@ class LocalSendReceiver:
                     )
                 reg.touch(known.id)
                 return known
-            approve = self.app.approve_localsend
+            approve = self.approve
             if approve is None:
                 return self.app.refuse(
                     request,
@@ -197,8 +201,6 @@ class LocalSendReceiver:
 
     async def prepare_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
-
-        from lifelog.sources.wifi.server import NameRefused, safe_name
 
         app = self.app
         body = await app.json_body(request)
@@ -252,17 +254,13 @@ class LocalSendReceiver:
                 app.emit("refused", f"LocalSend {sender.alias!r}: {name} left out: size {size!r} refused", dev.id)
                 continue
             sha_ok = sha.lower() if isinstance(sha, str) and len(sha) == 64 else None
-            if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None:
-                loop = asyncio.get_running_loop()
-                if mid in await loop.run_in_executor(None, app.worker.has, [mid]):
-                    continue  # already in the memory
+            if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None and mid in await app.stored([mid]):
+                continue  # already in the memory
             fid = str(f.get("id") or key)[:200]
             accepted[fid] = _File(fid, name, size, sha_ok, secrets.token_urlsafe(16))
         if not accepted:
             return web.Response(status=204)
         need = sum(f.size for f in accepted.values())
-        from lifelog.sources.wifi.server import INCOMING_DIR
-
         d = app.data_dir / INCOMING_DIR / dev.id
         d.mkdir(parents=True, exist_ok=True)
         if need + app.limits.free_space_reserve > shutil.disk_usage(d).free:

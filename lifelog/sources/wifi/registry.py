@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 DEVICES_DIR = Path("devices")
 REGISTRY_NAME = "wifi.json"
@@ -37,6 +37,8 @@ MAX_PIN_ATTEMPTS = 5
 LAST_SEEN_EVERY_S = 60.0
 
 _T = TypeVar("_T")
+
+WifiKind = Literal["wifi", "localsend"]  # a paired companion | an approved LocalSend sender
 
 
 class RegistryError(Exception):
@@ -47,7 +49,7 @@ class RegistryError(Exception):
 class WifiDevice:
     id: str
     name: str
-    kind: str  # "wifi" (paired companion) | "localsend" (an approved LocalSend sender)
+    kind: WifiKind
     paired_at: datetime
     last_seen: datetime | None
     revoked: bool
@@ -100,7 +102,7 @@ def _device(d: dict[str, Any]) -> WifiDevice:
     return WifiDevice(
         id=str(d["id"]),
         name=str(d.get("name") or ""),
-        kind=str(d.get("kind") or "wifi"),
+        kind="localsend" if d.get("kind") == "localsend" else "wifi",
         paired_at=paired,
         last_seen=_parse_dt(d.get("last_seen")),
         revoked=bool(d.get("revoked")),
@@ -160,7 +162,7 @@ class Registry:
     def get(self, device_id: str) -> WifiDevice | None:
         return next((d for d in self.devices() if d.id == device_id), None)
 
-    def add_device(self, name: str, kind: str = "wifi", fingerprint: str | None = None) -> tuple[WifiDevice, str]:
+    def add_device(self, name: str, kind: WifiKind = "wifi", fingerprint: str | None = None) -> tuple[WifiDevice, str]:
         """A new device and its credential (returned once, stored only as a hash)."""
         credential = secrets.token_urlsafe(32)
         prefix = "ls" if kind == "localsend" else "wifi"

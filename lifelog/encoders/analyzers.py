@@ -1,7 +1,7 @@
 """Extension point: per-frame analyzers that run inside the import (faces, objects, OCR…).
 
 An analyzer receives each batch of kept frames (RGB at the work size, up to
-``decode.WORK_WIDTH`` pixels wide) and returns rows for its own LanceDB table. The importer
+``lifelog.ingest.decode.WORK_WIDTH`` pixels wide) and returns rows for its own LanceDB table. The importer
 fills in ``media_id`` and ``episode_id`` (known only once the file's episodes are cut) and
 writes the rows in the same crash-safe sequence as the frames: before the episode rows, after
 the journal entry — so a rolled-back import removes them too.

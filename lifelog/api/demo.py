@@ -153,7 +153,7 @@ def run_demo(
     right = 0
     qs = demo_questions(gt)
     for q in qs:
-        ans = mem.ask(q.question, now=q.now, limit=3).to_json()
+        ans = mem.ask(q.question, now=q.now, limit=3, thumbnails=True).to_json()
         ok = judge(q, ans, gt)
         right += ok
         report.append({"question": q.question, "now": q.now.isoformat(), "answer": ans["answer"],

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,7 +44,7 @@ class ReindexProgress:
     model: str
     done: int
     total: int
-    stage: str  # scanning | encoding | done | cancelled
+    stage: Literal["scanning", "encoding", "done", "cancelled"]
     fraction: float
     current: str | None = None  # media id being read
 
@@ -142,7 +142,7 @@ def reindex(
         result.cancelled = True
     compact_vector_tables(store)
     result.remaining = max(0, len(_todo(store, vectors, model.full_name)))
-    stage = "cancelled" if result.cancelled else "done"
+    stage: Literal["cancelled", "done"] = "cancelled" if result.cancelled else "done"
     n = result.reindexed + len(result.failed)
     report(ReindexProgress(model.full_name, n, result.total, stage, 1.0 if not result.cancelled else
                            n / max(result.total, 1)))
@@ -244,7 +244,7 @@ def _video_frames(path: Path, group: list[dict[str, Any]]) -> dict[str, NDArray[
                 if t >= target - 0.02:
                     break
             if picked is not None:
-                out[r["id"]] = decode._to_rgb(picked)
+                out[r["id"]] = decode.frame_to_rgb(picked)
     return out
 
 

@@ -1,0 +1,187 @@
+"""The receiver's shared state and request plumbing, handed to each of its features.
+
+:class:`ReceiverContext` holds what pairing, paired uploads and LocalSend all use: the data dir,
+the TLS identity, the device registry and the index of received files, the import worker, the
+limits and the uploads in flight; and the steps every handler takes — emit an event, refuse a
+request (logged, with a JSON error), authenticate a paired device, read a JSON body, and move a
+verified file into ``originals/<device>/`` and import it. It runs on the receiver's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifelog.sources.wifi.common import (
+    RECEIVED_DIR,
+    EventFn,
+    EventKind,
+    ImportOutcome,
+    ImportWorker,
+    OutcomeDoc,
+    ReceiverEvent,
+    ReceiverLimits,
+    RequestLike,
+)
+from lifelog.sources.wifi.registry import ReceivedIndex, Registry, WifiDevice
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from lifelog.sources.wifi.tls import TlsIdentity
+
+log = logging.getLogger("lifelog.wifi")
+
+
+class ReceiverContext:
+    """State and plumbing shared by the receiver's features; see the module docstring."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        worker: ImportWorker,
+        identity: TlsIdentity,
+        on_event: EventFn,
+        limits: ReceiverLimits,
+        alias: str,
+    ) -> None:
+        self.data_dir = data_dir
+        self.worker = worker
+        self.identity = identity
+        self.on_event = on_event
+        self.limits = limits
+        self.alias = alias
+        self.registry = Registry(data_dir)
+        self.received = ReceivedIndex(data_dir)
+        self.active_uploads = 0  # bodies being received, paired and LocalSend alike
+        self.active_by_device: dict[str, int] = {}
+        self.port = 0  # set once listening
+        self.bulk_port: int | None = None  # the bulk upload port, once listening (see bulk.py)
+        self.direct_io = True  # write upload bodies with O_DIRECT where the file system allows
+
+    # ---------------------------------------------------------------- events
+    def emit(self, kind: EventKind, message: str, device_id: str | None = None, **detail: Any) -> None:
+        ev = ReceiverEvent(kind, message, device_id, detail)
+        if kind in ("refused", "failed", "warning"):
+            log.warning("%s%s", message, f" (device {device_id})" if device_id else "")
+        else:
+            log.info("%s", message)
+        try:
+            self.on_event(ev)
+        except Exception:  # a broken listener must not break the receiver
+            log.exception("event listener failed")
+
+    # -------------------------------------------------------------- requests
+    @staticmethod
+    def error(status: int, message: str, **extra: Any) -> web.Response:
+        from aiohttp import web
+
+        return web.json_response({"error": message, **extra}, status=status)
+
+    @staticmethod
+    def peer(request: RequestLike) -> str:
+        return request.remote or "?"
+
+    def refuse(
+        self, request: RequestLike, status: int, message: str, device_id: str | None = None, **extra: Any
+    ) -> web.Response:
+        self.emit(
+            "refused",
+            f"{request.method} {request.path} from {self.peer(request)}: {status} {message}",
+            device_id,
+            status=status,
+            reason=message,
+        )
+        return self.error(status, message, **extra)
+
+    def authenticate(self, request: RequestLike) -> WifiDevice | web.Response:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            return self.refuse(request, 401, "missing credential (Authorization: Bearer …); pair first")
+        dev = self.registry.authenticate(auth[7:].strip())
+        if dev is None:
+            return self.refuse(request, 401, "unknown or revoked credential; pair again")
+        if dev.revoked:  # pragma: no cover - revoke clears the hash, so this is belt and braces
+            return self.refuse(request, 401, "this device was revoked; pair again", dev.id)
+        self.registry.touch(dev.id)
+        return dev
+
+    async def authed_json(self, request: web.Request) -> tuple[WifiDevice, dict[str, Any]] | web.Response:
+        """A paired device's request with a JSON object body, or the refusal to send back."""
+        from aiohttp import web
+
+        dev = self.authenticate(request)
+        if isinstance(dev, web.Response):
+            return dev
+        body = await self.json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        return dev, body
+
+    async def json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        from aiohttp import web
+
+        try:
+            doc = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            return self.refuse(request, 413, "request body too large")
+        except (ValueError, UnicodeDecodeError):
+            return self.refuse(request, 400, "body is not JSON")
+        if not isinstance(doc, dict):
+            return self.refuse(request, 400, "body must be a JSON object")
+        return doc
+
+    def bulk_doc(self) -> dict[str, int]:
+        """``{"bulk_port": N}`` while the bulk port listens (merged into info and upload answers)."""
+        return {"bulk_port": self.bulk_port} if self.bulk_port else {}
+
+    async def stored(self, media_ids: list[str]) -> set[str]:
+        """Which of ``media_ids`` the memory holds (asked off the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.worker.has, media_ids)
+
+    # ---------------------------------------------------------------- import
+    async def import_received(
+        self, part: Path, name: str, dev: WifiDevice, tag: str, sha256: str | None, keep_on_busy: bool
+    ) -> tuple[int, OutcomeDoc | dict[str, Any]]:
+        """Move a verified part file into ``originals/<device>/`` and import it (one at a time).
+
+        Returns the HTTP status and the outcome document: 200 imported/skipped, 422 failed (the
+        file is deleted: nothing is stored), 503 busy (with ``keep_on_busy`` the part file is put
+        back so the sender can retry the import without sending the bytes again).
+        """
+        dest_dir = self.data_dir / RECEIVED_DIR / dev.id
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / f"{tag}-{name}"
+        if dest.resolve().parent != dest_dir.resolve():  # pragma: no cover - safe_name already refused it
+            part.unlink(missing_ok=True)
+            return 400, {"status": "failed", "error": "file name escapes the receive folder"}
+        os.replace(part, dest)
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(self.worker.pool, self.worker.run, dest, dev.id)
+        except Exception as e:  # the import itself broke: keep nothing half-done, tell the sender
+            log.exception("import of %s failed", dest)
+            out = ImportOutcome("failed", f"import error: {e}", None, {})
+        if out.status == "busy":
+            if keep_on_busy:
+                os.replace(dest, part)
+            else:
+                dest.unlink(missing_ok=True)
+            self.emit("warning", f"{dev.name}: {name} received but not imported: {out.error}", dev.id)
+            return 503, out.to_json()
+        if out.status == "failed":
+            dest.unlink(missing_ok=True)
+            self.emit("failed", f"{dev.name}: {name} not imported: {out.error}", dev.id, name=name, error=out.error)
+            return 422, out.to_json()
+        if out.media_id and sha256:
+            self.received.add(sha256, out.media_id)
+        if out.status == "skipped":
+            dest.unlink(missing_ok=True)  # the memory already had these bytes
+        self.emit(
+            out.status, f"{dev.name}: {name} {out.status}", dev.id, name=name, episodes=out.result.get("episodes", [])
+        )
+        return 200, out.to_json()
