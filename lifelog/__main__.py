@@ -2,4 +2,5 @@
 
 from lifelog.commands.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -237,3 +237,68 @@ def test_episodes_of_one_day(day: dict[str, Any]) -> None:
     assert [_iso(e["start"]) for e in json_doc(proc)] == [ASTRONAUT_MTIME]
     proc = run_cli(day["data"], "episodes", "--day", "2023-01-01", "--json")
     assert proc.returncode == 0 and json_doc(proc) == []
+
+
+# ------------------------------------------------------------ decrypted thumbnails (issue #20)
+def _thumb_paths(doc: dict[str, Any]) -> list[Path]:
+    return [Path(ev["thumbnail"]) for h in doc["hits"] for ev in h["evidence"] if ev["thumbnail"]]
+
+
+def test_evidence_thumbnails_never_touch_a_shared_tmp(day: dict[str, Any], tmp_path: Path) -> None:
+    """Another local user pre-creates the old predictable folder as a symlink: nothing is written
+    through it; with no runtime dir the decrypted files live in the memory's own private folder."""
+    import os
+    import tempfile
+
+    planted = Path(tempfile.gettempdir()) / f"lifelog-thumbs-{os.getuid()}"
+    attacker = tmp_path / "attacker"
+    attacker.mkdir()
+    if planted.is_symlink() or planted.is_file():
+        planted.unlink()
+    elif planted.is_dir():
+        import shutil
+
+        shutil.rmtree(planted)
+    planted.symlink_to(attacker, target_is_directory=True)
+    try:
+        proc = run_cli(day["data"], "ask", "when did I last see a cat?", "--now", NOW_EVENING, "--json",
+                       env=cli_env(XDG_RUNTIME_DIR=None))
+        assert proc.returncode == 0, proc.stderr
+        thumbs = _thumb_paths(json_doc(proc))
+        assert thumbs, "the answer has picture evidence"
+        private = (day["data"] / "run" / "thumbs").resolve()
+        for t in thumbs:
+            assert t.resolve().parent == private, t
+            assert t.stat().st_mode & 0o777 == 0o600
+        assert private.stat().st_mode & 0o777 == 0o700
+        assert list(attacker.iterdir()) == [], "a decrypted image was written through the planted link"
+    finally:
+        planted.unlink()
+
+
+def test_evidence_thumbnails_use_a_private_runtime_dir_only(day: dict[str, Any], tmp_path: Path) -> None:
+    shared = tmp_path / "shared-runtime"
+    shared.mkdir()
+    shared.chmod(0o777)  # not private: must not be used
+    proc = run_cli(day["data"], "ask", "when did I last see a cat?", "--now", NOW_EVENING, "--json",
+                   env=cli_env(XDG_RUNTIME_DIR=str(shared)))
+    assert proc.returncode == 0, proc.stderr
+    assert list(shared.iterdir()) == []
+    assert all(day["data"].resolve() in t.resolve().parents for t in _thumb_paths(json_doc(proc)))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    proc = run_cli(day["data"], "ask", "when did I last see a cat?", "--now", NOW_EVENING, "--json",
+                   env=cli_env(XDG_RUNTIME_DIR=str(runtime)))
+    assert proc.returncode == 0, proc.stderr
+    thumbs = _thumb_paths(json_doc(proc))
+    assert thumbs and all(runtime in t.parents for t in thumbs)
+    # a symlink planted where a thumbnail will be written is replaced, never followed
+    victim = tmp_path / "victim.jpg"
+    victim.write_bytes(b"keep me")
+    thumbs[0].unlink()
+    thumbs[0].symlink_to(victim)
+    proc = run_cli(day["data"], "ask", "when did I last see a cat?", "--now", NOW_EVENING, "--json",
+                   env=cli_env(XDG_RUNTIME_DIR=str(runtime)))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_bytes() == b"keep me"
+    assert not thumbs[0].is_symlink() and thumbs[0].read_bytes()[:2] == b"\xff\xd8"

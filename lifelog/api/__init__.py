@@ -7,7 +7,9 @@ the import-linter contracts in ``pyproject.toml``).
 * :mod:`lifelog.api.models` — optional image-text models;
 * :mod:`lifelog.api.sample` — the sample-day memory;
 * :mod:`lifelog.api.settings` — settings and where the memory lives;
-* :mod:`lifelog.api.errors` — the errors a front end reports to the user.
+* :mod:`lifelog.api.errors` — the errors a front end reports to the user;
+* :mod:`lifelog.api.words` — reading times and object names the user typed;
+* :mod:`lifelog.api.demo` — `lifelog demo`: the sample days imported and asked about.
 
 Long operations take a progress callback (plain dataclasses) and a ``threading.Event`` to
 cancel; none of them knows about widgets or terminals.

@@ -7,6 +7,8 @@ about widgets or terminals.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -19,6 +21,7 @@ from lifelog.config import Settings, load_settings
 from lifelog.ingest.media import MediaKind, kind_of
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.store.db import Store
+from lifelog.store.scratch import private_dir, write_private
 from lifelog.store.sql import overlap_conditions
 from lifelog.store.vault import Vault
 
@@ -104,7 +107,7 @@ class Memory:
 
     def __init__(self, data_dir: Path | str | None = None, *, passphrase: str | None = None) -> None:
         self.data_dir = paths.data_dir(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new memory is private
         self.settings: Settings = load_settings(self.data_dir)
         self.vault = Vault.open(self.data_dir, passphrase=passphrase)
         self.store = Store(self.data_dir)
@@ -430,6 +433,28 @@ class Memory:
     def thumbnail(self, blob_id: str) -> bytes:
         """JPEG bytes of a thumbnail, decrypted in memory."""
         return self.vault.get(blob_id)
+
+    def thumbnail_file(self, blob_id: str | None) -> str | None:
+        """The path of a decrypted copy of a thumbnail, for callers that need a file (the CLI's
+        ``--json``): in the memory's private folder (:mod:`lifelog.store.scratch`, never a shared
+        ``/tmp``), swept after an hour and by ``forget``. None without a blob id or when the
+        thumbnail cannot be read. The app never needs this: it shows :meth:`thumbnail` bytes."""
+        if not blob_id:
+            return None
+        folder = private_dir(self.data_dir, "thumbs")
+        name = f"{blob_id}.jpg"
+        try:
+            st = os.lstat(folder / name)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                return str(folder / name)
+            os.unlink(folder / name)  # anything else there is not ours: replace it
+        except FileNotFoundError:
+            pass
+        try:
+            data = self.vault.get(blob_id)
+        except Exception:
+            return None
+        return str(write_private(folder, name, data))
 
     def stats(self) -> dict[str, int]:
         return {name: self.store.count(name) for name in ("media", "episodes", "frames")}

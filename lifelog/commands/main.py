@@ -255,18 +255,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(getattr(args, "data_dir", None), out=args.out, as_json=args.json, progress=Progress())
 
 
-def _person_doc(p: Any, thumb_dir: Path | None, mem: Any) -> dict[str, Any]:
-    from lifelog.recall.answer import write_thumb
-
+def _person_doc(p: Any, mem: Any) -> dict[str, Any]:
     doc: dict[str, Any] = p.to_json()
     doc["thumbnail_id"] = p.thumbnail
-    doc["thumbnail"] = write_thumb(mem, p.thumbnail, thumb_dir)  # a decrypted JPEG in a private temp dir
+    doc["thumbnail"] = mem.thumbnail_file(p.thumbnail)  # a decrypted JPEG in the private folder
     return doc
 
 
 def cmd_people(args: argparse.Namespace) -> int:
     from lifelog.api.errors import PeopleError
-    from lifelog.recall.answer import thumb_dir
 
     mem = open_memory(args)
     action = getattr(args, "people_action", None)
@@ -275,8 +272,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         if action is None:
             people = mem.people(include_hidden=args.all)
             if as_json:
-                tdir = thumb_dir()
-                emit([_person_doc(p, tdir, mem) for p in people])
+                emit([_person_doc(p, mem) for p in people])
                 return EXIT_OK
             if not people:
                 print("no people yet (faces join people as footage is imported)")
@@ -316,7 +312,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     except PeopleError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     if as_json:
-        emit(_person_doc(person, thumb_dir(), mem))
+        emit(_person_doc(person, mem))
     else:
         print(f"{person.id}  {person.name or '(no name)'}  {person.faces} face(s), {person.episodes} episode(s)"
               + (" (hidden)" if person.hidden else ""))
@@ -325,14 +321,12 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 def cmd_objects(args: argparse.Namespace) -> int:
     from lifelog.api.words import match_objects
-    from lifelog.recall.answer import thumb_dir, write_thumb
 
     mem = open_memory(args)
-    tdir = thumb_dir() if args.json else None
     if args.name is None:
         objs = mem.objects()
         if args.json:
-            emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": write_thumb(mem, o.thumbnail, tdir)}
+            emit([{**o.to_json(), "thumbnail_id": o.thumbnail, "thumbnail": mem.thumbnail_file(o.thumbnail)}
                    for o in objs])
             return EXIT_OK
         if not objs:
@@ -346,7 +340,7 @@ def cmd_objects(args: argparse.Namespace) -> int:
     if args.json:
         emit([{"name": " / ".join(s.objects), "episode_id": s.episode_id, "first_seen": s.first.isoformat(),
                 "last_seen": s.last.isoformat(), "frames": s.frames, "probability": round(s.probability, 3),
-                "thumbnail_id": s.thumbnail, "thumbnail": write_thumb(mem, s.thumbnail, tdir)} for s in line])
+                "thumbnail_id": s.thumbnail, "thumbnail": mem.thumbnail_file(s.thumbnail)} for s in line])
         return EXIT_OK
     if not names:
         print(f"no object called {args.name!r}: the classifier knows no such thing (see docs/objects.md)")

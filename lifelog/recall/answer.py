@@ -20,14 +20,10 @@ product always uses the default, benchmarks switch its speed-ups off to measure 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import tempfile
-import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
@@ -35,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from lifelog.recall.context import RecallContext, Thumbnails
+from lifelog.recall.context import RecallContext
 from lifelog.recall.model_search import model_query, rescore_frames
 from lifelog.recall.parse import Intent, ParsedQuestion, parse_question
 from lifelog.recall.retrieve import candidate_frames, label_filter, label_rows, merge_candidates, window_where
@@ -143,8 +139,8 @@ def ask(
     strategy: RecallStrategy = DEFAULT_STRATEGY,
 ) -> Answer:
     """Answer ``question`` as asked at ``now``. With ``thumbnails`` each frame's evidence names a
-    decrypted copy of its thumbnail in a private temp dir (:func:`thumb_dir`). ``strategy`` is for
-    benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`)."""
+    decrypted copy of its thumbnail in the memory's private folder (``RecallContext.thumbnail_file``).
+    ``strategy`` is for benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`)."""
     pq = parse_question(question, now, ctx.tz)
     from lifelog.speech.recall import parse_speech_question
 
@@ -247,7 +243,6 @@ def ask(
         matching.sort(key=lambda x: -x[0])
     tz = now.tzinfo or ctx.tz  # answer in the zone the question was asked in
     hits: list[Hit] = []
-    tdir = thumb_dir() if thumbnails else None
     for score, ep_id, items in matching[:limit]:
         r = ep_rows.get(ep_id)
         if r is None:
@@ -268,7 +263,7 @@ def ask(
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
             frame_matched = scorer.labels(labs, scs)[1]
-            thumb = write_thumb(ctx, frames.column("thumb_id")[i].as_py(), tdir)
+            thumb = ctx.thumbnail_file(frames.column("thumb_id")[i].as_py()) if thumbnails else None
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
             for lab in frame_matched[:2]:
@@ -498,13 +493,12 @@ def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     seen = [s for s in seen if s.episode_id in ep_rows]  # latest first
     if pq.intent == "first":
         seen.sort(key=lambda s: s.first)
-    tdir = thumb_dir() if thumbnails else None
     names = {p.id: p.name or pq.person or "" for p in people}
     hits = []
     for s in seen[:limit]:
         r = ep_rows[s.episode_id]
         text = f"{names.get(s.person_id, pq.person)}: {s.faces} face{'s' if s.faces != 1 else ''}"
-        ev = Evidence("face", s.last.astimezone(tz), text, write_thumb(ctx, s.best_crop, tdir))
+        ev = Evidence("face", s.last.astimezone(tz), text, ctx.thumbnail_file(s.best_crop) if thumbnails else None)
         hits.append(Hit(s.episode_id, r["start"].astimezone(tz), r["end"].astimezone(tz), 1.0, [ev]))
     count: int | None = None
     if pq.intent == "count":
@@ -573,10 +567,9 @@ def _window_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     eps = ctx.episodes_between(pq.window.start, end)
     if pq.intent == "last":
         eps = eps[::-1]
-    tdir = thumb_dir() if thumbnails else None
     hits = []
     for e in eps[:limit]:
-        thumb = write_thumb(ctx, e.thumb_ids[0], tdir) if e.thumb_ids else None
+        thumb = ctx.thumbnail_file(e.thumb_ids[0]) if thumbnails and e.thumb_ids else None
         hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
                         [Evidence("label", e.start.astimezone(tz), e.summary, thumb)]))
     count = len(eps) if pq.intent == "count" else None
@@ -658,37 +651,3 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
     if pq.yes_no:
         return f"Yes, you saw {said} {when}."
     return f"You saw {said} {when}."
-
-
-# ------------------------------------------------------------------ thumbnails
-def thumb_dir() -> Path:
-    """A private folder for decrypted evidence thumbnails (RAM-backed where the OS offers one)."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    d = Path(base) / f"lifelog-thumbs-{os.getuid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(d, 0o700)
-    cutoff = time.time() - 3600
-    for p in d.glob("*.jpg"):
-        try:
-            if p.stat().st_mtime < cutoff:
-                p.unlink()
-        except OSError:
-            pass
-    return d
-
-
-def write_thumb(source: Thumbnails, blob_id: str | None, d: Path | None) -> str | None:
-    """The path of a decrypted copy of thumbnail ``blob_id`` in ``d`` (see :func:`thumb_dir`);
-    None without a folder, a blob id, or when the thumbnail cannot be read."""
-    if d is None or not blob_id:
-        return None
-    out = d / f"{blob_id}.jpg"
-    if not out.exists():
-        try:
-            data = source.thumbnail(blob_id)
-        except Exception:
-            return None
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    return str(out)

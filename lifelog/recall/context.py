@@ -40,6 +40,11 @@ class Thumbnails(Protocol):
         """JPEG bytes of a thumbnail, decrypted in memory."""
         ...
 
+    def thumbnail_file(self, blob_id: str | None) -> str | None:
+        """The path of a decrypted copy of a thumbnail in the memory's private folder, for callers
+        that need a file (the CLI's ``--json``); None without a blob id or when it cannot be read."""
+        ...
+
 
 class RecallContext(Thumbnails, Protocol):
     """The memory a question is asked of."""

@@ -45,6 +45,16 @@ def _check_private(path: Path) -> None:
         raise UnsafeDirectory(f"{path} is readable by other users (mode {st.st_mode & 0o777:o}); refusing")
 
 
+def _check_owned(path: Path) -> None:
+    """The memory folder itself: ours and not writable by others (it may be readable: what is
+    inside is encrypted, and the ``run`` folder below it is private)."""
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(f"{path} belongs to another user; refusing to write decrypted data there")
+    if st.st_mode & 0o022:
+        raise UnsafeDirectory(f"{path} is writable by other users (mode {st.st_mode & 0o777:o}); refusing")
+
+
 def _make_private(path: Path) -> None:
     """Create ``path`` (0700) if missing, then check it is private; never follows a symlink."""
     with contextlib.suppress(FileExistsError):
@@ -85,7 +95,7 @@ def private_dir(data_dir: Path, name: str) -> Path:
     if base is not None:
         root = base / f"lifelog-{_memory_tag(data_dir)}"
     else:
-        _check_private(data_dir)
+        _check_owned(data_dir)
         root = data_dir / "run"
     _make_private(root)
     d = root / name
