@@ -91,6 +91,17 @@ class UploadRoutes:
     def _upload_id(self, device_id: str, sha: str, size: int) -> str:
         return hashlib.sha256(f"{device_id}\0{sha}\0{size}".encode()).hexdigest()[:32]
 
+    def _authed_upload(self, request: web.Request, missing: web.Response) -> Upload | web.Response:
+        """The paired device's upload named in the path, or the response to send instead: the
+        refusal of a bad credential, or ``missing`` for an upload it does not have."""
+        from aiohttp import web
+
+        dev = self.ctx.authenticate(request)
+        if isinstance(dev, web.Response):
+            return dev
+        up = self._load_upload(dev, request.match_info["upload_id"])
+        return missing if up is None else up
+
     def _load_upload(self, dev: WifiDevice, upload_id: str) -> Upload | None:
         if not _UPLOAD_ID.match(upload_id):
             return None
@@ -177,12 +188,9 @@ class UploadRoutes:
     async def head_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        dev = self.ctx.authenticate(request)
-        if isinstance(dev, web.Response):
-            return dev
-        up = self._load_upload(dev, request.match_info["upload_id"])
-        if up is None:
-            return web.Response(status=404)
+        up = self._authed_upload(request, web.Response(status=404))
+        if isinstance(up, web.Response):
+            return up
         return web.Response(
             status=200,
             headers={
@@ -196,12 +204,9 @@ class UploadRoutes:
     async def get_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        dev = self.ctx.authenticate(request)
-        if isinstance(dev, web.Response):
-            return dev
-        up = self._load_upload(dev, request.match_info["upload_id"])
-        if up is None:
-            return self.ctx.error(404, "no such upload (finished, abandoned or never made)")
+        up = self._authed_upload(request, self.ctx.error(404, "no such upload (finished, abandoned or never made)"))
+        if isinstance(up, web.Response):
+            return up
         return web.json_response(
             {"upload_id": up.id, "name": up.name, "size": up.size, "offset": up.offset(), "receiving": up.busy}
         )
@@ -209,12 +214,9 @@ class UploadRoutes:
     async def delete_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        dev = self.ctx.authenticate(request)
-        if isinstance(dev, web.Response):
-            return dev
-        up = self._load_upload(dev, request.match_info["upload_id"])
-        if up is None:
-            return self.ctx.error(404, "no such upload")
+        up = self._authed_upload(request, self.ctx.error(404, "no such upload"))
+        if isinstance(up, web.Response):
+            return up
         if up.busy:
             return self.ctx.error(409, "a chunk of this upload is being received")
         self._discard(up)
