@@ -296,6 +296,11 @@ class MainWindow(QMainWindow):
 
 def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int:
     """``lifelog app``: open the window on a memory folder; returns the exit code."""
+    # Everything the app (LanceDB, the vault, the Wi-Fi receiver, sync) creates is private to
+    # the user: umask 0o077 before anything is written (docs/privacy.md).
+    from lifelog.api.memory import use_private_umask
+
+    use_private_umask()
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("lifelog")
@@ -321,6 +326,8 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
             return 2
         win = MainWindow(memory, now=now, read_only=lock.read_only)
         win.show()
+        if memory.permissions_fixed:  # said once, without blocking; the core also logged it
+            win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
         return int(app.exec())
     finally:
         lock.release()

@@ -86,6 +86,9 @@ from lifelog.sources.webcam import (
     record_to_memory,
     webcam_id,
 )
+from lifelog.sources.wifi.approvals import ApprovalRequest as LocalSendRequest
+from lifelog.sources.wifi.approvals import answer_request as answer_localsend_request
+from lifelog.sources.wifi.approvals import list_requests as list_localsend_requests
 from lifelog.sources.wifi.common import INCOMING_DIR, ReceiverEvent, ReceiverLimits
 from lifelog.sources.wifi.localsend import LocalSendSender, approve_all
 from lifelog.sources.wifi.pairing import (
@@ -138,6 +141,7 @@ __all__ = [
     "ItemProblem",
     "Ledger",
     "LedgerEntry",
+    "LocalSendRequest",
     "LocalSendSender",
     "MediaItem",
     "MountedCard",
@@ -158,6 +162,7 @@ __all__ = [
     "SyncResult",
     "Volume",
     "WifiDevice",
+    "answer_localsend_request",
     "approve_all",
     "check_gopro",
     "default_mount_roots",
@@ -167,6 +172,7 @@ __all__ = [
     "identify_volume",
     "import_segment",
     "iter_identified",
+    "list_localsend_requests",
     "list_paired",
     "list_wifi_devices",
     "load_devices",

@@ -15,6 +15,7 @@ from lifelog.encoders.registry import RegistryError as ModelRegistryError
 from lifelog.ingest.media import MediaError
 from lifelog.ingest.pipeline import ImportCancelled
 from lifelog.people.types import PeopleError
+from lifelog.privacy.forget import ForgetError
 from lifelog.recall.parse import QuestionError
 from lifelog.sample.fetch import SampleMediaUnavailable
 from lifelog.sources.base import DeviceGone, RefusedItem, SourceError
@@ -34,6 +35,7 @@ __all__ = [
     "CameraError",
     "DeviceGone",
     "DeviceRegistryError",
+    "ForgetError",
     "GoProPairError",
     "ImportCancelled",
     "InstallCancelled",

@@ -7,6 +7,7 @@ about widgets or terminals.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
@@ -20,7 +21,20 @@ from lifelog import paths
 from lifelog.config import Settings, load_settings
 from lifelog.ingest.media import MediaKind, kind_of
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
+from lifelog.privacy.audit import read as read_audit
+from lifelog.privacy.forget import (
+    ForgetPlan,
+    ForgetRequest,
+    ForgetResult,
+    apply_forget,
+    finish_pending,
+    pending_plan,
+    plan_forget,
+)
 from lifelog.store.db import Store
+from lifelog.store.lock import WriteLockBusy, write_lock
+from lifelog.store.modes import ModeRepair, make_private
+from lifelog.store.modes import use_private_umask as use_private_umask
 from lifelog.store.scratch import private_dir, write_private
 from lifelog.store.sql import overlap_conditions
 from lifelog.store.vault import Vault
@@ -33,6 +47,11 @@ if TYPE_CHECKING:
     from lifelog.recall.answer import Answer
 
 _T = TypeVar("_T")
+
+# Notices about the memory's privacy (permissions repaired on opening). The ``lifelog`` command
+# prints them on stderr; the app logs them.
+PRIVACY_LOGGER = "lifelog.privacy"
+privacy_log = logging.getLogger(PRIVACY_LOGGER)
 
 
 @dataclass(frozen=True)
@@ -108,9 +127,18 @@ class Memory:
     def __init__(self, data_dir: Path | str | None = None, *, passphrase: str | None = None) -> None:
         self.data_dir = paths.data_dir(data_dir)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new memory is private
+        # Nothing of a memory may be readable by other local users (docs/privacy.md): repair
+        # folders and files left open (an older version, a script without the private umask).
+        # ``permissions_fixed`` says what was changed, for a front end to tell the user; the
+        # ``lifelog.privacy`` logger says it too. Both stay None/quiet for a private memory.
+        self.mode_repair: ModeRepair = make_private(self.data_dir)
+        self.permissions_fixed: str | None = self.mode_repair.message()
+        if self.permissions_fixed:
+            privacy_log.warning("%s", self.permissions_fixed)
         self.settings: Settings = load_settings(self.data_dir)
         self.vault = Vault.open(self.data_dir, passphrase=passphrase)
         self.store = Store(self.data_dir)
+        self.finished_forget = self._finish_pending_forget()
 
     # ------------------------------------------------------------------ time
     @property
@@ -419,8 +447,6 @@ class Memory:
     def _edit_people(self, op: Callable[[People], _T]) -> _T:
         """Run a people operation under the write lock, then re-derive who spoke (speech uses faces)."""
         from lifelog.people.service import People
-        from lifelog.store.lock import write_lock
-
         with write_lock(self.data_dir):
             self.store.refresh()
             out = op(People(self.store, self.vault))
@@ -489,4 +515,46 @@ class Memory:
         if model is None:
             raise RegistryError("the offline default is in use: nothing to re-index")
         return reindex(self.store, self.vault, model, progress=progress, cancel=cancel)
+
+    # ---------------------------------------------------------------- forget
+    def plan_forget(self, request: ForgetRequest) -> ForgetPlan:
+        """What :meth:`forget` would remove, as counts to show before asking (``ForgetError`` for
+        an unknown id or a word that names nothing)."""
+        return plan_forget(self.store, request)
+
+    def forget(
+        self, request: ForgetRequest | ForgetPlan, progress: Callable[[str], None] | None = None
+    ) -> ForgetResult:
+        """Forget for good (docs/privacy.md): every row, blob, kept original and old version.
+        Waits for nothing: ``WriteLockBusy`` when an import holds the memory (callers wait with
+        ``when_writer_free``)."""
+        with write_lock(self.data_dir):
+            self.store.refresh()
+            plan = request if isinstance(request, ForgetPlan) else plan_forget(self.store, request)
+            result = apply_forget(self.store, self.vault, plan, progress)
+            if plan.people or plan.episodes:
+                self._edit_people_unlocked()
+            return result
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        """What was forgotten (or exported, purged) and when: kinds and counts, never what."""
+        return read_audit(self.data_dir)
+
+    def _finish_pending_forget(self) -> ForgetResult | None:
+        """A forget killed half-way is finished by the next process that opens the memory (when
+        nobody else is writing; otherwise by the next one)."""
+        if pending_plan(self.data_dir) is None:
+            return None
+        try:
+            with write_lock(self.data_dir):
+                return finish_pending(self.store, self.vault)
+        except WriteLockBusy:
+            return None
+
+    def _edit_people_unlocked(self) -> None:
+        """Who spoke is derived from faces: after faces went, derive it again."""
+        if self.store.count("utterances"):
+            from lifelog.speech.speakers import reattribute
+
+            reattribute(self.store)
 

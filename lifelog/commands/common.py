@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -68,6 +69,25 @@ class Progress:
 def emit(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+class _NoticeLine(logging.Handler):
+    """Prints the memory's privacy notices as ``lifelog: …`` lines on (the current) stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"lifelog: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def private_process() -> None:
+    """What every ``lifelog`` run does first (docs/privacy.md): files and folders it creates are
+    private to the user (umask 0o077: LanceDB, the vault, the receiver, sync all inherit it), and
+    permissions a memory had to have repaired on opening are said on stderr, once per memory."""
+    from lifelog.api.memory import PRIVACY_LOGGER, use_private_umask
+
+    use_private_umask()
+    log = logging.getLogger(PRIVACY_LOGGER)
+    if not any(isinstance(h, _NoticeLine) for h in log.handlers):
+        log.addHandler(_NoticeLine(logging.WARNING))
 
 
 def open_memory(args: argparse.Namespace) -> Any:

@@ -41,6 +41,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Callable[[a
     pw.add_argument("--name", help="the device's name, for the prompt")
     rm = dact.add_parser("remove", parents=[common, js], help="unpair a device (Wi-Fi devices are revoked)")
     rm.add_argument("id", metavar="ID")
+    ap = dact.add_parser("approve", parents=[common, js], help="let a LocalSend sender waiting in `serve` send files")
+    ap.add_argument("id", nargs="?", metavar="ID", help="the request's id (see --list)")
+    ap.add_argument("--list", action="store_true", help="the LocalSend senders waiting for an answer")
+    dn = dact.add_parser("deny", parents=[common, js], help="refuse a LocalSend sender waiting in `serve`")
+    dn.add_argument("id", metavar="ID")
 
     sy = sub.add_parser("sync", parents=[common], help="take new footage from paired devices")
     sy.add_argument("device", nargs="?", metavar="DEVICE", help="one device id (default: every paired device)")
@@ -115,6 +120,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return _pair(args)
     if action == "remove":
         return _remove(args)
+    if action in ("approve", "deny"):
+        from lifelog.commands.wifi import approve_command
+
+        return int(approve_command(args))
     return _list(args)
 
 

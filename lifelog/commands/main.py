@@ -27,6 +27,7 @@ from lifelog.commands.common import (
     emit,
     open_memory,
     path_arg,
+    private_process,
 )
 
 
@@ -108,9 +109,9 @@ _EXTENSION_COMMANDS: dict[str, Any] = {}
 
 
 def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
-    from lifelog.commands import devices, models, wifi
+    from lifelog.commands import devices, models, privacy, wifi
 
-    for mod in (devices, wifi, models):  # devices, sync, record; serve; models list / install
+    for mod in (devices, wifi, models, privacy):  # devices, sync, record; serve; models; forget, audit
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
@@ -128,9 +129,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
     except KeyboardInterrupt:
         raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
+    for path in result.rolled_back:
+        print(f"lifelog: rolled back the unfinished import of {path} from an earlier run "
+              "(it was cut short; nothing of it was kept)", file=sys.stderr)
     speech: list[Any] = []
     if not args.no_transcribe and not result.cancelled and mem.settings.speech.enabled:
         speech = _transcribe(mem, cancel)
+    speech_failed = [r for r in speech if r.status == "failed"]
     if args.json:
         doc = result.to_json()
         doc["transcripts"] = [r.to_json() for r in speech]
@@ -145,14 +150,20 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  failed: {f.path}: {f.error}")
         for w in result.warnings:
             print(f"  warning: {w.path}: {w.error}")
-        for r in speech:
-            if r.status == "failed":
-                print(f"  no transcript: {r.media_id}: {r.error}")
+        for r in speech_failed:
+            print(f"  no transcript: {_speech_name(r)}: {r.error}")
     for f in result.failed:
         print(f"lifelog: {f.path}: {f.error}", file=sys.stderr)
+    for r in speech_failed:
+        print(f"lifelog: {_speech_name(r)}: no transcript: {r.error}", file=sys.stderr)
     if result.cancelled:
         return EXIT_CANCELLED
-    return EXIT_PARTIAL if result.failed else EXIT_OK
+    return EXIT_PARTIAL if result.failed or speech_failed else EXIT_OK
+
+
+def _speech_name(r: Any) -> str:
+    """The file a speech result is about (its path as imported; the media id if unknown)."""
+    return str(getattr(r, "path", None) or r.media_id)
 
 
 def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
@@ -186,15 +197,17 @@ class _SpeechLine:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     mem = open_memory(args)
     results = _transcribe(mem, threading.Event())
+    failed = [r for r in results if r.status == "failed"]
     if args.json:
         emit({"transcripts": [r.to_json() for r in results]})
     else:
         done = sum(r.status == "done" for r in results)
-        print(f"transcribed {done} file(s); {sum(r.status == 'failed' for r in results)} failed")
-        for r in results:
-            if r.status == "failed":
-                print(f"  no transcript: {r.media_id}: {r.error}")
-    return EXIT_OK
+        print(f"transcribed {done} file(s); {len(failed)} failed")
+        for r in failed:
+            print(f"  no transcript: {_speech_name(r)}: {r.error}")
+    for r in failed:
+        print(f"lifelog: {_speech_name(r)}: no transcript: {r.error}", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -378,12 +391,18 @@ COMMANDS = {
 }
 
 
+# A memory locked by another writer exits 2 ("2 usage or locked memory", docs/cli.md), except
+# where a command's own section says otherwise: `models` exits 1 when the re-index failed.
+_LOCKED_EXIT: dict[str, int] = {"models": EXIT_ERROR}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    private_process()  # umask 0o077 before anything is written; privacy notices on stderr
     from lifelog.api.errors import ModelMissingError, VaultError
 
     try:
@@ -408,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(e, WriteLockBusy):
             print(f"lifelog: {e}", file=sys.stderr)
-            return EXIT_ERROR
+            return _LOCKED_EXIT.get(args.command, EXIT_USAGE)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"lifelog: error: {msg} (set LIFELOG_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_ERROR

@@ -6,17 +6,23 @@ runs until Ctrl-C (or SIGTERM) and then exits 0 after a clean stop: uploads in f
 With ``--json-events`` each event is one JSON object per line on stdout (JSON Lines — not the
 single document of ``--json``); otherwise events are human lines on stderr.
 
-``pair_command`` / ``revoke_command`` are what ``lifelog devices pair wifi`` and
-``lifelog devices remove ID`` delegate to.
+New LocalSend senders wait in ``<data>/devices/localsend-pending.json`` for an answer (up to 2
+minutes): ``y``/``n`` on serve's own terminal, or ``lifelog devices approve ID`` / ``deny ID``
+from any other terminal (``approve --list`` shows who waits).
+
+``pair_command`` / ``revoke_command`` / ``approve_command`` are what ``lifelog devices pair wifi``,
+``lifelog devices remove ID`` and ``lifelog devices approve|deny`` delegate to.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError
@@ -61,23 +67,28 @@ def serve_command(args: argparse.Namespace) -> int:
             else:
                 print(f"lifelog serve: {ev.message}", file=sys.stderr, flush=True)
 
-    def ask(sender: LocalSendSender) -> bool:
-        if not sys.stdin.isatty():
-            print(
-                f"lifelog serve: refused LocalSend sender {sender.alias!r} (no terminal to ask; "
-                "approve senders in the app)",
-                file=sys.stderr,
-                flush=True,
-            )
-            return False
-        with lock:
-            answer = input(
-                f"Accept files from LocalSend sender {sender.alias!r} at {sender.address} "
-                f"(fingerprint {sender.fingerprint[:16]}…)? [y/N] "
-            )
-        return answer.strip().lower() in ("y", "yes")
+    data_dir = _data_dir(args)
+    tty = sys.stdin.isatty()
 
-    mem = Memory(_data_dir(args))
+    def ask(sender: LocalSendSender) -> None:
+        """Show the question; the answer comes through the pending-requests file (this
+        terminal's y/n, or `lifelog devices approve|deny ID` from another one)."""
+        rid = sender.request_id
+        elsewhere = f"`lifelog devices approve {rid}` or `lifelog devices deny {rid}`"
+        with lock:
+            if tty:
+                print(f"Accept files from LocalSend sender {sender.alias!r} at {sender.address} "
+                      f"(fingerprint {sender.fingerprint[:16]}…)? [y/N] (or from another terminal: {elsewhere})",
+                      file=sys.stderr, flush=True)
+            else:
+                print(f"lifelog serve: LocalSend sender {sender.alias!r} at {sender.address} waits for approval: "
+                      f"{elsewhere} within 2 minutes", file=sys.stderr, flush=True)
+        return None
+
+    if tty and not args.approve_all_localsend:
+        threading.Thread(target=_answer_from_terminal, args=(data_dir,), name="lifelog-serve-answers",
+                         daemon=True).start()
+    mem = Memory(data_dir)
     limits = ReceiverLimits(max_file_bytes=int(args.max_file_gb * 1024**3))
     try:
         receiver = start_receiver(
@@ -101,6 +112,64 @@ def serve_command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         receiver.stop()
+    return EXIT_OK
+
+
+def _answer_from_terminal(data_dir: Any) -> None:
+    """serve's own terminal: each line answers the oldest question this receiver is waiting on
+    (``y``/``yes`` approves, anything else refuses)."""
+    from lifelog.api.devices import answer_localsend_request, list_localsend_requests
+
+    for line in sys.stdin:
+        mine = [r for r in list_localsend_requests(data_dir) if r.pid == os.getpid()]
+        if not mine:
+            continue
+        yes = line.strip().lower() in ("y", "yes")
+        try:
+            answer_localsend_request(data_dir, mine[0].id, yes)
+        except ValueError:
+            continue  # answered from elsewhere meanwhile
+        print(f"lifelog serve: {'approved' if yes else 'refused'} LocalSend sender {mine[0].alias!r}",
+              file=sys.stderr, flush=True)
+
+
+def approve_command(args: argparse.Namespace) -> int:
+    """``lifelog devices approve ID`` / ``deny ID`` / ``approve --list``: answer a LocalSend
+    sender waiting in a running receiver (any terminal of the same user)."""
+    from lifelog.api.devices import answer_localsend_request, list_localsend_requests
+
+    data_dir = _data_dir(args)
+    as_json = getattr(args, "json", False)
+    action = getattr(args, "devices_action", "approve")
+    rid = getattr(args, "id", None)
+    if action == "approve" and (getattr(args, "list", False) or not rid):
+        if getattr(args, "list", False) and rid:
+            raise CliError("give an ID or --list, not both", EXIT_USAGE)
+        reqs = list_localsend_requests(data_dir)
+        if as_json:
+            sys.stdout.write(json.dumps({"requests": [r.to_json() for r in reqs]}) + "\n")
+            return EXIT_OK
+        if not getattr(args, "list", False):
+            raise CliError("approve which request? give its ID (see `lifelog devices approve --list`)", EXIT_USAGE)
+        if not reqs:
+            print("no LocalSend sender is waiting for approval")
+        now = time.time()
+        for r in reqs:
+            print(f"{r.id}  {r.alias!r} at {r.address}  fingerprint {r.fingerprint[:16]}…  "
+                  f"{r.files} file(s), {r.total_bytes} bytes  (waits {max(0, int(r.expires_at - now))} s more)")
+        return EXIT_OK
+    if not rid:
+        raise CliError("deny which request? give its ID (see `lifelog devices approve --list`)", EXIT_USAGE)
+    approve = action == "approve"
+    try:
+        req = answer_localsend_request(data_dir, str(rid), approve)
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if as_json:
+        sys.stdout.write(json.dumps({"approved" if approve else "denied": req.to_json()}) + "\n")
+    else:
+        print(f"{'approved' if approve else 'denied'} LocalSend sender {req.alias!r} at {req.address} "
+              f"(request {req.id}); the receiver acts on it within a second")
     return EXIT_OK
 
 

@@ -15,6 +15,7 @@ alpha images converted to 8-bit RGB).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -259,6 +260,8 @@ def load_photo(path: Path) -> Photo:
             rgb = _pil_to_rgb(im2)
     except MediaError:
         raise
+    except Image.DecompressionBombError as e:
+        raise MediaError(_too_large(e)) from e
     except UnidentifiedImageError as e:
         raise MediaError("not a readable image (corrupt or an unsupported format)") from e
     except PermissionError as e:
@@ -268,6 +271,16 @@ def load_photo(path: Path) -> Photo:
     w, h = _work_size(width, height)
     small = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
     return Photo(np.ascontiguousarray(small), width, height, taken)
+
+
+def _too_large(e: Image.DecompressionBombError) -> str:
+    """Pillow refuses images of more than twice ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb:
+    a small file that would take gigabytes once decoded); say so in words."""
+    limit = f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f}"
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    if found is None:
+        return f"image too large: more than the limit of {limit} megapixels"
+    return f"image too large: {int(found.group(1)) / 1e6:.0f} megapixels, more than the limit of {limit}"
 
 
 def _pil_to_rgb(im: Image.Image) -> NDArray[Any]:

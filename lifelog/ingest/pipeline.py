@@ -16,7 +16,6 @@ Only one process writes at a time (``<data>/write.lock``, ``fcntl.flock``); read
 
 from __future__ import annotations
 
-import errno
 import itertools
 import os
 import queue
@@ -42,6 +41,7 @@ from lifelog.encoders.base import ModelMissingError
 from lifelog.encoders.visual import VisualBatch, VisualEncoder
 from lifelog.ingest import decode
 from lifelog.ingest.episodes import CutParams, DuplicateFilter, cut_episodes
+from lifelog.ingest.failures import os_reason, other_reason
 from lifelog.ingest.media import (
     MediaError,
     MediaKind,
@@ -52,6 +52,7 @@ from lifelog.ingest.media import (
     mtime_of,
     walk,
 )
+from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import JOURNAL_DIR, Store
 from lifelog.store.files import atomic_write
 from lifelog.store.lock import write_lock
@@ -102,6 +103,8 @@ class ImportResult:
     ignored: int = 0
     warnings: list[ImportFailure] = field(default_factory=list)
     cancelled: bool = False
+    # files whose import an earlier run left unfinished (killed, power cut): rolled back now
+    rolled_back: list[str] = field(default_factory=list)
     # measurements, for the benchmark and --json consumers
     frames_decoded: int = 0
     frames_embedded: int = 0
@@ -119,6 +122,7 @@ class ImportResult:
             "frames_decoded": self.frames_decoded,
             "frames_embedded": self.frames_embedded,
             "footage_seconds": round(self.footage_s, 3),
+            "rolled_back": self.rolled_back,
         }
 
 
@@ -130,6 +134,28 @@ def _journal_dir(data_dir: Path) -> Path:
     return data_dir / JOURNAL_DIR
 
 
+def _is_entry(name: str) -> bool:
+    return not name.startswith(".") and all(c in "0123456789abcdef" for c in name)
+
+
+def unfinished_imports(data_dir: Path) -> dict[str, str]:
+    """The files whose import did not finish: media id → the path it was imported from (as
+    displayed; the id when the journal entry does not say)."""
+    jdir = _journal_dir(data_dir)
+    if not jdir.is_dir():
+        return {}
+    out = {}
+    for entry in sorted(jdir.iterdir()):
+        if not _is_entry(entry.name):
+            continue
+        try:
+            shown = entry.read_bytes().decode("utf-8", "replace").strip()
+        except OSError:
+            shown = ""
+        out[entry.name] = shown or entry.name
+    return out
+
+
 def rollback_unfinished(store: Store, vault: Vault) -> list[str]:
     """Undo every file whose import did not finish. Call with the write lock held."""
     jdir = _journal_dir(store.data_dir)
@@ -138,7 +164,7 @@ def rollback_unfinished(store: Store, vault: Vault) -> list[str]:
     undone = []
     for entry in sorted(jdir.iterdir()):
         mid = entry.name
-        if entry.name.startswith(".") or not all(c in "0123456789abcdef" for c in mid):
+        if not _is_entry(mid):
             continue
         remove_media_rows(store, vault, mid)
         entry.unlink(missing_ok=True)
@@ -209,7 +235,10 @@ class Importer:
         for p, why in found.unreadable:
             result.failed.append(ImportFailure(display_path(p), why))
         with write_lock(self.store.data_dir):
-            rollback_unfinished(self.store, self.vault)
+            unfinished = unfinished_imports(self.store.data_dir)
+            result.rolled_back = [unfinished.get(m, m) for m in rollback_unfinished(self.store, self.vault)]
+            # Vault writes of a killed import leave their temporary files; no put is running now.
+            self.vault.remove_orphan_temps(unlocked=(INDEX_KEY_BLOB,))
             total = len(found.media)
             for i, path in enumerate(found.media):
                 if should_stop():
@@ -230,12 +259,12 @@ class Importer:
                     result.failed.append(ImportFailure(name, str(e)))
                     continue
                 except OSError as e:
-                    result.failed.append(ImportFailure(name, _os_reason(e)))
+                    result.failed.append(ImportFailure(name, os_reason(e)))
                     continue
                 except ModelMissingError:
                     raise
                 except Exception as e:  # a store or codec error: report it, keep going
-                    result.failed.append(ImportFailure(name, _other_reason(e)))
+                    result.failed.append(ImportFailure(name, other_reason(e)))
                     continue
                 if status is FileOutcome.IMPORTED:
                     result.imported += 1
@@ -611,22 +640,3 @@ def _aggregate_labels(per_frame: list[list[tuple[str, float]]], top: int = 8) ->
     n = max(len(per_frame), 1)
     best = sorted(acc.items(), key=lambda kv: -kv[1])[:top]
     return [k for k, _ in best], [float(v / n) for _, v in best]
-
-
-def _other_reason(e: Exception) -> str:
-    text = str(e)
-    if "No space left" in text or "Disk quota" in text or "File too large" in text:
-        return _os_reason(OSError(errno.ENOSPC, "No space left on device"))
-    return f"could not be imported: {type(e).__name__}: {text[:300]}"
-
-
-def _os_reason(e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return "disk full: the memory's disk has no space left (nothing already stored was changed)"
-    if e.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if e.errno == errno.ENOENT:
-        return "file disappeared during import"
-    if e.errno == errno.EIO:
-        return "read error (input/output error)"
-    return e.strerror.lower() if e.strerror else str(e)

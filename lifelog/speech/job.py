@@ -19,6 +19,12 @@ the transcript joins the episodes when the job writes.
   is damaged: the reason is recorded, the visual import stands). A missing speech model raises
   :class:`~lifelog.speech.transcribe.SpeechModelError` instead (nothing is recorded, so the
   media is retried once the model is installed).
+* **A failed write is a per-file failure too** in :func:`transcribe_pending` (the queue the CLI
+  and the app run): a full disk or a store error while writing becomes a ``failed`` result
+  with the reason in words, the same words as the visual import's ("disk full: …"); nothing
+  is recorded, so the media stays pending and the next run transcribes it again. After a full
+  disk the rest of the queue is reported with the same reason without being transcribed
+  (every write would fail the same way, after minutes of work each).
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lifelog.config import SpeechSettings
+from lifelog.encoders.base import ModelMissingError
+from lifelog.ingest.failures import is_disk_full, os_reason, other_reason
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
 from lifelog.speech.speakers import attribute_speaker, media_faces
 from lifelog.speech.store import build_rows, delete_media_speech, ensure_speech_tables, media_episodes
-from lifelog.speech.transcribe import Segment, Transcriber, TranscribeStats, get_transcriber
+from lifelog.speech.transcribe import SpeechModelError, Segment, Transcriber, TranscribeStats, get_transcriber
 from lifelog.store.db import Store
 from lifelog.store.files import atomic_write
 from lifelog.store.sql import sql_str
@@ -69,6 +77,7 @@ class SpeechResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     languages: dict[str, float] = field(default_factory=dict)
+    path: str | None = None  # the file, as imported (display form); set by transcribe_pending
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +91,7 @@ class SpeechResult:
             "error": self.error,
             "warnings": self.warnings,
             "languages": {k: round(v, 2) for k, v in self.languages.items()},
+            "path": self.path,
         }
 
 
@@ -286,7 +296,9 @@ def transcribe_pending(
     """Transcribe every imported media with audio that has no transcript yet (or those given).
 
     The queue the CLI and the app run after an import. Files that moved since their import
-    are reported as failed with the reason (their visual index stands).
+    are reported as failed with the reason (their visual index stands), and so are files whose
+    transcript could not be written (a full disk, a store error): nothing is recorded for
+    either, so they stay pending. A missing model raises, as :func:`transcribe_media` does.
     """
     from lifelog.speech.store import pending_media
 
@@ -295,26 +307,40 @@ def transcribe_pending(
     if media_ids is not None:
         wanted = set(media_ids)
         todo = [m for m in todo if m["id"] in wanted]
-    results = []
+    results: list[SpeechResult] = []
+    disk_full: str | None = None
     for m in todo:
         if cancel is not None and cancel.is_set():
             break
         path = Path(m["path"] or "")
+        shown = m["path"] or None
+        if disk_full is not None:  # every write would fail the same way: do not transcribe in vain
+            results.append(SpeechResult(m["id"], "failed", error=disk_full, path=shown))
+            continue
         start = m["capture_start"]
         if not path.is_file():
-            results.append(SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}"))
+            results.append(
+                SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}", path=shown)
+            )
             continue
         tz = _tz_offset(store, m["id"])
         try:
-            results.append(
-                transcribe_media(
-                    store, vault, m["id"], path, start.astimezone(tz) if tz else start, progress,
-                    (lambda: cancel is not None and cancel.is_set()), settings=settings,
-                    transcriber=transcriber,
-                )
+            res = transcribe_media(
+                store, vault, m["id"], path, start.astimezone(tz) if tz else start, progress,
+                (lambda: cancel is not None and cancel.is_set()), settings=settings,
+                transcriber=transcriber,
             )
         except SpeechCancelled:
             break
+        except (SpeechModelError, ModelMissingError):
+            raise  # nothing to do for any file until the model is there: said once, by the caller
+        except Exception as e:  # a full disk or a store error while writing: this file failed
+            why = os_reason(e) if isinstance(e, OSError) else other_reason(e, "transcribed")
+            if is_disk_full(e):
+                disk_full = why
+            res = SpeechResult(m["id"], "failed", error=why)
+        res.path = shown
+        results.append(res)
     return results
 
 

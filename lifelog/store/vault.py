@@ -24,6 +24,8 @@ import hmac
 import json
 import os
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +42,12 @@ PASSPHRASE_ENV = "LIFELOG_PASSPHRASE"
 _CHECK_LABEL = b"lifelog key check v1"
 
 KeyMode = Literal["keyring", "passphrase"]
+
+#: The prefix of the temporary file a blob is written to before it is renamed into place
+#: (:func:`lifelog.store.files.atomic_write`, and the blind-index key's own creation).
+TEMP_PREFIX = ".tmp-"
+#: How old a temporary file of a blob written without the write lock must be to count as debris.
+UNLOCKED_WRITE_GRACE_S = 300.0
 
 
 class VaultError(RuntimeError):
@@ -225,6 +233,35 @@ class Vault:
         except FileNotFoundError as e:
             raise VaultError(f"blob {blob_id} is missing from the vault") from e
         return self.decrypt(raw, f"blob:{blob_id}".encode())
+
+    def remove_orphan_temps(self, *, unlocked: Iterable[str] = (), grace_s: float = UNLOCKED_WRITE_GRACE_S) -> int:
+        """Delete the temporary files (``.tmp-*``) that killed blob writes left under ``blobs/``;
+        the number deleted.
+
+        Call only with the memory's write lock held. :meth:`put` writes a temporary file and
+        renames it into place, and every ``put`` runs under that lock (the importer's, for
+        thumbnails and face crops), so with the lock held no ``put`` is in the middle of a
+        write and every temporary file next to the blobs is debris. The exception: blobs in
+        ``unlocked`` are written *without* the lock (the blind-index key, made by whichever
+        process needs it first, a reader too), through a temporary file of their own in their
+        shard folder; there a temporary file is deleted only once it is ``grace_s`` old (that
+        write takes milliseconds). Best effort: what cannot be deleted now is left for next time.
+        """
+        blobs = self.root / "blobs"
+        if not blobs.is_dir():
+            return 0
+        shards = {self.blob_path(b).parent.name for b in unlocked}
+        cutoff = time.time() - grace_s
+        removed = 0
+        for tmp in blobs.glob(f"*/{TEMP_PREFIX}*"):
+            try:
+                if tmp.parent.name in shards and tmp.lstat().st_mtime > cutoff:
+                    continue
+                tmp.unlink()
+            except OSError:
+                continue
+            removed += 1
+        return removed
 
     def has(self, blob_id: str) -> bool:
         return self.blob_path(blob_id).exists()

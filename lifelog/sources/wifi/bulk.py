@@ -54,6 +54,7 @@ _HAS_PWRITE = hasattr(os, "pwrite")
 ALIGN = 4096  # O_DIRECT alignment of memory, file offsets and lengths (covers 512 and 4 KiB sectors)
 _PUT_PATH = re.compile(r"^/api/v1/uploads/([^/?#]{1,64})$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_DIGITS = re.compile(r"^[0-9]{1,19}$")  # (str.isdigit() also takes "²", which int() refuses)
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
             422: "Unprocessable Entity", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
@@ -136,7 +137,8 @@ def parse_head(head: bytes, remote: str | None) -> BulkRequest:
         if not sep or not _TOKEN.match(name) or any(c in value for c in "\r\n\x00"):
             raise HeadRefused(400, "malformed header line")
         if name.lower() in (k.lower() for k in items):
-            raise HeadRefused(400, f"header {name} given twice")
+            shown = name if len(name) <= 40 else f"{name[:40]}…"  # never echo much of a request back
+            raise HeadRefused(400, f"header {shown} given twice")
         items[name] = value.strip(" \t")
     return BulkRequest(parts[0], parts[1], remote, Headers(items))
 
@@ -498,7 +500,7 @@ class BulkServer:
             return response_bytes(405, b'{"error": "only PUT here"}', {"Allow": "PUT",
                                                                        "Content-Type": "application/json"})
         raw_len = req.headers.get("Content-Length")
-        if raw_len is not None and not raw_len.isdigit():
+        if raw_len is not None and not _DIGITS.match(raw_len):
             return json_error(400, "Content-Length must be a whole number")
         clen = int(raw_len) if raw_len is not None else None
         began = self._on_loop(puts.begin_put, req, m.group(1), clen)

@@ -52,6 +52,13 @@ class ReceiverLimits:
     import_busy_wait_s: float = 120.0  # another process importing: wait this long, then 503
     chunk_bytes: int = 1024 * 1024
     max_bulk_connections: int = 64  # open connections on the bulk port; more are closed at once
+    # LocalSend approval questions (docs/security.md): a new sender may ask the user at most
+    # this often per address; a sender refused (or not answered) is not asked about again for a
+    # while; at most so many questions wait at once. Beyond: 429 with Retry-After, no question.
+    approval_prompts_per_address: int = 3
+    approval_window_s: float = 600.0
+    approval_cooldown_s: float = 60.0
+    max_pending_approvals: int = 8
 
 
 EventKind = Literal[
@@ -152,7 +159,8 @@ def safe_name(name: Any) -> str:
         raise NameRefused(400, f"file name is absurdly long ({n} bytes; at most {MAX_NAME_BYTES})")
     ext = os.path.splitext(name)[1].lower()
     if ext not in VIDEO_EXT | PHOTO_EXT | AUDIO_EXT:
-        raise NameRefused(415, f"not a media file the memory imports ({ext or 'no extension'})")
+        shown = ext if len(ext) <= 12 else f"{ext[:12]}…"  # never echo much of a request back
+        raise NameRefused(415, f"not a media file the memory imports ({shown or 'no extension'})")
     return str(name.strip())
 
 

@@ -26,6 +26,7 @@ from lifelog.sources.wifi.common import (
     ReceiverLimits,
     RequestLike,
 )
+from lifelog.sources.wifi.recovery import write_import_marker
 from lifelog.sources.wifi.registry import ReceivedIndex, Registry, WifiDevice
 
 if TYPE_CHECKING:
@@ -34,6 +35,26 @@ if TYPE_CHECKING:
     from lifelog.sources.wifi.tls import TlsIdentity
 
 log = logging.getLogger("lifelog.wifi")
+
+MAX_ECHO = 200  # at most this much of a request (a path, a header) goes into a log line or an event
+
+# What a request the HTTP parser could not read is told: a fixed sentence per kind of error,
+# never the parser's message (it quotes the offending bytes — a whole body, sometimes).
+_MALFORMED = {
+    "BadHttpMethod": "malformed request line (not an HTTP method)",
+    "BadStatusLine": "malformed request line",
+    "LineTooLong": "request line or header too long",
+    "InvalidHeader": "malformed header",
+    "BadHttpMessage": "malformed request head",
+    "InvalidURLError": "malformed request target",
+    "ContentLengthError": "body does not match its Content-Length",
+    "TransferEncodingError": "malformed chunked body",
+    "ContentEncodingError": "malformed content encoding",
+}
+
+
+def _clip(text: str, n: int = MAX_ECHO) -> str:
+    return text if len(text) <= n else f"{text[:n]}… ({len(text)} characters)"
 
 
 class ReceiverContext:
@@ -90,12 +111,29 @@ class ReceiverContext:
     ) -> web.Response:
         self.emit(
             "refused",
-            f"{request.method} {request.path} from {self.peer(request)}: {status} {message}",
+            f"{request.method[:16]} {_clip(request.path)} from {self.peer(request)}: {status} {message}",
             device_id,
             status=status,
             reason=message,
         )
         return self.error(status, message, **extra)
+
+    def malformed(self, request: Any, status: int, exc: BaseException | None) -> web.Response:
+        """The answer to a request the HTTP layer could not parse or handle (aiohttp's
+        ``handle_error``): a bounded JSON error that says what was wrong and echoes nothing of
+        the request, and one bounded log line (no traceback quoting the bytes)."""
+        from aiohttp import web
+
+        if status >= 500:
+            message = "internal error"
+            log.error("error handling a request from %s: %s", self.peer(request), _clip(repr(exc)), exc_info=exc)
+        else:
+            message = _MALFORMED.get(type(exc).__name__, "malformed HTTP request")
+            self.emit("refused", f"malformed request from {self.peer(request)}: {status} {message}",
+                      status=status, reason=message)
+        resp = web.json_response({"error": message}, status=status)
+        resp.force_close()
+        return resp
 
     def authenticate(self, request: RequestLike) -> WifiDevice | web.Response:
         auth = request.headers.get("Authorization", "")
@@ -128,7 +166,7 @@ class ReceiverContext:
             doc = await request.json()
         except web.HTTPRequestEntityTooLarge:
             return self.refuse(request, 413, "request body too large")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: absurd nesting)
             return self.refuse(request, 400, "body is not JSON")
         if not isinstance(doc, dict):
             return self.refuse(request, 400, "body must be a JSON object")
@@ -159,6 +197,9 @@ class ReceiverContext:
         if dest.resolve().parent != dest_dir.resolve():  # pragma: no cover - safe_name already refused it
             part.unlink(missing_ok=True)
             return 400, {"status": "failed", "error": "file name escapes the receive folder"}
+        # Written before the move and removed once the outcome is settled: a receiver killed in
+        # between finds it at its next start (see recovery.reconcile_incoming).
+        marker = write_import_marker(self.data_dir, dev.id, tag, part, dest, sha256)
         os.replace(part, dest)
         loop = asyncio.get_running_loop()
         try:
@@ -166,22 +207,27 @@ class ReceiverContext:
         except Exception as e:  # the import itself broke: keep nothing half-done, tell the sender
             log.exception("import of %s failed", dest)
             out = ImportOutcome("failed", f"import error: {e}", None, {})
-        if out.status == "busy":
-            if keep_on_busy:
-                os.replace(dest, part)
-            else:
+        try:
+            if out.status == "busy":
+                if keep_on_busy:
+                    os.replace(dest, part)
+                else:
+                    dest.unlink(missing_ok=True)
+                self.emit("warning", f"{dev.name}: {name} received but not imported: {out.error}", dev.id)
+                return 503, out.to_json()
+            if out.status == "failed":
                 dest.unlink(missing_ok=True)
-            self.emit("warning", f"{dev.name}: {name} received but not imported: {out.error}", dev.id)
-            return 503, out.to_json()
-        if out.status == "failed":
-            dest.unlink(missing_ok=True)
-            self.emit("failed", f"{dev.name}: {name} not imported: {out.error}", dev.id, name=name, error=out.error)
-            return 422, out.to_json()
-        if out.media_id and sha256:
-            self.received.add(sha256, out.media_id)
-        if out.status == "skipped":
-            dest.unlink(missing_ok=True)  # the memory already had these bytes
-        self.emit(
-            out.status, f"{dev.name}: {name} {out.status}", dev.id, name=name, episodes=out.result.get("episodes", [])
-        )
-        return 200, out.to_json()
+                self.emit("failed", f"{dev.name}: {name} not imported: {out.error}", dev.id, name=name,
+                          error=out.error)
+                return 422, out.to_json()
+            if out.media_id and sha256:
+                self.received.add(sha256, out.media_id)
+            if out.status == "skipped":
+                dest.unlink(missing_ok=True)  # the memory already had these bytes
+            self.emit(
+                out.status, f"{dev.name}: {name} {out.status}", dev.id, name=name,
+                episodes=out.result.get("episodes", []),
+            )
+            return 200, out.to_json()
+        finally:
+            marker.unlink(missing_ok=True)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import secrets
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
     from lifelog.sources.wifi.context import ReceiverContext
     from lifelog.sources.wifi.registry import WifiDevice
+
+log = logging.getLogger("lifelog.wifi")
 
 PROTOCOL_VERSION = "2.1"
 LOCALSEND_PORT = 53317
@@ -59,6 +62,7 @@ class LocalSendSender:
     address: str
     files: int = 0  # what the sender offers in this session, for the user's approval prompt
     total_bytes: int = 0
+    request_id: str | None = None  # its pending request (`lifelog devices approve ID`), once asked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,15 +73,23 @@ class LocalSendSender:
             "address": self.address,
             "files": self.files,
             "total_bytes": self.total_bytes,
+            "request_id": self.request_id,
         }
 
 
-Approver = Callable[[LocalSendSender], bool]
+# True / False: the user's answer. None: this front end does not answer itself; the question
+# waits in the pending-requests file for `lifelog devices approve|deny ID` (see .approvals).
+Approver = Callable[[LocalSendSender], bool | None]
 
 
 def approve_all(sender: LocalSendSender) -> bool:
     """Approve every new sender — for tests and trusted networks only."""
     return True
+
+
+def answer_elsewhere(sender: LocalSendSender) -> None:
+    """Ask nobody here: new senders wait for ``lifelog devices approve|deny ID`` (any terminal)."""
+    return None
 
 
 @dataclass
@@ -108,7 +120,10 @@ class LocalSendReceiver:
         self.app = app
         self.approve = approve
         self.sessions: dict[str, _Session] = {}
-        self._approval_lock = asyncio.Lock()
+        self._question_lock = asyncio.Lock()  # one question to the front end at a time
+        self._asking: dict[tuple[str, str], asyncio.Future[WifiDevice | None]] = {}  # (alias, fp) → its question
+        self._prompts: dict[str, list[float]] = {}  # address → when it made us ask (rate limit)
+        self._refused_at: dict[tuple[str, str], float] = {}  # (alias, fp) → when it was refused
 
     def add_routes(self, web_app: web.Application) -> None:
         r = web_app.router
@@ -158,46 +173,135 @@ class LocalSendReceiver:
         return self.app.data_dir / INCOMING_DIR / s.device.id / f"ls-{s.id}-{f.token[:12]}.part"
 
     async def _trust(self, request: web.Request, sender: LocalSendSender) -> WifiDevice | web.Response:
-        """The sender's device record, approving it first if it is new; else a 403."""
-        reg = self.app.registry
-        async with self._approval_lock:  # one question to the user at a time
-            known = reg.localsend_sender(sender.alias)
-            if known is not None:
-                if known.revoked:
-                    return self.app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was revoked", known.id)
-                if not hmac.compare_digest(known.fingerprint or "", sender.fingerprint):
-                    return self.app.refuse(
-                        request,
-                        403,
-                        f"a sender calling itself {sender.alias!r} presented another certificate "
-                        "fingerprint than the one approved before; refused",
-                        known.id,
-                    )
-                reg.touch(known.id)
-                return known
-            approve = self.approve
-            if approve is None:
-                return self.app.refuse(
+        """The sender's device record, approving it first if it is new; else a 403 (or a 429
+        when this address asked too often)."""
+        from aiohttp import web
+
+        app, reg = self.app, self.app.registry
+        known = reg.localsend_sender(sender.alias)
+        if known is not None:
+            if known.revoked:
+                return app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was revoked", known.id)
+            if not hmac.compare_digest(known.fingerprint or "", sender.fingerprint):
+                return app.refuse(
                     request,
                     403,
-                    f"unknown LocalSend sender {sender.alias!r}: approval needed "
-                    "(this receiver accepts no new LocalSend senders)",
+                    f"a sender calling itself {sender.alias!r} presented another certificate "
+                    "fingerprint than the one approved before; refused",
+                    known.id,
                 )
-            self.app.emit(
-                "approval",
-                f"LocalSend sender {sender.alias!r} at {sender.address} asks to send files",
-                detail_sender=sender.to_json(),
+            reg.touch(known.id)
+            return known
+        if self.approve is None:
+            return app.refuse(
+                request,
+                403,
+                f"unknown LocalSend sender {sender.alias!r}: approval needed "
+                "(this receiver accepts no new LocalSend senders)",
             )
+        key = (sender.alias, sender.fingerprint)
+        asking = self._asking.get(key)
+        if asking is None:  # not being asked about yet: may this address ask now?
+            lim, now = app.limits, time.monotonic()
+            refused_at = self._refused_at.get(key)
+            if refused_at is not None and now - refused_at < lim.approval_cooldown_s:
+                return app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was not approved; "
+                                                "ask again later")
+            asked = [t for t in self._prompts.get(sender.address, []) if now - t < lim.approval_window_s]
+            self._prompts[sender.address] = asked
+            too_many = len(asked) >= lim.approval_prompts_per_address
+            if too_many or len(self._asking) >= lim.max_pending_approvals:
+                wait = int(lim.approval_window_s - (now - asked[0])) + 1 if too_many else 30
+                app.emit("refused", f"LocalSend approval request from {sender.address} not shown: "
+                                    f"{'too many from this address' if too_many else 'too many waiting'}",
+                         status=429)
+                return web.json_response({"error": "too many approval requests; try again later"}, status=429,
+                                         headers={"Retry-After": str(max(1, wait))})
+            asked.append(now)
+            self._prune(now)
+            asking = asyncio.ensure_future(self._ask(sender))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda _f: self._asking.pop(key, None))
+        # A second request of the same sender while it is being asked about joins the question.
+        dev = await asyncio.shield(asking)
+        if dev is None:
+            return app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was not approved")
+        return dev
+
+    def _prune(self, now: float) -> None:
+        """Forget rate-limit state older than it matters (bounded memory under a flood)."""
+        lim = self.app.limits
+        for a in [a for a, ts in self._prompts.items() if not ts or now - ts[-1] >= lim.approval_window_s]:
+            del self._prompts[a]
+        for k in [k for k, t in self._refused_at.items() if now - t >= lim.approval_cooldown_s]:
+            del self._refused_at[k]
+
+    async def _ask(self, sender: LocalSendSender) -> WifiDevice | None:
+        """Ask the user about a new sender once: the ``approve`` callback and, at the same time,
+        the pending-requests file (``lifelog devices approve ID`` from any terminal). The first
+        answer counts; none within :data:`APPROVAL_TIMEOUT_S` is a no."""
+        from lifelog.sources.wifi.approvals import ApprovalBook
+
+        app = self.app
+        loop = asyncio.get_running_loop()
+        book = ApprovalBook(app.data_dir)
+        req = await loop.run_in_executor(None, lambda: book.add(
+            sender.alias, sender.fingerprint, sender.address, sender.device_model, sender.device_type,
+            sender.files, sender.total_bytes, APPROVAL_TIMEOUT_S))
+        sender = replace(sender, request_id=req.id)
+        app.emit(
+            "approval",
+            f"LocalSend sender {sender.alias!r} at {sender.address} asks to send files "
+            f"(request {req.id}: `lifelog devices approve {req.id}` or `… deny {req.id}`)",
+            detail_sender=sender.to_json(),
+            request_id=req.id,
+        )
+        ok = False
+        callback: asyncio.Future[bool | None] | None = asyncio.ensure_future(self._callback(sender))
+        try:
+            deadline = loop.time() + APPROVAL_TIMEOUT_S
+            while loop.time() < deadline:
+                if callback is not None:
+                    await asyncio.wait([callback], timeout=0.25)
+                    if callback.done():
+                        got = callback.result()
+                        callback = None
+                        if got is not None:
+                            ok = bool(got)
+                            break
+                else:
+                    await asyncio.sleep(0.25)
+                answered = await loop.run_in_executor(None, book.answer_of, req.id)
+                if answered is not None:
+                    ok = answered
+                    break
+        finally:
+            if callback is not None:
+                callback.cancel()
+            with contextlib.suppress(OSError):
+                await loop.run_in_executor(None, book.remove, req.id)
+        if not ok:
+            self._refused_at[(sender.alias, sender.fingerprint)] = time.monotonic()
+            return None
+        known = app.registry.localsend_sender(sender.alias)
+        if known is not None:  # approved meanwhile under another request (another fingerprint)
+            return known if not known.revoked and known.fingerprint == sender.fingerprint else None
+        dev, _credential = app.registry.add_device(sender.alias, kind="localsend", fingerprint=sender.fingerprint)
+        app.emit("paired", f"approved LocalSend sender {sender.alias!r} as {dev.id}", dev.id, name=dev.name)
+        return dev
+
+    async def _callback(self, sender: LocalSendSender) -> bool | None:
+        """The front end's answer (one question at a time); None: it leaves the answer to
+        the pending-requests file. A broken callback counts as a no."""
+        assert self.approve is not None
+        approve = self.approve
+        async with self._question_lock:
             loop = asyncio.get_running_loop()
             try:
-                ok = await asyncio.wait_for(loop.run_in_executor(None, approve, sender), APPROVAL_TIMEOUT_S)
+                return await loop.run_in_executor(None, approve, sender)
             except Exception:
-                ok = False
-            if not ok:
-                return self.app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was not approved")
-            dev, _credential = reg.add_device(sender.alias, kind="localsend", fingerprint=sender.fingerprint)
-            self.app.emit("paired", f"approved LocalSend sender {sender.alias!r} as {dev.id}", dev.id, name=dev.name)
-            return dev
+                log.exception("the LocalSend approval callback failed")
+                return False
 
     async def prepare_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -251,7 +355,8 @@ class LocalSendReceiver:
                 )
                 continue
             if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or size > app.limits.max_file_bytes:
-                app.emit("refused", f"LocalSend {sender.alias!r}: {name} left out: size {size!r} refused", dev.id)
+                app.emit("refused", f"LocalSend {sender.alias!r}: {name} left out: size {str(size)[:30]!r} refused",
+                         dev.id)
                 continue
             sha_ok = sha.lower() if isinstance(sha, str) and len(sha) == 64 else None
             if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None and mid in await app.stored([mid]):

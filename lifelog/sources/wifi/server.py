@@ -31,10 +31,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifelog.sources.wifi.approvals import ApprovalBook
 from lifelog.sources.wifi.common import EventFn, ImportWorker, ReceiverEvent, ReceiverLimits
 from lifelog.sources.wifi.context import ReceiverContext
 from lifelog.sources.wifi.localsend import LocalSendReceiver
 from lifelog.sources.wifi.pairing_routes import PairingRoutes
+from lifelog.sources.wifi.recovery import reconcile_incoming
 from lifelog.sources.wifi.registry import DEVICES_DIR
 from lifelog.sources.wifi.tls import TlsIdentity, ensure_identity, local_addresses
 from lifelog.sources.wifi.uploads import STALE_DAYS, UploadRoutes, sweep_stale_uploads
@@ -139,6 +141,8 @@ class Receiver:
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> Receiver:
+        # Before listening, so no request meets a half-done file: what a hard stop left behind.
+        recovered = reconcile_incoming(self.data_dir, self.worker.has, self.app.received.add)
         self._thread = threading.Thread(target=self._run, name="lifelog-wifi-receiver", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -147,6 +151,7 @@ class Receiver:
             raise self._error
         self.app.port = self.port
         self._write_status()
+        ApprovalBook(self.data_dir).clear_own()
         swept = sweep_stale_uploads(self.data_dir)
         if swept:
             self.app.emit("warning", f"deleted {swept} partial upload(s) abandoned for over {STALE_DAYS} days")
@@ -159,6 +164,8 @@ class Receiver:
             port=self.port,
             bulk_port=self.app.bulk_port,
         )
+        for message in recovered:
+            self.app.emit("warning", f"recovered after a hard stop: {message}")
         if self.advertise:
             from lifelog.sources.wifi.mdns import Advertiser
 
@@ -224,12 +231,15 @@ class Receiver:
         assert server is not None
         original = server.connection_made
         limit = self.limits.max_connections
+        bounded = _bounded_errors(self.app)
 
         def connection_made(handler: Any, transport: asyncio.Transport) -> None:
             if len(server.connections) >= limit:
                 self.refused_connections += 1
                 transport.abort()
                 return
+
+            handler.__class__ = bounded  # same layout (no new slots): only handle_error differs
             original(handler, transport)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
@@ -292,6 +302,8 @@ class Receiver:
 
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / DEVICES_DIR / STATUS_NAME).unlink()
+        with contextlib.suppress(OSError):
+            ApprovalBook(self.data_dir).clear_own()
         self.app.emit("stopped", "receiver stopped")
 
     async def _shutdown(self) -> None:
@@ -309,6 +321,25 @@ class Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _bounded_errors(app: ReceiverApp) -> type:
+    """aiohttp's connection handler, answering what it cannot parse or handle through
+    :meth:`ReceiverContext.malformed`: aiohttp's own answer quotes the bytes it could not parse
+    (a whole body, at times) and logs them with a traceback; ours says what was wrong, bounded."""
+    from aiohttp.web_protocol import RequestHandler
+
+    class BoundedErrors(RequestHandler):
+        __slots__ = ()
+
+        def handle_error(
+            self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None
+        ) -> web.StreamResponse:
+            if request.writer.output_size > 0:  # as aiohttp: the response has begun, no error can follow
+                raise ConnectionError("the response was sent already; cannot send an error")
+            return app.malformed(request, status, exc)
+
+    return BoundedErrors
 
 
 def start_receiver(

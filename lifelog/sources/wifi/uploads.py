@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
-_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-_RANGE_EMPTY = re.compile(r"^bytes \*/(\d+)$")
+# At most 19 digits (any file size fits): a longer number is refused as malformed, never echoed
+# back, and never handed to int() (which refuses over 4,300 digits).
+_RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$")
+_RANGE_EMPTY = re.compile(r"^bytes \*/([0-9]{1,19})$")
 
 
 class UploadRoutes:
@@ -112,13 +114,23 @@ class UploadRoutes:
         meta = d / f"{upload_id}.json"
         try:
             doc = json.loads(meta.read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        up = Upload(
-            upload_id, dev.id, str(doc["name"]), int(doc["size"]), str(doc["sha256"]), d / f"{upload_id}.part", meta
-        )
+            up = Upload(
+                upload_id, dev.id, str(doc["name"]), int(doc["size"]), str(doc["sha256"]), d / f"{upload_id}.part",
+                meta,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # (a damaged session file: the sender starts a new one)
         self.uploads[upload_id] = up
         return up
+
+    @staticmethod
+    def _ensure_part(up: Upload) -> None:
+        """A session whose part file vanished (deleted by hand, a crash) starts over cleanly from
+        byte 0 instead of failing on the missing file."""
+        if not up.part.exists():
+            up.part.parent.mkdir(parents=True, exist_ok=True)
+            up.part.touch()
+            up.hasher, up.hashed = None, 0
 
     async def create_upload(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -140,7 +152,7 @@ class UploadRoutes:
             return self.ctx.refuse(
                 request,
                 413,
-                f"declared size {size} bytes is over the limit of {self.ctx.limits.max_file_bytes} bytes",
+                f"declared size {_num(size)} bytes is over the limit of {self.ctx.limits.max_file_bytes} bytes",
                 dev.id,
             )
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
@@ -151,6 +163,8 @@ class UploadRoutes:
             return web.json_response({"upload_id": None, "have": True, "status": "skipped"})
         upload_id = self._upload_id(dev.id, sha, size)
         up = self._load_upload(dev, upload_id)
+        if up is not None and not up.busy:
+            self._ensure_part(up)
         if up is None:
             d = self.ctx.data_dir / INCOMING_DIR / dev.id
             d.mkdir(parents=True, exist_ok=True)
@@ -257,10 +271,12 @@ class UploadRoutes:
         if clen is None:
             return ctx.refuse(request, 411, "Content-Length is required (no chunked bodies)", dev.id)
         if clen > lim.max_file_bytes:
-            return ctx.refuse(request, 413, f"body of {clen} bytes is over the limit", dev.id)
+            return ctx.refuse(request, 413, f"body of {_num(clen)} bytes is over the limit", dev.id)
         up = self._load_upload(dev, upload_id)
         if up is None:
             return ctx.refuse(request, 404, "no such upload; create it with POST /api/v1/uploads", dev.id)
+        if not up.busy:
+            self._ensure_part(up)
         cr = request.headers.get("Content-Range", "")
         offset = up.offset()
         if (m := _RANGE_EMPTY.match(cr)) is not None:
@@ -314,7 +330,7 @@ class UploadRoutes:
         h = up.hasher
         if h is None or up.hashed != offset:
             h = hashlib.sha256()
-            with open(up.part, "rb") as f:
+            with contextlib.suppress(FileNotFoundError), open(up.part, "rb") as f:
                 left = offset
                 while left > 0 and (b := f.read(min(left, 4 * 1024 * 1024))):
                     h.update(b)
@@ -424,6 +440,11 @@ class UploadRoutes:
             self.uploads.pop(up.id, None)
         headers = {"Retry-After": "30"} if status == 503 else None
         return web.json_response({"upload_id": up.id, "offset": up.size, **doc}, status=status, headers=headers)
+
+
+def _num(n: int) -> str:
+    """A number from a request, for an error message: absurd ones are not echoed in full."""
+    return str(n) if n < 10**19 else "more than 10^19"
 
 
 def _buffered(request: web.Request, limit: int) -> list[bytes]:

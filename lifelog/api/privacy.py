@@ -1,0 +1,9 @@
+"""Forgetting for good and the audit log, for the front ends: build a :class:`ForgetRequest`,
+show :meth:`lifelog.api.Memory.plan_forget`'s :class:`ForgetPlan` (counts) to the user, then
+:meth:`lifelog.api.Memory.forget` it. See docs/privacy.md."""
+
+from __future__ import annotations
+
+from lifelog.privacy.forget import ForgetPlan, ForgetRequest, ForgetResult, Target
+
+__all__ = ["ForgetPlan", "ForgetRequest", "ForgetResult", "Target"]

@@ -1,0 +1,119 @@
+"""``lifelog forget`` (forget for good, after a preview and a confirmation) and ``lifelog audit``
+(what was forgotten, when, how much). Loaded for every command: nothing heavy at module level."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError, emit, open_memory
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
+    fg = sub.add_parser("forget", parents=[common], help="forget for good (no trace left on disk)")
+    what = fg.add_mutually_exclusive_group(required=True)
+    what.add_argument("--episode", metavar="ID", help="one episode")
+    what.add_argument("--day", metavar="YYYY-MM-DD", help="every episode of a day (the memory's time zone)")
+    what.add_argument("--range", nargs=2, metavar=("FROM", "TO"), help="every episode between two dates or times")
+    what.add_argument("--before", metavar="DATE", help="every episode before a date")
+    what.add_argument("--person", metavar="ID", help="a person: faces, name, what they said, their episodes")
+    what.add_argument("--object", metavar="NAME", help="every episode in which an everyday object was seen")
+    what.add_argument("--device", metavar="ID", help="everything from a device, and unpair it")
+    what.add_argument("--everything", action="store_true", help="the whole memory (settings and pairings stay)")
+    fg.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    fg.add_argument("--preview", action="store_true", help="only say what would be forgotten")
+    fg.add_argument("--json", action="store_true", help="print one JSON document")
+    au = sub.add_parser("audit", parents=[common], help="what was forgotten or exported, and when (never what)")
+    au.add_argument("--json", action="store_true", help="print one JSON document")
+    return {"forget": cmd_forget, "audit": cmd_audit}
+
+
+def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError as e:
+            raise CliError(f"not a date or time: {value!r} (use YYYY-MM-DD or ISO 8601)", EXIT_USAGE) from e
+        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
+    start = datetime.combine(d, time(0), tzinfo=tz)
+    return start + timedelta(days=1) if end_of_day else start
+
+
+def _request(args: argparse.Namespace, tz: Any) -> Any:
+    from lifelog.api.privacy import ForgetRequest
+
+    if args.episode:
+        return ForgetRequest("episode", args.episode)
+    if args.day:
+        return ForgetRequest("day", start=_when(args.day, tz), end=_when(args.day, tz, end_of_day=True))
+    if args.range:
+        start, end = _when(args.range[0], tz), _when(args.range[1], tz, end_of_day=True)
+        if end <= start:
+            raise CliError("--range FROM TO: TO must come after FROM", EXIT_USAGE)
+        return ForgetRequest("range", start=start, end=end)
+    if args.before:
+        return ForgetRequest("range", start=None, end=_when(args.before, tz))
+    if args.person:
+        return ForgetRequest("person", args.person)
+    if args.object:
+        return ForgetRequest("object", args.object)
+    if args.device:
+        return ForgetRequest("device", args.device)
+    return ForgetRequest("everything")
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from lifelog.api.errors import ForgetError, WriteLockBusy, WriterWaitCancelled
+    from lifelog.api.lock import when_writer_free
+
+    mem = open_memory(args)
+    try:
+        plan = mem.plan_forget(_request(args, mem.tz))
+    except ForgetError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if args.preview or plan.is_empty():
+        if args.json:
+            emit({**plan.to_json(), "forgotten": False})
+        else:
+            print(plan.describe())
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"{plan.describe()}; add --yes to confirm (stdin is not a terminal)", EXIT_USAGE)
+        answer = input(f"{plan.describe()}. This cannot be undone. Forget? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing forgotten", file=sys.stderr)
+            return EXIT_OK
+    cancel = threading.Event()
+
+    def stage(what: str) -> None:
+        print(f"forget: {what}", file=sys.stderr)
+
+    try:  # an import holding the memory is waited for, not failed
+        result = when_writer_free(lambda: mem.forget(plan, progress=stage), cancel, give_up_s=3600.0)
+    except (WriteLockBusy, WriterWaitCancelled) as e:
+        raise CliError(str(e)) from e
+    if args.json:
+        emit(result.to_json())
+    else:
+        print(f"forgotten: {plan.describe().removeprefix('this will forget ')}")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    mem = open_memory(args)
+    entries = mem.audit_log()
+    if args.json:
+        emit(entries)
+        return EXIT_OK
+    if not entries:
+        print("nothing forgotten, exported or purged yet")
+    for e in entries:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(e.get("counts", {}).items()) if v)
+        print(f"{e.get('at', '?')}  {e.get('action', '?')} {e.get('target', '')}  {counts or 'nothing'}")
+    return EXIT_OK
