@@ -95,6 +95,40 @@ class EpisodeSettings(BaseModel):
     min_episode_s: float = Field(6.0, ge=0.0, title="Shortest episode")
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of memory is kept (days; None keeps it for ever). Applied by
+    ``lifelog retention --apply``, when the app starts and by the nightly maintenance pass; the
+    oldest memories go first, judged by when they were recorded (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    everything_days: int | None = Field(
+        None, ge=1, title="Keep everything for", description="Days; older memories are forgotten for good."
+    )
+    originals_days: int | None = Field(
+        None, ge=1, title="Keep copied footage for",
+        description="Days to keep the footage copied from devices (the memory itself stays).",
+    )
+    thumbnails_days: int | None = Field(
+        None, ge=1, title="Keep pictures for", description="Days to keep thumbnails and keyframes."
+    )
+    transcripts_days: int | None = Field(
+        None, ge=1, title="Keep what was said for", description="Days to keep transcripts."
+    )
+    faces_days: int | None = Field(
+        None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
+    )
+
+    @model_validator(mode="after")
+    def _parts_within_everything(self) -> RetentionSettings:
+        if self.everything_days is not None:
+            for name in ("originals_days", "thumbnails_days", "transcripts_days", "faces_days"):
+                v = getattr(self, name)
+                if v is not None and v > self.everything_days:
+                    setattr(self, name, self.everything_days)
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,6 +136,7 @@ class Settings(BaseModel):
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     episodes: EpisodeSettings = Field(default_factory=EpisodeSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings, title="Speech")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings, title="Retention")
     timezone: str | None = Field(
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )

@@ -23,7 +23,7 @@ import pytest
 from lifelog.paths import REPO_ROOT
 
 # (step, n-th file): file 1 is a clip with a face, file 2 a clip with text (OCR), file 3 a photo
-IMPORT_POINTS = [("journal", 2), ("blob-tmp", 2), ("frames", 2), ("episodes", 2), ("media", 2)]
+IMPORT_POINTS = [("blob-tmp", 2), ("frames", 2), ("episodes", 2), ("media", 2)]  # bench: every step
 SPEECH_POINTS = [("transcripts", 1)]  # the first file's transcript committed, the second one running
 
 

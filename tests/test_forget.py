@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +200,49 @@ def test_a_forget_waits_for_an_import_holding_the_memory(memory: dict[str, Any])
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert all(e["id"] != memory["cat"] for e in json_doc(run_cli(data, "episodes", "--json")))
+
+
+def test_retention_rules_remove_each_kind_when_due(memory: dict[str, Any]) -> None:
+    from lifelog.api.settings import save_settings
+
+    m, data = memory, memory["data"]
+    mem = m["mem"]
+    said = mem.store.rows("utterances", None, columns=["text_enc"]).column("text_enc").to_pylist()
+    cut = datetime.fromisoformat(NOW) - timedelta(days=2)
+    faces = mem.store.rows("faces", None, columns=["crop_id", "t"]).to_pylist()
+    crops = [f["crop_id"] for f in faces if f["t"] < cut]
+    talk_thumb = next(f.thumb_id for f in mem.episode_frames(m["talk"]) if f.thumb_id)
+    kept = Path(mem.episode_media(m["rocket"]).path)
+    assert said and crops and kept.is_file() and data in kept.parents
+    rules = {"faces_days": 2, "transcripts_days": 2, "thumbnails_days": 2, "originals_days": 1}
+    save_settings(data, mem.settings.model_copy(update={"retention": mem.settings.retention.model_copy(update=rules)}))
+
+    proc = run_cli(data, "retention", "--now", NOW, "--json")
+    assert proc.returncode == 0, proc.stderr
+    preview = json_doc(proc)
+    assert preview["applied"] is False
+    assert preview["counts"]["faces"] == len(crops) and preview["counts"]["utterances"] == len(said)
+    assert preview["counts"]["originals"] == 1 and preview["counts"]["thumbnails"] > 0
+    assert kept.is_file(), "a preview removes nothing"
+
+    proc = run_cli(data, "retention", "--now", NOW, "--apply", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json_doc(proc)["applied"] is True
+    assert not kept.exists(), "the copied footage is shredded"
+    assert _found(data, {"said": said[0], "crop": mem.vault.blob_path(crops[0]).name.encode()}) == {}
+    assert not mem.vault.blob_path(talk_thumb).exists()
+    # The memory of those moments stays and still answers; the cat (recorded after the cut-off) keeps its pictures.
+    proc = run_cli(data, "ask", "when did I last see a rocket?", "--now", NOW, "--json")
+    assert json_doc(proc)["hits"], "the rocket's episode stays without its copied file"
+    assert any(f.thumb_id for f in m["mem"].episode_frames(m["cat"]))
+    assert json_doc(run_cli(data, "retention", "--now", NOW, "--json"))["counts"] == {
+        "episodes": 0, "originals": 0, "thumbnails": 0, "utterances": 0, "faces": 0}
+    assert json_doc(run_cli(data, "audit", "--json"))[-1]["action"] == "purge"
+
+    # Everything older than 2 days: the talk (14 May) is forgotten, the cat (15 May, 19:00) stays.
+    save_settings(data, mem.settings.model_copy(update={"retention": mem.settings.retention.model_copy(
+        update={"everything_days": 2})}))
+    proc = run_cli(data, "retention", "--now", NOW, "--apply", "--json")
+    assert proc.returncode == 0, proc.stderr
+    ids = {e["id"] for e in json_doc(run_cli(data, "episodes", "--json"))}
+    assert m["talk"] not in ids and m["sign"] not in ids and m["cat"] in ids

@@ -141,17 +141,17 @@ def test_memory_records_and_logs_what_it_repaired(imported: Path, tmp_path: Path
     outside.chmod(0o644)
     (data / "a-link").symlink_to(outside)
     _open_up(data)
-    with caplog.at_level(logging.WARNING, logger="lifelog.privacy"):
+    with caplog.at_level(logging.WARNING, logger="lifelog.permissions"):
         mem = Memory(data)
     assert mem.permissions_fixed is not None and NOTICE in mem.permissions_fixed
     assert mem.mode_repair.files > 0 and mem.mode_repair.root_fixed
-    assert [r.getMessage() for r in caplog.records if r.name == "lifelog.privacy"] == [mem.permissions_fixed]
+    assert [r.getMessage() for r in caplog.records if r.name == "lifelog.permissions"] == [mem.permissions_fixed]
     assert _not_private(data) == []
     assert stat.S_IMODE(outside.stat().st_mode) == 0o644
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="lifelog.privacy"):
+    with caplog.at_level(logging.WARNING, logger="lifelog.permissions"):
         assert Memory(data).permissions_fixed is None
-    assert not [r for r in caplog.records if r.name == "lifelog.privacy"]
+    assert not [r for r in caplog.records if r.name == "lifelog.permissions"]
 
 
 def test_an_empty_new_folder_is_made_private_without_a_notice(data_dir: Path) -> None:

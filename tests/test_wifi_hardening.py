@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from wifi_helpers import Running, raw_request, read_response, run_receiver, tls_socket
+from wifi_helpers import Running, read_response, run_receiver, tls_socket
 
 from lifelog.sources.wifi.client import CompanionClient
 from lifelog.sources.wifi.common import ReceiverLimits
@@ -187,6 +187,8 @@ def test_a_second_request_of_a_waiting_sender_joins_its_question(data_dir: Path)
 def test_cli_approves_and_denies_localsend_senders_from_another_terminal(data_dir: Path) -> None:
     from helpers import cli_env, json_doc, run_cli
 
+    from lifelog.sources.wifi.approvals import list_requests
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "lifelog", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
          "--port", "0", "--json-events", "--no-mdns"],
@@ -200,21 +202,25 @@ def test_cli_approves_and_denies_localsend_senders_from_another_terminal(data_di
         class _R:  # what _prepare needs of a running receiver
             url = f"https://127.0.0.1:{port}"
 
-            class receiver:  # noqa: N801
+            class receiver:
                 fingerprint = fp
 
         with ThreadPoolExecutor(2) as pool:
             for alias, verb, expect in (("Nice Orange", "approve", 200), ("Stranger", "deny", 403)):
                 fut = pool.submit(_prepare, _R, alias)  # type: ignore[arg-type]
-                waiting: list[dict[str, Any]] = []
                 deadline = time.monotonic() + 60
-                while not waiting and time.monotonic() < deadline:
+                while not list_requests(data_dir) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if verb == "approve":
                     waiting = json_doc(run_cli(data_dir, "devices", "approve", "--list", "--json"))["requests"]
-                assert [w["alias"] for w in waiting] == [alias], waiting
-                assert waiting[0]["address"] == "127.0.0.1" and waiting[0]["files"] == 1
-                text = run_cli(data_dir, "devices", "approve", "--list")
-                assert waiting[0]["id"] in text.stdout and alias in text.stdout
-                done = run_cli(data_dir, "devices", verb, waiting[0]["id"], "--json")
+                    assert [w["alias"] for w in waiting] == [alias], waiting
+                    assert waiting[0]["address"] == "127.0.0.1" and waiting[0]["files"] == 1
+                    rid = waiting[0]["id"]
+                else:
+                    rid = list_requests(data_dir)[0].id
+                    text = run_cli(data_dir, "devices", "approve", "--list")
+                    assert rid in text.stdout and alias in text.stdout, text.stdout
+                done = run_cli(data_dir, "devices", verb, rid, "--json")
                 assert done.returncode == 0, done.stderr
                 assert json_doc(done)[{"approve": "approved", "deny": "denied"}[verb]]["alias"] == alias
                 s, _h, doc = fut.result(timeout=60)
@@ -223,7 +229,7 @@ def test_cli_approves_and_denies_localsend_senders_from_another_terminal(data_di
         # Unknown or already answered ids are usage errors; nothing waits any more.
         bad = run_cli(data_dir, "devices", "approve", "abcdef")
         assert bad.returncode == 2 and "no pending LocalSend request" in bad.stderr
-        assert json_doc(run_cli(data_dir, "devices", "approve", "--list", "--json"))["requests"] == []
+        assert list_requests(data_dir) == []
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=60)

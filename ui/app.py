@@ -33,6 +33,7 @@ from lifelog.api import Memory
 from lifelog.api.settings import chosen_data_dir
 from lifelog.api.settings import data_dir as default_data_dir
 from ui.context import AppContext
+from ui.forget import Forgetter, forgetter_for
 from ui.pages.ask import AskPage
 from ui.pages.devices import DevicesPage
 from ui.pages.importer import Page as ImportPage
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
                 item = QListWidgetItem(spec.title)
                 item.setData(Qt.ItemDataRole.UserRole, spec.key)
                 self.nav.addItem(item)
+        forgetter_for(self.ctx).read_only = read_only
         self.nav.currentItemChanged.connect(self._nav_changed)
         central = QWidget()
         row = QHBoxLayout(central)
@@ -290,6 +292,9 @@ class MainWindow(QMainWindow):
             before = getattr(page, "before_close", None)
             if callable(before):
                 before()
+        forgetter = self.tasks.findChild(Forgetter)
+        if isinstance(forgetter, Forgetter):
+            forgetter.before_close()  # stops waiting for another writer; a forget begun finishes
         self.tasks.wait_idle()  # writes finish or stop at their next cancel check
         event.accept()
 
@@ -326,7 +331,7 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
             return 2
         win = MainWindow(memory, now=now, read_only=lock.read_only)
         win.show()
-        if memory.permissions_fixed:  # said once, without blocking; the core also logged it
+        if memory.permissions_fixed:  # said once, without blocking; the core also logged it (lifelog.permissions)
             win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
         return int(app.exec())
     finally:

@@ -54,6 +54,10 @@ class Thumbs(QObject):
             self._cache.move_to_end(blob_id)
         return pm
 
+    def drop_all(self) -> None:
+        """Empty the cache (after a forget: no forgotten picture stays in the app's memory)."""
+        self._cache.clear()
+
     def request(self, blob_id: str | None, on_ready: Callable[[QPixmap], None]) -> None:
         """Call ``on_ready(pixmap)`` on the UI thread: at once when cached, else after a worker
         decrypted it. A thumbnail that cannot be read is logged by the task and never delivered."""

@@ -31,6 +31,7 @@ from lifelog.privacy.forget import (
     pending_plan,
     plan_forget,
 )
+from lifelog.privacy.retention import RetentionPlan, apply_retention, plan_retention
 from lifelog.store.db import Store
 from lifelog.store.lock import WriteLockBusy, write_lock
 from lifelog.store.modes import ModeRepair, make_private
@@ -44,13 +45,14 @@ if TYPE_CHECKING:
     from lifelog.people.service import People
     from lifelog.people.types import AssignReport, FaceInfo, PersonInfo
     from lifelog.people.types import Edit as PeopleEdit
+    from lifelog.privacy.export import ArchiveImportResult, ArchiveProgress, ExportResult
     from lifelog.recall.answer import Answer
 
 _T = TypeVar("_T")
 
 # Notices about the memory's privacy (permissions repaired on opening). The ``lifelog`` command
 # prints them on stderr; the app logs them.
-PRIVACY_LOGGER = "lifelog.privacy"
+PRIVACY_LOGGER = "lifelog.permissions"
 privacy_log = logging.getLogger(PRIVACY_LOGGER)
 
 
@@ -130,7 +132,7 @@ class Memory:
         # Nothing of a memory may be readable by other local users (docs/privacy.md): repair
         # folders and files left open (an older version, a script without the private umask).
         # ``permissions_fixed`` says what was changed, for a front end to tell the user; the
-        # ``lifelog.privacy`` logger says it too. Both stay None/quiet for a private memory.
+        # ``lifelog.permissions`` logger says it too. Both stay None/quiet for a private memory.
         self.mode_repair: ModeRepair = make_private(self.data_dir)
         self.permissions_fixed: str | None = self.mode_repair.message()
         if self.permissions_fixed:
@@ -536,6 +538,16 @@ class Memory:
                 self._edit_people_unlocked()
             return result
 
+    def plan_retention(self, now: datetime | None = None) -> RetentionPlan:
+        """What the retention rules in Settings would remove now (the preview)."""
+        return plan_retention(self.store, self.settings.retention, now or datetime.now().astimezone())
+
+    def apply_retention(self, now: datetime | None = None) -> RetentionPlan:
+        """Remove what the retention rules say is due (at start-up and nightly), for good."""
+        with write_lock(self.data_dir):
+            plan = plan_retention(self.store, self.settings.retention, now or datetime.now().astimezone())
+            return apply_retention(self.store, self.vault, plan)
+
     def audit_log(self) -> list[dict[str, Any]]:
         """What was forgotten (or exported, purged) and when: kinds and counts, never what."""
         return read_audit(self.data_dir)
@@ -558,3 +570,44 @@ class Memory:
 
             reattribute(self.store)
 
+    # ------------------------------------------------------- export, re-import
+    def export(
+        self,
+        dest: Path,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        passphrase: str | None = None,
+        progress: Callable[[ArchiveProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ExportResult:
+        """Write the memory (or the episodes overlapping ``[start, end)``) to ``dest`` in the open
+        export format (docs/export-format.md): a new folder, or with ``passphrase`` one encrypted
+        file. Decrypted content goes only there; an unfinished export leaves nothing behind."""
+        from lifelog.privacy.export import export_memory
+
+        settings = self.settings.model_dump(mode="json")
+        return export_memory(self.store, self.vault, settings, Path(dest), start=start, end=end,
+                             passphrase=passphrase, progress=progress, cancel=cancel)
+
+    def import_archive(
+        self,
+        src: Path,
+        *,
+        passphrase: str | None = None,
+        progress: Callable[[ArchiveProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ArchiveImportResult:
+        """Restore an export into this memory (idempotent; texts re-encrypted under this memory's
+        key). A tampered, truncated or newer archive is refused before anything is written.
+        ``WriteLockBusy`` when another writer holds the memory (callers wait with
+        ``when_writer_free``)."""
+        from lifelog.privacy.export import import_archive
+
+        with write_lock(self.data_dir):
+            self.store.refresh()
+            result = import_archive(self.store, self.vault, Path(src), passphrase=passphrase,
+                                    progress=progress, cancel=cancel)
+        if result.settings == "restored":
+            self.settings = load_settings(self.data_dir)
+        return result

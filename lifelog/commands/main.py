@@ -109,9 +109,9 @@ _EXTENSION_COMMANDS: dict[str, Any] = {}
 
 
 def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
-    from lifelog.commands import devices, models, privacy, wifi
+    from lifelog.commands import archive, devices, models, privacy, wifi
 
-    for mod in (devices, wifi, models, privacy):  # devices, sync, record; serve; models; forget, audit
+    for mod in (devices, wifi, models, privacy, archive):  # …; forget, audit; export, import-archive
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 

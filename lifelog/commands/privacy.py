@@ -26,9 +26,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     fg.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     fg.add_argument("--preview", action="store_true", help="only say what would be forgotten")
     fg.add_argument("--json", action="store_true", help="print one JSON document")
+    rt = sub.add_parser("retention", parents=[common], help="what the retention rules remove now; --apply to do it")
+    rt.add_argument("--apply", action="store_true", help="remove what is due, for good")
+    rt.add_argument("--now", metavar="ISO8601", help="judge ages as if it were this time")
+    rt.add_argument("--json", action="store_true", help="print one JSON document")
     au = sub.add_parser("audit", parents=[common], help="what was forgotten or exported, and when (never what)")
     au.add_argument("--json", action="store_true", help="print one JSON document")
-    return {"forget": cmd_forget, "audit": cmd_audit}
+    return {"forget": cmd_forget, "audit": cmd_audit, "retention": cmd_retention}
 
 
 def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
@@ -116,4 +120,28 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for e in entries:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(e.get("counts", {}).items()) if v)
         print(f"{e.get('at', '?')}  {e.get('action', '?')} {e.get('target', '')}  {counts or 'nothing'}")
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from lifelog.api.errors import QuestionError
+    from lifelog.api.lock import when_writer_free
+    from lifelog.api.words import parse_now
+
+    mem = open_memory(args)
+    try:
+        now = parse_now(args.now) if args.now else None
+    except QuestionError as e:
+        raise CliError(str(e), EXIT_USAGE) from e
+    if args.apply:
+        plan = when_writer_free(lambda: mem.apply_retention(now), threading.Event(), give_up_s=3600.0)
+    else:
+        plan = mem.plan_retention(now)
+    rules = mem.settings.retention.model_dump()
+    if args.json:
+        emit({**plan.to_json(), "rules": rules, "applied": bool(args.apply)})
+        return EXIT_OK
+    shown = ", ".join(f"{k.removesuffix('_days')} {v} days" for k, v in rules.items() if v) or "keep everything"
+    print(f"rules: {shown}")
+    print(plan.describe() if not args.apply else plan.describe().replace("will remove", "removed"))
     return EXIT_OK

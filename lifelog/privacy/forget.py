@@ -244,7 +244,7 @@ def finish_pending(store: Store, vault: Vault) -> ForgetResult | None:
 def _forget_people(store: Store, vault: Vault, people: list[str], res: ForgetResult) -> None:
     who = sql_in("person_id", people)
     crops = store.rows("faces", who, columns=["crop_id"]).column("crop_id").to_pylist()
-    res.blobs_removed += _delete_blobs(vault, crops)
+    res.blobs_removed += delete_blobs(vault, crops)
     store.delete("faces", who)
     said = _ids(store, "utterances", sql_in("speaker_id", people))
     for chunk in _chunks(said):
@@ -259,9 +259,9 @@ def _forget_episodes(store: Store, vault: Vault, episodes: list[str], res: Forge
     for chunk in _chunks(episodes):
         where = sql_in("episode_id", chunk)
         frames = store.rows("frames", where, columns=["id", "thumb_id"])
-        res.blobs_removed += _delete_blobs(vault, frames.column("thumb_id").to_pylist())
+        res.blobs_removed += delete_blobs(vault, frames.column("thumb_id").to_pylist())
         crops = store.rows("faces", where, columns=["crop_id"]).column("crop_id").to_pylist()
-        res.blobs_removed += _delete_blobs(vault, crops)
+        res.blobs_removed += delete_blobs(vault, crops)
         said = _ids(store, "utterances", where)
         for part in _chunks(said):
             store.delete("utterance_terms", sql_in("utterance_id", part))
@@ -288,12 +288,12 @@ def _forget_media(store: Store, vault: Vault, media_id: str, res: ForgetResult) 
     store.delete("media", f"id = {sql_str(media_id)}")
     bdir = vault.root / "blobs" / media_id[:2]
     if bdir.is_dir():
-        res.blobs_removed += _delete_blobs(vault, [p.stem for p in bdir.glob(f"{media_id}-*.bin")])
+        res.blobs_removed += delete_blobs(vault, [p.stem for p in bdir.glob(f"{media_id}-*.bin")])
     originals = (store.data_dir / ORIGINALS).resolve()
     for r in rows:
         path = Path(r["path"]) if r.get("path") else None
         kept_copy = path is not None and originals in path.resolve().parents  # never the user's own file
-        if kept_copy and path is not None and _shred(path):
+        if kept_copy and path is not None and shred_file(path):
             res.originals_removed += 1
         if r.get("device"):
             _scrub_ledger(store.data_dir, r["device"], media_id)
@@ -310,7 +310,7 @@ def _forget_device(data_dir: Path, dev: str) -> None:
     if odir.is_dir() and not odir.is_symlink():
         for p in odir.rglob("*"):
             if p.is_file() and not p.is_symlink():
-                _shred(p)
+                shred_file(p)
         shutil.rmtree(odir)
 
 
@@ -322,11 +322,11 @@ def _forget_everything(store: Store, vault: Vault, res: ForgetResult) -> None:
     blobs = vault.root / "blobs"
     if blobs.is_dir():
         ids = [p.stem for p in blobs.rglob("*.bin") if p.stem != INDEX_KEY_BLOB]
-        res.blobs_removed += _delete_blobs(vault, ids)
+        res.blobs_removed += delete_blobs(vault, ids)
     odir = store.data_dir / ORIGINALS
     if odir.is_dir() and not odir.is_symlink():
         for p in odir.rglob("*"):
-            if p.is_file() and not p.is_symlink() and _shred(p):
+            if p.is_file() and not p.is_symlink() and shred_file(p):
                 res.originals_removed += 1
         shutil.rmtree(odir)
     ddir = store.data_dir / "devices"
@@ -369,7 +369,7 @@ def _scrub_ledger(data_dir: Path, device: str, media_id: str) -> None:
         atomic_write(path, json.dumps(doc, indent=1).encode())
 
 
-def _delete_blobs(vault: Vault, ids: Iterable[str | None]) -> int:
+def delete_blobs(vault: Vault, ids: Iterable[str | None]) -> int:
     n = 0
     for b in {i for i in ids if i}:
         try:
@@ -381,7 +381,7 @@ def _delete_blobs(vault: Vault, ids: Iterable[str | None]) -> int:
     return n
 
 
-def _shred(path: Path) -> bool:
+def shred_file(path: Path) -> bool:
     """Overwrite then unlink a regular file (best effort on SSDs and copy-on-write filesystems)."""
     try:
         size = path.stat().st_size

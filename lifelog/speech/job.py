@@ -43,7 +43,7 @@ from lifelog.ingest.failures import is_disk_full, os_reason, other_reason
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
 from lifelog.speech.speakers import attribute_speaker, media_faces
 from lifelog.speech.store import build_rows, delete_media_speech, ensure_speech_tables, media_episodes
-from lifelog.speech.transcribe import SpeechModelError, Segment, Transcriber, TranscribeStats, get_transcriber
+from lifelog.speech.transcribe import Segment, SpeechModelError, Transcriber, TranscribeStats, get_transcriber
 from lifelog.store.db import Store
 from lifelog.store.files import atomic_write
 from lifelog.store.sql import sql_str

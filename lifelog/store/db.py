@@ -394,6 +394,15 @@ class Store:
 
     # ------------------------------------------------------------------- reads
     def rows(self, name: str, where: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+        try:
+            return self._rows(name, where, columns)
+        except (RuntimeError, OSError) as e:
+            if not _gone_version(e):
+                raise
+            self.refresh()  # another process compacted (forget, retention): read the latest version
+            return self._rows(name, where, columns)
+
+    def _rows(self, name: str, where: str | None, columns: Sequence[str] | None) -> pa.Table:
         tbl = self._tables[name]
         if where is None and columns is None:
             result: pa.Table = tbl.to_arrow()
@@ -407,7 +416,13 @@ class Store:
         return out
 
     def count(self, name: str, where: str | None = None) -> int:
-        return int(self._tables[name].count_rows(where))
+        try:
+            return int(self._tables[name].count_rows(where))
+        except (RuntimeError, OSError) as e:
+            if not _gone_version(e):
+                raise
+            self.refresh()
+            return int(self._tables[name].count_rows(where))
 
     def uncommitted_media(self) -> list[str]:
         """Media whose import has not finished (running now, or killed): readers leave them out.
@@ -433,3 +448,11 @@ class Store:
 
     def bytes_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def _gone_version(e: BaseException) -> bool:
+    """A read of a table version whose files another process removed (``Store.compact`` after a
+    forget): reading the latest version instead is right."""
+    text = str(e)
+    return "Not found" in text and ".lance" in text
+

@@ -92,6 +92,7 @@ class AskPage(QWidget):
         self.ctx = ctx
         self.thumbs: Thumbs = thumbs_for(ctx.memory, ctx.tasks)
         self.result: AskResult | None = None
+        self.question = ""  # the last question asked (asked again after a forget)
         self._token = 0
 
         self.box = QLineEdit()
@@ -135,6 +136,11 @@ class AskPage(QWidget):
         self.box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.box.selectAll()
 
+    def on_changed(self, what: str) -> None:
+        """After a forget the answer shown may point at what is gone: ask it again."""
+        if what == "forgotten" and self.question:
+            self.ask(self.question)
+
     def show_with(self, question: str | None = None, **_: Any) -> None:
         if question:
             self.box.setText(question)
@@ -147,6 +153,7 @@ class AskPage(QWidget):
             self.box.setText(question)
         if not q:
             return
+        self.question = q
         self._token += 1
         token = self._token
         self.error.setVisible(False)

@@ -88,9 +88,13 @@ class EpisodePanel(QWidget):
         self.play.setEnabled(False)
         self.play.clicked.connect(self.play_clip)
         self.play_note = muted("")
+        self.forget_btn = QPushButton("Forget…")
+        self.forget_btn.setToolTip("Forget this episode for good: its frames, faces, words and thumbnails")
+        self.forget_btn.setEnabled(False)  # the timeline wires it (TimelinePage.forget_episode)
         play_row = QHBoxLayout()
         play_row.addWidget(self.play)
         play_row.addWidget(self.play_note, 1)
+        play_row.addWidget(self.forget_btn)
 
         self.frames = QListWidget()
         self.frames.setViewMode(QListView.ViewMode.IconMode)
@@ -156,6 +160,7 @@ class EpisodePanel(QWidget):
         self.play.setEnabled(False)
         self.play.setToolTip("")
         self.play_note.setText("")
+        self.forget_btn.setEnabled(False)
         self.highlighted_frame = -1
 
     def _render(self, detail: EpisodeDetail | None, moment: datetime | None) -> None:
@@ -166,6 +171,7 @@ class EpisodePanel(QWidget):
             self.summary.setText("It may have been forgotten or re-imported.")
             return
         ep = detail.episode
+        self.forget_btn.setEnabled(True)
         self.title.setText(f"{day_title(ep.start.date())}, {span(ep.start, ep.end)}")
         self.summary.setText(ep.summary or "(no summary)")
         self.people_label.setText(f"<b>People:</b> {names(ep.people, 'nobody recognised')}")

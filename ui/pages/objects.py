@@ -5,7 +5,8 @@ see docs/objects.md) with their thumbnail, number of episodes and first / last s
 box and a period (all time, this month, this week). Selecting an object lists the episodes it was
 seen in (:meth:`lifelog.api.Memory.object_timeline`), newest first, with a per-day count strip
 above; clicking one opens that episode in the timeline, and **Show in timeline** opens the timeline
-filtered to the object.
+filtered to the object. **Forget…** forgets every episode the object was seen in (all time, not
+only the period shown) for good, after a confirmation (:mod:`ui.forget`).
 
 Both reads run on the read pool; stale results (another period, another object) are dropped.
 """
@@ -18,7 +19,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from lifelog.api import Memory, ObjectInfo, ObjectSighting
+from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
+from ui.forget import forgetter_for
 from ui.qt import (
     QComboBox,
     QHBoxLayout,
@@ -117,6 +120,10 @@ class ObjectsPage(QWidget):
         self.timeline_btn.setToolTip("Filter the timeline to the days and episodes with this object")
         self.timeline_btn.clicked.connect(lambda: self.show_in_timeline())
         self.timeline_btn.setEnabled(False)
+        self.forget_btn = QPushButton("Forget…")
+        self.forget_btn.setToolTip("Forget every episode this object was seen in, for good (all time)")
+        self.forget_btn.clicked.connect(lambda: self.forget_selected())
+        self.forget_btn.setEnabled(False)
         self.strip = muted("")
         self.moments = QListWidget()
         self.moments.setIconSize(QSize(128, 96))
@@ -130,6 +137,7 @@ class ObjectsPage(QWidget):
         head = QHBoxLayout()
         head.addWidget(self.side_title, 1)
         head.addWidget(self.timeline_btn)
+        head.addWidget(self.forget_btn)
         sl.addLayout(head)
         sl.addWidget(self.strip)
         sl.addWidget(muted("Select an object to see when it was seen; click a moment to open it in the timeline."))
@@ -161,7 +169,7 @@ class ObjectsPage(QWidget):
         return period_start(self.period_key(), self.ctx.now().astimezone(self.ctx.memory.tz))
 
     def on_changed(self, what: str) -> None:
-        if what in ("episodes", "objects"):
+        if what in ("episodes", "objects", "forgotten"):
             self.refresh()
 
     def refresh(self) -> None:
@@ -245,6 +253,7 @@ class ObjectsPage(QWidget):
         self.occurrences = None
         self.side_title.setText("")
         self.timeline_btn.setEnabled(False)
+        self.forget_btn.setEnabled(False)
         self.strip.setText("")
         self.moments.clear()
 
@@ -261,6 +270,7 @@ class ObjectsPage(QWidget):
         self.occurrences = None
         self.side_title.setText(f"Where the {name} was seen")
         self.timeline_btn.setEnabled(True)
+        self.forget_btn.setEnabled(True)
         self.strip.setText("")
         self.moments.clear()
         mem, start = self.ctx.memory, self._start()
@@ -304,6 +314,13 @@ class ObjectsPage(QWidget):
         """The timeline, filtered to the days and episodes with the selected object."""
         if self.selected:
             self.ctx.navigate("timeline", object=self.selected)
+
+    def forget_selected(self) -> None:
+        """Forget every episode the selected object was seen in (asks first: :mod:`ui.forget`)."""
+        if self.selected:
+            self.error.setVisible(False)
+            forgetter_for(self.ctx).start(ForgetRequest("object", self.selected),
+                                          f"every episode with the {self.selected}", self, self._fail)
 
     def show_with(self, name: str | None = None, **_: Any) -> None:
         """``navigate("objects", name="cup")`` selects an object."""

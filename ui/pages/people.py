@@ -4,7 +4,9 @@ some faces off, hide and unhide (with "Show hidden"), and undo the latest edit �
 serialised write through the memory's people methods, after which the grid is read again and
 the other pages are told (``ctx.changed("people")``). Double-click a person to list the
 episodes they were seen in; click one to open it in the timeline. **Show in timeline** (button
-or right-click, one selected) opens the timeline filtered to that person.
+or right-click, one selected) opens the timeline filtered to that person. **Forget…** (button or
+right-click, one selected) forgets them for good after a confirmation (:mod:`ui.forget`): their
+faces, name, what they were heard saying, and the episodes where only they appear.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from lifelog.api import EpisodeInfo, FaceInfo, PersonInfo
+from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
+from ui.forget import forgetter_for
 from ui.qt import (
     QAbstractItemView,
     QAction,
@@ -72,9 +76,14 @@ class PeoplePage(QWidget):
         self.timeline_btn = QPushButton("Show in timeline")
         self.timeline_btn.setToolTip("Filter the timeline to the days and episodes with this person")
         self.timeline_btn.clicked.connect(lambda: self.show_in_timeline())
+        self.forget_btn = QPushButton("Forget…")
+        self.forget_btn.setToolTip("Forget this person for good: faces, name, what they said, "
+                                   "and the episodes where only they appear")
+        self.forget_btn.clicked.connect(lambda: self.forget_selected())
         self.show_hidden.toggled.connect(lambda _on: self.refresh())
         bar = QHBoxLayout()
-        for b in (self.name_btn, self.merge_btn, self.split_btn, self.hide_btn, self.undo_btn, self.timeline_btn):
+        for b in (self.name_btn, self.merge_btn, self.split_btn, self.hide_btn, self.undo_btn, self.timeline_btn,
+                  self.forget_btn):
             bar.addWidget(b)
         bar.addStretch(1)
         bar.addWidget(self.show_hidden)
@@ -96,6 +105,9 @@ class PeoplePage(QWidget):
         self.timeline_action = QAction("Show in timeline", self.grid)
         self.timeline_action.triggered.connect(lambda: self.show_in_timeline())
         self.grid.addAction(self.timeline_action)
+        self.forget_action = QAction("Forget…", self.grid)
+        self.forget_action.triggered.connect(lambda: self.forget_selected())
+        self.grid.addAction(self.forget_action)
 
         self.side_title = heading("")
         self.side_list = QListWidget()
@@ -123,6 +135,11 @@ class PeoplePage(QWidget):
 
     # ------------------------------------------------------------------ read
     def on_changed(self, what: str) -> None:
+        if what == "forgotten":  # whoever the side list showed may be gone
+            self.shown_person = None
+            self.person_episodes = []
+            self.side_title.setText("")
+            self.side_list.clear()
         if what != "people":  # our own edits refresh already
             self.refresh()
 
@@ -190,6 +207,8 @@ class PeoplePage(QWidget):
         self.hide_btn.setEnabled(len(ids) == 1)
         self.timeline_btn.setEnabled(len(ids) == 1)
         self.timeline_action.setEnabled(len(ids) == 1)
+        self.forget_btn.setEnabled(len(ids) == 1)
+        self.forget_action.setEnabled(len(ids) == 1)
         p = self.person_by_id(ids[0]) if len(ids) == 1 else None
         self.hide_btn.setText("Unhide" if p is not None and p.hidden else "Hide")
 
@@ -311,6 +330,16 @@ class PeoplePage(QWidget):
         ids = self.selected_ids()
         if len(ids) == 1:
             self.ctx.navigate("timeline", person_id=ids[0])
+
+    def forget_selected(self) -> None:
+        """Forget the selected person for good (asks first: :mod:`ui.forget`)."""
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        p = self.person_by_id(ids[0])
+        what = p.name if p is not None and p.name else "this unnamed person"
+        self.error.setVisible(False)
+        forgetter_for(self.ctx).start(ForgetRequest("person", ids[0]), what, self, self._fail)
 
     def undo(self) -> None:
         mem = self.ctx.memory

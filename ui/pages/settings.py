@@ -202,6 +202,11 @@ class Page(QWidget):
 
         self.image_models = ModelsSection(ctx)
         lay.addWidget(self.image_models)
+        # -- privacy: the audit log and "Forget everything…" (ui/pages/privacy.py)
+        from ui.pages.privacy import PrivacySection
+
+        self.privacy = PrivacySection(ctx)
+        lay.addWidget(self.privacy)
         lay.addStretch(1)
         self.models: list[ModelInUse] = []
         self.revert()
@@ -326,5 +331,6 @@ class Page(QWidget):
         self.image_models.before_close()  # stop a running install or re-index
 
     def on_changed(self, what: str) -> None:
+        self.privacy.on_changed(what)
         if what == "settings":
             return

@@ -13,17 +13,23 @@ a "Showing: Sam ✕" chip that clears the filter. ``navigate("timeline", person_
 ``navigate("timeline", object="mug")`` open it filtered (the People and Objects pages use them).
 The matches are read with :meth:`Memory.person_episodes` / :meth:`Memory.object_timeline` on the
 read pool.
+
+**Forget…** beside the open episode and **Forget this day…** above the day's episodes forget them
+for good after a confirmation (:mod:`ui.forget`); a filter on a person or object that was
+forgotten is cleared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from lifelog.api import DayInfo, EpisodeInfo, Memory, ObjectInfo, PersonInfo
+from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
+from ui.forget import Forgotten, forgetter_for
 from ui.pages.episode import EpisodePanel
 from ui.qt import (
     QAbstractItemView,
@@ -48,7 +54,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, day_title, guarded, heading, muted, names, span, thumbs_for
+from ui.widgets import Thumbs, day_title, error_line, guarded, heading, muted, names, span, thumbs_for
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 
@@ -99,6 +105,11 @@ def read_matches(memory: Memory, f: TimelineFilter) -> Matches:
     else:
         raise ValueError(f"unknown timeline filter {f.kind!r}: expected person or object")
     return Matches(label, dict(sorted(per_day.items())))
+
+
+def _nearest(days: list[DayInfo], day: date) -> date:
+    """The day with memories closest to ``day`` (the earlier one on a tie)."""
+    return min((d.day for d in days), key=lambda d: (abs((d - day).days), d > day))
 
 
 def _plural(n: int, word: str) -> str:
@@ -172,6 +183,14 @@ class TimelinePage(QWidget):
         # middle: the day's episodes
         self.day_title = heading("Loading your memory…")
         self.day_note = muted("")
+        self.error = error_line()
+        self.forget_day_btn = QPushButton("Forget this day…")
+        self.forget_day_btn.setToolTip("Forget every episode of this day for good (also those a filter hides)")
+        self.forget_day_btn.setEnabled(False)
+        self.forget_day_btn.clicked.connect(lambda: self.forget_day())
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.day_title, 1)
+        title_row.addWidget(self.forget_day_btn)
         self.episode_list = QListWidget()
         self.episode_list.setIconSize(QSize(128, 96))
         self.episode_list.setWordWrap(True)
@@ -181,12 +200,16 @@ class TimelinePage(QWidget):
         mid = QWidget()
         ml = QVBoxLayout(mid)
         ml.setContentsMargins(0, 0, 0, 0)
-        ml.addWidget(self.day_title)
+        ml.addLayout(title_row)
         ml.addWidget(self.day_note)
+        ml.addWidget(self.error)
         ml.addWidget(self.episode_list, 1)
 
         # right: the open episode
         self.panel = EpisodePanel(ctx, self.thumbs)
+        self.panel.forget_btn.clicked.connect(lambda: self.forget_episode())
+        self.forgetter = forgetter_for(ctx)
+        self.forgetter.forgotten.connect(self._forgotten)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -226,7 +249,9 @@ class TimelinePage(QWidget):
         self.select_day(day, episode_id, moment)
 
     def on_changed(self, what: str) -> None:
-        """Another page changed the memory (an import, people edits): read it again."""
+        """Another page changed the memory (an import, people edits, a forget): read it again."""
+        if what == "forgotten":
+            self.panel.clear()  # the open episode may be gone: the day's list reopens one
         self.reload_days(keep=True)
         self.reload_choices()
 
@@ -234,6 +259,7 @@ class TimelinePage(QWidget):
         mem = self.ctx.memory
 
         def done(days: list[DayInfo]) -> None:
+            had = {d.day for d in self.all_days}
             self.all_days = days
             if self.filter is not None:  # the filter's read draws the days
                 self.loaded = True
@@ -244,11 +270,17 @@ class TimelinePage(QWidget):
             pending, self._pending = self._pending, None
             if pending is not None and pending[0] is not None:
                 self.select_day(pending[0], pending[1], pending[2])
-            elif keep and self.day is not None:
-                self.select_day(self.day, self.panel.episode_id)
+            elif keep and self.day is not None and days:
+                gone = self.day in had and all(d.day != self.day for d in days)  # e.g. forgotten
+                self.select_day(_nearest(days, self.day) if gone else self.day, self.panel.episode_id)
             elif days:
                 self.select_day(days[-1].day)  # the latest day with memories
             else:
+                self._day_token += 1  # a day still loading must not draw over this
+                self.episode_list.clear()
+                self.episodes = []
+                self.panel.clear()
+                self.forget_day_btn.setEnabled(False)
                 self.day_title.setText("No memories yet")
                 self.day_note.setText("Import footage (File ▸ Import…) or load the sample day to start.")
 
@@ -297,6 +329,7 @@ class TimelinePage(QWidget):
     # ------------------------------------------------------------------ days
     def select_day(self, day: date, episode_id: str | None = None, moment: datetime | None = None) -> None:
         self.day = day
+        self.error.setVisible(False)
         self._day_token += 1
         token = self._day_token
         self.calendar.blockSignals(True)
@@ -340,6 +373,7 @@ class TimelinePage(QWidget):
                 self.thumbs.request(e.thumb_ids[0], self._set_icon(token, i))
         self.episode_list.blockSignals(False)
         n = len(eps)
+        self.forget_day_btn.setEnabled(bool(of or n))
         if self.filter is not None and self.matches is not None:
             label = self.matches.label
             self.day_note.setText(f"{n} of {_plural(of or 0, 'episode')} with {label}" if n
@@ -473,6 +507,18 @@ class TimelinePage(QWidget):
 
     def clear_filter(self) -> None:
         """Back to every day and episode (the ✕ on the chip)."""
+        had = self._reset_filter()
+        if not had or not self.loaded:
+            return
+        self._render_days(self.all_days)
+        shown = {d.day for d in self.all_days}
+        if self.day in shown and self.day is not None:
+            self.select_day(self.day, self.panel.episode_id)
+        elif self.all_days:
+            self.select_day(self.all_days[-1].day)
+
+    def _reset_filter(self) -> bool:
+        """Drop the filter without drawing anything; True when there was one."""
         self._filter_token += 1
         had = self.filter is not None
         self.filter = None
@@ -483,14 +529,7 @@ class TimelinePage(QWidget):
         self.person_box.blockSignals(False)
         self.object_box.clear()
         self.chip.setVisible(False)
-        if not had or not self.loaded:
-            return
-        self._render_days(self.all_days)
-        shown = {d.day for d in self.all_days}
-        if self.day in shown and self.day is not None:
-            self.select_day(self.day, self.panel.episode_id)
-        elif self.all_days:
-            self.select_day(self.all_days[-1].day)
+        return had
 
     def _read_filter(self, f: TimelineFilter) -> None:
         self._filter_token += 1
@@ -528,6 +567,7 @@ class TimelinePage(QWidget):
             self.episode_list.clear()
             self.episodes = []
             self.panel.clear()
+            self.forget_day_btn.setEnabled(False)
             self.day_title.setText(f"{m.label}: not seen yet")
             self.day_note.setText(f"No episode with {m.label} in your memory.")
 
@@ -536,6 +576,40 @@ class TimelinePage(QWidget):
             return eps
         keep = set(self.matches.per_day.get(day, []))
         return [e for e in eps if e.id in keep]
+
+    # ---------------------------------------------------------------- forget
+    def forget_episode(self) -> None:
+        """Forget the open episode for good (asks first: :mod:`ui.forget`)."""
+        detail = self.panel.detail
+        if detail is None:
+            return
+        ep = detail.episode
+        start = ep.start.astimezone(self.ctx.memory.tz)
+        what = f"the episode of {day_title(start.date())}, {span(start, ep.end.astimezone(start.tzinfo))}"
+        self.forgetter.start(ForgetRequest("episode", ep.id), what, self, self._fail)
+
+    def forget_day(self) -> None:
+        """Forget every episode of the selected day (in the memory's time zone) for good."""
+        if self.day is None:
+            return
+        start = datetime.combine(self.day, time(0), tzinfo=self.ctx.memory.tz)
+        request = ForgetRequest("day", start=start, end=start + timedelta(days=1))
+        self.forgetter.start(request, day_title(self.day), self, self._fail)
+
+    def _fail(self, msg: str) -> None:
+        self.error.setText(msg)
+        self.error.setVisible(True)
+
+    def _forgotten(self, done: Forgotten) -> None:
+        """Before the page reads the memory again: a filter on what is gone is dropped."""
+        f, req = self.filter, done.request
+        if f is None:
+            return
+        gone = (done.result.plan.everything
+                or (f.kind == "person" and f.key in done.result.plan.people)
+                or (f.kind == "object" and req.target == "object" and (req.value or "").lower() == f.key.lower()))
+        if gone:
+            self._reset_filter()
 
     # ------------------------------------------------------------- for tests
     def episode_ids(self) -> list[str]:

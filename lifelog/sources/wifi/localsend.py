@@ -182,7 +182,7 @@ class LocalSendReceiver:
         if known is not None:
             if known.revoked:
                 return app.refuse(request, 403, f"LocalSend sender {sender.alias!r} was revoked", known.id)
-            if not hmac.compare_digest(known.fingerprint or "", sender.fingerprint):
+            if not hmac.compare_digest(_b(known.fingerprint or ""), _b(sender.fingerprint)):
                 return app.refuse(
                     request,
                     403,
@@ -385,7 +385,7 @@ class LocalSendReceiver:
             return app.refuse(request, 400, "sessionId, fileId and token are required")
         s = self.sessions.get(sid)
         f = s.files.get(fid) if s is not None else None
-        if s is None or f is None or not hmac.compare_digest(f.token, token):
+        if s is None or f is None or not hmac.compare_digest(_b(f.token), _b(token)):
             return app.refuse(request, 403, "invalid session, file or token")
         if s.address != app.peer(request):
             return app.refuse(request, 403, "upload from another address than prepare-upload", s.device.id)
@@ -448,6 +448,11 @@ class LocalSendReceiver:
             self._drop(s.id)
             self.app.emit("upload", f"LocalSend {s.device.name!r} cancelled its session", s.device.id)
         return web.Response(status=200)
+
+
+def _b(text: str) -> bytes:
+    """Bytes for a constant-time comparison (``hmac.compare_digest`` refuses non-ASCII str)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _opt(v: Any) -> str | None:

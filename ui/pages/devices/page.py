@@ -303,7 +303,8 @@ class DevicesPage(QWidget):
 
     # ------------------------------------------------------------------ the shell's hooks
     def on_changed(self, what: str) -> None:
-        return None  # nothing here shows episodes
+        if what == "forgotten":  # a forgotten device is unpaired; files kept in originals went
+            self.paired.refresh()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

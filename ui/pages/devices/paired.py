@@ -6,7 +6,9 @@ in now; pairing a GoPro-style camera by its address; and the Problems list.
 *Sync now* runs :func:`lifelog.api.devices.sync_paired` as a cancellable ``ctx.tasks.long_write``
 (it imports, so it is serialised with every other write); the worker only stores the latest
 :class:`~lifelog.api.devices.SyncProgress` and a 250 ms timer draws it (bytes and files).
-*Remove* (USB/GoPro/folder) and *Revoke* (Wi-Fi) ask first. Every failure — a file the device
+*Remove* (USB/GoPro/folder) and *Revoke* (Wi-Fi) ask first. *Forget…* forgets everything imported
+from the device for good and unpairs it (a Wi-Fi device is revoked), after the confirmation of
+:mod:`ui.forget`. Every failure — a file the device
 could not give, a refused name, a file the import refused, a device that is not connected — is
 listed under *Problems* with its reason. After an import ``ctx.changed("episodes")``.
 
@@ -40,7 +42,9 @@ from lifelog.api.devices import (
     scan_cards,
     sync_paired,
 )
+from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
+from ui.forget import Forgotten, forgetter_for
 from ui.pages.devices.text import day_text, free_space_hint, human_bytes, when_text
 from ui.qt import (
     QGroupBox,
@@ -58,6 +62,7 @@ from ui.qt import (
     QWidget,
 )
 from ui.tasks import TaskControl
+from ui.widgets import guarded
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +162,10 @@ class DeviceRowWidget(QWidget):
         self.cancel_button.clicked.connect(lambda: self.panel.cancel_sync(self.row.id))
         self.remove_button = QPushButton("Revoke" if row.wifi else "Remove")
         self.remove_button.clicked.connect(lambda: self.panel.remove_device(self.row.id))
-        for b in (self.sync_button, self.cancel_button, self.remove_button):
+        self.forget_button = QPushButton("Forget…")
+        self.forget_button.setToolTip("Forget everything imported from this device, for good, and unpair it")
+        self.forget_button.clicked.connect(lambda: self.panel.forget_device(self.row.id))
+        for b in (self.sync_button, self.cancel_button, self.remove_button, self.forget_button):
             lay.addWidget(b)
         self.show_row(row)
 
@@ -189,6 +197,7 @@ class DeviceRowWidget(QWidget):
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running and st is not None and not (st.control and st.control.cancelled.is_set()))
         self.remove_button.setEnabled(not running and not self.row.revoked)
+        self.forget_button.setEnabled(not running)
         self.bar.setVisible(st is not None)
         if st is None:
             self.state.setText("")
@@ -231,6 +240,8 @@ class PairedDevicesPanel(QGroupBox):
         self.auto_synced: list[str] = []  # device ids synced because they were plugged in
 
         self._build()
+        self.forgetter = forgetter_for(ctx)
+        self.forgetter.forgotten.connect(self._forgotten)
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._on_tick)
@@ -423,6 +434,33 @@ class PairedDevicesPanel(QGroupBox):
             self.problem(f"{row.name}: could not be removed: {message}")
 
         self.ctx.tasks.write(lambda: forget_device(data_dir, device_id, wifi=row.wifi), done, failed)
+
+    # ------------------------------------------------------------------ forget for good
+    def forget_device(self, device_id: str) -> None:
+        """Forget everything from a device and unpair it (asks first: :mod:`ui.forget`)."""
+        row = self.device(device_id)
+        if row is None:
+            return
+        name = row.name or row.id
+
+        def failed(message: str) -> None:
+            self.problem(f"{name}: {message}")
+
+        self.forgetter.start(ForgetRequest("device", device_id), f"everything from {name}", self, failed)
+
+    def _forgotten(self, done: Forgotten) -> None:
+        """A forgotten Wi-Fi device is also revoked (the core unpairs USB/GoPro/folder ones)."""
+        req = done.request
+        row = self.device(req.value or "") if req.target == "device" else None
+        if row is None or not row.wifi or row.revoked:
+            return
+        data_dir, name = self.ctx.memory.data_dir, row.name or row.id
+
+        def failed(message: str) -> None:
+            self.problem(f"{name}: forgotten, but could not be revoked: {message}")
+
+        self.ctx.tasks.write(lambda: forget_device(data_dir, row.id, wifi=True),
+                             guarded(self, lambda _w: self.refresh()), guarded(self, failed))
 
     def _confirm_dialog(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)

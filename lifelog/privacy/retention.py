@@ -1,0 +1,141 @@
+"""Retention: each kind of memory kept only as long as the user's rules say
+(:class:`lifelog.config.RetentionSettings`), oldest first, judged by when it was recorded.
+
+* **everything** older than the limit is forgotten for good, by the same code as ``forget``;
+* **copied footage** (kept originals under ``<data>/originals``) is shredded; the memory of it
+  (episodes, frames, thumbnails) stays, and the app says the original is no longer there;
+* **pictures**: thumbnails/keyframes are shredded from the vault and unlinked from their frames
+  and episodes (labels, vectors and times stay, so questions still find the moment);
+* **transcripts**: utterances and their blind-index terms go (the file is not transcribed again);
+* **faces**: face rows and crops go; a person left without any face goes too.
+
+:func:`plan_retention` counts what would go (the preview); :func:`apply_retention` does it
+under the caller's write lock, then removes old LanceDB versions so nothing survives on disk,
+and records counts (never what) in the audit log as a ``purge``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lifelog.config import RetentionSettings
+from lifelog.privacy import audit
+from lifelog.privacy.forget import (
+    ORIGINALS,
+    ForgetPlan,
+    ForgetRequest,
+    apply_forget,
+    delete_blobs,
+    plan_forget,
+    shred_file,
+)
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_in, ts_literal
+from lifelog.store.vault import Vault
+
+CHUNK = 500
+
+
+@dataclass
+class RetentionPlan:
+    """What the rules would remove now, by kind (counts), and the cut-off of each rule."""
+
+    now: datetime
+    cutoffs: dict[str, str] = field(default_factory=dict)
+    forget: ForgetPlan | None = None  # everything older than the limit
+    originals: list[str] = field(default_factory=list)  # media ids whose kept copy goes
+    thumbnails: int = 0
+    utterances: int = 0
+    faces: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"episodes": len(self.forget.episodes) if self.forget else 0, "originals": len(self.originals),
+                "thumbnails": self.thumbnails, "utterances": self.utterances, "faces": self.faces}
+
+    def is_empty(self) -> bool:
+        return not any(self.counts().values())
+
+    def describe(self) -> str:
+        names = {"episodes": "episodes forgotten", "originals": "copied files shredded",
+                 "thumbnails": "pictures", "utterances": "things said", "faces": "faces"}
+        parts = [f"{n} {names[k]}" for k, n in self.counts().items() if n]
+        return "retention will remove " + ", ".join(parts) if parts else "retention: nothing is due"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "cutoffs": self.cutoffs, "counts": self.counts(),
+                "summary": self.describe()}
+
+
+def _cutoff(now: datetime, days: int | None) -> datetime | None:
+    return now - timedelta(days=days) if days else None
+
+
+def plan_retention(store: Store, rules: RetentionSettings, now: datetime) -> RetentionPlan:
+    store.refresh()
+    plan = RetentionPlan(now)
+    if (c := _cutoff(now, rules.everything_days)) is not None:
+        plan.cutoffs["everything"] = c.isoformat()
+        fp = plan_forget(store, ForgetRequest("range", start=None, end=c))
+        plan.forget = fp if not fp.is_empty() else None
+    if (c := _cutoff(now, rules.originals_days)) is not None:
+        plan.cutoffs["originals"] = c.isoformat()
+        rows = store.rows("media", f"capture_start < {ts_literal(c)}", columns=["id", "path"]).to_pylist()
+        plan.originals = [r["id"] for r in rows if _kept_copy(store.data_dir, r.get("path"))]
+    if (c := _cutoff(now, rules.thumbnails_days)) is not None:
+        plan.cutoffs["thumbnails"] = c.isoformat()
+        plan.thumbnails = store.count("frames", f"t < {ts_literal(c)} AND thumb_id IS NOT NULL")
+    if (c := _cutoff(now, rules.transcripts_days)) is not None:
+        plan.cutoffs["transcripts"] = c.isoformat()
+        plan.utterances = store.count("utterances", f"start < {ts_literal(c)}")
+    if (c := _cutoff(now, rules.faces_days)) is not None:
+        plan.cutoffs["faces"] = c.isoformat()
+        plan.faces = store.count("faces", f"t < {ts_literal(c)}")
+    return plan
+
+
+def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> RetentionPlan:
+    """Carry out ``plan`` (the caller holds the write lock); returns it, counts as done."""
+    if plan.forget is not None:
+        apply_forget(store, vault, plan.forget)
+    if plan.originals:
+        rows = store.rows("media", sql_in("id", plan.originals), columns=["path"]).to_pylist()
+        for r in rows:
+            if _kept_copy(store.data_dir, r.get("path")):
+                shred_file(Path(r["path"]))
+    if "thumbnails" in plan.cutoffs and plan.thumbnails:
+        cut = ts_literal(datetime.fromisoformat(plan.cutoffs["thumbnails"]))
+        ids = store.rows("frames", f"t < {cut} AND thumb_id IS NOT NULL", columns=["thumb_id"])
+        delete_blobs(vault, ids.column("thumb_id").to_pylist())
+        store.table("frames").update(where=f"t < {cut}", values={"thumb_id": None})
+        store.table("episodes").update(where=f"`end` < {cut}",
+                                       values_sql={"thumb_ids": "arrow_cast(make_array(), 'List(Utf8)')"})
+    if "transcripts" in plan.cutoffs and plan.utterances:
+        cut = ts_literal(datetime.fromisoformat(plan.cutoffs["transcripts"]))
+        store.delete("utterance_terms", f"start < {cut}")
+        store.delete("utterances", f"start < {cut}")
+    if "faces" in plan.cutoffs and plan.faces:
+        cut = ts_literal(datetime.fromisoformat(plan.cutoffs["faces"]))
+        crops = store.rows("faces", f"t < {cut}", columns=["crop_id"]).column("crop_id").to_pylist()
+        delete_blobs(vault, crops)
+        store.delete("faces", f"t < {cut}")
+        with_faces = set(store.rows("faces", "person_id IS NOT NULL", columns=["person_id"])
+                         .column("person_id").to_pylist())
+        people = store.rows("people", "merged_into IS NULL", columns=["id"]).column("id").to_pylist()
+        gone = [p for p in people if p not in with_faces]
+        for i in range(0, len(gone), CHUNK):
+            store.delete("people", sql_in("id", gone[i:i + CHUNK]))
+    if not plan.is_empty():
+        store.compact()
+        audit.record(store.data_dir, "purge", plan.counts(), target="retention")
+    return plan
+
+
+def _kept_copy(data_dir: Path, path: str | None) -> bool:
+    if not path:
+        return False
+    p = Path(path)
+    return (data_dir / ORIGINALS).resolve() in p.resolve().parents and p.is_file()
+
