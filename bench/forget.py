@@ -73,7 +73,7 @@ def add_person(data: Path, every: int = 3) -> tuple[str, int]:
     for e in eps:
         fid = f"{e['id']}-f0"
         vault.put(fid, crop)
-        emb = centre + rng.normal(0, 0.05, FACE_DIM).astype(np.float32)
+        emb = centre + rng.normal(0, 0.01, FACE_DIM).astype(np.float32)
         rows.append({"id": fid, "frame_id": f"{e['media_id']}-00000", "media_id": e["media_id"],
                      "episode_id": e["id"], "t": e["start"] + timedelta(seconds=1), "box": [0.3, 0.2, 0.2, 0.3],
                      "quality": 0.9, "embedding": (emb / np.linalg.norm(emb)).tolist(), "person_id": pid,

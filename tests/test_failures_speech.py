@@ -22,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("models_ready")
 
 DISK_FULL = "disk full"
 SPEECH = "cards_001.wav"  # real recorded speech (a few seconds)
+MORE_SPEECH = "cards_002.wav"
 
 
 @contextmanager
@@ -46,14 +47,15 @@ def _speech_failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def speech_file(media: Any, tmp_path: Path) -> Path:
-    try:
-        src = media.path(SPEECH)
-    except KeyError:
-        pytest.skip(f"{SPEECH} was not fetched")
-    dst = tmp_path / "src" / SPEECH
-    dst.parent.mkdir(parents=True)
-    shutil.copyfile(src, dst)
-    return dst
+    """Two real speech recordings in a folder; the path of the first."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in (SPEECH, MORE_SPEECH):
+        try:
+            shutil.copyfile(media.path(name), src / name)
+        except KeyError:
+            pytest.skip(f"{name} was not fetched")
+    return src / SPEECH
 
 
 # With no byte left the first write to fail is a plain file (OSError, ENOSPC); with a little
@@ -62,10 +64,10 @@ def speech_file(media: Any, tmp_path: Path) -> Path:
 def test_full_disk_while_writing_speech_is_a_per_file_failure(speech_file: Path, tmp_path: Path, left: int) -> None:
     with tmpfs(tmp_path / "mnt", "48m") as mnt:
         data = mnt / "memory"
-        # The visual import has room; its transcript is left for later.
-        proc = run_cli(data, "import", str(speech_file), "--no-transcribe", "--json")
+        # The visual import has room; the transcripts are left for later.
+        proc = run_cli(data, "import", str(speech_file.parent), "--no-transcribe", "--json")
         assert proc.returncode == 0, proc.stderr
-        assert json_doc(proc)["imported"] == 1
+        assert json_doc(proc)["imported"] == 2
 
         with _disk_full(mnt, left):
             # `lifelog import` of the same file: nothing new to import, the transcript is due.
@@ -75,17 +77,20 @@ def test_full_disk_while_writing_speech_is_a_per_file_failure(speech_file: Path,
             assert proc.returncode == 3, proc.stderr
             doc = json_doc(proc)
             assert doc["skipped"] == 1 and doc["failed"] == [], doc
-            [fail] = _speech_failures(doc)
-            assert DISK_FULL in fail["error"] and "nothing already stored was changed" in fail["error"], fail
-            assert fail["path"].endswith(SPEECH), fail
-            assert SPEECH in proc.stderr and DISK_FULL in proc.stderr, proc.stderr
+            # Both pending transcripts fail, each named with the reason (after the first the
+            # second is not even transcribed: its write would fail the same way).
+            fails = _speech_failures(doc)
+            assert sorted(Path(f["path"]).name for f in fails) == [SPEECH, MORE_SPEECH], fails
+            for f in fails:
+                assert DISK_FULL in f["error"] and "nothing already stored was changed" in f["error"], f
+                assert f"lifelog: {f['path']}: no transcript: {f['error']}" in proc.stderr.splitlines()
 
             # `lifelog transcribe` says the same.
             proc = run_cli(data, "transcribe", "--json")
             assert "Traceback" not in proc.stderr, proc.stderr
             assert proc.returncode == 3, proc.stderr
-            [fail] = _speech_failures(json_doc(proc))
-            assert DISK_FULL in fail["error"], fail
+            fails = _speech_failures(json_doc(proc))
+            assert len(fails) == 2 and all(DISK_FULL in f["error"] for f in fails), fails
 
             proc = run_cli(data, "transcribe")  # the human form names the file and the reason
             assert proc.returncode == 3, proc.stderr
@@ -94,8 +99,8 @@ def test_full_disk_while_writing_speech_is_a_per_file_failure(speech_file: Path,
         # With space again the transcript is written: nothing was recorded as done or failed.
         proc = run_cli(data, "transcribe", "--json")
         assert proc.returncode == 0, proc.stderr
-        [done] = json_doc(proc)["transcripts"]
-        assert done["status"] == "done" and done["utterances"] >= 1, done
+        done = json_doc(proc)["transcripts"]
+        assert len(done) == 2 and all(t["status"] == "done" and t["utterances"] >= 1 for t in done), done
         assert not [p for p in (data / "journal-speech").iterdir() if not p.name.startswith(".")]
         proc = run_cli(data, "transcribe", "--json")
         assert proc.returncode == 0 and json_doc(proc)["transcripts"] == [], proc.stdout

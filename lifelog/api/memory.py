@@ -36,6 +36,7 @@ from lifelog.store.db import Store
 from lifelog.store.lock import WriteLockBusy, write_lock
 from lifelog.store.modes import ModeRepair, make_private
 from lifelog.store.modes import use_private_umask as use_private_umask
+from lifelog.store.originals import decrypted_copy, is_kept, kept_copy
 from lifelog.store.scratch import private_dir, write_private
 from lifelog.store.sql import overlap_conditions
 from lifelog.store.vault import Vault
@@ -115,7 +116,9 @@ class UtteranceInfo:
 
 @dataclass(frozen=True)
 class EpisodeMedia:
-    """Where an episode's original file was imported from and whether it is still there."""
+    """An episode's original file and whether it is still there: the user's own file, or for
+    footage kept from a device (encrypted under ``<data>/originals``) a decrypted copy in the
+    memory's private scratch folder, swept an hour after it was made and by ``forget``."""
 
     path: Path
     exists: bool
@@ -141,6 +144,8 @@ class Memory:
         self.vault = Vault.open(self.data_dir, passphrase=passphrase)
         self.store = Store(self.data_dir)
         self.finished_forget = self._finish_pending_forget()
+        # Originals kept in the clear by an older version are encrypted now (docs/privacy.md).
+        self.originals_encrypted = self._encrypt_plaintext_originals()
 
     # ------------------------------------------------------------------ time
     @property
@@ -186,6 +191,36 @@ class Memory:
         """Which of ``media_ids`` (content hashes) the memory holds, other processes' writes included."""
         self.store.refresh()
         return {m for m in media_ids if self.store.has_media(m)}
+
+    def keep_original(self, plain: Path) -> Path:
+        """Keep the imported original ``plain`` (under ``<data>/originals``) encrypted: its kept
+        copy ``<name>.lgo``; the plaintext is shredded (:mod:`lifelog.store.originals`)."""
+        from lifelog.store.originals import keep_encrypted
+
+        return keep_encrypted(self.data_dir, self.vault, plain)
+
+    def _encrypt_plaintext_originals(self) -> int:
+        """Encrypt the originals a memory made before they were kept encrypted (those imported;
+        when nobody else is writing, else the next open does it). The number encrypted."""
+        from lifelog.ingest.media import display_path
+        from lifelog.store.originals import encrypt_plaintext_originals, originals_root
+
+        if not originals_root(self.data_dir).is_dir():
+            return 0
+        recorded: set[str] | None = None
+
+        def imported(path: Path) -> bool:
+            nonlocal recorded
+            if recorded is None:
+                paths_ = self.store.rows("media", None, columns=["path"]).column("path").to_pylist()
+                recorded = {p for p in paths_ if p}
+            return display_path(path.resolve()) in recorded
+
+        try:
+            with write_lock(self.data_dir):
+                return encrypt_plaintext_originals(self.data_dir, self.vault, imported)
+        except WriteLockBusy:
+            return 0
 
     def transcribe_pending(
         self,
@@ -347,6 +382,16 @@ class Memory:
             return None
         m = media[0]
         path = Path(m["path"])
+        exists = path.is_file()
+        if is_kept(self.data_dir, path):  # a copy kept (encrypted) under <data>/originals
+            kept = kept_copy(self.data_dir, path)
+            exists = False
+            if kept is not None:
+                try:  # a decrypted copy in the private scratch folder, for the player
+                    path = decrypted_copy(self.data_dir, self.vault, kept, f"{eps[0]['media_id']}{path.suffix}")
+                    exists = True
+                except Exception as e:  # damaged, or no room for the copy: said as "not there"
+                    logging.getLogger("lifelog").warning("cannot decrypt the original of %s: %s", episode_id, e)
         offset = 0.0
         if m.get("capture_start") is not None:
             offset = max((eps[0]["start"] - m["capture_start"]).total_seconds(), 0.0)
@@ -354,7 +399,7 @@ class Memory:
         stored = m.get("kind")
         if stored in ("video", "photo", "audio"):
             kind = stored
-        return EpisodeMedia(path=path, exists=path.is_file(), kind=kind, offset_s=offset)
+        return EpisodeMedia(path=path, exists=exists, kind=kind, offset_s=offset)
 
     def ask(self, question: str, now: datetime | None = None, limit: int = 5, *, thumbnails: bool = False) -> Answer:
         """Answer a question (``lifelog ask``); :class:`lifelog.recall.parse.QuestionError` when

@@ -28,7 +28,6 @@ where only they appear are gone; episodes with others stay, without them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,14 +44,14 @@ from lifelog.sources.ledger import device_dir
 from lifelog.speech.store import SPEECH_TABLES
 from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import SCHEMAS, Store
-from lifelog.store.files import atomic_write
+from lifelog.store.files import atomic_write, shred_file
+from lifelog.store.originals import ORIGINALS, encrypted_path, is_kept
 from lifelog.store.scratch import clear_private
 from lifelog.store.sql import overlap_conditions, sql_in, sql_str
 from lifelog.store.vault import Vault
 
 Target = Literal["episode", "day", "range", "person", "object", "device", "everything"]
 PENDING = "forget.pending"
-ORIGINALS = "originals"
 CHUNK = 500  # ids per IN (...) filter
 
 
@@ -289,12 +288,11 @@ def _forget_media(store: Store, vault: Vault, media_id: str, res: ForgetResult) 
     bdir = vault.root / "blobs" / media_id[:2]
     if bdir.is_dir():
         res.blobs_removed += delete_blobs(vault, [p.stem for p in bdir.glob(f"{media_id}-*.bin")])
-    originals = (store.data_dir / ORIGINALS).resolve()
     for r in rows:
-        path = Path(r["path"]) if r.get("path") else None
-        kept_copy = path is not None and originals in path.resolve().parents  # never the user's own file
-        if kept_copy and path is not None and shred_file(path):
-            res.originals_removed += 1
+        if is_kept(store.data_dir, r.get("path")):  # never the user's own file
+            plain = Path(r["path"])  # the encrypted kept copy, and a plaintext one a crash left
+            if any([shred_file(encrypted_path(plain)), shred_file(plain)]):
+                res.originals_removed += 1
         if r.get("device"):
             _scrub_ledger(store.data_dir, r["device"], media_id)
 
@@ -379,25 +377,6 @@ def delete_blobs(vault: Vault, ids: Iterable[str | None]) -> int:
         except ValueError:
             continue
     return n
-
-
-def shred_file(path: Path) -> bool:
-    """Overwrite then unlink a regular file (best effort on SSDs and copy-on-write filesystems)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "r+b") as f:
-            block = 1 << 20
-            left = size
-            while left > 0:
-                n = min(block, left)
-                f.write(os.urandom(n))
-                left -= n
-            f.flush()
-            os.fsync(f.fileno())
-        path.unlink()
-        return True
-    except FileNotFoundError:
-        return False
 
 
 def _ids(store: Store, table: str, where: str | None) -> list[str]:

@@ -24,15 +24,16 @@ from typing import Any
 from lifelog.config import RetentionSettings
 from lifelog.privacy import audit
 from lifelog.privacy.forget import (
-    ORIGINALS,
     ForgetPlan,
     ForgetRequest,
     apply_forget,
     delete_blobs,
     plan_forget,
-    shred_file,
 )
 from lifelog.store.db import Store
+from lifelog.store.files import shred_file
+from lifelog.store.originals import encrypted_path, kept_copy
+from lifelog.store.scratch import clear_private
 from lifelog.store.sql import sql_in, ts_literal
 from lifelog.store.vault import Vault
 
@@ -103,8 +104,10 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
     if plan.originals:
         rows = store.rows("media", sql_in("id", plan.originals), columns=["path"]).to_pylist()
         for r in rows:
-            if _kept_copy(store.data_dir, r.get("path")):
-                shred_file(Path(r["path"]))
+            if _kept_copy(store.data_dir, r.get("path")):  # the encrypted copy, and a plaintext one a crash left
+                for p in {encrypted_path(Path(r["path"])), Path(r["path"])}:
+                    shred_file(p)
+        clear_private(store.data_dir)  # decrypted copies given out for playing
     if "thumbnails" in plan.cutoffs and plan.thumbnails:
         cut = ts_literal(datetime.fromisoformat(plan.cutoffs["thumbnails"]))
         ids = store.rows("frames", f"t < {cut} AND thumb_id IS NOT NULL", columns=["thumb_id"])
@@ -134,8 +137,6 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
 
 
 def _kept_copy(data_dir: Path, path: str | None) -> bool:
-    if not path:
-        return False
-    p = Path(path)
-    return (data_dir / ORIGINALS).resolve() in p.resolve().parents and p.is_file()
+    """A copy lifelog keeps under ``<data>/originals`` (encrypted) is there for this path."""
+    return kept_copy(data_dir, path) is not None
 

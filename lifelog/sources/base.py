@@ -119,6 +119,11 @@ class ImportTarget(Protocol):
         processes included."""
         ...
 
+    def keep_original(self, plain: Path) -> Path:
+        """Keep the imported file ``plain`` (under ``<data>/originals``) encrypted at rest: encrypt
+        it into its kept copy, shred the plaintext, return the kept copy (docs/privacy.md)."""
+        ...
+
 
 def check_name(name: str) -> str:
     """``name`` if it is a safe relative media path; else :class:`RefusedItem` saying why."""

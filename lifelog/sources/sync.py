@@ -8,14 +8,18 @@ For every item a source lists:
    after an unplug, a lost connection or a crash; transient errors are retried with backoff;
 4. verify the size (and the SHA-256 when the device offers one); a device sending more bytes
    than it declared is refused and its partial thrown away;
-5. move the verified file to ``<data>/originals/<id>/<name>`` (its mtime set to the device's), so
-   the app can play the clip later (``keep_originals=False`` deletes it after import instead);
+5. move the verified file to ``<data>/originals/<id>/<name>`` (its mtime set to the device's);
 6. hand it to the :class:`~lifelog.sources.base.ImportTarget`'s ``import_paths([...], device=id)``
-   and only then record it in the ledger.
+   and only then record it in the ledger;
+7. keep it encrypted at rest (``ImportTarget.keep_original``: ``<name>.lgo``, the plaintext
+   shredded), so the app can play the clip later and a new image-text model can re-index it
+   (``keep_originals=False`` deletes it after import instead). The media row and the ledger keep
+   the path ``…/<name>``; :func:`lifelog.store.originals.kept_copy` finds the encrypted copy.
 
 A crash anywhere leaves either a partial file (resumed next time), or a verified original that
 is not yet in the ledger (imported next time without downloading again; the pipeline's own
-journal rolls back a half-written import). The device is only ever read.
+journal rolls back a half-written import), or an imported one not yet encrypted (encrypted when
+the memory is next opened). The device is only ever read.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import threading
@@ -44,12 +49,14 @@ from lifelog.sources.base import (
 )
 from lifelog.sources.ledger import Ledger
 from lifelog.store.lock import WriterWaitCancelled, when_writer_free
+from lifelog.store.originals import kept_copy
 
 if TYPE_CHECKING:
     from lifelog.ingest.pipeline import ImportResult
     from lifelog.sources.registry import PairedDevice
 
 CHUNK = 1 << 20
+log = logging.getLogger("lifelog.sync")
 
 
 class SyncCancelled(Exception):
@@ -298,6 +305,11 @@ def _take(
         res.imported += 1
         keep = opts.keep_originals
         ledger.record(item, mid, "imported", path=dest if keep else None)
+        if keep:
+            try:
+                memory.keep_original(dest)
+            except (OSError, ValueError) as e:  # the next open of the memory encrypts it
+                log.warning("could not encrypt the kept original %s yet: %s", dest, e)
     else:
         res.skipped += 1
         keep = False  # the memory already holds this content from elsewhere
@@ -322,7 +334,7 @@ def _destination(data_dir: Path, dev: str, item: MediaItem, opts: SyncOptions, l
         return part.with_name(part.name.removesuffix(".part"))
     dest = local_path(originals_dir(data_dir, dev), item.name)
     old = ledger.get(item.remote_id)
-    if old is not None and old.path and Path(old.path) == dest and dest.exists():
+    if old is not None and old.path and Path(old.path) == dest and kept_copy(data_dir, dest) is not None:
         # Another version of this name was taken before: keep both originals.
         stem, dot, ext = dest.name.rpartition(".")
         dest = dest.with_name(f"{stem}.{int(item.mtime)}-{item.size}{dot}{ext}")

@@ -10,7 +10,9 @@
 * :func:`record_to_memory` runs a recorder and imports each closed segment on a worker thread
   (the :class:`~lifelog.sources.base.ImportTarget`'s ``import_paths([...], device="webcam-…")``)
   so capture never waits for the models.
-  Segments are kept under ``<data>/originals/<webcam-id>/<day>/``.
+  Segments are kept under ``<data>/originals/<webcam-id>/<day>/``, encrypted once imported
+  (``seg-….mp4.lgo``, :mod:`lifelog.store.originals`); ``RecordResult.segments`` names them as
+  imported (the path the media rows keep).
 * The recording indicator is :class:`RecorderState` (recording / paused / stopped, the current
   segment, frame counts), reported after every frame; pause/resume/stop are thread-safe.
 """
@@ -343,6 +345,11 @@ def record_to_memory(
             except Exception as e:  # keep recording; the segment stays on disk for `lifelog import`
                 res.failed.append({"path": str(seg.path), "error": f"import failed: {e}"})
                 continue
+            if r.imported:  # kept encrypted at rest (<segment>.lgo), the plaintext shredded
+                try:
+                    memory.keep_original(seg.path)
+                except (OSError, ValueError) as e:  # the next open of the memory encrypts it
+                    res.failed.append({"path": str(seg.path), "error": f"not encrypted yet: {e}"})
             res.imported += r.imported
             res.episodes += r.episodes
             res.failed += [{"path": f.path, "error": f.error} for f in r.failed]

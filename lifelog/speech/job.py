@@ -42,7 +42,13 @@ from lifelog.encoders.base import ModelMissingError
 from lifelog.ingest.failures import is_disk_full, os_reason, other_reason
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
 from lifelog.speech.speakers import attribute_speaker, media_faces
-from lifelog.speech.store import build_rows, delete_media_speech, ensure_speech_tables, media_episodes
+from lifelog.speech.store import (
+    SPEECH_JOURNAL,
+    build_rows,
+    delete_media_speech,
+    ensure_speech_tables,
+    media_episodes,
+)
 from lifelog.speech.transcribe import Segment, SpeechModelError, Transcriber, TranscribeStats, get_transcriber
 from lifelog.store.db import Store
 from lifelog.store.files import atomic_write
@@ -100,7 +106,7 @@ class SpeechCancelled(Exception):
 
 
 def _journal_dir(store: Store) -> Path:
-    return store.data_dir / "journal-speech"
+    return store.data_dir / SPEECH_JOURNAL
 
 
 def rollback_unfinished_speech(store: Store) -> list[str]:

@@ -33,6 +33,7 @@ from lifelog.store.sql import sql_in, sql_str, window_conditions
 from lifelog.store.terms import index_terms, query_terms
 from lifelog.store.vault import Vault
 
+SPEECH_JOURNAL = "journal-speech"  # <data>/journal-speech/<media id>: a transcript being written
 SPEECH_TABLES = ("utterances", "utterance_terms", "transcripts")
 
 
@@ -298,4 +299,8 @@ def pending_media(store: Store) -> list[dict[str, Any]]:
     """Media with audio whose transcript is not done yet (for a queue to pick up after import)."""
     media = store.rows("media", "has_audio = true", columns=["id", "path", "capture_start", "kind"]).to_pylist()
     done = set(store.rows("transcripts", None, columns=["media_id"]).column("media_id").to_pylist())
-    return [m for m in media if m["id"] not in done]
+    # a transcript whose write was cut (its journal entry is still there) is rolled back before
+    # the next write: it is pending, not done
+    jdir = store.data_dir / SPEECH_JOURNAL
+    unfinished = {p.name for p in jdir.iterdir()} if jdir.is_dir() else set()
+    return [m for m in media if m["id"] not in done or m["id"] in unfinished]

@@ -22,3 +22,31 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def shred_file(path: Path) -> bool:
+    """Overwrite a regular file with random bytes, then unlink it (best effort on SSDs and
+    copy-on-write filesystems); False when it was not there. A link is unlinked, never followed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError:  # a symlink (ELOOP) or a special file: remove the name, write nothing
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+    with os.fdopen(fd, "wb") as f:
+        left = os.fstat(f.fileno()).st_size
+        while left > 0:
+            n = min(1 << 20, left)
+            f.write(os.urandom(n))
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -105,7 +105,7 @@ def make_private(root: Path) -> ModeRepair:
                 rep.root_empty = next(it, None) is None
             _narrow(root, st.st_mode, is_dir=True, follow=True)
             rep.root_fixed = True
-        except PermissionError:
+        except OSError:  # not ours, or a read-only filesystem (nobody can write there either)
             rep.failed.append(str(root))
     stack = [str(root)]
     while stack:
@@ -135,7 +135,7 @@ def make_private(root: Path) -> ModeRepair:
                         continue
                 except FileNotFoundError:
                     continue
-                except PermissionError:
+                except OSError:  # not ours, or a read-only filesystem
                     rep.failed.append(e.path)
                     continue
                 if is_dir:

@@ -27,6 +27,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_AGE_S = 3600.0  # decrypted files a CLI consumer had time to read are swept after this
 
@@ -104,8 +105,9 @@ def private_dir(data_dir: Path, name: str) -> Path:
     return d
 
 
-def write_private(folder: Path, filename: str, data: bytes) -> Path:
-    """Write ``data`` as ``folder/filename`` (0600) without following any planted link."""
+def write_private(folder: Path, filename: str, data: bytes | BinaryIO) -> Path:
+    """Write ``data`` (bytes, or a file to copy a block at a time) as ``folder/filename`` (0600)
+    without following any planted link."""
     if not filename or "/" in filename or filename.startswith("."):
         raise ValueError(f"not a file name: {filename!r}")
     _check_private(folder)
@@ -115,7 +117,11 @@ def write_private(folder: Path, filename: str, data: bytes) -> Path:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if isinstance(data, bytes):
+                    f.write(data)
+                else:
+                    while block := data.read(1 << 20):
+                        f.write(block)
             os.rename(tmp, filename, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException:
             with contextlib.suppress(OSError):

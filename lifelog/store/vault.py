@@ -14,24 +14,38 @@ Every ciphertext is AES-256-GCM: ``b"LLV1" | nonce(12) | ciphertext+tag``, authe
 an associated-data string naming what it is (e.g. ``b"thumb:<id>"``), so blobs cannot be swapped.
 ``vault/key.json`` also holds a key-check value, so a wrong passphrase is reported as such
 instead of as corrupt data.
+
+Files too big to hold in memory (the kept originals under ``<data>/originals``) are encrypted
+*streaming* (:meth:`Vault.encrypt_file`, :meth:`Vault.decrypt_file`, :meth:`Vault.open_file`):
+``b"LLF1" | chunk size (u32) | file id (16)``, then chunks of ``chunk size`` plaintext bytes,
+each ``nonce(12) | ciphertext | tag(16)``, AES-256-GCM under a per-file key (HKDF-SHA256 of the
+vault key, salted with the file id). Each chunk's associated data is the header, the caller's
+label, the chunk's index and a final-chunk flag, so chunks cannot be swapped, reordered,
+dropped, or the file cut short or extended without the read failing.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import secrets
+import struct
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from lifelog.store.files import atomic_write
@@ -40,6 +54,12 @@ MAGIC = b"LLV1"
 KEYRING_SERVICE = "lifelog"
 PASSPHRASE_ENV = "LIFELOG_PASSPHRASE"
 _CHECK_LABEL = b"lifelog key check v1"
+
+FILE_MAGIC = b"LLF1"
+FILE_CHUNK = 1 << 20  # plaintext bytes per chunk of a streamed file
+_FILE_HEADER = struct.Struct(">4sI16s")  # magic, chunk size, file id
+_FILE_KEY_INFO = b"lifelog file key v1"
+_NONCE, _TAG = 12, 16
 
 KeyMode = Literal["keyring", "passphrase"]
 
@@ -130,6 +150,8 @@ class Vault:
         self.root = root
         self.mode: KeyMode = mode
         self._aead = AESGCM(key)
+        # Streamed files use per-file keys derived from a subkey of their own, never the vault key.
+        self._file_root = HKDF(hashes.SHA256(), 32, None, _FILE_KEY_INFO).derive(key)
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -222,6 +244,8 @@ class Vault:
         return self.root / "blobs" / blob_id[:2] / f"{blob_id}.bin"
 
     def put(self, blob_id: str, data: bytes) -> Path:
+        """Store ``data`` encrypted as blob ``blob_id``. Call with the memory's write lock held
+        (:meth:`remove_orphan_temps` relies on it)."""
         path = self.blob_path(blob_id)
         atomic_write(path, self.encrypt(data, f"blob:{blob_id}".encode()))
         return path
@@ -239,9 +263,9 @@ class Vault:
         the number deleted.
 
         Call only with the memory's write lock held. :meth:`put` writes a temporary file and
-        renames it into place, and every ``put`` runs under that lock (the importer's, for
-        thumbnails and face crops), so with the lock held no ``put`` is in the middle of a
-        write and every temporary file next to the blobs is debris. The exception: blobs in
+        renames it into place, and every ``put`` runs under that lock (an import's, for
+        thumbnails and face crops; an archive import's), so with the lock held no ``put`` is in
+        the middle of a write and every temporary file next to the blobs is debris. The exception: blobs in
         ``unlocked`` are written *without* the lock (the blind-index key, made by whichever
         process needs it first, a reader too), through a temporary file of their own in their
         shard folder; there a temporary file is deleted only once it is ``grace_s`` old (that
@@ -278,3 +302,183 @@ class Vault:
             path.unlink()
         except FileNotFoundError:
             pass
+
+    # ------------------------------------------------------------ big files
+    def _file_aead(self, file_id: bytes) -> AESGCM:
+        return AESGCM(HKDF(hashes.SHA256(), 32, file_id, b"lifelog file v1").derive(self._file_root))
+
+    def encrypt_file(self, src: Path | BinaryIO, dest: Path, label: bytes = b"", *, chunk: int = FILE_CHUNK) -> int:
+        """Encrypt ``src`` (a path or a file open for reading) into ``dest`` streaming, a chunk at a
+        time (at most two chunks in memory); ``dest`` appears whole or not at all (a temporary
+        file ``.tmp-…`` next to it, fsynced, renamed). ``label`` names what it is (the same label
+        must be given to read it back). Returns the number of plaintext bytes."""
+        if not 0 < chunk <= 1 << 30:
+            raise ValueError(f"bad chunk size {chunk}")
+        if isinstance(src, Path):
+            with open(src, "rb") as f:
+                return self.encrypt_file(f, dest, label, chunk=chunk)
+        file_id = secrets.token_bytes(16)
+        header = _FILE_HEADER.pack(FILE_MAGIC, chunk, file_id)
+        aead = self._file_aead(file_id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+        total = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(header)
+                index = 0
+                block = _read_full(src, chunk)
+                while True:
+                    after = _read_full(src, chunk) if len(block) == chunk else b""
+                    final = not after
+                    nonce = secrets.token_bytes(_NONCE)
+                    out.write(nonce + aead.encrypt(nonce, block, _chunk_aad(header, label, index, final)))
+                    total += len(block)
+                    if final:
+                        break
+                    block, index = after, index + 1
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return total
+
+    def open_file(self, src: Path, label: bytes = b"") -> io.BufferedReader:
+        """A seekable reader of the plaintext of a file made by :meth:`encrypt_file`; every chunk
+        is authenticated as it is read (:class:`VaultCorruptError` on any tampering)."""
+        return io.BufferedReader(_EncryptedFileReader(self, src, label), buffer_size=FILE_CHUNK)
+
+    def decrypt_file(self, src: Path, dest: Path, label: bytes = b"") -> int:
+        """Decrypt a file made by :meth:`encrypt_file` into ``dest`` (0600, whole or not at all,
+        streaming); the number of plaintext bytes. Nothing is left at ``dest`` when it fails."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
+        total = 0
+        try:
+            with self.open_file(src, label) as r, os.fdopen(fd, "wb") as out:
+                while block := r.read(FILE_CHUNK):
+                    out.write(block)
+                    total += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return total
+
+
+def _read_full(f: BinaryIO, n: int) -> bytes:
+    parts: list[bytes] = []
+    left = n
+    while left > 0:
+        b = f.read(left)
+        if not b:
+            break
+        parts.append(b)
+        left -= len(b)
+    return b"".join(parts)
+
+
+def _chunk_aad(header: bytes, label: bytes, index: int, final: bool) -> bytes:
+    return header + struct.pack(">QB", index, 1 if final else 0) + label
+
+
+def encrypted_file_size(path: Path) -> int:
+    """The plaintext size of a file made by :meth:`Vault.encrypt_file` (from its length and header;
+    nothing is decrypted). :class:`VaultCorruptError` when it cannot be one."""
+    with open(path, "rb") as f:
+        header = f.read(_FILE_HEADER.size)
+        size = os.fstat(f.fileno()).st_size
+    return _layout(header, size)[2]
+
+
+def _layout(header: bytes, size: int) -> tuple[int, int, int]:
+    """(chunk size, number of chunks, plaintext size) of a streamed file."""
+    if len(header) < _FILE_HEADER.size:
+        raise VaultCorruptError("not an encrypted file (truncated header)")
+    magic, chunk, _fid = _FILE_HEADER.unpack(header[: _FILE_HEADER.size])
+    if magic != FILE_MAGIC or not 0 < chunk <= 1 << 30:
+        raise VaultCorruptError("not an encrypted file (bad header)")
+    body = size - _FILE_HEADER.size
+    rec = chunk + _NONCE + _TAG
+    n = max(1, -(-body // rec))
+    last = body - (n - 1) * rec - _NONCE - _TAG
+    if last < 0:
+        raise VaultCorruptError("encrypted file is truncated")
+    return chunk, n, (n - 1) * chunk + last
+
+
+class _EncryptedFileReader(io.RawIOBase):
+    """Random access to a streamed file's plaintext, a chunk decrypted (and checked) at a time."""
+
+    def __init__(self, vault: Vault, path: Path, label: bytes) -> None:
+        super().__init__()
+        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self._header = self._f.read(_FILE_HEADER.size)
+            self._chunk, self._n, self._size = _layout(self._header, os.fstat(self._f.fileno()).st_size)
+        except BaseException:
+            self._f.close()
+            raise
+        self._aead = vault._file_aead(self._header[8:24])
+        self._label = label
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def _plain(self, index: int) -> bytes:
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1]
+        rec = self._chunk + _NONCE + _TAG
+        self._f.seek(_FILE_HEADER.size + index * rec)
+        raw = _read_full(self._f, rec)
+        final = index == self._n - 1
+        try:
+            plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], _chunk_aad(self._header, self._label, index, final))
+        except (InvalidTag, ValueError) as e:
+            raise VaultCorruptError(f"encrypted file failed authentication at chunk {index}") from e
+        if len(plain) != (self._chunk if not final else self._size - index * self._chunk):
+            raise VaultCorruptError(f"encrypted file has a chunk of the wrong size ({index})")
+        self._cached = (index, plain)
+        return plain
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._pos >= self._size:
+            if self._size == 0:
+                self._plain(0)  # an empty file still has its (final) chunk to authenticate
+            return 0
+        index, at = divmod(self._pos, self._chunk)
+        data = self._plain(index)[at : at + len(buffer)]
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._f.close()
+            self._cached = None
+        super().close()

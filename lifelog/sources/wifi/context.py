@@ -4,7 +4,8 @@
 the TLS identity, the device registry and the index of received files, the import worker, the
 limits and the uploads in flight; and the steps every handler takes — emit an event, refuse a
 request (logged, with a JSON error), authenticate a paired device, read a JSON body, and move a
-verified file into ``originals/<device>/`` and import it. It runs on the receiver's event loop.
+verified file into ``originals/<device>/``, import it and keep it encrypted. It runs on the
+receiver's event loop.
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ class ReceiverContext:
     async def import_received(
         self, part: Path, name: str, dev: WifiDevice, tag: str, sha256: str | None, keep_on_busy: bool
     ) -> tuple[int, OutcomeDoc | dict[str, Any]]:
-        """Move a verified part file into ``originals/<device>/`` and import it (one at a time).
+        """Move a verified part file into ``originals/<device>/``, import it (one at a time), then
+        keep it encrypted (``<name>.lgo``; the plaintext is shredded).
 
         Returns the HTTP status and the outcome document: 200 imported/skipped, 422 failed (the
         file is deleted: nothing is stored), 503 busy (with ``keep_on_busy`` the part file is put
@@ -224,6 +226,11 @@ class ReceiverContext:
                 self.received.add(sha256, out.media_id)
             if out.status == "skipped":
                 dest.unlink(missing_ok=True)  # the memory already had these bytes
+            elif out.status == "imported":  # kept encrypted at rest (<name>.lgo), the plaintext shredded
+                try:
+                    await loop.run_in_executor(self.worker.pool, self.worker.target.keep_original, dest)
+                except Exception:  # (a full disk) the next open of the memory encrypts it
+                    log.exception("could not encrypt the kept original %s yet", dest)
             self.emit(
                 out.status, f"{dev.name}: {name} {out.status}", dev.id, name=name,
                 episodes=out.result.get("episodes", []),

@@ -8,8 +8,8 @@ once the outcome is settled. A receiver killed in between leaves the marker, and
 start :func:`reconcile_incoming` (run before it listens) settles each one:
 
 * the memory holds the file (the import finished before the kill): it stays as the kept
-  original, the index of received files learns it, the upload session is closed — a retry is
-  told ``have`` / ``skipped``;
+  original (encrypted now if the kill came before that, ``keep``), the index of received files
+  learns it, the upload session is closed — a retry is told ``have`` / ``skipped``;
 * it does not (the core rolled the import back, or it never began): a paired upload's file goes
   back to its ``.part`` — a complete upload whose import is pending, exactly the state a 503
   "busy" leaves — so the sender's retry (``POST`` then ``PUT bytes */SIZE``; the reference
@@ -64,10 +64,12 @@ def reconcile_incoming(
     data_dir: Path,
     stored: Callable[[list[str]], set[str]],
     remember: Callable[[str, str], None],
+    keep: Callable[[Path], object] | None = None,
 ) -> list[str]:
     """Settle what a hard stop left half-done (see the module docstring); one sentence per
     thing done, for the receiver's events. ``stored(media_ids)`` says which the memory holds;
-    ``remember(sha256, media_id)`` records a received file in the index for ``have``."""
+    ``remember(sha256, media_id)`` records a received file in the index for ``have``;
+    ``keep(path)`` keeps an imported original encrypted (``ImportTarget.keep_original``)."""
     from lifelog.ingest.media import content_hash
 
     said: list[str] = []
@@ -100,6 +102,11 @@ def reconcile_incoming(
                         remember(sha, media_id)
                     for p in (part, meta):
                         p.unlink(missing_ok=True)
+                    if keep is not None:
+                        try:
+                            keep(dest)
+                        except Exception:  # the next open of the memory encrypts it
+                            log.exception("could not encrypt the kept original %s yet", dest)
                     said.append(f"{dest.name} was imported before the receiver stopped; kept")
                 elif part.suffix == ".part" and meta.is_file():
                     os.replace(dest, part)

@@ -142,7 +142,8 @@ class Receiver:
     # ------------------------------------------------------------- lifecycle
     def start(self) -> Receiver:
         # Before listening, so no request meets a half-done file: what a hard stop left behind.
-        recovered = reconcile_incoming(self.data_dir, self.worker.has, self.app.received.add)
+        recovered = reconcile_incoming(self.data_dir, self.worker.has, self.app.received.add,
+                                       self.worker.target.keep_original)
         self._thread = threading.Thread(target=self._run, name="lifelog-wifi-receiver", daemon=True)
         self._thread.start()
         self._ready.wait()
