@@ -118,6 +118,10 @@ class RetentionSettings(BaseModel):
     faces_days: int | None = Field(
         None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
     )
+    trash_days: int = Field(
+        30, ge=1, title="Keep the trash for",
+        description="Days an episode or day moved to the trash can be restored before it is forgotten for good.",
+    )
 
     @model_validator(mode="after")
     def _parts_within_everything(self) -> RetentionSettings:

@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests never touch the user's keyring: the vault uses a passphrase-derived key.
 os.environ.setdefault("LIFELOG_PASSPHRASE", "test passphrase")
+# Like the product's entry points (lifelog.commands.main, ui.app), the test process writes
+# memories with a private umask; tests of the repair of open modes set their own (test_modes.py).
+os.umask(0o077)
 
 
 @pytest.fixture

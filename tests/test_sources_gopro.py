@@ -18,6 +18,8 @@ from lifelog.sources.ledger import Ledger
 from lifelog.sources.sim.clips import make_clips
 from lifelog.sources.sim.gopro_server import GoProServer
 from lifelog.sources.sync import SyncOptions, SyncProgress, SyncResult, originals_dir, sync_source
+from lifelog.store.originals import decrypted_copy, is_encrypted, kept_copy
+from lifelog.store.vault import Vault
 
 CEST = timezone(timedelta(hours=2))
 START = datetime(2024, 5, 15, 9, 0, tzinfo=CEST)
@@ -49,7 +51,11 @@ def sha(p: Path) -> str:
 
 
 def kept(data_dir: Path, dev: str, name: str) -> Path:
-    return originals_dir(data_dir, dev) / "100GOPRO" / name
+    """A decrypted copy of a kept original (it is kept encrypted under <data>/originals)."""
+    recorded = originals_dir(data_dir, dev) / "100GOPRO" / name
+    copy = kept_copy(data_dir, recorded)
+    assert copy is not None and is_encrypted(copy), recorded
+    return decrypted_copy(data_dir, Vault.open(data_dir, create=False), copy, f"test-{name}")
 
 
 def test_list_and_sync_only_new_files(

@@ -17,6 +17,7 @@ from lifelog.sources.ledger import Ledger
 from lifelog.sources.sim.clips import make_clips
 from lifelog.sources.sim.dcf import UnpluggingSource, add_file, make_volume
 from lifelog.sources.sync import SyncOptions, SyncProgress, originals_dir, sync_source
+from lifelog.store.originals import encrypted_path, is_encrypted, kept_copy, open_original
 
 CEST = timezone(timedelta(hours=2))
 START = datetime(2024, 5, 14, 8, 0, tzinfo=CEST)
@@ -34,6 +35,17 @@ def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
+def kept_sha(mem: Memory, recorded: Path) -> str:
+    """SHA-256 of a kept original's plaintext: it is kept encrypted, decrypted while it is read."""
+    kept = kept_copy(mem.data_dir, recorded)
+    assert kept is not None and is_encrypted(kept), recorded
+    h = hashlib.sha256()
+    with open_original(mem.data_dir, mem.vault, kept) as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def test_sync_takes_only_new_files(
     tmp_path: Path, data_dir: Path, clips: list[tuple[Path, datetime]], models_ready: None
 ) -> None:
@@ -49,11 +61,11 @@ def test_sync_takes_only_new_files(
     assert len(eps) == 2
     assert abs(eps[0].start - START) < timedelta(seconds=2)  # creation_time of the clip, not the copy's
 
-    # Originals are kept under the data dir, byte for byte, with the device's mtime.
+    # Originals are kept under the data dir (encrypted), byte for byte, with the device's mtime.
     dev = first.device_id
     kept = originals_dir(data_dir, dev) / "100GOPRO" / "GX010001.MP4"
-    assert sha(kept) == sha(clips[0][0])
-    assert abs(kept.stat().st_mtime - clips[0][1].timestamp()) < 1
+    assert kept_sha(mem, kept) == sha(clips[0][0])
+    assert abs(encrypted_path(kept).stat().st_mtime - clips[0][1].timestamp()) < 1
 
     # The camera records one more clip; the next sync takes only that one.
     add_file(vol, "gopro", 3, clips[2][0], clips[2][1])
@@ -90,7 +102,7 @@ def test_unplug_mid_transfer_then_resume(
     assert again.ok and again.imported == 1 and again.resumed == 1
     assert again.bytes_downloaded == size - size // 2
     kept = originals_dir(data_dir, again.device_id) / "100CANON" / "IMG_0001.MP4"
-    assert sha(kept) == sha(clips[0][0])
+    assert kept_sha(mem, kept) == sha(clips[0][0])
     assert Ledger(data_dir, again.device_id).partial_bytes() == 0
     assert len(mem.episodes()) == 1
 
@@ -111,7 +123,7 @@ def test_a_file_changed_on_the_device_is_taken_again(
     assert len(mem.episodes()) == 2
     # Both originals are kept (the first one still backs its episodes).
     kept = sorted(p for p in originals_dir(data_dir, "folder-phone").rglob("*") if p.is_file())
-    assert sorted(sha(p) for p in kept) == sorted([sha(clips[0][0]), sha(clips[1][0])])
+    assert sorted(kept_sha(mem, p) for p in kept) == sorted([sha(clips[0][0]), sha(clips[1][0])])
 
 
 class CrashingMemory(Memory):
@@ -171,7 +183,7 @@ def test_a_partial_of_an_older_version_is_not_resumed(
     assert res.ok and res.imported == 1 and res.resumed == 0
     assert res.bytes_downloaded == clips[1][0].stat().st_size
     kept = originals_dir(data_dir, res.device_id) / "100CANON" / "IMG_0001.MP4"
-    assert sha(kept) == sha(clips[1][0])
+    assert kept_sha(mem, kept) == sha(clips[1][0])
 
 
 def test_cancel_mid_download_keeps_the_partial_and_reports_progress(

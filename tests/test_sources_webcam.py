@@ -14,6 +14,7 @@ from lifelog.api import Memory
 from lifelog.ingest.media import parse_creation_time
 from lifelog.sources.sim.camera import SimCamera
 from lifelog.sources.webcam import CameraError, Cv2Camera, Recorder, RecorderState, record_to_memory
+from lifelog.store.originals import decrypted_copy, is_encrypted, kept_copy
 
 CEST = timezone(timedelta(hours=2))
 START = datetime(2024, 5, 17, 14, 0, tzinfo=CEST)
@@ -45,8 +46,11 @@ def test_record_segments_import_with_capture_times(footage: Path, data_dir: Path
     cam = SimCamera(footage, START, fps=10)
     res = record_to_memory(mem, cam, segment_s=4, duration_s=10, on_state=states.append)
     assert res.error is None and not res.failed
-    segs = [Path(s) for s in res.segments]
-    assert len(segs) == 3 and all(p.suffix == ".mp4" and p.exists() for p in segs)
+    named = [Path(s) for s in res.segments]  # kept encrypted: read through decrypted copies
+    kept = [kept_copy(data_dir, p) for p in named]
+    assert len(named) == 3 and all(p.suffix == ".mp4" and k is not None and is_encrypted(k) for p, k in
+                                    zip(named, kept, strict=True))
+    segs = [decrypted_copy(data_dir, mem.vault, k, p.name) for p, k in zip(named, kept, strict=True) if k]
     assert res.imported == 3 and res.frames == 100
     assert not list((data_dir / "originals").rglob("*.part"))
     # Each segment carries its real capture start as creation_time.

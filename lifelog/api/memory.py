@@ -32,6 +32,11 @@ from lifelog.privacy.forget import (
     plan_forget,
 )
 from lifelog.privacy.retention import RetentionPlan, apply_retention, plan_retention
+from lifelog.privacy.trash import TrashKind, move_to_trash
+from lifelog.privacy.trash import batches as trash_batches
+from lifelog.privacy.trash import expired as expired_trash
+from lifelog.privacy.trash import purge as purge_batches
+from lifelog.privacy.trash import restore as restore_trash
 from lifelog.store.db import Store
 from lifelog.store.lock import WriteLockBusy, write_lock
 from lifelog.store.modes import ModeRepair, make_private
@@ -124,6 +129,23 @@ class EpisodeMedia:
     exists: bool
     kind: MediaKind
     offset_s: float  # where the episode starts in the file, in seconds
+
+
+@dataclass(frozen=True)
+class TrashEntry:
+    """One move to the trash (an episode, or a day's episodes): restorable until it is purged
+    ``retention.trash_days`` after ``at``. ``episodes`` are read from the memory (summaries,
+    times, thumbnails) though every other reader hides them."""
+
+    id: str
+    at: datetime
+    kind: str  # episode | day
+    episodes: list[EpisodeInfo]
+    purge_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "kind": self.kind, "purge_at": self.purge_at.isoformat(),
+                "episodes": [e.to_json() for e in self.episodes]}
 
 
 class Memory:
@@ -246,7 +268,7 @@ class Memory:
     def episodes_between(self, start: datetime | None, end: datetime | None) -> list[EpisodeInfo]:
         """Episodes overlapping [start, end), in time order (either bound may be open)."""
         conds = overlap_conditions(start, end)
-        hidden = self.store.committed_filter()
+        hidden = self.store.committed_filter(episode_column="id")  # unfinished imports, the trash
         if hidden:
             conds.append(hidden)
         where = " AND ".join(conds) or None
@@ -299,7 +321,7 @@ class Memory:
 
     def days(self) -> list[DayInfo]:
         """Days with episodes (a day is judged in the memory's zone), oldest first."""
-        hidden = self.store.committed_filter()
+        hidden = self.store.committed_filter(episode_column="id")  # unfinished imports, the trash
         self.store.refresh()
         col = self.store.rows("episodes", hidden, columns=["start"]).column("start").to_pylist()
         counts: dict[date, int] = {}
@@ -314,7 +336,7 @@ class Memory:
         from lifelog.store.sql import sql_str
 
         where = f"episode_id = {sql_str(episode_id)}"
-        hidden = self.store.committed_filter()
+        hidden = self.store.committed_filter()  # the trash's frames too: the Trash view shows them
         if hidden:
             where = f"{where} AND {hidden}"
         rows = self.store.rows(
@@ -591,7 +613,10 @@ class Memory:
         """Remove what the retention rules say is due (at start-up and nightly), for good."""
         with write_lock(self.data_dir):
             plan = plan_retention(self.store, self.settings.retention, now or datetime.now().astimezone())
-            return apply_retention(self.store, self.vault, plan)
+            done = apply_retention(self.store, self.vault, plan)  # expired trash too
+            if plan.forget is not None or plan.trash or plan.faces:
+                self._edit_people_unlocked()
+            return done
 
     def audit_log(self) -> list[dict[str, Any]]:
         """What was forgotten (or exported, purged) and when: kinds and counts, never what."""
@@ -656,3 +681,59 @@ class Memory:
         if result.settings == "restored":
             self.settings = load_settings(self.data_dir)
         return result
+
+    # ----------------------------------------------------------------- trash
+    def trash_episodes(
+        self, episode_ids: Iterable[str], kind: TrashKind = "episode", now: datetime | None = None
+    ) -> TrashEntry | None:
+        """Move episodes to the trash (the app's everyday delete, docs/privacy.md): hidden from
+        every reader at once, restorable for ``retention.trash_days`` days, then forgotten for
+        good. None when they were all in the trash already; ``ForgetError`` for an unknown id;
+        ``WriteLockBusy`` while an import holds the memory (callers wait with ``when_writer_free``)."""
+        with write_lock(self.data_dir):
+            batch = move_to_trash(self.store, episode_ids, kind, now or datetime.now().astimezone())
+        return self._trash_entry(batch) if batch is not None else None
+
+    def trash_day(self, day: date, now: datetime | None = None) -> TrashEntry | None:
+        """Move every (shown) episode of a day, in the memory's zone, to the trash as one batch."""
+        from lifelog.privacy.forget import ForgetError
+
+        ids = [e.id for e in self.episodes(day)]
+        if not ids:
+            raise ForgetError(f"nothing recorded on {day.isoformat()} (or it is in the trash already)")
+        return self.trash_episodes(ids, "day", now)
+
+    def restore_from_trash(self, ids: Iterable[str]) -> list[str]:
+        """Take trash entries (by their id) or single episodes (by episode id) out of the trash:
+        they are back, unchanged. The episode ids restored; ``ForgetError`` for an id not in
+        the trash; ``WriteLockBusy`` while another writer holds the memory."""
+        with write_lock(self.data_dir):
+            return restore_trash(self.store, list(ids))
+
+    def trash(self) -> list[TrashEntry]:
+        """What is in the trash, most recently deleted first."""
+        return [self._trash_entry(b) for b in reversed(trash_batches(self.store))]
+
+    def purge_trash(self, now: datetime | None = None, *, everything: bool = False) -> ForgetResult | None:
+        """Forget for good what has been in the trash longer than ``retention.trash_days`` (or,
+        with ``everything``, all of it: "Empty trash"). None when nothing was due. Runs with
+        :meth:`apply_retention` too."""
+        with write_lock(self.data_dir):
+            if everything:
+                due = trash_batches(self.store)
+            else:
+                due = expired_trash(self.store, self.settings.retention.trash_days, now or datetime.now().astimezone())
+            result = purge_batches(self.store, self.vault, due)
+            if result is not None:
+                self._edit_people_unlocked()
+            return result
+
+    def empty_trash(self) -> ForgetResult | None:
+        """Forget everything in the trash for good, now."""
+        return self.purge_trash(everything=True)
+
+    def _trash_entry(self, batch: Any) -> TrashEntry:
+        eps = [e for e in (self.episode(i) for i in batch.episodes) if e is not None]
+        eps.sort(key=lambda e: e.start)
+        at = batch.at.astimezone(self.tz)
+        return TrashEntry(batch.id, at, batch.kind, eps, at + timedelta(days=self.settings.retention.trash_days))

@@ -4,6 +4,8 @@ show :meth:`lifelog.api.Memory.plan_forget`'s :class:`ForgetPlan` (counts) to th
 
 from __future__ import annotations
 
+from lifelog.api.memory import TrashEntry
 from lifelog.privacy.forget import ForgetPlan, ForgetRequest, ForgetResult, Target
+from lifelog.privacy.retention import RetentionPlan
 
-__all__ = ["ForgetPlan", "ForgetRequest", "ForgetResult", "Target"]
+__all__ = ["ForgetPlan", "ForgetRequest", "ForgetResult", "RetentionPlan", "Target", "TrashEntry"]

@@ -32,7 +32,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     rt.add_argument("--json", action="store_true", help="print one JSON document")
     au = sub.add_parser("audit", parents=[common], help="what was forgotten or exported, and when (never what)")
     au.add_argument("--json", action="store_true", help="print one JSON document")
-    return {"forget": cmd_forget, "audit": cmd_audit, "retention": cmd_retention}
+    tr = sub.add_parser("trash", parents=[common],
+                        help="what the app moved to the trash; restore it, or empty the trash")
+    tr.add_argument("action", nargs="?", choices=["list", "restore", "empty"], default="list",
+                    help="list (the default), restore ID..., or empty (forget it all for good)")
+    tr.add_argument("ids", nargs="*", metavar="ID", help="restore: trash entry ids or episode ids")
+    tr.add_argument("--yes", action="store_true", help="empty: do not ask for confirmation")
+    tr.add_argument("--json", action="store_true", help="print one JSON document")
+    return {"forget": cmd_forget, "audit": cmd_audit, "retention": cmd_retention, "trash": cmd_trash}
 
 
 def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
@@ -141,7 +148,68 @@ def cmd_retention(args: argparse.Namespace) -> int:
     if args.json:
         emit({**plan.to_json(), "rules": rules, "applied": bool(args.apply)})
         return EXIT_OK
-    shown = ", ".join(f"{k.removesuffix('_days')} {v} days" for k, v in rules.items() if v) or "keep everything"
+    shown = ", ".join(f"{k.removesuffix('_days')} {v} days" for k, v in rules.items()
+                      if v and k != "trash_days") or "keep everything"
     print(f"rules: {shown}")
     print(plan.describe() if not args.apply else plan.describe().replace("will remove", "removed"))
+    return EXIT_OK
+
+
+def cmd_trash(args: argparse.Namespace) -> int:
+    """``lifelog trash [--json]``, ``lifelog trash restore ID...``, ``lifelog trash empty [--yes]``."""
+    from lifelog.api.errors import ForgetError, WriteLockBusy, WriterWaitCancelled
+    from lifelog.api.lock import when_writer_free
+
+    mem = open_memory(args)
+    if args.action != "restore" and args.ids:
+        raise CliError(f"lifelog trash {args.action} takes no ids", EXIT_USAGE)
+    if args.action == "list":
+        entries = mem.trash()
+        if args.json:
+            emit([e.to_json() for e in entries])
+            return EXIT_OK
+        if not entries:
+            print("the trash is empty")
+        for e in entries:
+            n = len(e.episodes)
+            print(f"{e.id}  {e.kind}, moved {e.at:%Y-%m-%d %H:%M}, forgotten for good after {e.purge_at:%Y-%m-%d}: "
+                  f"{n} episode{'s' if n != 1 else ''}")
+            for ep in e.episodes:
+                print(f"    {ep.id}  {ep.start:%Y-%m-%d %H:%M}–{ep.end:%H:%M}  {ep.summary}")
+        return EXIT_OK
+    cancel = threading.Event()
+    try:
+        if args.action == "restore":
+            if not args.ids:
+                raise CliError("say what to restore: lifelog trash restore ID... (see `lifelog trash`)", EXIT_USAGE)
+            try:
+                restored = when_writer_free(lambda: mem.restore_from_trash(args.ids), cancel, give_up_s=3600.0)
+            except ForgetError as e:
+                raise CliError(str(e), EXIT_USAGE) from e
+            if args.json:
+                emit({"restored": restored})
+            else:
+                print(f"restored {len(restored)} episode{'s' if len(restored) != 1 else ''}")
+            return EXIT_OK
+        n = sum(len(e.episodes) for e in mem.trash())
+        if not n:
+            if args.json:
+                emit({"emptied": False, "episodes": 0})
+            else:
+                print("the trash is empty")
+            return EXIT_OK
+        if not args.yes:
+            what = f"this will forget {n} episode{'s' if n != 1 else ''} in the trash for good"
+            if not sys.stdin.isatty():
+                raise CliError(f"{what}; add --yes to confirm (stdin is not a terminal)", EXIT_USAGE)
+            if input(f"{what}. This cannot be undone. Empty the trash? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing forgotten", file=sys.stderr)
+                return EXIT_OK
+        result = when_writer_free(mem.empty_trash, cancel, give_up_s=3600.0)
+    except (WriteLockBusy, WriterWaitCancelled) as e:
+        raise CliError(str(e)) from e
+    if args.json:
+        emit({"emptied": True, **(result.to_json() if result is not None else {"episodes": 0})})
+    else:
+        print(f"emptied the trash: {result.plan.describe().removeprefix('this will forget ') if result else 'nothing'}")
     return EXIT_OK

@@ -3,7 +3,9 @@
 Frames keep only a small thumbnail (160 px), so each frame's picture is taken, best first, from
 
 1. the **original file** (``media.path``) when it is still there with the same size: a photo is
-   loaded again, a video is seeked to the frame's ``offset_s`` — the same picture the import saw;
+   loaded again, a video is seeked to the frame's ``offset_s`` — the same picture the import saw
+   (a copy kept encrypted under ``<data>/originals`` is decrypted into the memory's private
+   scratch folder while it is read, then removed);
 2. else the frame's **encrypted thumbnail**, decrypted in memory (weaker, but always there).
 
 Each vector row records ``model = name@version`` and ``source`` (``media`` | ``thumbnail``).
@@ -127,7 +129,7 @@ def reindex(
         pending.clear()
 
     try:
-        for r, im, src, err in _pictures(todo, media, vault, use_media, cancel):
+        for r, im, src, err in _pictures(todo, media, vault, store.data_dir, use_media, cancel):
             if im is None:
                 result.failed.append((r["id"], err or "no picture"))
                 continue
@@ -178,6 +180,7 @@ def _pictures(
     todo: list[dict[str, Any]],
     media: dict[str, dict[str, Any]],
     vault: Vault,
+    data_dir: Path,
     use_media: bool,
     cancel: threading.Event | None,
 ) -> Iterator[tuple[dict[str, Any], NDArray[Any] | None, str, str | None]]:
@@ -195,7 +198,7 @@ def _pictures(
         originals: dict[str, NDArray[Any]] = {}
         m = media.get(mid)
         if use_media and m is not None:
-            originals = _from_original(m, group)
+            originals = _from_original(m, group, vault, data_dir)
         for r in group:
             if cancel is not None and cancel.is_set():
                 raise _Cancelled
@@ -209,19 +212,29 @@ def _pictures(
                 yield r, None, "", f"no original file and no readable thumbnail ({type(e).__name__})"
 
 
-def _from_original(m: dict[str, Any], group: list[dict[str, Any]]) -> dict[str, NDArray[Any]]:
-    """Frames re-decoded from the file they were imported from, if it is still there unchanged."""
+def _from_original(
+    m: dict[str, Any], group: list[dict[str, Any]], vault: Vault, data_dir: Path
+) -> dict[str, NDArray[Any]]:
+    """Frames re-decoded from the file they were imported from, if it is still there unchanged
+    (a copy kept encrypted under ``<data>/originals`` is decrypted into the private scratch
+    folder for the time it is read)."""
+    from lifelog.store.originals import is_kept, kept_copy, plain_original, plain_size
+
     path = Path(m["path"]) if m.get("path") else None
     try:
-        if path is None or not path.is_file() or (m.get("size") and path.stat().st_size != m["size"]):
+        if path is None:
+            return {}
+        kept = kept_copy(data_dir, path) if is_kept(data_dir, path) else (path if path.is_file() else None)
+        if kept is None or (m.get("size") and plain_size(kept) != m["size"]):
             return {}
         from lifelog.ingest import decode
 
-        if m.get("kind") == "photo":
-            rgb = decode.load_photo(path).rgb
-            return {r["id"]: rgb for r in group}
-        if m.get("kind") == "video":
-            return _video_frames(path, group)
+        with plain_original(data_dir, vault, kept, f"reindex-{m['id']}{path.suffix}") as plain:
+            if m.get("kind") == "photo":
+                rgb = decode.load_photo(plain).rgb
+                return {r["id"]: rgb for r in group}
+            if m.get("kind") == "video":
+                return _video_frames(plain, group)
     except Exception:  # unreadable now: the thumbnails are used instead
         return {}
     return {}

@@ -177,7 +177,7 @@ class Objects:
     def _where(self, classes: Iterable[str], start: datetime | None, end: datetime | None) -> str:
         names = ", ".join(sql_str(c) for c in classes)
         where = f"({window_filter(start, end)}) AND array_has_any(labels, make_array({names}))"
-        hidden = self.store.committed_filter()  # leave out imports that have not finished
+        hidden = self.store.committed_filter(episode_column="episode_id")  # unfinished imports, the trash
         return f"{where} AND {hidden}" if hidden else where
 
     def _shown(self, groups: Sequence[tuple[str, Sequence[str]]], where: str) -> _Shown | None:

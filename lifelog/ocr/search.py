@@ -49,7 +49,7 @@ def _match_frames(
     key = index_key(vault)
     hashes = {term_hash(key, t): t for t in terms}
     where = [sql_in("term", hashes), *_window_where(window)]
-    hidden = store.committed_filter()
+    hidden = store.committed_filter(episode_column="episode_id")  # unfinished imports, the trash
     if hidden:
         where.append(hidden)
     rows = store.rows(

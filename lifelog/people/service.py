@@ -75,7 +75,7 @@ class People:
     def faces(self, person_id: str) -> list[FaceInfo]:
         """The faces of a person, best first (ids for :meth:`split`; crops are vault blobs)."""
         row = self.tables.person(person_id)
-        f = self.tables.faces(f"person_id = {sql_str(row.id)}")
+        f = self.tables.faces(f"person_id = {sql_str(row.id)}", shown=True)
         out = [
             FaceInfo(f.ids[i], f.person[i], f.t[i], f.episodes[i], float(f.quality[i]), f.crop[i], f.by[i] == "user")
             for i in range(len(f))
@@ -90,7 +90,7 @@ class People:
     def sightings(self, person_id: str) -> list[Sighting]:
         """Per episode: when the person was first and last seen in it, and the best face crop."""
         row = self.tables.person(person_id)
-        f = self.tables.faces(f"person_id = {sql_str(row.id)}")
+        f = self.tables.faces(f"person_id = {sql_str(row.id)}", shown=True)
         per: dict[str, list[int]] = {}
         for i in range(len(f)):
             ep = f.episodes[i]
@@ -282,5 +282,7 @@ class People:
         if not rows:
             return []
         out = self._infos(rows)
+        if self.store.trashed_episodes():  # someone seen only in episodes in the trash is not listed
+            out = [p for p in out if p.faces]
         out.sort(key=lambda p: (p.last_seen or datetime.min.replace(tzinfo=UTC), p.id), reverse=True)
         return out

@@ -122,16 +122,18 @@ class PeopleTables:
         self.vault = vault
 
     # ------------------------------------------------------------------ reading
-    def committed(self, where: str | None) -> str | None:
+    def committed(self, where: str | None, *, shown: bool = False) -> str | None:
         """``where``, leaving out the faces of imports that have not finished (or were killed and
-        will be rolled back): they must neither be listed nor start or join a person."""
-        pending = self.store.committed_filter()
+        will be rolled back): they must neither be listed nor start or join a person. ``shown``:
+        what the user is shown also leaves out the faces of episodes in the trash (clustering
+        still counts them: they come back on restore)."""
+        pending = self.store.committed_filter(episode_column="episode_id" if shown else None)
         if pending is None:
             return where
         return f"({where}) AND {pending}" if where else pending
 
-    def faces(self, where: str | None = None) -> FaceRows:
-        tbl = self.store.rows(FACES_TABLE, self.committed(where), columns=FACE_COLUMNS)
+    def faces(self, where: str | None = None, *, shown: bool = False) -> FaceRows:
+        tbl = self.store.rows(FACES_TABLE, self.committed(where, shown=shown), columns=FACE_COLUMNS)
         n = tbl.num_rows
         emb_col = tbl.column("embedding").combine_chunks() if n else None
         if emb_col is not None and emb_col.null_count == 0:
@@ -186,7 +188,8 @@ class PeopleTables:
     def stats(self, person_ids: Sequence[str]) -> dict[str, PersonStats]:
         """Per person: first and last time seen, episodes, faces and the best face crop."""
         columns = ["person_id", "t", "episode_id", "quality", "seed", "crop_id"]
-        tbl = self.store.rows(FACES_TABLE, self.committed(sql_in("person_id", person_ids)), columns=columns)
+        tbl = self.store.rows(FACES_TABLE, self.committed(sql_in("person_id", person_ids), shown=True),
+                              columns=columns)
         cols = {c: tbl.column(c).to_pylist() for c in columns}
         out: dict[str, PersonStats] = {}
         for i, pid in enumerate(cols["person_id"]):
@@ -206,7 +209,7 @@ class PeopleTables:
     def episode_people(self, episode_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(episode id, person id) of every person with a face in one of ``episode_ids``."""
         tbl = self.store.rows(
-            FACES_TABLE, self.committed(f"{sql_in('episode_id', episode_ids)} AND person_id IS NOT NULL"),
+            FACES_TABLE, self.committed(f"{sql_in('episode_id', episode_ids)} AND person_id IS NOT NULL", shown=True),
             columns=["episode_id", "person_id"],
         )
         return set(zip(tbl.column("episode_id").to_pylist(), tbl.column("person_id").to_pylist(), strict=True))

@@ -50,7 +50,7 @@ from lifelog.store.scratch import clear_private
 from lifelog.store.sql import overlap_conditions, sql_in, sql_str
 from lifelog.store.vault import Vault
 
-Target = Literal["episode", "day", "range", "person", "object", "device", "everything"]
+Target = Literal["episode", "day", "range", "person", "object", "device", "everything", "trash"]
 PENDING = "forget.pending"
 CHUNK = 500  # ids per IN (...) filter
 
@@ -176,6 +176,21 @@ def plan_forget(store: Store, request: ForgetRequest) -> ForgetPlan:
         if media:
             episodes.update(_ids(store, "episodes", _in_chunks("media_id", media)))
             plan.media = sorted(media)
+    return _with_episodes(store, plan, episodes)
+
+
+def plan_episodes(store: Store, episodes: Iterable[str], target: Target = "trash") -> ForgetPlan:
+    """A plan that forgets these episodes whole (and the files left with none); ids that no
+    longer exist are left out (the trash's purge, lifelog.privacy.trash)."""
+    store.refresh()
+    wanted = sorted(set(episodes))
+    existing = set(_ids(store, "episodes", _in_chunks("id", wanted))) if wanted else set()
+    return _with_episodes(store, ForgetPlan(target), existing)
+
+
+def _with_episodes(store: Store, plan: ForgetPlan, episodes: set[str]) -> ForgetPlan:
+    """Fill in ``plan``'s episodes, their counts, and the files none of whose episodes remain."""
+    t = plan.target
     plan.episodes = sorted(episodes)
     if plan.episodes:
         plan.frames = store.count("frames", _in_chunks("episode_id", plan.episodes))

@@ -7,7 +7,9 @@
 * **pictures**: thumbnails/keyframes are shredded from the vault and unlinked from their frames
   and episodes (labels, vectors and times stay, so questions still find the moment);
 * **transcripts**: utterances and their blind-index terms go (the file is not transcribed again);
-* **faces**: face rows and crops go; a person left without any face goes too.
+* **faces**: face rows and crops go; a person left without any face goes too;
+* **the trash**: episodes moved to the trash more than ``trash_days`` ago are forgotten for good
+  (:mod:`lifelog.privacy.trash`).
 
 :func:`plan_retention` counts what would go (the preview); :func:`apply_retention` does it
 under the caller's write lock, then removes old LanceDB versions so nothing survives on disk,
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lifelog.config import RetentionSettings
-from lifelog.privacy import audit
+from lifelog.privacy import audit, trash
 from lifelog.privacy.forget import (
     ForgetPlan,
     ForgetRequest,
@@ -51,23 +53,26 @@ class RetentionPlan:
     thumbnails: int = 0
     utterances: int = 0
     faces: int = 0
+    trash: list[str] = field(default_factory=list)  # episodes whose time in the trash is over
 
     def counts(self) -> dict[str, int]:
         return {"episodes": len(self.forget.episodes) if self.forget else 0, "originals": len(self.originals),
                 "thumbnails": self.thumbnails, "utterances": self.utterances, "faces": self.faces}
 
     def is_empty(self) -> bool:
-        return not any(self.counts().values())
+        return not any(self.counts().values()) and not self.trash
 
     def describe(self) -> str:
         names = {"episodes": "episodes forgotten", "originals": "copied files shredded",
                  "thumbnails": "pictures", "utterances": "things said", "faces": "faces"}
         parts = [f"{n} {names[k]}" for k, n in self.counts().items() if n]
+        if self.trash:
+            parts.append(f"{len(self.trash)} episode{'s' if len(self.trash) != 1 else ''} from the trash")
         return "retention will remove " + ", ".join(parts) if parts else "retention: nothing is due"
 
     def to_json(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "cutoffs": self.cutoffs, "counts": self.counts(),
-                "summary": self.describe()}
+                "trash": len(self.trash), "summary": self.describe()}
 
 
 def _cutoff(now: datetime, days: int | None) -> datetime | None:
@@ -94,6 +99,8 @@ def plan_retention(store: Store, rules: RetentionSettings, now: datetime) -> Ret
     if (c := _cutoff(now, rules.faces_days)) is not None:
         plan.cutoffs["faces"] = c.isoformat()
         plan.faces = store.count("faces", f"t < {ts_literal(c)}")
+    plan.cutoffs["trash"] = (now - timedelta(days=rules.trash_days)).isoformat()
+    plan.trash = [e for b in trash.expired(store, rules.trash_days, now) for e in b.episodes]
     return plan
 
 
@@ -130,7 +137,10 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
         gone = [p for p in people if p not in with_faces]
         for i in range(0, len(gone), CHUNK):
             store.delete("people", sql_in("id", gone[i:i + CHUNK]))
-    if not plan.is_empty():
+    if plan.trash:  # forgotten for good by the forget code (its own audit entry, target "trash")
+        trash_cut = datetime.fromisoformat(plan.cutoffs["trash"])
+        trash.purge(store, vault, [b for b in trash.batches(store) if b.at < trash_cut])
+    if any(plan.counts().values()):
         store.compact()
         audit.record(store.data_dir, "purge", plan.counts(), target="retention")
     return plan

@@ -592,7 +592,7 @@ def _episode_rows(ctx: RecallContext, ids: list[str]) -> dict[str, EpisodeSpan]:
     if not ids:
         return {}
     where = sql_in("id", ids)
-    hidden = ctx.store.committed_filter()
+    hidden = ctx.store.committed_filter(episode_column="id")  # unfinished imports, the trash
     if hidden:
         where = f"{where} AND {hidden}"
     rows = ctx.store.rows("episodes", where, columns=["id", "start", "end"]).to_pylist()

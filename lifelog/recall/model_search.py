@@ -70,8 +70,10 @@ def augment_candidates(
     have = set(table.column("id").to_pylist()) if table.num_rows else set()
     extra_ids = [i for i in near.column("id").to_pylist() if i not in have]
     parts = [table]
+    trash = store.committed_filter(episode_column="episode_id")  # frames of trashed episodes stay out
     for i in range(0, len(extra_ids), IN_CHUNK):
-        rows = store.rows("frames", sql_in("id", extra_ids[i : i + IN_CHUNK]), columns=list(columns))
+        where_ids = sql_in("id", extra_ids[i : i + IN_CHUNK])
+        rows = store.rows("frames", f"{where_ids} AND {trash}" if trash else where_ids, columns=list(columns))
         parts.append(rows.select(list(columns)).cast(table.schema))
     out = pa.concat_tables(parts) if len(parts) > 1 else table
     ids = out.column("id").to_pylist()

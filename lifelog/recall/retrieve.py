@@ -91,7 +91,7 @@ def count_in(store: Store, start: datetime | None, end: datetime | None, cond: s
     """
     tbl = store.table("frames")
     if strategy.split_count and start is None and end is not None:
-        hidden = store.committed_filter()
+        hidden = store.committed_filter(episode_column="episode_id")
         extra = f" AND {hidden}" if hidden else ""
         total = int(tbl.count_rows(f"({cond}){extra}"))
         if total == 0:
@@ -170,7 +170,7 @@ def window_where(store: Store, start: datetime | None, end: datetime | None) -> 
     """SQL for the rows of the time window [start, end) whose import finished (``t`` and
     ``media_id`` columns: frames, OCR lines)."""
     where = window_filter(start, end)
-    hidden = store.committed_filter()
+    hidden = store.committed_filter(episode_column="episode_id")  # unfinished imports, the trash
     return f"({where}) AND {hidden}" if hidden else where
 
 
@@ -219,5 +219,9 @@ def candidate_frames(
     if model is not None:  # an installed image-text model (lifelog.recall.model_search, docs/models.md)
         from lifelog.recall.model_search import augment_candidates
 
-        table = augment_candidates(store, model, table, where, COLUMNS, k)
+        # the model's table has no episode column: it gets the window and committed imports; the
+        # trash is left out when its frames are read (augment_candidates)
+        hidden = store.committed_filter()
+        model_where = f"({window_filter(start, end)}) AND {hidden}" if hidden else window_filter(start, end)
+        table = augment_candidates(store, model, table, model_where, COLUMNS, k)
     return Candidates(table, vec.num_rows, lab.num_rows)

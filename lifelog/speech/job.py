@@ -52,6 +52,7 @@ from lifelog.speech.store import (
 from lifelog.speech.transcribe import Segment, SpeechModelError, Transcriber, TranscribeStats, get_transcriber
 from lifelog.store.db import Store
 from lifelog.store.files import atomic_write
+from lifelog.store.originals import is_kept, kept_copy, plain_original
 from lifelog.store.sql import sql_str
 from lifelog.store.vault import Vault
 
@@ -324,18 +325,22 @@ def transcribe_pending(
             results.append(SpeechResult(m["id"], "failed", error=disk_full, path=shown))
             continue
         start = m["capture_start"]
-        if not path.is_file():
+        # A copy kept from a device is encrypted under <data>/originals: decrypted into the
+        # private scratch folder while it is transcribed, then removed.
+        kept = kept_copy(store.data_dir, path) if is_kept(store.data_dir, path) else path
+        if kept is None or not kept.is_file():
             results.append(
                 SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}", path=shown)
             )
             continue
         tz = _tz_offset(store, m["id"])
         try:
-            res = transcribe_media(
-                store, vault, m["id"], path, start.astimezone(tz) if tz else start, progress,
-                (lambda: cancel is not None and cancel.is_set()), settings=settings,
-                transcriber=transcriber,
-            )
+            with plain_original(store.data_dir, vault, kept, f"speech-{m['id']}{path.suffix}") as plain:
+                res = transcribe_media(
+                    store, vault, m["id"], plain, start.astimezone(tz) if tz else start, progress,
+                    (lambda: cancel is not None and cancel.is_set()), settings=settings,
+                    transcriber=transcriber,
+                )
         except SpeechCancelled:
             break
         except (SpeechModelError, ModelMissingError):

@@ -204,7 +204,10 @@ def episode_hits(
     by_ep = fuse_into_episodes(hits)
     if not by_ep:
         return []
-    rows = store.rows("episodes", sql_in("id", by_ep), columns=["id", "start", "end"]).to_pylist()
+    where = sql_in("id", by_ep)
+    hidden = store.committed_filter("media_id", episode_column="id")  # unfinished imports, the trash
+    rows = store.rows("episodes", f"{where} AND {hidden}" if hidden else where,
+                      columns=["id", "start", "end"]).to_pylist()
     spans = {r["id"]: (r["start"], r["end"]) for r in rows}
     out = [
         SpeechEpisodeHit(ep, spans[ep][0], spans[ep][1], hs[0].score, hs)

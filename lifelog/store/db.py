@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from lifelog.store.sql import sql_in, sql_str
 
 SCHEMA_VERSION = 1
 JOURNAL_DIR = "journal"
+TRASH_FILE = "trash.json"  # episodes moved to the trash (lifelog.privacy.trash writes it; readers hide them)
 SEMANTIC_DIM = 384
 FEATURE_DIM = 1280
 FACE_DIM = 128
@@ -268,6 +270,7 @@ class Store:
         self.db = lancedb.connect(str(self.path))
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._trash_cache: tuple[tuple[int, int, int], list[str]] | None = None
         for name, schema in SCHEMAS.items():
             self._tables[name] = self._open_or_migrate(name, schema)
 
@@ -438,10 +441,37 @@ class Store:
         except FileNotFoundError:
             return []
 
-    def committed_filter(self, column: str = "media_id") -> str | None:
-        """A filter that hides rows of unfinished imports, or None when there are none."""
+    def committed_filter(self, column: str = "media_id", episode_column: str | None = None) -> str | None:
+        """A filter that hides rows of unfinished imports, or None when there are none. With
+        ``episode_column`` (``episode_id``; ``id`` for the episodes table) readers also hide the
+        episodes in the trash (:meth:`trashed_episodes`)."""
         pending = self.uncommitted_media()
-        return f"{column} NOT IN ({', '.join(sql_str(m) for m in pending)})" if pending else None
+        conds = [f"{column} NOT IN ({', '.join(sql_str(m) for m in pending)})"] if pending else []
+        trashed = self.trashed_episodes() if episode_column else []
+        if trashed:
+            conds.append(f"({episode_column} IS NULL OR {episode_column} NOT IN "
+                         f"({', '.join(sql_str(e) for e in trashed)}))")
+        return " AND ".join(conds) if conds else None
+
+    def trashed_episodes(self) -> list[str]:
+        """Ids of the episodes in the trash (``<data>/trash.json``, written atomically by
+        :mod:`lifelog.privacy.trash`); read again only when the file changed."""
+        path = self.data_dir / TRASH_FILE
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return []
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._trash_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            doc = json.loads(path.read_bytes())
+            ids = sorted({str(e) for b in doc.get("batches", []) for e in b.get("episodes", [])})
+        except (OSError, ValueError, AttributeError, TypeError):  # not ours: nothing is hidden
+            ids = []
+        self._trash_cache = (key, ids)
+        return ids
 
     def has_media(self, media_id: str) -> bool:
         return self.count("media", f"id = {sql_str(media_id)}") > 0

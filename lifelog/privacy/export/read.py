@@ -52,6 +52,7 @@ from lifelog.privacy.export.format import (
 from lifelog.store.blind_index import index_key, term_hash
 from lifelog.store.db import JOURNAL_DIR, SCHEMAS, Store
 from lifelog.store.files import atomic_write
+from lifelog.store.originals import keep_encrypted, kept_copy
 from lifelog.store.sql import sql_in
 from lifelog.store.terms import index_terms
 from lifelog.store.vault import Vault
@@ -288,7 +289,7 @@ def _write_media(
         elif name in originals:
             rel = name.removeprefix(ORIGINALS + "/")
             target = root / rel
-            if target.exists():
+            if kept_copy(store.data_dir, target) is not None:
                 continue
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = target.with_name(f".tmp-{target.name}")
@@ -306,6 +307,7 @@ def _write_media(
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
+            keep_encrypted(store.data_dir, vault, target)  # kept encrypted at rest, like every original
             res.originals += 1
         else:
             continue

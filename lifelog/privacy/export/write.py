@@ -35,6 +35,7 @@ from lifelog.privacy.export.format import (
     to_json_rows,
 )
 from lifelog.store.db import SCHEMAS, Store
+from lifelog.store.originals import kept_copy, plain_original
 from lifelog.store.sql import and_all, overlap_conditions, sql_in
 from lifelog.store.vault import Vault, VaultError
 
@@ -154,11 +155,12 @@ def _write(
                     | {t for ts in episodes.column("thumb_ids").to_pylist() for t in (ts or [])})
     crops = sorted({c for c in rows["faces"].column("crop_id").to_pylist() if c})
     originals_root = (store.data_dir / ORIGINALS_DIR).resolve()
-    originals: dict[str, Path] = {}  # media id -> kept original
+    originals: dict[str, Path] = {}  # media id -> kept original (as recorded: its plaintext name)
+    kept: dict[str, Path] = {}  # media id -> the file keeping it (encrypted, docs/privacy.md)
     for m in rows["media"].select(["id", "path"]).to_pylist():
-        p = Path(m["path"]) if m.get("path") else None
-        if p is not None and originals_root in p.resolve().parents and p.is_file() and not p.is_symlink():
-            originals[m["id"]] = p
+        k = kept_copy(store.data_dir, m.get("path"))
+        if k is not None:
+            originals[m["id"]], kept[m["id"]] = Path(m["path"]), k
     total = len(TABLES) + len(thumbs) + len(crops) + len(originals) + 3
     done = 0
 
@@ -211,7 +213,8 @@ def _write(
             sink.add_bytes(f"{folder}/{b}.jpg", data)
             tick("media", kind)
     for mid, p in originals.items():
-        sink.add_file(f"{ORIGINALS}/{p.resolve().relative_to(originals_root).as_posix()}", p)
+        with plain_original(store.data_dir, vault, kept[mid], f"export-{mid}{p.suffix}") as plain:
+            sink.add_file(f"{ORIGINALS}/{p.resolve().relative_to(originals_root).as_posix()}", plain)
         tick("media", mid[:12])
     lo = start.astimezone(UTC) if start else None
     hi = end.astimezone(UTC) if end else None
