@@ -124,7 +124,7 @@ def test_export_and_import_round_trip(memory: dict[str, Any], tmp_path: Path) ->
     first = json_doc(proc)
     assert first["added"]["episodes"] == 4 and first["vectors"] == "carried", first
     assert first["added"]["utterance_terms"] > 0 and first["added"]["ocr_terms"] > 0
-    assert first["originals"] == 1 and list((target / "originals").rglob("*.mp4"))
+    assert first["originals"] == 1 and list((target / "originals").rglob("*.mp4.lgo"))  # kept encrypted
     before, after = _state(data), _state(target)
     assert _cli_view(target) == _cli_view(data)
     assert after["episodes"] == before["episodes"]

@@ -212,7 +212,12 @@ def test_retention_rules_remove_each_kind_when_due(memory: dict[str, Any]) -> No
     faces = mem.store.rows("faces", None, columns=["crop_id", "t"]).to_pylist()
     crops = [f["crop_id"] for f in faces if f["t"] < cut]
     talk_thumb = next(f.thumb_id for f in mem.episode_frames(m["talk"]) if f.thumb_id)
-    kept = Path(mem.episode_media(m["rocket"]).path)
+    from lifelog.store.originals import is_encrypted, kept_copy
+
+    assert mem.episode_media(m["rocket"]).exists  # played from a decrypted copy of the kept original
+    synced = mem.store.rows("media", "device IS NOT NULL", columns=["path"]).to_pylist()
+    kept = kept_copy(data, synced[0]["path"])  # the kept original itself (encrypted)
+    assert kept is not None and is_encrypted(kept)
     assert said and crops and kept.is_file() and data in kept.parents
     rules = {"faces_days": 2, "transcripts_days": 2, "thumbnails_days": 2, "originals_days": 1}
     save_settings(data, mem.settings.model_copy(update={"retention": mem.settings.retention.model_copy(update=rules)}))

@@ -143,7 +143,7 @@ def test_delete_after_verified_copy_only_when_asked(
     assert res.imported == 2 and res.deleted == 2
     assert list((vol / "DCIM" / "100MEDIA").iterdir()) == []
     assert len(mem.episodes()) == 2  # the kept originals still back the episodes
-    assert all(p.exists() for p in (data_dir / "originals" / res.device_id).rglob("*.MP4"))
+    assert len(list((data_dir / "originals" / res.device_id).rglob("*.MP4.lgo"))) == 2  # kept, encrypted
 
 
 def test_watch_syncs_a_paired_volume_when_it_is_mounted(

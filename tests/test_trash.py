@@ -197,6 +197,6 @@ def test_a_trash_operation_waits_for_an_import_holding_the_memory(memory: dict[s
         time.sleep(3)
         assert proc.poll() is None, "a trash operation must wait while another writer holds the memory"
         assert m["cat"] not in {e.id for e in mem.episodes()}
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert m["cat"] in {e.id for e in mem.episodes()}

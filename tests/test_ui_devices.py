@@ -316,8 +316,9 @@ def test_record_pause_resume_stop_imports_segments(h: Harness, media: Any) -> No
     assert not page.rec_dot.isVisibleTo(page) and page.record_button.isEnabled()
     assert cams[0].closed  # the camera is released
     folder = h.memory.data_dir / "originals"
-    segs = sorted(folder.rglob("seg-*.mp4"))
+    segs = sorted(folder.rglob("seg-*.mp4.lgo"))  # imported segments are kept encrypted
     assert len(segs) == state.segments_done and not list(folder.rglob("*.part"))
+    assert not list(folder.rglob("seg-*.mp4")), "no segment is kept in the clear"
     assert "episodes" in h.changed and h.memory.episodes()
     assert "Stopped:" in page.rec_label.text() and f"{state.segments_done} imported" in page.rec_label.text()
 
@@ -330,7 +331,8 @@ def test_closing_while_recording_keeps_the_last_segment(h: Harness, media: Any) 
     h.page.record_button.click()
     h.wait(lambda: h.page._rec_state is not None and h.page._rec_state.frames_recorded >= 5)
     h.close()
-    segs = sorted((h.memory.data_dir / "originals").rglob("seg-*.mp4"))
+    found = (h.memory.data_dir / "originals").rglob("seg-*.mp4*")  # kept encrypted (.lgo) once imported
+    segs = sorted({p.with_name(p.name.removesuffix(".lgo")) for p in found if not p.name.endswith(".part")})
     assert len(segs) == 1
     h.wait(lambda: h.page.segments_imported == segs)
     assert h.memory.episodes()

@@ -23,6 +23,8 @@ from lifelog.sources.wifi.common import INCOMING_DIR, RECEIVED_DIR
 from lifelog.sources.wifi.pairing import parse_uri
 from lifelog.sources.wifi.registry import list_devices
 from lifelog.sources.wifi.tls import ensure_identity
+from lifelog.store.originals import is_encrypted, open_original
+from lifelog.store.vault import Vault
 
 
 @pytest.fixture
@@ -34,6 +36,11 @@ pytestmark = [pytest.mark.media]
 
 
 def _sha(p: Path) -> str:
+    """SHA-256 of a file; of a kept original (kept encrypted, ``….lgo``) of its decrypted bytes."""
+    if is_encrypted(p):
+        data_dir = next(d for d in p.parents if d.name == "originals").parent
+        with open_original(data_dir, Vault.open(data_dir, create=False), p) as f:
+            return hashlib.sha256(f.read()).hexdigest()
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 

@@ -16,6 +16,11 @@ window's :class:`ui.context.AppContext` when the window is built. A page may def
 
 Threading: every core call goes through ``ctx.tasks`` (reads on a small pool, writes serialised
 on one thread); the UI thread only renders plain data. See docs/app.md.
+
+At start-up the window applies the retention rules (and purges the trash of what has been there
+longer than ``retention.trash_days``) once, on its write thread, and says in the status bar what
+was removed, if anything (:meth:`MainWindow.apply_retention_at_start`). The status bar also
+offers **Undo** after a move to the trash (:mod:`ui.trash`).
 """
 
 from __future__ import annotations
@@ -56,13 +61,16 @@ from ui.qt import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QShortcut,
     QSize,
     QStackedWidget,
     Qt,
+    QTimer,
     QWidget,
 )
 from ui.tasks import Tasks
+from ui.trash import UNDO_MS, Trasher, trasher_for
 from ui.widgets import thumbs_for
 
 log = logging.getLogger(__name__)
@@ -138,6 +146,18 @@ class MainWindow(QMainWindow):
                 item.setData(Qt.ItemDataRole.UserRole, spec.key)
                 self.nav.addItem(item)
         forgetter_for(self.ctx).read_only = read_only
+        self.trasher = trasher_for(self.ctx)
+        self.trasher.read_only = read_only
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setObjectName("undo_trash")
+        self.undo_button.setToolTip("Restore what was just moved to the trash")
+        self.undo_button.setVisible(False)
+        self.undo_button.clicked.connect(self.trasher.undo)
+        self.statusBar().addPermanentWidget(self.undo_button)
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.timeout.connect(lambda: self.undo_button.setVisible(False))
+        self.trasher.undo_changed.connect(self._offer_undo)
         self.nav.currentItemChanged.connect(self._nav_changed)
         central = QWidget()
         row = QHBoxLayout(central)
@@ -155,6 +175,9 @@ class MainWindow(QMainWindow):
         if FIRST_RUN_PAGE in self.pages:
             # empty and never opened (a marker file)
             self.tasks.read(lambda: 0 if is_first_run(memory) else 1, self._first_run)
+        self.retention_result: Any = None  # what the start-up retention removed (a RetentionPlan), once done
+        if not read_only:
+            self.apply_retention_at_start()
 
     # ------------------------------------------------------------------ pages
     @property
@@ -201,6 +224,37 @@ class MainWindow(QMainWindow):
             hook = getattr(page, "on_changed", None)
             if callable(hook):
                 hook(what)
+
+    def _offer_undo(self, offered: bool) -> None:
+        self.undo_button.setVisible(offered)
+        if offered:
+            self._undo_timer.start(UNDO_MS)
+
+    def apply_retention_at_start(self) -> None:
+        """The retention rules and the trash's purge, once, on the write thread. Another process
+        writing (an import from the command line) is not waited for: the next start does it."""
+        memory, now = self.memory, self.ctx.now
+
+        def work() -> Any:
+            from lifelog.api.errors import WriteLockBusy
+
+            try:
+                return memory.apply_retention(now())
+            except WriteLockBusy:
+                return None
+
+        def done(plan: Any) -> None:
+            self.retention_result = plan
+            if plan is not None and not plan.is_empty():
+                removed = plan.describe().removeprefix("retention will remove ")
+                self.status(f"Retention removed for good: {removed} (rules in Settings ▸ Privacy).")
+                self.changed("forgotten")
+
+        def failed(msg: str) -> None:
+            self.retention_result = False
+            self.status(f"Retention could not be applied: {msg}")
+
+        self.tasks.write(work, done, failed)
 
     def focus_ask_box(self) -> None:
         self.navigate("ask")
@@ -295,6 +349,9 @@ class MainWindow(QMainWindow):
         forgetter = self.tasks.findChild(Forgetter)
         if isinstance(forgetter, Forgetter):
             forgetter.before_close()  # stops waiting for another writer; a forget begun finishes
+        trasher = self.tasks.findChild(Trasher)
+        if isinstance(trasher, Trasher):
+            trasher.before_close()
         self.tasks.wait_idle()  # writes finish or stop at their next cancel check
         event.accept()
 

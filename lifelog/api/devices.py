@@ -22,6 +22,7 @@ widgets or terminals; errors are in :mod:`lifelog.api.errors`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from lifelog.api.memory import Memory
@@ -107,8 +108,15 @@ from lifelog.store.lock import when_writer_free
 
 def import_segment(memory: Memory, path: Path, device: str, *, give_up_s: float = BUSY_WAIT_S) -> ImportResult:
     """Import one closed recording segment, as ``device``; waits (up to ``give_up_s``) while
-    another import holds the memory."""
-    return when_writer_free(lambda: memory.import_paths([path], device=device), give_up_s=give_up_s)
+    another import holds the memory. An imported segment is then kept encrypted
+    (``<segment>.lgo``, the plaintext shredded; docs/privacy.md)."""
+    res = when_writer_free(lambda: memory.import_paths([path], device=device), give_up_s=give_up_s)
+    if res.imported:
+        try:
+            memory.keep_original(path)
+        except (OSError, ValueError) as e:  # the next open of the memory encrypts it
+            logging.getLogger("lifelog").warning("could not encrypt the recorded segment %s yet: %s", path, e)
+    return res
 
 
 def open_camera(index: int) -> FrameSource:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lifelog import paths
-from lifelog.config import Settings, load_settings
+from lifelog.config import RetentionSettings, Settings, load_settings
 from lifelog.ingest.media import MediaKind, kind_of
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.privacy.audit import read as read_audit
@@ -225,9 +225,9 @@ class Memory:
         """Encrypt the originals a memory made before they were kept encrypted (those imported;
         when nobody else is writing, else the next open does it). The number encrypted."""
         from lifelog.ingest.media import display_path
-        from lifelog.store.originals import encrypt_plaintext_originals, originals_root
+        from lifelog.store.originals import encrypt_plaintext_originals, plaintext_originals
 
-        if not originals_root(self.data_dir).is_dir():
+        if not plaintext_originals(self.data_dir):  # the usual case: one scan, no lock, no write
             return 0
         recorded: set[str] | None = None
 
@@ -242,6 +242,9 @@ class Memory:
             with write_lock(self.data_dir):
                 return encrypt_plaintext_originals(self.data_dir, self.vault, imported)
         except WriteLockBusy:
+            return 0
+        except OSError as e:  # (a read-only or full disk) never keeps the memory from opening
+            privacy_log.warning("kept originals could not be encrypted yet: %s", e)
             return 0
 
     def transcribe_pending(
@@ -605,9 +608,10 @@ class Memory:
                 self._edit_people_unlocked()
             return result
 
-    def plan_retention(self, now: datetime | None = None) -> RetentionPlan:
-        """What the retention rules in Settings would remove now (the preview)."""
-        return plan_retention(self.store, self.settings.retention, now or datetime.now().astimezone())
+    def plan_retention(self, now: datetime | None = None, rules: RetentionSettings | None = None) -> RetentionPlan:
+        """What the retention rules in Settings (or ``rules``, e.g. edited but not yet saved)
+        would remove now (the preview)."""
+        return plan_retention(self.store, rules or self.settings.retention, now or datetime.now().astimezone())
 
     def apply_retention(self, now: datetime | None = None) -> RetentionPlan:
         """Remove what the retention rules say is due (at start-up and nightly), for good."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from lifelog.config import (
     CaptureSettings,
     EpisodeSettings,
+    RetentionSettings,
     Settings,
     SettingsError,
     SpeechSettings,
@@ -45,6 +46,7 @@ __all__ = [
     "REPO_ROOT",
     "CaptureSettings",
     "EpisodeSettings",
+    "RetentionSettings",
     "Settings",
     "SettingsError",
     "SpeechSettings",

@@ -103,8 +103,10 @@ def keep_encrypted(data_dir: Path, vault: Vault, plain: Path) -> Path:
     with os.fdopen(fd, "rb") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         st = os.fstat(f.fileno())
-        if st.st_nlink == 0 and enc.is_file():  # done by another process while we waited
-            return enc
+        if st.st_nlink == 0:  # done by another process while we waited (never encrypt shredded bytes)
+            if enc.is_file():
+                return enc
+            raise FileNotFoundError(f"{plain} was removed while waiting to encrypt it")
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{plain} is not a regular file")
         vault.encrypt_file(f, enc, label)
@@ -160,34 +162,42 @@ def plain_original(data_dir: Path, vault: Vault, kept: Path, name: str) -> Itera
             os.unlink(path)
 
 
+def plaintext_originals(data_dir: Path) -> list[Path]:
+    """Every plaintext file under ``<data>/originals`` (not a kept ``.lgo``, a ``.part`` being
+    written or a temporary file); links are never followed."""
+    root = originals_root(data_dir)
+    found: list[Path] = []
+    if not root.is_dir() or root.is_symlink():
+        return found
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(Path(e.path))
+            elif (e.is_file(follow_symlinks=False) and not e.name.endswith((SUFFIX, ".part"))
+                  and not e.name.startswith((".", TEMP_PREFIX))):
+                found.append(Path(e.path))
+    return sorted(found)
+
+
 def encrypt_plaintext_originals(
     data_dir: Path, vault: Vault, imported: Callable[[Path], bool], cancel: Callable[[], bool] | None = None
 ) -> int:
     """Encrypt every plaintext original under ``<data>/originals`` that the memory holds
     (``imported(path)``: a media row was imported from it); files not imported yet (a sync or an
     upload interrupted before its import, a webcam segment whose import failed) are left to the
-    code that imports them. The number encrypted. Links are never followed."""
-    root = originals_root(data_dir)
+    code that imports them. The number encrypted."""
     done = 0
-    if not root.is_dir() or root.is_symlink():
-        return 0
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        with os.scandir(d) as it:
-            entries = list(it)
-        for e in entries:
-            if cancel is not None and cancel():
-                return done
-            if e.is_dir(follow_symlinks=False):
-                stack.append(Path(e.path))
-                continue
-            name = e.name
-            if (not e.is_file(follow_symlinks=False) or name.endswith((SUFFIX, ".part"))
-                    or name.startswith((".", TEMP_PREFIX))):
-                continue
-            path = Path(e.path)
-            if imported(path):
-                keep_encrypted(data_dir, vault, path)
-                done += 1
+    for path in plaintext_originals(data_dir):
+        if cancel is not None and cancel():
+            break
+        if imported(path):
+            keep_encrypted(data_dir, vault, path)
+            done += 1
     return done

@@ -91,9 +91,13 @@ class EpisodePanel(QWidget):
         self.forget_btn = QPushButton("Forget…")
         self.forget_btn.setToolTip("Forget this episode for good: its frames, faces, words and thumbnails")
         self.forget_btn.setEnabled(False)  # the timeline wires it (TimelinePage.forget_episode)
+        self.trash_btn = QPushButton("Move to trash")
+        self.trash_btn.setToolTip("Delete this episode: it goes to the trash, where it can be restored for a while")
+        self.trash_btn.setEnabled(False)  # the timeline wires it (TimelinePage.trash_episode)
         play_row = QHBoxLayout()
         play_row.addWidget(self.play)
         play_row.addWidget(self.play_note, 1)
+        play_row.addWidget(self.trash_btn)
         play_row.addWidget(self.forget_btn)
 
         self.frames = QListWidget()
@@ -127,6 +131,8 @@ class EpisodePanel(QWidget):
         token = self._token
         self.episode_id = episode_id
         self.detail = None
+        self.forget_btn.setEnabled(False)  # until this episode's detail is read
+        self.trash_btn.setEnabled(False)
         self.title.setText("Opening episode…")
         ctx = self.ctx
 
@@ -161,6 +167,7 @@ class EpisodePanel(QWidget):
         self.play.setToolTip("")
         self.play_note.setText("")
         self.forget_btn.setEnabled(False)
+        self.trash_btn.setEnabled(False)
         self.highlighted_frame = -1
 
     def _render(self, detail: EpisodeDetail | None, moment: datetime | None) -> None:
@@ -172,6 +179,7 @@ class EpisodePanel(QWidget):
             return
         ep = detail.episode
         self.forget_btn.setEnabled(True)
+        self.trash_btn.setEnabled(True)
         self.title.setText(f"{day_title(ep.start.date())}, {span(ep.start, ep.end)}")
         self.summary.setText(ep.summary or "(no summary)")
         self.people_label.setText(f"<b>People:</b> {names(ep.people, 'nobody recognised')}")

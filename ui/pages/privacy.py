@@ -1,4 +1,16 @@
-"""The Settings page's "Privacy" section: the audit log and **Forget everything…**.
+"""The Settings page's "Privacy" section: the retention rules, the trash, the audit log and
+**Forget everything…**.
+
+**Retention** (:class:`RetentionBox`): each kind's days (empty keeps it for ever; the trash's
+days are required), validated by the core's :class:`lifelog.api.settings.RetentionSettings`
+(a bad value is shown under its field and nothing is saved). **Preview** reads
+:meth:`lifelog.api.Memory.plan_retention` with the edited rules on the read pool ("will remove
+…"); **Apply** saves the rules and applies them now on the write thread (the app also applies
+them once at every start).
+
+**Trash** (:class:`TrashBox`): what the Timeline moved to the trash, newest first, with when it
+is forgotten for good; **Restore** takes the selected entry back (:mod:`ui.trash`), **Empty
+trash…** forgets it all for good after a confirmation.
 
 The audit log (:meth:`lifelog.api.Memory.audit_log`, read on the read pool) says what kind of
 thing was forgotten (or exported, purged), when, and how much — never what it was. **Forget
@@ -12,11 +24,29 @@ import contextlib
 from datetime import datetime, tzinfo
 from typing import Any
 
-from lifelog.api.privacy import ForgetRequest
+from lifelog.api.privacy import ForgetRequest, ForgetResult, RetentionPlan, TrashEntry
+from lifelog.api.settings import RetentionSettings, save_settings
 from ui.context import AppContext
 from ui.forget import CONFIRM_WORD, forgetter_for
-from ui.qt import QGroupBox, QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
-from ui.widgets import error_line, guarded, muted
+from ui.qt import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    Qt,
+    QVBoxLayout,
+    QWidget,
+)
+from ui.trash import trasher_for
+from ui.widgets import ERROR_STYLE, error_line, guarded, muted, span
+
+RULES = ["everything_days", "originals_days", "thumbnails_days", "transcripts_days", "faces_days", "trash_days"]
+ROLE_ID = Qt.ItemDataRole.UserRole
 
 
 def audit_line(entry: dict[str, Any], tz: tzinfo | None = None) -> str:
@@ -42,6 +72,10 @@ class PrivacySection(QGroupBox):
         self.loaded = False
         self._token = 0
         lay = QVBoxLayout(self)
+        self.retention = RetentionBox(ctx)
+        lay.addWidget(self.retention)
+        self.trash = TrashBox(ctx)
+        lay.addWidget(self.trash)
         lay.addWidget(muted("What was forgotten (or exported, purged) and when: kinds and counts, never what. "
                             "Forget an episode, a day, a person, an object or a device from its page."))
         self.audit_list = QListWidget()
@@ -96,3 +130,288 @@ class PrivacySection(QGroupBox):
     def on_changed(self, what: str) -> None:
         if what == "forgotten":
             self.refresh()
+            self.trash.refresh()
+        if what == "settings":
+            self.retention.revert()
+
+
+def retention_line(rules: RetentionSettings) -> str:
+    """The rules in one line: "pictures 90 days, trash 30 days" ("kept for ever" when none)."""
+    names = {"everything_days": "everything", "originals_days": "copied footage", "thumbnails_days": "pictures",
+             "transcripts_days": "what was said", "faces_days": "faces", "trash_days": "the trash"}
+    dump = rules.model_dump()
+    kept = [f"{names[k]} {dump[k]} days" for k in RULES if k != "trash_days" and dump.get(k)]
+    shown = ", ".join(kept) if kept else "everything is kept for ever"
+    return f"{shown}; the trash is kept {dump['trash_days']} days"
+
+
+class RetentionBox(QGroupBox):
+    """The retention rules: edit, Preview (read pool), Apply (saves, then applies on the write thread)."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__("Retention", parent)
+        self.ctx = ctx
+        self.plan: RetentionPlan | None = None  # the last preview
+        self.applied: RetentionPlan | None = None
+        self._token = 0
+        lay = QVBoxLayout(self)
+        lay.addWidget(muted("Keep each kind of memory only so many days (empty: for ever). Older ones are removed "
+                            "for good when lifelog starts, and when you press Apply."))
+        form = QFormLayout()
+        self.edits: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}
+        infos = RetentionSettings.model_fields
+        for name in RULES:
+            info = infos[name]
+            edit = QLineEdit()
+            edit.setObjectName(f"retention_{name}")
+            edit.setPlaceholderText("required" if name == "trash_days" else "for ever")
+            edit.setToolTip(info.description or "")
+            edit.textChanged.connect(lambda _t: self._edited())
+            err = QLabel("")
+            err.setStyleSheet(ERROR_STYLE)
+            err.setWordWrap(True)
+            err.hide()
+            cell = QWidget()
+            cl = QVBoxLayout(cell)
+            cl.setContentsMargins(0, 0, 0, 0)
+            cl.addWidget(edit)
+            cl.addWidget(err)
+            form.addRow(f"{info.title or name} (days)", cell)
+            self.edits[name], self.errors[name] = edit, err
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.setToolTip("Say what these rules would remove now (nothing is removed)")
+        self.preview_button.clicked.connect(lambda: self.preview())
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Save these rules and remove what they say is due now, for good")
+        self.apply_button.clicked.connect(lambda: self.apply())
+        row.addWidget(self.preview_button)
+        row.addWidget(self.apply_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.result = QLabel("")
+        self.result.setObjectName("retention_result")
+        self.result.setWordWrap(True)
+        lay.addWidget(self.result)
+        self.revert()
+
+    def revert(self) -> None:
+        dump = self.ctx.memory.settings.retention.model_dump()
+        for name, edit in self.edits.items():
+            edit.blockSignals(True)
+            edit.setText("" if dump.get(name) is None else str(dump[name]))
+            edit.blockSignals(False)
+            self.errors[name].hide()
+
+    def _edited(self) -> None:
+        self.plan = None
+        self.result.setText("")
+
+    def rules(self) -> RetentionSettings | None:
+        """The edited rules, validated; None with every problem shown under its field."""
+        from pydantic import ValidationError
+
+        for err in self.errors.values():
+            err.hide()
+        raw: dict[str, Any] = {}
+        for name, edit in self.edits.items():
+            text = edit.text().strip()
+            if text or name == "trash_days":
+                raw[name] = text
+        try:
+            return RetentionSettings.model_validate(raw)
+        except ValidationError as e:
+            for problem in e.errors():
+                name = str(problem["loc"][0]) if problem["loc"] else "trash_days"
+                err = self.errors.get(name, self.errors["trash_days"])
+                msg = str(problem["msg"]).removeprefix("Value error, ")
+                err.setText("a whole number of days, 1 or more" if "integer" in msg or "greater" in msg else msg)
+                err.show()
+            self.result.setText("Correct the values marked in red.")
+            return None
+
+    def preview(self) -> None:
+        rules = self.rules()
+        if rules is None:
+            return
+        self._token += 1
+        token = self._token
+        mem, now = self.ctx.memory, self.ctx.now()
+        self.result.setText("Looking at what these rules would remove…")
+
+        def done(plan: RetentionPlan) -> None:
+            if token == self._token:
+                self.plan = plan
+                self.result.setText(preview_text(plan))
+
+        self.ctx.tasks.read(lambda: mem.plan_retention(now, rules), guarded(self, done), guarded(self, self._fail))
+
+    def apply(self) -> None:
+        rules = self.rules()
+        if rules is None:
+            return
+        self._token += 1
+        token = self._token
+        mem, now = self.ctx.memory, self.ctx.now()
+        self.apply_button.setEnabled(False)
+        self.result.setText("Applying the rules…")
+
+        def work() -> RetentionPlan:
+            if rules != mem.settings.retention:
+                new = mem.settings.model_copy(update={"retention": rules})
+                save_settings(mem.data_dir, new)
+                mem.settings = new
+            return mem.apply_retention(now)
+
+        def done(plan: RetentionPlan) -> None:
+            self.apply_button.setEnabled(True)
+            self.applied = plan
+            if token == self._token:
+                text = ("Nothing was due." if plan.is_empty()
+                        else "Removed for good: " + plan.describe().removeprefix("retention will remove ") + ".")
+                self.result.setText(f"Rules saved. {text}")
+                self.ctx.status(f"Retention: {text}")
+            if not plan.is_empty():
+                self.ctx.changed("forgotten")
+
+        def failed(msg: str) -> None:
+            self.apply_button.setEnabled(True)
+            self._fail(msg)
+
+        self.ctx.tasks.write(work, guarded(self, done), guarded(self, failed))
+
+    def _fail(self, msg: str) -> None:
+        self.result.setText(f"Could not apply the rules: {msg}")
+
+
+def preview_text(plan: RetentionPlan) -> str:
+    if plan.is_empty():
+        return "Nothing is due under these rules now."
+    return "Will remove " + plan.describe().removeprefix("retention will remove ") + ", for good."
+
+
+class TrashBox(QGroupBox):
+    """The trash: entries newest first, Restore, Empty trash…."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__("Trash", parent)
+        self.ctx = ctx
+        self.entries: list[TrashEntry] = []
+        self.loaded = False
+        self.confirm: QMessageBox | None = None
+        self._token = 0
+        self.trasher = trasher_for(ctx)
+        lay = QVBoxLayout(self)
+        lay.addWidget(muted("Episodes and days moved to the trash from the Timeline. They can be restored until "
+                            "they are forgotten for good."))
+        self.list = QListWidget()
+        self.list.setObjectName("trash_list")
+        self.list.setMaximumHeight(160)
+        self.list.currentItemChanged.connect(lambda _c, _p: self._update_buttons())
+        lay.addWidget(self.list)
+        row = QHBoxLayout()
+        self.restore_button = QPushButton("Restore")
+        self.restore_button.clicked.connect(lambda: self.restore_selected())
+        self.empty_button = QPushButton("Empty trash…")
+        self.empty_button.setStyleSheet("QPushButton { color: #a40000; }")
+        self.empty_button.setToolTip("Forget everything in the trash for good, now")
+        self.empty_button.clicked.connect(lambda: self.empty())
+        row.addWidget(self.restore_button)
+        row.addWidget(self.empty_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.error = error_line()
+        lay.addWidget(self.error)
+        self._update_buttons()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._token += 1
+        token = self._token
+        mem = self.ctx.memory
+
+        def done(entries: list[TrashEntry]) -> None:
+            if token == self._token:
+                self._render(entries)
+
+        self.ctx.tasks.read(mem.trash, guarded(self, done), guarded(self, self._fail))
+
+    def _render(self, entries: list[TrashEntry]) -> None:
+        self.entries = entries
+        self.loaded = True
+        self.list.clear()
+        for e in entries:
+            item = QListWidgetItem(trash_line(e))
+            item.setData(ROLE_ID, e.id)
+            item.setToolTip("\n".join(f"{span(x.start, x.end)}  {x.summary}" for x in e.episodes))
+            self.list.addItem(item)
+        if not entries:
+            self.list.addItem("The trash is empty.")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        item = self.list.currentItem()
+        self.restore_button.setEnabled(item is not None and item.data(ROLE_ID) is not None)
+        self.empty_button.setEnabled(bool(self.entries))
+
+    def restore_selected(self) -> None:
+        item = self.list.currentItem()
+        if item is None or item.data(ROLE_ID) is None:
+            return
+        entry = next((e for e in self.entries if e.id == item.data(ROLE_ID)), None)
+        if entry is None:
+            return
+        self.error.setVisible(False)
+        n = len(entry.episodes)
+        self.trasher.restore([entry.id], f"{n} episode{'s' if n != 1 else ''}", self._fail)
+
+    def empty(self) -> None:
+        """Ask (window-modal, without a nested event loop), then forget the trash for good."""
+        n = sum(len(e.episodes) for e in self.entries)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Empty the trash?",
+                          f"This forgets {n} episode{'s' if n != 1 else ''} in the trash for good. "
+                          "It cannot be undone.", QMessageBox.StandardButton.Cancel, self)
+        ok = box.addButton("Empty trash", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(_code: int) -> None:
+            self.confirm = None
+            if box.clickedButton() is ok:
+                self.empty_now()
+
+        box.finished.connect(answered)
+        self.confirm = box
+        box.open()
+
+    def empty_now(self) -> None:
+        mem = self.ctx.memory
+        self.empty_button.setEnabled(False)
+        self.ctx.status("Emptying the trash…")
+
+        def done(result: ForgetResult | None) -> None:
+            self.ctx.status("Emptied the trash: " + (result.plan.describe().removeprefix("this will forget ")
+                                                     if result is not None else "nothing") + ".")
+            self.ctx.changed("forgotten")
+
+        self.ctx.tasks.write(mem.empty_trash, guarded(self, done), guarded(self, self._fail))
+
+    def _fail(self, msg: str) -> None:
+        self.error.setText(msg)
+        self.error.setVisible(True)
+        self._update_buttons()
+
+    def lines(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+
+def trash_line(e: TrashEntry) -> str:
+    """``Tue 14 May, 12:00  a day, 3 episodes (15:00–15:12 …) — forgotten after Thu 13 Jun``."""
+    n = len(e.episodes)
+    first = e.episodes[0] if e.episodes else None
+    shown = f" ({span(first.start, first.end)} {first.summary}{' …' if n > 1 else ''})" if first else ""
+    kind = "a day" if e.kind == "day" else "an episode"
+    return (f"{e.at:%a %d %b, %H:%M}  {kind}, {n} episode{'s' if n != 1 else ''}{shown} — "
+            f"forgotten for good after {e.purge_at:%a %d %b %Y}")

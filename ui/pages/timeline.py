@@ -16,7 +16,8 @@ read pool.
 
 **Forget…** beside the open episode and **Forget this day…** above the day's episodes forget them
 for good after a confirmation (:mod:`ui.forget`); a filter on a person or object that was
-forgotten is cleared.
+forgotten is cleared. **Move to trash** beside them is the everyday delete (:mod:`ui.trash`): no
+question asked, Undo in the status bar, restorable from Settings ▸ Privacy ▸ Trash.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
+from ui.trash import trasher_for
 from ui.widgets import Thumbs, day_title, error_line, guarded, heading, muted, names, span, thumbs_for
 
 ROLE_ID = Qt.ItemDataRole.UserRole
@@ -131,6 +133,7 @@ class TimelinePage(QWidget):
         self.filter: TimelineFilter | None = None
         self.matches: Matches | None = None  # the filter's days, once read
         self.filter_error: str | None = None
+        self._pending_restore: list[str] | None = None
         self._filter_token = 0
         self._people_token = 0
         self.people: list[PersonInfo] = []
@@ -188,8 +191,14 @@ class TimelinePage(QWidget):
         self.forget_day_btn.setToolTip("Forget every episode of this day for good (also those a filter hides)")
         self.forget_day_btn.setEnabled(False)
         self.forget_day_btn.clicked.connect(lambda: self.forget_day())
+        self.trash_day_btn = QPushButton("Move day to trash")
+        self.trash_day_btn.setToolTip("Delete every episode of this day: they go to the trash, where they can be "
+                                      "restored for a while")
+        self.trash_day_btn.setEnabled(False)
+        self.trash_day_btn.clicked.connect(lambda: self.trash_day())
         title_row = QHBoxLayout()
         title_row.addWidget(self.day_title, 1)
+        title_row.addWidget(self.trash_day_btn)
         title_row.addWidget(self.forget_day_btn)
         self.episode_list = QListWidget()
         self.episode_list.setIconSize(QSize(128, 96))
@@ -208,6 +217,9 @@ class TimelinePage(QWidget):
         # right: the open episode
         self.panel = EpisodePanel(ctx, self.thumbs)
         self.panel.forget_btn.clicked.connect(lambda: self.forget_episode())
+        self.panel.trash_btn.clicked.connect(lambda: self.trash_episode())
+        self.trasher = trasher_for(ctx)
+        self.trasher.restored.connect(self._restored)
         self.forgetter = forgetter_for(ctx)
         self.forgetter.forgotten.connect(self._forgotten)
 
@@ -250,7 +262,7 @@ class TimelinePage(QWidget):
 
     def on_changed(self, what: str) -> None:
         """Another page changed the memory (an import, people edits, a forget): read it again."""
-        if what == "forgotten":
+        if what == "forgotten":  # a forget, or a move to / back from the trash
             self.panel.clear()  # the open episode may be gone: the day's list reopens one
         self.reload_days(keep=True)
         self.reload_choices()
@@ -281,6 +293,7 @@ class TimelinePage(QWidget):
                 self.episodes = []
                 self.panel.clear()
                 self.forget_day_btn.setEnabled(False)
+                self.trash_day_btn.setEnabled(False)
                 self.day_title.setText("No memories yet")
                 self.day_note.setText("Import footage (File ▸ Import…) or load the sample day to start.")
 
@@ -374,6 +387,7 @@ class TimelinePage(QWidget):
         self.episode_list.blockSignals(False)
         n = len(eps)
         self.forget_day_btn.setEnabled(bool(of or n))
+        self.trash_day_btn.setEnabled(bool(of or n))
         if self.filter is not None and self.matches is not None:
             label = self.matches.label
             self.day_note.setText(f"{n} of {_plural(of or 0, 'episode')} with {label}" if n
@@ -568,6 +582,7 @@ class TimelinePage(QWidget):
             self.episodes = []
             self.panel.clear()
             self.forget_day_btn.setEnabled(False)
+            self.trash_day_btn.setEnabled(False)
             self.day_title.setText(f"{m.label}: not seen yet")
             self.day_note.setText(f"No episode with {m.label} in your memory.")
 
@@ -595,6 +610,34 @@ class TimelinePage(QWidget):
         start = datetime.combine(self.day, time(0), tzinfo=self.ctx.memory.tz)
         request = ForgetRequest("day", start=start, end=start + timedelta(days=1))
         self.forgetter.start(request, day_title(self.day), self, self._fail)
+
+    # ----------------------------------------------------------------- trash
+    def trash_episode(self) -> None:
+        """Move the open episode to the trash (Undo in the status bar)."""
+        detail = self.panel.detail
+        if detail is None:
+            return
+        ep = detail.episode
+        start = ep.start.astimezone(self.ctx.memory.tz)
+        what = f"the episode of {day_title(start.date())}, {span(start, ep.end.astimezone(start.tzinfo))}"
+        self.trasher.move([ep.id], what, self._fail)
+
+    def trash_day(self) -> None:
+        """Move every episode of the selected day to the trash (one Undo brings the day back)."""
+        if self.day is not None:
+            self.trasher.move_day(self.day, day_title(self.day), self._fail)
+
+    def _restored(self, ids: list[str]) -> None:
+        """Back from the trash: open the first restored episode (its day) when the days are read."""
+        if ids and self.filter is None:
+            self._pending_restore = list(ids)
+            mem = self.ctx.memory
+
+            def done(ep: EpisodeInfo | None) -> None:
+                if ep is not None and self._pending_restore == ids:
+                    self.select_day(ep.start.astimezone(mem.tz).date(), ep.id)
+
+            self.ctx.tasks.read(lambda: mem.episode(ids[0]), guarded(self, done))
 
     def _fail(self, msg: str) -> None:
         self.error.setText(msg)

@@ -1,8 +1,10 @@
 """First run: a welcome shown when the memory is empty and the app has never been opened on it.
 
 It says where the memory lives, that nothing leaves the machine and how it is encrypted, and
-offers three ways on: **Load the sample days** (the demo's compose on the write thread, then the
-import and transcription in the import process of ui/import_worker.py; progress and Cancel),
+shows the retention rules in one line (everything kept for ever, the trash 30 days, by default)
+with a link to Settings, and offers three ways on: **Load the sample days** (the demo's compose
+on the write thread, then the import and transcription in the import process of
+ui/import_worker.py; progress and Cancel),
 **Import my footage** (the Import page) and **Start empty**.
 
 "Never opened" is a marker file ``<data>/app-opened`` (an ISO time stamp), written when the user
@@ -146,6 +148,15 @@ class Page(QWidget):
         )
         self.where.setWordWrap(True)
         lay.addWidget(self.where)
+        from ui.pages.privacy import retention_line
+
+        line = retention_line(mem.settings.retention)
+        self.retention = QLabel(f"<p>How long memories are kept: {line[:1].upper() + line[1:]}. "
+                                '<a href="settings">Change in Settings ▸ Privacy</a></p>')
+        self.retention.setObjectName("welcome_retention")
+        self.retention.setWordWrap(True)
+        self.retention.linkActivated.connect(lambda _link: self.ctx.navigate("settings"))
+        lay.addWidget(self.retention)
         buttons = QHBoxLayout()
         self.sample_button = QPushButton("Load the sample days")
         self.sample_button.setToolTip("Two composed days of real sample footage, to try questions on")
