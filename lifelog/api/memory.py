@@ -129,6 +129,7 @@ class EpisodeMedia:
     exists: bool
     kind: MediaKind
     offset_s: float  # where the episode starts in the file, in seconds
+    sealed: bool = False  # a kept copy not decrypted yet: ``episode_media(id, decrypt=True)`` before playing
 
 
 @dataclass(frozen=True)
@@ -391,8 +392,10 @@ class Memory:
             for u in utts
         ]
 
-    def episode_media(self, episode_id: str) -> EpisodeMedia | None:
-        """The original file of an episode (None for an unknown episode)."""
+    def episode_media(self, episode_id: str, *, decrypt: bool = True) -> EpisodeMedia | None:
+        """The original file of an episode (None for an unknown episode). A kept copy is decrypted
+        into the private scratch folder only with ``decrypt``; without, it is reported as there
+        (``sealed``) and nothing is decrypted — what a view showing the episode wants."""
         from lifelog.store.sql import sql_str
 
         eps = self.store.rows(
@@ -408,10 +411,13 @@ class Memory:
         m = media[0]
         path = Path(m["path"])
         exists = path.is_file()
+        sealed = False
         if is_kept(self.data_dir, path):  # a copy kept (encrypted) under <data>/originals
             kept = kept_copy(self.data_dir, path)
             exists = False
-            if kept is not None:
+            if kept is not None and not decrypt:
+                exists = sealed = True
+            elif kept is not None:
                 try:  # a decrypted copy in the private scratch folder, for the player
                     path = decrypted_copy(self.data_dir, self.vault, kept, f"{eps[0]['media_id']}{path.suffix}")
                     exists = True
@@ -424,7 +430,7 @@ class Memory:
         stored = m.get("kind")
         if stored in ("video", "photo", "audio"):
             kind = stored
-        return EpisodeMedia(path=path, exists=exists, kind=kind, offset_s=offset)
+        return EpisodeMedia(path=path, exists=exists, kind=kind, offset_s=offset, sealed=sealed)
 
     def ask(self, question: str, now: datetime | None = None, limit: int = 5, *, thumbnails: bool = False) -> Answer:
         """Answer a question (``lifelog ask``); :class:`lifelog.recall.parse.QuestionError` when

@@ -56,7 +56,7 @@ def load_detail(ctx: AppContext, episode_id: str) -> EpisodeDetail | None:
     if found is not None:
         ep = found  # carries the names of the people seen
     return EpisodeDetail(ep, mem.episode_frames(episode_id), mem.episode_transcript(episode_id),
-                         mem.episode_media(episode_id))
+                         mem.episode_media(episode_id, decrypt=False))  # decrypted only to play
 
 
 def nearest_frame(frames: list[FrameInfo], moment: datetime) -> int:
@@ -234,6 +234,24 @@ class EpisodePanel(QWidget):
         if detail is None or detail.media is None or not detail.media.exists:
             return
         media = detail.media
+        if media.sealed:  # a kept copy: decrypt it (off the UI thread), then play
+            episode_id, memory = detail.episode.id, self.ctx.memory
+            self.play.setEnabled(False)
+            self.play_note.setText("Decrypting the kept copy…")
+
+            def opened(m: EpisodeMedia | None) -> None:
+                self.play.setEnabled(True)
+                if m is None or not m.exists:
+                    self.play_note.setText("The kept copy could not be decrypted (damaged, or no room).")
+                    return
+                self._render_play(m)
+                self._open(m)
+
+            self.ctx.tasks.read(lambda: memory.episode_media(episode_id, decrypt=True), opened)
+            return
+        self._open(media)
+
+    def _open(self, media: EpisodeMedia) -> None:
         mm = multimedia() if media.kind == "video" else None
         if mm is not None:
             self._play_inside(mm, media.path, media.offset_s)
