@@ -118,6 +118,10 @@ class RetentionSettings(BaseModel):
     faces_days: int | None = Field(
         None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
     )
+    stranger_faces_days: int | None = Field(
+        None, ge=1, title="Keep strangers' faces for",
+        description="Days to keep the faces and face crops of people you have not named.",
+    )
     trash_days: int = Field(
         30, ge=1, title="Keep the trash for",
         description="Days an episode or day moved to the trash can be restored before it is forgotten for good.",
@@ -126,11 +130,49 @@ class RetentionSettings(BaseModel):
     @model_validator(mode="after")
     def _parts_within_everything(self) -> RetentionSettings:
         if self.everything_days is not None:
-            for name in ("originals_days", "thumbnails_days", "transcripts_days", "faces_days"):
+            for name in ("originals_days", "thumbnails_days", "transcripts_days", "faces_days",
+                         "stranger_faces_days"):
                 v = getattr(self, name)
                 if v is not None and v > self.everything_days:
                     setattr(self, name, self.everything_days)
         return self
+
+
+class PrivacySettings(BaseModel):
+    """What is kept out of the pictures and texts lifelog stores (docs/privacy.md, "Redaction").
+
+    Applied at import time to what is imported from then on; a memory whose settings have no
+    ``privacy`` section gets these defaults (protection on), pictures stored earlier stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blur_bystanders: bool = Field(
+        True, title="Blur bystanders",
+        description="Blur the faces of people you have not named in stored pictures (from the next import on).",
+    )
+    redact_sensitive_text: bool = Field(
+        True, title="Hide sensitive text",
+        description="Card numbers, e-mail addresses, phone numbers, one-time codes and your own words "
+        "are not stored and are blurred in stored pictures.",
+    )
+    sensitive_words: list[str] = Field(
+        default_factory=list, max_length=200, title="Sensitive words",
+        description="Words or phrases (e.g. 'password', your bank's name): a line of text holding one is hidden.",
+    )
+
+    @field_validator("sensitive_words")
+    @classmethod
+    def _clean_words(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for w in v:
+            w = " ".join(w.split())
+            if len(w) > 100:
+                raise ValueError("a sensitive word is at most 100 characters")
+            if w and sum(c.isalnum() for c in w) >= 2 and w.casefold() not in {o.casefold() for o in out}:
+                out.append(w)
+            elif w and sum(c.isalnum() for c in w) < 2:
+                raise ValueError(f"sensitive word {w!r} needs at least two letters or digits")
+        return out
 
 
 class Settings(BaseModel):
@@ -141,6 +183,7 @@ class Settings(BaseModel):
     episodes: EpisodeSettings = Field(default_factory=EpisodeSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings, title="Speech")
     retention: RetentionSettings = Field(default_factory=RetentionSettings, title="Retention")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings, title="Privacy")
     timezone: str | None = Field(
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def test_key_file_holds_no_key(data_dir: Path) -> None:
     v = Vault.open(data_dir, passphrase="p")
     info = json.loads((data_dir / "vault" / "key.json").read_text())
     assert info["mode"] == "passphrase"
-    assert set(info) == {"version", "mode", "account", "salt", "check"}
+    # the data key is there only wrapped (AES-GCM) by the passphrase-derived key
+    assert set(info) == {"version", "mode", "account", "salt", "check", "wrapped"}
+    assert v._aead is not None and len(base64.b64decode(info["wrapped"])) == 12 + 32 + 16
     assert v.mode == "passphrase"
 
 

@@ -154,6 +154,10 @@ class MainWindow(QMainWindow):
         self.undo_button.setVisible(False)
         self.undo_button.clicked.connect(self.trasher.undo)
         self.statusBar().addPermanentWidget(self.undo_button)
+        from ui.capture import CaptureToggle  # the pause for everything (issue #13)
+
+        self.capture_toggle = CaptureToggle(memory.data_dir, self)
+        self.statusBar().addPermanentWidget(self.capture_toggle)
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(lambda: self.undo_button.setVisible(False))
@@ -381,11 +385,16 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
         return 2
     try:
         try:
-            memory = Memory(folder)
-        except Exception as e:  # a clear message instead of a traceback (no keyring, bad folder…)
+            from ui.passphrase import open_memory_asking  # asks for the passphrase where no keyring is
+
+            opened = open_memory_asking(folder)
+        except Exception as e:  # a clear message instead of a traceback (bad folder…)
             log.exception("cannot open the memory")
             QMessageBox.critical(None, "lifelog cannot open this memory", f"{folder}:\n{e}")
             return 2
+        if opened is None:  # the passphrase was not given
+            return 1
+        memory = opened
         win = MainWindow(memory, now=now, read_only=lock.read_only)
         win.show()
         if memory.permissions_fixed:  # said once, without blocking; the core also logged it (lifelog.permissions)

@@ -191,10 +191,20 @@ class Memory:
     ) -> ImportResult:
         from lifelog.faces import FaceAnalyzer
         from lifelog.ocr.analyzers import ocr_analyzers
+        from lifelog.people.consent import named_face_matcher
 
-        analyzers: list[Any] = [FaceAnalyzer(self.vault)] if self.settings.capture.faces else []
+        # OCR first: the regions of sensitive text it reports are blurred before faces are cropped
+        # (docs/privacy.md, "Redaction"); faces of people not named are blurred in the thumbnails.
+        priv = self.settings.privacy
+        analyzers: list[Any] = []
         if self.settings.capture.ocr_interval_s > 0:
-            analyzers += ocr_analyzers(self.vault, min_interval_s=self.settings.capture.ocr_interval_s)
+            analyzers += ocr_analyzers(
+                self.vault, min_interval_s=self.settings.capture.ocr_interval_s,
+                sensitive_words=priv.sensitive_words if priv.redact_sensitive_text else None,
+            )
+        if self.settings.capture.faces:
+            keep_clear = named_face_matcher(self.store) if priv.blur_bystanders else None
+            analyzers.append(FaceAnalyzer(self.vault, blur_bystanders=priv.blur_bystanders, keep_clear=keep_clear))
         from lifelog.encoders.vectors import compact_vector_tables, image_text_analyzers
 
         image_text = image_text_analyzers(self.store)  # the installed model in use, if any (docs/models.md)
@@ -747,3 +757,30 @@ class Memory:
         eps.sort(key=lambda e: e.start)
         at = batch.at.astimezone(self.tz)
         return TrashEntry(batch.id, at, batch.kind, eps, at + timedelta(days=self.settings.retention.trash_days))
+
+    # ------------------------------------------------------------------ keys
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Protect the memory with passphrase ``new`` instead of ``old`` (the data key is re-wrapped,
+        nothing else is rewritten). :class:`VaultLockedError` when ``old`` is wrong, with nothing
+        changed; :class:`VaultError` when the key is in the OS keyring. Takes the write lock."""
+        from lifelog.store.keys import change_passphrase
+
+        with write_lock(self.data_dir):
+            change_passphrase(self.data_dir, old, new)
+        self.vault = Vault.open(self.data_dir, passphrase=new, create=False)
+
+    def rotate_key(
+        self,
+        passphrase: str | None = None,
+        progress: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any:
+        """A new data key: everything encrypted is encrypted again under it (crash-safe; a run cut
+        short is finished by the next). Returns a :class:`lifelog.api.keys.RotateResult`. Takes the
+        write lock. ``passphrase`` (passphrase mode; else ``$LIFELOG_PASSPHRASE``) must open it."""
+        from lifelog.store.keys import rotate_key
+
+        with write_lock(self.data_dir):
+            result = rotate_key(self.data_dir, self.store, passphrase, progress, cancel)
+        self.vault = Vault.open(self.data_dir, passphrase=passphrase, create=False)
+        return result

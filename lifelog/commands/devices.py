@@ -328,6 +328,7 @@ def _print_result(r: Any) -> None:
         + (f", {r.resumed} resumed" if r.resumed else "")
         + (f", {r.deleted} deleted from the device" if r.deleted else "")
         + (" (cancelled)" if r.cancelled else "")
+        + (" (capture is paused: the rest waits for `lifelog resume`)" if getattr(r, "paused", False) else "")
     )
     for p in r.failed:
         print(f"  failed: {p.name}: {p.reason}")

@@ -109,9 +109,9 @@ _EXTENSION_COMMANDS: dict[str, Any] = {}
 
 
 def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
-    from lifelog.commands import archive, devices, models, privacy, wifi
+    from lifelog.commands import archive, capture, devices, keys, models, privacy, wifi
 
-    for mod in (devices, wifi, models, privacy, archive):  # …; forget, audit; export, import-archive
+    for mod in (devices, wifi, models, privacy, archive, capture, keys):  # …; forget, audit; export, import-archive
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
@@ -124,6 +124,10 @@ def _version() -> str:
 # ------------------------------------------------------------------ commands
 def cmd_import(args: argparse.Namespace) -> int:
     mem = open_memory(args)
+    from lifelog.commands.capture import capture_doc
+
+    if (cap := capture_doc(mem.data_dir))["paused"]:  # a manual import is not capture: it still runs
+        print(f"lifelog: {cap['message']}; importing the files you picked anyway", file=sys.stderr)
     cancel = threading.Event()
     try:
         result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
@@ -257,6 +261,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     doc = {"data_dir": str(mem.data_dir), "key": mem.vault.mode, **mem.stats(),
            "frames_to_reindex": mem.stale_frames(), "store_bytes": mem.store.bytes_on_disk(),
            "vault_bytes": sum(p.stat().st_size for p in mem.vault.root.rglob("*") if p.is_file())}
+    from lifelog.commands.capture import capture_doc
+
+    doc["capture"] = capture_doc(mem.data_dir)
     if args.json:
         emit(doc)
     else:

@@ -12,10 +12,10 @@ the file and carries on (never a silent empty result).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from numpy.typing import NDArray
 
@@ -25,6 +25,22 @@ class FrameInput:
     frame_id: str
     t: datetime
     rgb: NDArray[Any]  # (h, w, 3) uint8, w <= WORK_WIDTH
+
+
+#: A region of a frame as fractions of it: x, y, w, h.
+Region = tuple[float, float, float, float]
+
+
+@runtime_checkable
+class RegionReporter(Protocol):
+    """An analyzer that also says which regions of the frames it just analysed must not be seen
+    (sensitive text, bystanders' faces). Right after its ``analyze``, the importer blurs them in
+    the batch's frames: every analyzer after it and the stored thumbnail see them blurred
+    (``lifelog.ingest.redact``, docs/privacy.md)."""
+
+    def blur_regions(self) -> Mapping[str, Sequence[Region]]:
+        """frame id → regions to blur, for the batch of the last ``analyze`` call."""
+        ...
 
 
 class FrameAnalyzer(Protocol):

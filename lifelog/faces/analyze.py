@@ -20,8 +20,8 @@ Limits, on purpose:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,6 +81,8 @@ class FrameFaces:
     faces: list[Face]
     detected: int  # faces the detector found, before the cap and the size/cut filters
     rgb: npt.NDArray[np.uint8]
+    # every detection's box (x, y, w, h in pixels), kept or not: what bystander blurring hides
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 def _rank_key(d: Detection) -> float:
@@ -111,7 +113,7 @@ def find_faces(
     if describe and faces:
         for f, e in zip(faces, m.describe([f.chip for f in faces]), strict=True):
             f.embedding = e
-    return FrameFaces(faces, len(dets), rgb)
+    return FrameFaces(faces, len(dets), rgb, [(d.x, d.y, d.w, d.h) for d in dets])
 
 
 @dataclass
@@ -130,9 +132,23 @@ class FaceAnalyzer:
     name = "faces"
     table = "faces"
 
-    def __init__(self, vault: Vault, models: FaceModels | None = None, max_faces: int = MAX_FACES) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        models: FaceModels | None = None,
+        max_faces: int = MAX_FACES,
+        *,
+        blur_bystanders: bool = False,
+        keep_clear: Callable[[npt.NDArray[np.float32]], bool] | None = None,
+    ) -> None:
+        """``blur_bystanders``: every face found is reported for blurring in the stored pictures
+        (:meth:`blur_regions`) except those ``keep_clear(descriptor)`` says belong to a person the
+        user named. The face crops stay unblurred: they are how the user names someone."""
         if max_faces < 1:
             raise ValueError("max_faces must be at least 1")
+        self.blur_bystanders = blur_bystanders
+        self.keep_clear = keep_clear
+        self._hide: dict[str, list[tuple[float, float, float, float]]] = {}
         self.vault = vault
         self._models = models
         self.max_faces = max_faces
@@ -165,6 +181,7 @@ class FaceAnalyzer:
             f.embedding = e
         t2 = time.perf_counter()
         rows: list[dict[str, Any]] = []
+        self._hide = {fr.frame_id: _bystanders(ff, self.keep_clear) for fr, ff in found} if self.blur_bystanders else {}
         for fr, ff in found:
             h, w = ff.rgb.shape[:2]
             for k, f in enumerate(ff.faces):
@@ -177,6 +194,21 @@ class FaceAnalyzer:
         self.stats.describe_s += t2 - t1
         self.stats.crops_s += time.perf_counter() - t2
         return rows
+
+    def blur_regions(self) -> dict[str, list[tuple[float, float, float, float]]]:
+        """The faces of the last batch to blur in stored pictures, by frame (``blur_bystanders``)."""
+        return self._hide
+
+
+def _bystanders(
+    ff: FrameFaces, keep_clear: Callable[[npt.NDArray[np.float32]], bool] | None
+) -> list[tuple[float, float, float, float]]:
+    """The boxes (fractions of the frame) of every detected face but the named people's."""
+    h, w = ff.rgb.shape[:2]
+    clear = [
+        f.box for f in ff.faces if keep_clear is not None and f.embedding is not None and keep_clear(f.embedding)
+    ]
+    return [(x / w, y / h, bw / w, bh / h) for x, y, bw, bh in ff.boxes if (x, y, bw, bh) not in clear]
 
 
 def face_row(

@@ -36,7 +36,7 @@ from PIL import Image
 
 from lifelog.config import Settings
 from lifelog.encoders import get_visual_encoder
-from lifelog.encoders.analyzers import FrameAnalyzer, FrameInput
+from lifelog.encoders.analyzers import FrameAnalyzer, FrameInput, RegionReporter
 from lifelog.encoders.base import ModelMissingError
 from lifelog.encoders.visual import VisualBatch, VisualEncoder
 from lifelog.ingest import decode
@@ -52,6 +52,7 @@ from lifelog.ingest.media import (
     mtime_of,
     walk,
 )
+from lifelog.ingest.redact import blur_boxes
 from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import JOURNAL_DIR, Store
 from lifelog.store.files import atomic_write
@@ -388,7 +389,8 @@ class Importer:
         extra_rows: dict[str, list[dict[str, Any]]] = {}
         failed_analyzers: set[str] = set()
 
-        def analyze(batch: list[_FrameRec], first_index: int) -> None:
+        def analyze(batch: list[_FrameRec], first_index: int) -> list[NDArray[Any]]:
+            """Runs the analyzers; the batch's frames with every region they reported blurred."""
             inputs = [
                 FrameInput(f"{mid}-{first_index + k:05d}", start + timedelta(seconds=f.offset_s), f.rgb)
                 for k, f in enumerate(batch)
@@ -398,11 +400,19 @@ class Importer:
                     continue
                 try:
                     rows = an.analyze(inputs)
+                    hide = an.blur_regions() if isinstance(an, RegionReporter) else {}
                 except Exception as e:  # degrade this signal only, visibly
                     failed_analyzers.add(an.name)
                     warnings.append(f"{an.name} analysis failed: {type(e).__name__}: {e}")
                     continue
                 extra_rows.setdefault(an.table, []).extend(rows)
+                if hide:  # later analyzers (face crops) and the thumbnail see these blurred
+                    inputs = [
+                        FrameInput(fi.frame_id, fi.t, blur_boxes(fi.rgb, hide[fi.frame_id]))
+                        if hide.get(fi.frame_id) else fi
+                        for fi in inputs
+                    ]
+            return [fi.rgb for fi in inputs]
 
         def flush() -> None:
             if not pending:
@@ -411,9 +421,8 @@ class Importer:
                 raise ImportCancelled
             sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
             batch_out.append(self.encoder.encode([f.rgb for f in pending]))
-            if self.analyzers:
-                analyze(pending, len(kept_t))
-            thumbs.extend(_thumbnail(f.rgb) for f in pending)
+            shown = analyze(pending, len(kept_t)) if self.analyzers else [f.rgb for f in pending]
+            thumbs.extend(_thumbnail(rgb) for rgb in shown)
             kept_t.extend(f.offset_s for f in pending)
             pending.clear()
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifelog.ocr.read import MIN_SCORE, MODEL, get_engine, read_text
+from lifelog.ocr.sensitive import sensitive_lines
 from lifelog.store.terms import index_terms
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class OcrStats:
     frames: int = 0
     frames_with_text: int = 0
     lines: int = 0
+    redacted: int = 0  # sensitive lines neither stored nor indexed (their regions are blurred)
     seconds: float = 0.0
 
     @property
@@ -50,8 +52,17 @@ class OcrAnalyzer:
     table = "ocr"
 
     def __init__(
-        self, vault: Vault, engine: Any = None, min_score: float = MIN_SCORE, min_interval_s: float = 0.0
+        self,
+        vault: Vault,
+        engine: Any = None,
+        min_score: float = MIN_SCORE,
+        min_interval_s: float = 0.0,
+        sensitive_words: Sequence[str] | None = None,
     ) -> None:
+        # ``sensitive_words`` not None: sensitive lines (lifelog.ocr.sensitive, and these words)
+        # are not stored and their regions are reported for blurring (docs/privacy.md).
+        self.sensitive_words = None if sensitive_words is None else tuple(sensitive_words)
+        self._hide: dict[str, list[tuple[float, float, float, float]]] = {}
         # OCR costs ~200 ms on a frame with text: read at most one frame per ``min_interval_s``
         # (a sign in view for that long is read; the import keeps its speed).
         self.min_interval_s = min_interval_s
@@ -60,6 +71,7 @@ class OcrAnalyzer:
         self._engine = engine
         self.min_score = min_score
         self.stats = OcrStats()
+        self._hid_last = False
         self._handover = _Handover()
         self.terms = OcrTermsAnalyzer(self)
 
@@ -73,6 +85,7 @@ class OcrAnalyzer:
         from lifelog.store.blind_index import index_key, term_hash
 
         self._handover = _Handover(tuple(f.frame_id for f in frames))
+        self._hide = {}
         if not frames:
             self._handover.ok = True
             return []
@@ -81,7 +94,8 @@ class OcrAnalyzer:
         terms: list[dict[str, Any]] = []
         engine = self.engine  # loads the models on first use (not counted in the stats)
         for f in frames:
-            if self._last_t is not None and 0 <= (f.t - self._last_t).total_seconds() < self.min_interval_s:
+            recent = self._last_t is not None and 0 <= (f.t - self._last_t).total_seconds() < self.min_interval_s
+            if recent and not self._hid_last:  # while sensitive text is in view, every kept frame is read
                 continue
             self._last_t = f.t
             t0 = time.perf_counter()
@@ -90,6 +104,14 @@ class OcrAnalyzer:
             self.stats.frames += 1
             self.stats.frames_with_text += bool(lines)
             self.stats.lines += len(lines)
+            if self.sensitive_words is not None:
+                kinds = sensitive_lines([ln.text for ln in lines], self.sensitive_words)
+                hidden = [ln for ln, kd in zip(lines, kinds, strict=True) if kd]
+                self._hid_last = bool(hidden)
+                if hidden:
+                    self._hide[f.frame_id] = [ln.box for ln in hidden]
+                    self.stats.redacted += len(hidden)
+                    lines = [ln for ln, kd in zip(lines, kinds, strict=True) if not kd]
             for k, line in enumerate(lines):
                 oid = ocr_id(f.frame_id, k)
                 rows.append(
@@ -108,6 +130,10 @@ class OcrAnalyzer:
         self._handover.terms = terms
         self._handover.ok = True
         return rows
+
+    def blur_regions(self) -> dict[str, list[tuple[float, float, float, float]]]:
+        """The boxes of the sensitive lines of the last batch, by frame (not stored as text)."""
+        return self._hide
 
 
 class OcrTermsAnalyzer:
@@ -132,9 +158,12 @@ class OcrTermsAnalyzer:
         return terms
 
 
-def ocr_analyzers(vault: Vault, engine: Any = None, min_interval_s: float = 0.0) -> list[Any]:
-    """``[OcrAnalyzer, OcrTermsAnalyzer]`` — add both to the importer's analyzers, in this order."""
-    a = OcrAnalyzer(vault, engine, min_interval_s=min_interval_s)
+def ocr_analyzers(
+    vault: Vault, engine: Any = None, min_interval_s: float = 0.0, sensitive_words: Sequence[str] | None = None
+) -> list[Any]:
+    """``[OcrAnalyzer, OcrTermsAnalyzer]`` — add both to the importer's analyzers, in this order
+    (before the faces analyzer, so face crops are made from frames with sensitive text blurred)."""
+    a = OcrAnalyzer(vault, engine, min_interval_s=min_interval_s, sensitive_words=sensitive_words)
     return [a, a.terms]
 
 

@@ -8,6 +8,8 @@
   and episodes (labels, vectors and times stay, so questions still find the moment);
 * **transcripts**: utterances and their blind-index terms go (the file is not transcribed again);
 * **faces**: face rows and crops go; a person left without any face goes too;
+* **strangers' faces** (``stranger_faces_days``): the same, for faces of nobody the user named
+  (not assigned, or assigned to a person without a name);
 * **the trash**: episodes moved to the trash more than ``trash_days`` ago are forgotten for good
   (:mod:`lifelog.privacy.trash`).
 
@@ -53,18 +55,23 @@ class RetentionPlan:
     thumbnails: int = 0
     utterances: int = 0
     faces: int = 0
+    stranger_faces: int = 0
     trash: list[str] = field(default_factory=list)  # episodes whose time in the trash is over
 
     def counts(self) -> dict[str, int]:
-        return {"episodes": len(self.forget.episodes) if self.forget else 0, "originals": len(self.originals),
-                "thumbnails": self.thumbnails, "utterances": self.utterances, "faces": self.faces}
+        out = {"episodes": len(self.forget.episodes) if self.forget else 0, "originals": len(self.originals),
+               "thumbnails": self.thumbnails, "utterances": self.utterances, "faces": self.faces}
+        if "stranger_faces" in self.cutoffs:  # only when that rule is set
+            out["stranger_faces"] = self.stranger_faces
+        return out
 
     def is_empty(self) -> bool:
         return not any(self.counts().values()) and not self.trash
 
     def describe(self) -> str:
         names = {"episodes": "episodes forgotten", "originals": "copied files shredded",
-                 "thumbnails": "pictures", "utterances": "things said", "faces": "faces"}
+                 "thumbnails": "pictures", "utterances": "things said", "faces": "faces",
+                 "stranger_faces": "faces of strangers"}
         parts = [f"{n} {names[k]}" for k, n in self.counts().items() if n]
         if self.trash:
             parts.append(f"{len(self.trash)} episode{'s' if len(self.trash) != 1 else ''} from the trash")
@@ -99,6 +106,9 @@ def plan_retention(store: Store, rules: RetentionSettings, now: datetime) -> Ret
     if (c := _cutoff(now, rules.faces_days)) is not None:
         plan.cutoffs["faces"] = c.isoformat()
         plan.faces = store.count("faces", f"t < {ts_literal(c)}")
+    if (c := _cutoff(now, rules.stranger_faces_days)) is not None:
+        plan.cutoffs["stranger_faces"] = c.isoformat()
+        plan.stranger_faces = store.count("faces", _strangers_before(store, c))
     plan.cutoffs["trash"] = (now - timedelta(days=rules.trash_days)).isoformat()
     plan.trash = [e for b in trash.expired(store, rules.trash_days, now) for e in b.episodes]
     return plan
@@ -131,12 +141,12 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
         crops = store.rows("faces", f"t < {cut}", columns=["crop_id"]).column("crop_id").to_pylist()
         delete_blobs(vault, crops)
         store.delete("faces", f"t < {cut}")
-        with_faces = set(store.rows("faces", "person_id IS NOT NULL", columns=["person_id"])
-                         .column("person_id").to_pylist())
-        people = store.rows("people", "merged_into IS NULL", columns=["id"]).column("id").to_pylist()
-        gone = [p for p in people if p not in with_faces]
-        for i in range(0, len(gone), CHUNK):
-            store.delete("people", sql_in("id", gone[i:i + CHUNK]))
+        _drop_people_without_faces(store)
+    if "stranger_faces" in plan.cutoffs and plan.stranger_faces:
+        where = _strangers_before(store, datetime.fromisoformat(plan.cutoffs["stranger_faces"]))
+        delete_blobs(vault, store.rows("faces", where, columns=["crop_id"]).column("crop_id").to_pylist())
+        store.delete("faces", where)
+        _drop_people_without_faces(store)
     if plan.trash:  # forgotten for good by the forget code (its own audit entry, target "trash")
         trash_cut = datetime.fromisoformat(plan.cutoffs["trash"])
         trash.purge(store, vault, [b for b in trash.batches(store) if b.at < trash_cut])
@@ -144,6 +154,23 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
         store.compact()
         audit.record(store.data_dir, "purge", plan.counts(), target="retention")
     return plan
+
+
+def _drop_people_without_faces(store: Store) -> None:
+    with_faces = set(store.rows("faces", "person_id IS NOT NULL", columns=["person_id"])
+                     .column("person_id").to_pylist())
+    people = store.rows("people", "merged_into IS NULL", columns=["id"]).column("id").to_pylist()
+    gone = [p for p in people if p not in with_faces]
+    for i in range(0, len(gone), CHUNK):
+        store.delete("people", sql_in("id", gone[i:i + CHUNK]))
+
+
+def _strangers_before(store: Store, cut: datetime) -> str:
+    """Faces recorded before ``cut`` of nobody the user named."""
+    rows = store.rows("people", "name_enc IS NOT NULL", columns=["id", "name_enc"]).to_pylist()
+    named = [r["id"] for r in rows if r["name_enc"]]
+    mine = f" AND NOT ({sql_in('person_id', named)})" if named else ""
+    return f"t < {ts_literal(cut)} AND (person_id IS NULL OR (person_id IS NOT NULL{mine}))"
 
 
 def _kept_copy(data_dir: Path, path: str | None) -> bool:

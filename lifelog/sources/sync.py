@@ -20,6 +20,13 @@ A crash anywhere leaves either a partial file (resumed next time), or a verified
 is not yet in the ledger (imported next time without downloading again; the pipeline's own
 journal rolls back a half-written import), or an imported one not yet encrypted (encrypted when
 the memory is next opened). The device is only ever read.
+
+**Capture paused** (:mod:`lifelog.sources.capture`, checked before listing, before each item and
+every chunk, so within about a second): nothing new is taken. An item mid-download stops at the
+next chunk and its bytes stay as a partial (the sync after resume continues from there); a
+verified item is never imported while paused — its copy waits in ``originals/`` and the next
+sync imports it without downloading again. The result says ``paused``; ``sync --watch`` syncs
+the volumes it met while paused as soon as capture resumes.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from lifelog.sources.base import (
     check_item,
     local_path,
 )
+from lifelog.sources.capture import CHECK_INTERVAL_S, CaptureWatch
 from lifelog.sources.ledger import Ledger
 from lifelog.store.lock import WriterWaitCancelled, when_writer_free
 from lifelog.store.originals import kept_copy
@@ -61,6 +69,10 @@ log = logging.getLogger("lifelog.sync")
 
 class SyncCancelled(Exception):
     pass
+
+
+class SyncPaused(Exception):
+    """Capture was paused (:mod:`lifelog.sources.capture`): nothing more is taken."""
 
 
 class _ItemFailed(Exception):
@@ -130,6 +142,7 @@ class SyncResult:
     episodes: list[str] = field(default_factory=list)
     cancelled: bool = False
     error: str | None = None  # the device could not be listed at all
+    paused: bool = False  # capture was paused (before or during this sync): the rest waits for resume
 
     @property
     def ok(self) -> bool:
@@ -154,6 +167,7 @@ class SyncResult:
             "episodes": self.episodes,
             "cancelled": self.cancelled,
             "error": self.error,
+            "paused": self.paused,
         }
 
 
@@ -209,6 +223,10 @@ def _sync_locked(
 ) -> SyncResult:
     ident = source.identity()
     report = progress or (lambda p: None)
+    capture = CaptureWatch(memory.data_dir)
+    if capture.paused():
+        res.paused = True
+        return res
     report(SyncProgress(ident.id, "listing", 0, 0, 0, 0, None))
     try:
         listed = list(source.list_media())
@@ -241,15 +259,21 @@ def _sync_locked(
         if cancel.is_set():
             res.cancelled = True
             break
+        if capture.paused():
+            res.paused = True
+            break
         base_done = done_bytes
 
         def on_bytes(k: int, n: int = n, base_done: int = base_done, name: str = item.name) -> None:
             report(SyncProgress(ident.id, "downloading", n, len(todo), base_done + k, total_bytes, name))
 
         try:
-            _take(memory, source, ledger, item, opts, res, cancel, on_bytes, report, n, len(todo))
+            _take(memory, source, ledger, item, opts, res, cancel, on_bytes, report, n, len(todo), capture.paused)
         except SyncCancelled:
             res.cancelled = True
+            break
+        except SyncPaused:
+            res.paused = True
             break
         except _ItemFailed as e:
             res.failed.append(ItemProblem(item.name, str(e)))
@@ -270,12 +294,13 @@ def _take(
     report: Callable[[SyncProgress], None],
     n: int,
     total: int,
+    paused: Callable[[], bool] = lambda: False,
 ) -> None:
     dev = ledger.dir.name
     dest = _destination(memory.data_dir, dev, item, opts, ledger)
     if not _reusable(dest, item):
         part = ledger.open_partial(item)
-        _download(source, item, part, opts, res, cancel, on_bytes, memory.data_dir)
+        _download(source, item, part, opts, res, cancel, on_bytes, memory.data_dir, paused)
         report(SyncProgress(dev, "verifying", n, total, 0, 0, item.name))
         _verify(part, item, ledger)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +312,8 @@ def _take(
     else:
         on_bytes(item.size)
 
+    if paused():  # never imported while paused: the verified copy waits in originals/ for the next sync
+        raise SyncPaused
     report(SyncProgress(dev, "importing", n, total, 0, 0, item.name))
     result = import_when_free(memory, [dest], cancel=cancel, device=dev)
     if result.cancelled:
@@ -359,6 +386,7 @@ def _download(
     cancel: threading.Event,
     on_bytes: Callable[[int], None],
     data_dir: Path,
+    paused: Callable[[], bool] = lambda: False,
 ) -> None:
     part.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
@@ -383,6 +411,10 @@ def _download(
                     if cancel.is_set():
                         out.flush()
                         raise SyncCancelled
+                    if paused():  # stopped within a chunk; the bytes so far stay as a partial
+                        out.flush()
+                        os.fsync(out.fileno())
+                        raise SyncPaused
                     try:
                         chunk = stream.read(CHUNK)
                     except OSError as e:  # an unplugged volume answers reads with EIO
@@ -510,21 +542,39 @@ def watch_paired(
 ) -> None:
     """Sync every paired USB volume as it is mounted, until ``cancel`` is set (``sync --watch``)."""
     from lifelog.sources import registry
-    from lifelog.sources.dcf import DcfVolumeSource, Volume, identify_volume, watch_volumes
+    from lifelog.sources.dcf import DcfVolumeSource, Volume, find_volumes, identify_volume
 
-    def on_volume(vol: Volume) -> None:
+    def on_volume(vol: Volume) -> bool:
+        """Sync one volume; False when capture was paused before it finished (try again later)."""
         try:
             ident = identify_volume(vol.path)
         except SourceError:
-            return
+            return True
         dev = registry.get(memory.data_dir, ident.id)
         if dev is None or dev.kind != "usb":
-            return
+            return True
         res = sync_source(memory, DcfVolumeSource(vol.path, ident), options=options, progress=progress, cancel=cancel)
-        if on_result is not None:
+        if on_result is not None and (res.imported or res.failed or res.refused or res.skipped or not res.paused):
             on_result(res)
+        return not res.paused
 
-    watch_volumes(on_volume, cancel, roots, interval_s)
+    # As dcf.watch_volumes (every volume that appears, once), but obeying the capture pause: a
+    # volume met (or cut short) while capture is paused is synced once capture resumes.
+    capture = CaptureWatch(memory.data_dir)
+    present: set[tuple[str, tuple[int, int]]] = set()
+    waiting: set[tuple[str, tuple[int, int]]] = set()
+    while not cancel.is_set():
+        now = {(str(v.path), v.key): v for v in find_volumes(roots)}
+        waiting &= set(now)
+        for k, v in now.items():
+            if (k in present and k not in waiting) or cancel.is_set():
+                continue
+            if capture.paused() or not on_volume(v):
+                waiting.add(k)
+            else:
+                waiting.discard(k)
+        present = set(now)
+        cancel.wait(min(interval_s, CHECK_INTERVAL_S) if waiting else interval_s)
 
 
 def pull(

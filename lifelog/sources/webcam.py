@@ -15,6 +15,12 @@
   imported (the path the media rows keep).
 * The recording indicator is :class:`RecorderState` (recording / paused / stopped, the current
   segment, frame counts), reported after every frame; pause/resume/stop are thread-safe.
+* **Capture paused** (:mod:`lifelog.sources.capture`; ``record_to_memory`` watches the data
+  dir's switch, re-read at most every 0.5 s): the rule is the recorder's own pause — the segment
+  in progress is closed at the first frame after the pause and **kept** (finalised, imported
+  like any segment: its frames were taken before the pause); while paused every frame the camera
+  delivers is dropped at once, unwritten and unseen by anything (the camera stays open so
+  resuming is immediate), and a new segment starts at the first frame after resume.
 """
 
 from __future__ import annotations
@@ -183,6 +189,7 @@ class Recorder:
         segment_s: float = 60.0,
         on_segment: Callable[[Segment], None] | None = None,
         on_state: Callable[[RecorderState], None] | None = None,
+        capture_paused: Callable[[], bool] | None = None,
     ) -> None:
         if segment_s < 1:
             raise ValueError("segments must be at least 1 second long")
@@ -194,6 +201,8 @@ class Recorder:
         self.segments: list[Segment] = []
         self._lock = threading.Lock()
         self._paused = False
+        self._capture_paused = capture_paused or (lambda: False)  # the data dir's pause for everything
+        self._held = False  # paused by it now
         self._stop = threading.Event()
         self._writer: _SegmentWriter | None = None
         self._recorded = 0
@@ -216,7 +225,8 @@ class Recorder:
     @property
     def state(self) -> RecorderState:
         w = self._writer
-        status: RecorderStatus = "stopped" if self._stop.is_set() else ("paused" if self._paused else "recording")
+        held = self._paused or self._held
+        status: RecorderStatus = "stopped" if self._stop.is_set() else ("paused" if held else "recording")
         return RecorderState(
             status, w.path.name if w else None, w.start if w else None, w.frames if w else 0,
             self._recorded, self._seen, len(self.segments), self._last, self._error,
@@ -253,8 +263,9 @@ class Recorder:
                 first = first or frame.time
                 if duration_s is not None and (frame.time - first).total_seconds() >= duration_s:
                     break
+                self._held = self._capture_paused()
                 with self._lock:
-                    paused = self._paused
+                    paused = self._paused or self._held
                 if paused:
                     self._close_segment()
                 else:
@@ -329,6 +340,7 @@ def record_to_memory(
     cancel: threading.Event | None = None,
     on_state: Callable[[RecorderState], None] | None = None,
     recorder_ready: Callable[[Recorder], None] | None = None,
+    obey_pause: bool = True,
 ) -> RecordResult:
     """Record from ``camera`` and import every closed segment into ``memory`` as it closes."""
     dev = webcam_id(camera)
@@ -356,7 +368,11 @@ def record_to_memory(
 
     worker = threading.Thread(target=importer, name="webcam-import", daemon=True)
     worker.start()
-    rec = Recorder(camera, out, segment_s=segment_s, on_segment=todo.put, on_state=on_state)
+    from lifelog.sources.capture import CaptureWatch
+
+    watch = CaptureWatch(Path(memory.data_dir)) if obey_pause else None
+    rec = Recorder(camera, out, segment_s=segment_s, on_segment=todo.put, on_state=on_state,
+                   capture_paused=watch.paused if watch is not None else None)
     if recorder_ready is not None:
         recorder_ready(rec)
     try:

@@ -60,6 +60,11 @@ def _label(data_dir: Path, kept: Path) -> bytes:
     return b"original:" + os.fsencode(rel.as_posix().removesuffix(SUFFIX))
 
 
+def original_label(data_dir: Path, kept: Path) -> bytes:
+    """The label a kept original is encrypted with (its place under ``originals/``)."""
+    return _label(data_dir, kept)
+
+
 def is_kept(data_dir: Path, recorded: str | Path | None) -> bool:
     """True when ``recorded`` (a media row's or a ledger's path) names a copy lifelog keeps under
     ``originals/`` (never the user's own file), whether or not it is still there."""

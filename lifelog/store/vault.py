@@ -5,15 +5,20 @@ Key custody (see ``docs/privacy.md``):
 1. **OS keyring** (Secret Service, macOS Keychain, Windows Credential Manager) through
    :mod:`keyring`. A random 256-bit key is created on first use and stored under the service
    ``lifelog`` with a per-data-dir account name. This is the default on a desktop.
-2. **Passphrase** where no usable keyring exists (a headless server, CI): the key is derived
-   with scrypt from ``$LIFELOG_PASSPHRASE`` and a random salt kept in ``vault/key.json``.
+2. **Passphrase** where no usable keyring exists (a headless server, CI): a random data key is
+   kept in ``vault/key.json`` *wrapped* (AES-256-GCM) by a key derived with scrypt from
+   ``$LIFELOG_PASSPHRASE`` and a random salt, so changing the passphrase re-wraps only
+   (:mod:`lifelog.store.keys`). A memory from before wrapping (version 1: the derived key *was*
+   the data key) is migrated on opening: its data key is wrapped under a fresh salt.
 3. Otherwise the vault refuses to open (:class:`VaultLockedError`) — there is **no plaintext mode**.
    keyrings.alt's ``PlaintextKeyring`` and the ``fail`` backend are treated as "no keyring".
 
 Every ciphertext is AES-256-GCM: ``b"LLV1" | nonce(12) | ciphertext+tag``, authenticated with
 an associated-data string naming what it is (e.g. ``b"thumb:<id>"``), so blobs cannot be swapped.
 ``vault/key.json`` also holds a key-check value, so a wrong passphrase is reported as such
-instead of as corrupt data.
+instead of as corrupt data. While a key rotation is under way (:mod:`lifelog.store.keys`) it
+also holds the next key (``next``): the vault then encrypts under the next key and decrypts
+under whichever of the two authenticates, so a rotation cut short leaves a readable memory.
 
 Files too big to hold in memory (the kept originals under ``<data>/originals``) are encrypted
 *streaming* (:meth:`Vault.encrypt_file`, :meth:`Vault.decrypt_file`, :meth:`Vault.open_file`):
@@ -54,6 +59,7 @@ MAGIC = b"LLV1"
 KEYRING_SERVICE = "lifelog"
 PASSPHRASE_ENV = "LIFELOG_PASSPHRASE"
 _CHECK_LABEL = b"lifelog key check v1"
+_WRAP_AAD = b"lifelog wrapped data key v2"
 
 FILE_MAGIC = b"LLF1"
 FILE_CHUNK = 1 << 20  # plaintext bytes per chunk of a streamed file
@@ -104,34 +110,105 @@ def keyring_usable() -> bool:
         return False
 
 
+def _b64(b: bytes | None) -> str | None:
+    return base64.b64encode(b).decode() if b else None
+
+
+def _unb64(s: object) -> bytes | None:
+    return base64.b64decode(str(s)) if s else None
+
+
+@dataclass(frozen=True)
+class NextKey:
+    """The key a rotation is moving to: in the keyring under ``account`` (keyring mode) or
+    ``wrapped`` by the passphrase-derived key (passphrase mode); ``check`` its key-check value."""
+
+    account: str
+    wrapped: bytes | None
+    check: bytes
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     mode: KeyMode
     account: str
     salt: bytes | None
     check: bytes
+    wrapped: bytes | None = None  # passphrase mode, version 2: the data key wrapped by the derived key
+    next: NextKey | None = None  # a key rotation under way
 
-    def to_json(self) -> dict[str, str | None]:
-        return {
-            "version": "1",
+    def to_json(self) -> dict[str, object]:
+        d: dict[str, object] = {
+            "version": "2" if self.wrapped or self.mode == "keyring" else "1",
             "mode": self.mode,
             "account": self.account,
-            "salt": base64.b64encode(self.salt).decode() if self.salt else None,
-            "check": base64.b64encode(self.check).decode(),
+            "salt": _b64(self.salt),
+            "check": _b64(self.check),
         }
+        if self.wrapped:
+            d["wrapped"] = _b64(self.wrapped)
+        if self.next is not None:
+            d["next"] = {"account": self.next.account, "wrapped": _b64(self.next.wrapped),
+                         "check": _b64(self.next.check)}
+        return d
 
     @classmethod
-    def from_json(cls, d: dict[str, str | None]) -> KeyInfo:
+    def from_json(cls, d: dict[str, object]) -> KeyInfo:
         mode = d.get("mode")
         if mode != "keyring" and mode != "passphrase":
             raise VaultError(f"vault/key.json has an unknown key mode {mode!r}")
-        salt = d.get("salt")
+        nxt = d.get("next")
         return cls(
             mode="keyring" if mode == "keyring" else "passphrase",
             account=str(d.get("account") or ""),
-            salt=base64.b64decode(salt) if salt else None,
-            check=base64.b64decode(str(d.get("check") or "")),
+            salt=_unb64(d.get("salt")),
+            check=_unb64(d.get("check")) or b"",
+            wrapped=_unb64(d.get("wrapped")),
+            next=NextKey(str(nxt.get("account") or ""), _unb64(nxt.get("wrapped")), _unb64(nxt.get("check")) or b"")
+            if isinstance(nxt, dict) else None,
         )
+
+
+def key_info_path(data_dir: Path) -> Path:
+    return data_dir / "vault" / "key.json"
+
+
+def read_key_info(data_dir: Path) -> KeyInfo | None:
+    """The memory's ``vault/key.json``, or None when it has no vault yet."""
+    info_path = key_info_path(data_dir)
+    if not info_path.exists():
+        return None
+    try:
+        return KeyInfo.from_json(json.loads(info_path.read_text()))
+    except (ValueError, KeyError, AttributeError) as e:
+        raise VaultError(f"{info_path} is unreadable: {e}") from e
+
+
+def write_key_info(data_dir: Path, info: KeyInfo) -> None:
+    """Replace ``vault/key.json`` atomically (whole or not at all, fsynced)."""
+    atomic_write(key_info_path(data_dir), json.dumps(info.to_json(), indent=1).encode())
+
+
+def wrap_key(kek: bytes, key: bytes) -> bytes:
+    nonce = secrets.token_bytes(_NONCE)
+    return nonce + AESGCM(kek).encrypt(nonce, key, _WRAP_AAD)
+
+
+def unwrap_key(kek: bytes, wrapped: bytes) -> bytes | None:
+    """The data key, or None when ``kek`` is not the key it was wrapped with (a wrong passphrase)."""
+    try:
+        return AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _WRAP_AAD)
+    except (InvalidTag, ValueError):
+        return None
+
+
+def derive_passphrase_key(passphrase: str, salt: bytes) -> bytes:
+    """The key-encryption key of a passphrase (scrypt, see :func:`_derive`)."""
+    return _derive(passphrase, salt)
+
+
+def check_value(key: bytes) -> bytes:
+    return _check_value(key)
 
 
 def _derive(passphrase: str, salt: bytes) -> bytes:
@@ -146,12 +223,32 @@ def _check_value(key: bytes) -> bytes:
 class Vault:
     """Encrypts and stores blobs under ``<data>/vault``; encrypts short texts for table columns."""
 
-    def __init__(self, root: Path, key: bytes, mode: KeyMode) -> None:
+    def __init__(self, root: Path, key: bytes, mode: KeyMode, *, fallback_key: bytes | None = None) -> None:
         self.root = root
         self.mode: KeyMode = mode
         self._aead = AESGCM(key)
         # Streamed files use per-file keys derived from a subkey of their own, never the vault key.
         self._file_root = HKDF(hashes.SHA256(), 32, None, _FILE_KEY_INFO).derive(key)
+        # During a key rotation (lifelog.store.keys): the old key, tried when the new one fails.
+        self._fallback: Vault | None = Vault(root, fallback_key, mode) if fallback_key else None
+
+    @property
+    def rotating(self) -> bool:
+        """True while a key rotation is unfinished (two keys are in use)."""
+        return self._fallback is not None
+
+    def under_current_key(self, blob: bytes, aad: bytes) -> bool:
+        """True when ``blob`` authenticates under the key new data is encrypted with."""
+        try:
+            self._aead.decrypt(blob[4:16], blob[16:], aad)
+        except (InvalidTag, ValueError):
+            return False
+        return blob.startswith(MAGIC)
+
+    def file_under_current_key(self, src: Path, label: bytes) -> bool:
+        """True when the streamed file ``src`` (its first chunk) authenticates under the current key."""
+        with _EncryptedFileReader(self, src, label, strict=True) as r:
+            return r.current_key
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -173,6 +270,15 @@ class Vault:
                         f"wrong passphrase for the memory at {data_dir} (set {PASSPHRASE_ENV})"
                     )
                 raise VaultLockedError(f"the keyring holds a different key for the memory at {data_dir}")
+            if info.mode == "passphrase" and not info.wrapped and passphrase:
+                # Version 1 (the derived key was the data key): wrap it, so a passphrase can change.
+                salt = secrets.token_bytes(16)
+                info = KeyInfo("passphrase", info.account, salt, info.check,
+                               wrapped=wrap_key(_derive(passphrase, salt), key))
+                atomic_write(info_path, json.dumps(info.to_json(), indent=1).encode())
+            if info.next is not None:
+                nxt = cls._load_next_key(info, passphrase)
+                return cls(root, nxt, info.mode, fallback_key=key)
             return cls(root, key, info.mode)
         if not create:
             raise VaultLockedError(f"no vault at {data_dir}")
@@ -185,8 +291,9 @@ class Vault:
             info = KeyInfo("keyring", account, None, _check_value(key))
         elif passphrase:
             salt = secrets.token_bytes(16)
-            key = _derive(passphrase, salt)
-            info = KeyInfo("passphrase", account, salt, _check_value(key))
+            key = secrets.token_bytes(32)
+            info = KeyInfo("passphrase", account, salt, _check_value(key),
+                           wrapped=wrap_key(_derive(passphrase, salt), key))
         else:
             raise VaultLockedError(
                 "no OS keyring is available to hold the encryption key, and "
@@ -213,7 +320,29 @@ class Vault:
         if not passphrase:
             raise VaultLockedError(f"this memory is protected by a passphrase: set {PASSPHRASE_ENV}")
         assert info.salt is not None
-        return _derive(passphrase, info.salt)
+        derived = _derive(passphrase, info.salt)
+        if not info.wrapped:
+            return derived  # version 1: the derived key is the data key (migrated by open)
+        key = unwrap_key(derived, info.wrapped)
+        if key is None:
+            raise VaultLockedError(f"wrong passphrase for this memory (set {PASSPHRASE_ENV})")
+        return key
+
+    @staticmethod
+    def _load_next_key(info: KeyInfo, passphrase: str | None) -> bytes:
+        """The key an unfinished rotation is moving to (after :meth:`_load_key` succeeded)."""
+        assert info.next is not None
+        if info.mode == "keyring":
+            import keyring
+
+            stored = keyring.get_password(KEYRING_SERVICE, info.next.account)
+            key = base64.b64decode(stored) if stored else None
+        else:
+            assert info.salt is not None and info.next.wrapped is not None and passphrase
+            key = unwrap_key(_derive(passphrase, info.salt), info.next.wrapped)
+        if key is None or not hmac.compare_digest(_check_value(key), info.next.check):
+            raise VaultLockedError("the next key of an unfinished key rotation cannot be read")
+        return key
 
     # ------------------------------------------------------------- primitives
     def encrypt(self, data: bytes, aad: bytes) -> bytes:
@@ -227,6 +356,8 @@ class Vault:
         try:
             return self._aead.decrypt(nonce, blob[16:], aad)
         except InvalidTag as e:
+            if self._fallback is not None:
+                return self._fallback.decrypt(blob, aad)
             raise VaultCorruptError("vault ciphertext failed authentication") from e
 
     def encrypt_text(self, text: str, aad: str) -> bytes:
@@ -416,7 +547,7 @@ def _layout(header: bytes, size: int) -> tuple[int, int, int]:
 class _EncryptedFileReader(io.RawIOBase):
     """Random access to a streamed file's plaintext, a chunk decrypted (and checked) at a time."""
 
-    def __init__(self, vault: Vault, path: Path, label: bytes) -> None:
+    def __init__(self, vault: Vault, path: Path, label: bytes, *, strict: bool = False) -> None:
         super().__init__()
         self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
         try:
@@ -429,6 +560,22 @@ class _EncryptedFileReader(io.RawIOBase):
         self._label = label
         self._pos = 0
         self._cached: tuple[int, bytes] | None = None
+        self.current_key = True
+        if vault._fallback is not None:  # a rotation under way: the file is under one key or the other
+            try:
+                self._chunk_key_check(0)
+            except VaultCorruptError:
+                self.current_key = False
+                if not strict:
+                    self._aead = vault._fallback._file_aead(self._header[8:24])
+
+    def _chunk_key_check(self, index: int) -> None:
+        """Authenticate chunk ``index`` (raises :class:`VaultCorruptError`), keeping nothing."""
+        try:
+            self._plain(index)
+        except VaultCorruptError:
+            self._cached = None
+            raise
 
     @property
     def size(self) -> int:

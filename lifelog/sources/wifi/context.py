@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifelog.sources.capture import CaptureWatch
 from lifelog.sources.wifi.common import (
     RECEIVED_DIR,
     EventFn,
@@ -83,6 +84,7 @@ class ReceiverContext:
         self.port = 0  # set once listening
         self.bulk_port: int | None = None  # the bulk upload port, once listening (see bulk.py)
         self.direct_io = True  # write upload bodies with O_DIRECT where the file system allows
+        self.capture = CaptureWatch(data_dir)  # the pause for everything (lifelog.sources.capture)
 
     # ---------------------------------------------------------------- events
     def emit(self, kind: EventKind, message: str, device_id: str | None = None, **detail: Any) -> None:
@@ -134,6 +136,20 @@ class ReceiverContext:
                       status=status, reason=message)
         resp = web.json_response({"error": message}, status=status)
         resp.force_close()
+        return resp
+
+    def paused_refusal(self, request: RequestLike, device_id: str | None = None) -> web.Response | None:
+        """423 ``{"error": "capture is paused until …", "paused": true, "until"}`` (with
+        ``Retry-After``) while capture is paused; None when it is on."""
+        from datetime import UTC, datetime
+
+        st = self.capture.state()
+        if not st.paused:
+            return None
+        resp = self.refuse(request, 423, st.message(), device_id, paused=True,
+                           until=st.until.isoformat() if st.until else None)
+        left = (st.until - datetime.now(UTC)).total_seconds() if st.until else 60.0
+        resp.headers["Retry-After"] = str(max(1, min(3600, int(left) + 1)))
         return resp
 
     def authenticate(self, request: RequestLike) -> WifiDevice | web.Response:
@@ -193,6 +209,11 @@ class ReceiverContext:
         file is deleted: nothing is stored), 503 busy (with ``keep_on_busy`` the part file is put
         back so the sender can retry the import without sending the bytes again).
         """
+        if self.capture.paused():  # never imported while paused: the received bytes are dropped
+            part.unlink(missing_ok=True)
+            msg = self.capture.state().message()
+            self.emit("refused", f"{dev.name}: {name} dropped: {msg}", dev.id, status=423, reason=msg)
+            return 423, {"status": "paused", "error": msg, "paused": True}
         dest_dir = self.data_dir / RECEIVED_DIR / dev.id
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / f"{tag}-{name}"

@@ -310,6 +310,8 @@ class LocalSendReceiver:
         body = await app.json_body(request)
         if isinstance(body, web.Response):
             return body
+        if (refused := app.paused_refusal(request)) is not None:
+            return refused
         info, files = body.get("info"), body.get("files")
         if not isinstance(info, dict) or not isinstance(files, dict):
             return app.refuse(request, 400, "prepare-upload needs 'info' and 'files' objects")
@@ -395,6 +397,9 @@ class LocalSendReceiver:
             return app.refuse(request, 403, "this sender was revoked", s.device.id)
         if f.done:
             return app.refuse(request, 409, "this file was already received", s.device.id)
+        if (refused := app.paused_refusal(request, s.device.id)) is not None:
+            self._drop(sid)  # the session ends; the sender sends again after resume
+            return refused
         clen = request.content_length
         if clen is None or clen != f.size:
             return app.refuse(request, 400, f"Content-Length must be the declared size {f.size}", s.device.id)
@@ -413,6 +418,9 @@ class LocalSendReceiver:
             with open(part, "wb") as out:
                 try:
                     while got < clen:
+                        if app.capture.paused():
+                            error = "capture was paused"
+                            break
                         chunk = await asyncio.wait_for(request.content.readany(), app.limits.read_timeout_s)
                         if not chunk:
                             break
@@ -427,6 +435,9 @@ class LocalSendReceiver:
                 error = "the received bytes do not match the declared sha256"
             if error is not None:
                 part.unlink(missing_ok=True)
+                if (refused := app.paused_refusal(request, s.device.id)) is not None:
+                    self._drop(sid)  # a half-received file is dropped while paused
+                    return refused
                 return app.refuse(request, 400, error, s.device.id)
             status, doc = await app.import_received(
                 part, f.name, s.device, f"ls{f.token[:6]}", f.sha256 or h.hexdigest(), keep_on_busy=False

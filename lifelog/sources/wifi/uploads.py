@@ -158,6 +158,11 @@ class UploadRoutes:
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
             return self.ctx.refuse(request, 400, "sha256 must be 64 hexadecimal digits", dev.id)
         sha = sha.lower()
+        if (refused := self.ctx.paused_refusal(request, dev.id)) is not None:
+            old = self._load_upload(dev, self._upload_id(dev.id, sha, size))
+            if old is not None and not old.busy:  # a half-received upload is dropped while paused
+                self._discard(old)
+            return refused
         mid = self.ctx.received.get(sha)
         if mid is not None and mid in await self.ctx.stored([mid]):
             return web.json_response({"upload_id": None, "have": True, "status": "skipped"})
@@ -273,6 +278,10 @@ class UploadRoutes:
         if clen > lim.max_file_bytes:
             return ctx.refuse(request, 413, f"body of {_num(clen)} bytes is over the limit", dev.id)
         up = self._load_upload(dev, upload_id)
+        if (refused := ctx.paused_refusal(request, dev.id)) is not None:
+            if up is not None and not up.busy:  # a half-received upload is dropped while paused
+                self._discard(up)
+            return refused
         if up is None:
             return ctx.refuse(request, 404, "no such upload; create it with POST /api/v1/uploads", dev.id)
         if not up.busy:
@@ -319,6 +328,11 @@ class UploadRoutes:
         the last byte — verification and the import's outcome."""
         from aiohttp import web
 
+        if self.ctx.capture.paused():  # paused while this chunk came in: the upload is dropped
+            self._discard(up)
+            refused = self.ctx.paused_refusal(request, dev.id)
+            if refused is not None:
+                return refused
         if err is not None:
             return self.ctx.refuse(request, 400, err, dev.id, offset=up.offset())
         if up.offset() < up.size:
@@ -380,6 +394,9 @@ class UploadRoutes:
         try:
             try:
                 while got < clen:
+                    if self.ctx.capture.paused():  # capture paused mid-chunk: after_body drops the upload
+                        error = "capture was paused"
+                        break
                     chunk = await asyncio.wait_for(request.content.readany(), self.ctx.limits.read_timeout_s)
                     if not chunk:
                         break

@@ -50,6 +50,10 @@ class DevicesPage(QWidget):
         lay = QVBoxLayout(body)
         scroll.setWidget(body)
         outer.addWidget(scroll)
+        from ui.capture import CaptureToggle  # the pause for everything (issue #13)
+
+        self.capture_toggle = CaptureToggle(ctx.memory.data_dir, self)
+        lay.addWidget(self.capture_toggle)
         for panel in (self.wifi, self.paired, self.webcam):
             lay.addWidget(panel)
         lay.addStretch(1)

@@ -125,8 +125,11 @@ class WebcamPanel(QGroupBox):
                 def on_state(s: RecorderState) -> None:
                     self.state = s  # drawn by the UI timer
 
+                from lifelog.api.capture import CaptureWatch  # the pause for everything (issue #13)
+
                 rec = Recorder(camera, data_dir / "originals" / self._device, segment_s=segment_s,
-                               on_segment=emit_segment, on_state=on_state)  # fmt: skip
+                               on_segment=emit_segment, on_state=on_state,
+                               capture_paused=CaptureWatch(data_dir).paused)  # fmt: skip
                 self.recorder = rec
                 return rec.run(cancel=control.cancelled)
             finally:
