@@ -259,3 +259,19 @@ def test_naming_a_person_unblurs_their_future_pictures(memories: dict[str, Any],
     for fr in _frames(on, T_FACE):  # pictures stored before stay blurred
         if _face_boxes(on, fr["id"]):
             assert not _detects_face(_thumb(on, fr["thumb_id"]))
+
+
+def test_retention_of_strangers_faces(memories: dict[str, Any]) -> None:
+    off = memories["off"]  # nobody is named in the control memory: every face is a stranger's
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    rules = off.settings.retention.model_copy(update={"stranger_faces_days": 1})
+    faces = off.store.rows("faces", None, columns=["crop_id"]).column("crop_id").to_pylist()
+    assert faces
+    assert "stranger_faces" not in off.plan_retention(now).counts()  # the rule is off by default
+    assert off.plan_retention(now, rules).counts()["stranger_faces"] == len(faces)
+    off.settings = off.settings.model_copy(update={"retention": rules})
+    off.apply_retention(now)
+    off.store.refresh()
+    assert off.store.count("faces") == 0 and off.people() == []
+    assert not any(off.vault.blob_path(c).exists() for c in faces)
+    assert off.store.count("frames") > 0  # the moments themselves stay
