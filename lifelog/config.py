@@ -138,8 +138,76 @@ class RetentionSettings(BaseModel):
         return self
 
 
+#: Days of the week, as quiet-hour windows write them.
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _time_of_day(v: object) -> str:
+    """``"7:00"`` / ``"07:00"`` → ``"07:00"``; anything else is refused."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", v) if isinstance(v, str) else None
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"not a time of day: {str(v)[:40]!r} (write HH:MM, e.g. 22:00)")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+class QuietWindow(BaseModel):
+    """One quiet-hours window: nothing is captured from ``start`` to ``end`` (local time) on ``days``.
+
+    ``end`` before ``start`` crosses midnight (``22:00``–``07:00`` on ``fri`` covers Friday 22:00 to
+    Saturday 07:00: a window belongs to the day it starts on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(title="From", description="Local time of day the window starts, HH:MM.")
+    end: str = Field(title="Until", description="Local time of day it ends, HH:MM (before start: the next day).")
+    days: list[str] | None = Field(
+        None, title="Days", description="mon … sun; none (or empty) means every day.",
+    )
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hhmm(cls, v: object) -> str:
+        return _time_of_day(v)
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, v: object) -> list[str] | None:
+        if v is None:
+            return None
+        if not isinstance(v, list):
+            raise ValueError("days must be a list such as [\"mon\", \"tue\"]")
+        out: list[str] = []
+        for d in v:
+            key = d.strip().lower()[:3] if isinstance(d, str) else ""
+            if key not in DAYS:
+                raise ValueError(f"not a day: {str(d)[:20]!r} (use mon, tue, wed, thu, fri, sat, sun)")
+            if key not in out:
+                out.append(key)
+        return sorted(out, key=DAYS.index) or None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietWindow:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+    def minutes(self) -> tuple[int, int]:
+        """(start, end) in minutes after midnight."""
+        def m(s: str) -> int:
+            return int(s[:2]) * 60 + int(s[3:])
+
+        return m(self.start), m(self.end)
+
+    def describe(self) -> str:
+        """``22:00–07:00 every day`` / ``22:00–07:00 mon, tue``."""
+        return f"{self.start}–{self.end} " + (", ".join(self.days) if self.days else "every day")
+
+
 class PrivacySettings(BaseModel):
-    """What is kept out of the pictures and texts lifelog stores (docs/privacy.md, "Redaction").
+    """What is kept out of the pictures and texts lifelog stores (docs/privacy.md, "Redaction"), and
+    when and from which devices nothing is captured at all ("Private mode").
 
     Applied at import time to what is imported from then on; a memory whose settings have no
     ``privacy`` section gets these defaults (protection on), pictures stored earlier stay as they are."""
@@ -159,6 +227,30 @@ class PrivacySettings(BaseModel):
         default_factory=list, max_length=200, title="Sensitive words",
         description="Words or phrases (e.g. 'password', your bank's name): a line of text holding one is hidden.",
     )
+
+    quiet_hours: list[QuietWindow] = Field(
+        default_factory=list, max_length=50, title="Quiet hours",
+        description="Time windows (local time) during which nothing is captured: no webcam, no device sync, the "
+        "Wi-Fi receiver refuses uploads, and footage recorded in them that arrives later is skipped.",
+    )
+    excluded_devices: list[str] = Field(
+        default_factory=list, max_length=500, title="Excluded devices",
+        description="Ids of paired devices lifelog never takes footage from (sync and Wi-Fi uploads refuse them).",
+    )
+
+    @field_validator("excluded_devices")
+    @classmethod
+    def _device_ids(cls, v: list[str]) -> list[str]:
+        import re
+
+        out: list[str] = []
+        for d in v:
+            d = d.strip()
+            if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,79}", d) or ".." in d:
+                raise ValueError(f"not a device id: {d[:40]!r}")
+            if d not in out:
+                out.append(d)
+        return out
 
     @field_validator("sensitive_words")
     @classmethod

@@ -241,7 +241,7 @@ def test_garbage_bytes_named_like_video_are_reported_and_nothing_is_stored(
     assert out["status"] == "failed" and out["error"], out
     assert _state(data_dir)["counts"] == before["counts"]
     kept = [p.name for p in (data_dir / RECEIVED_DIR / pairing.device_id).iterdir()]
-    assert kept == [next(iter(kept))] and kept[0].endswith("cat.mp4.lgo")  # the garbage was discarded; the cat is kept (encrypted)
+    assert kept == [next(iter(kept))] and kept[0].endswith("cat.mp4.lgo")  # the garbage was discarded
     assert not list((data_dir / INCOMING_DIR).rglob("*.part"))
     assert any(e.kind == "failed" for e in receiver.events)
 

@@ -37,6 +37,7 @@ from typing import Any
 from lifelog.api import Memory
 from lifelog.api.settings import chosen_data_dir
 from lifelog.api.settings import data_dir as default_data_dir
+from ui.archive import Archiver, archiver_for
 from ui.context import AppContext
 from ui.forget import Forgetter, forgetter_for
 from ui.pages.ask import AskPage
@@ -285,6 +286,16 @@ class MainWindow(QMainWindow):
             a.setEnabled(self.import_page is not None and not self.read_only)
             file_menu.addAction(a)
         file_menu.addSeparator()
+        self.archiver = archiver_for(self.ctx)  # File ▸ Export memory… / Import archive… (ui/archive.py)
+        self.archiver.read_only = self.read_only
+        self.export_action = QAction("&Export memory…", self)
+        self.export_action.triggered.connect(lambda: self.archiver.export_dialog(self))
+        self.import_archive_action = QAction("Import &archive…", self)
+        self.import_archive_action.setEnabled(not self.read_only)
+        self.import_archive_action.triggered.connect(lambda: self.archiver.import_dialog(self))
+        file_menu.addAction(self.export_action)
+        file_menu.addAction(self.import_archive_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -356,6 +367,9 @@ class MainWindow(QMainWindow):
         trasher = self.tasks.findChild(Trasher)
         if isinstance(trasher, Trasher):
             trasher.before_close()
+        archiver = self.tasks.findChild(Archiver)
+        if isinstance(archiver, Archiver):
+            archiver.before_close()  # a running export or import stops at its next check, leaving nothing
         self.tasks.wait_idle()  # writes finish or stop at their next cancel check
         event.accept()
 

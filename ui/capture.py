@@ -36,7 +36,10 @@ class CaptureToggle(QPushButton):
         if st == self.shown:
             return
         self.shown = st
-        if st.paused:
+        if st.paused and st.rule is not None:  # private mode (quiet hours) or unreadable settings
+            self.setText(f"⏸ {st.message()[:1].upper()}{st.message()[1:80]}")
+            self.setToolTip("A privacy rule (Settings ▸ Privacy) keeps capture off. Click to pause as well.")
+        elif st.paused:
             text = "Capture paused" + (f" (until {st.message().removeprefix('capture is paused until ')})"
                                        if st.until else "")
             self.setText(f"⏸ {text}")
@@ -46,7 +49,8 @@ class CaptureToggle(QPushButton):
             self.setToolTip("Click to pause all capture (webcam, device sync, Wi-Fi receiver) until you resume")
 
     def toggle(self) -> None:
-        if self.watch.state().paused:
+        st = self.watch.state()
+        if st.paused and st.rule is None:
             resume(self.data_dir)
         else:
             pause(self.data_dir)

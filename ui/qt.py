@@ -141,3 +141,8 @@ __all__ += ["is_alive"]
 from PySide6.QtWidgets import QCompleter  # noqa: E402
 
 __all__ += ["QCompleter"]
+
+# Names used by File ▸ Export memory… (its date range).
+from PySide6.QtWidgets import QDateEdit  # noqa: E402
+
+__all__ += ["QDateEdit"]

@@ -11,7 +11,8 @@ recorded moment (as the demo's questions do), and saves:
 * ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
 * ``people.png`` — the people grid;
 * ``objects.png`` — the objects seen, the most seen one selected with its moments;
-* one ``<key>.png`` for every other registered page (import, settings, welcome, devices…).
+* one ``<key>.png`` for every other registered page (import, settings, welcome, devices…);
+* ``privacy.png`` — Settings ▸ Privacy: capture, forget and trash, retention, the audit log.
 """
 
 from __future__ import annotations
@@ -138,6 +139,17 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         if spec.key == "objects":
             _objects_selected(app, busy, win.page("objects"))
         shot(spec.key)
+    if not only or "privacy" in only:  # Settings ▸ Privacy: capture, forget, trash, retention, audit
+        from ui.pages.settings import Page as SettingsPage
+
+        win.navigate("settings")
+        settings = win.page("settings")
+        if isinstance(settings, SettingsPage):
+            _settle(app, busy)
+            settings.scroller.ensureWidgetVisible(settings.privacy, 0, 0)
+            settings.scroller.verticalScrollBar().setValue(settings.privacy.y())
+            _settle(app, busy)
+            shot("privacy")
     win.close()
     return saved
 

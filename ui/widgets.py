@@ -156,3 +156,13 @@ def error_line() -> QLabel:
     label.setStyleSheet(ERROR_STYLE)
     label.setVisible(False)
     return label
+
+
+def human_bytes(n: int) -> str:
+    """A byte count as people read it (\"1.5 MB\")."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"  # pragma: no cover

@@ -1,4 +1,5 @@
-"""``lifelog pause`` and ``lifelog resume``: one pause for every capture path (docs/cli.md).
+"""``lifelog pause`` and ``lifelog resume``: one pause for every capture path; ``lifelog privacy``:
+the capture state and every privacy rule in one place (docs/cli.md).
 
 Loaded by :mod:`lifelog.commands.main` for every command, so it imports nothing heavy at module level.
 """
@@ -22,7 +23,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Callable[[a
     pa.add_argument("--json", action="store_true", help="print one JSON document")
     re_ = sub.add_parser("resume", parents=[common], help="capture on again")
     re_.add_argument("--json", action="store_true", help="print one JSON document")
-    return {"pause": cmd_pause, "resume": cmd_resume}
+    pr = sub.add_parser("privacy", parents=[common],
+                        help="show the capture state, quiet hours, excluded devices, redaction and retention rules")
+    pr.add_argument("--json", action="store_true", help="print one JSON document")
+    return {"pause": cmd_pause, "resume": cmd_resume, "privacy": cmd_privacy}
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -65,4 +69,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
         emit({"capture": {**st.to_json(), "message": st.message()}})
     else:
         print(st.message())
+    return EXIT_OK
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    from lifelog.api.capture import privacy_report
+    from lifelog.api.settings import SettingsError
+
+    try:
+        doc = privacy_report(_data_dir(args))
+    except SettingsError as e:
+        raise CliError(str(e)) from None
+    if args.json:
+        emit(doc)
+        return EXIT_OK
+    print(f"capture: {doc['capture']['message']}")
+    hours = doc["quiet_hours"]
+    print("quiet hours: " + ("; ".join(
+        f"{w['start']}–{w['end']} {', '.join(w['days']) if w['days'] else 'every day'}" for w in hours) or "none"))
+    print("excluded devices: " + (", ".join(doc["excluded_devices"]) or "none"))
+    r = doc["redaction"]
+    print(f"blur bystanders: {'on' if r['blur_bystanders'] else 'off'}; "
+          f"hide sensitive text: {'on' if r['redact_sensitive_text'] else 'off'} "
+          f"({r['sensitive_words']} own words)")
+    kept = {k: v for k, v in doc["retention"].items() if v is not None and k != "trash_days"}
+    print("retention: " + (", ".join(f"{k.removesuffix('_days')} {v} days" for k, v in kept.items())
+                           or "everything is kept for ever")
+          + f"; the trash is kept {doc['retention']['trash_days']} days")
     return EXIT_OK

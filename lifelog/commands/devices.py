@@ -328,8 +328,12 @@ def _print_result(r: Any) -> None:
         + (f", {r.resumed} resumed" if r.resumed else "")
         + (f", {r.deleted} deleted from the device" if r.deleted else "")
         + (" (cancelled)" if r.cancelled else "")
-        + (" (capture is paused: the rest waits for `lifelog resume`)" if getattr(r, "paused", False) else "")
+        + (f" ({getattr(r, 'paused_reason', None) or 'capture is paused'}: the rest waits until capture is on)"
+           if getattr(r, "paused", False) else "")
+        + (" (this device is excluded: nothing is taken from it)" if getattr(r, "excluded", False) else "")
     )
+    for p in getattr(r, "skipped_by_rule", []):
+        print(f"  skipped: {p.name}: {p.reason}")
     for p in r.failed:
         print(f"  failed: {p.name}: {p.reason}")
     for p in r.not_media:

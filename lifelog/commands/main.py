@@ -128,6 +128,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if (cap := capture_doc(mem.data_dir))["paused"]:  # a manual import is not capture: it still runs
         print(f"lifelog: {cap['message']}; importing the files you picked anyway", file=sys.stderr)
+    if mem.settings.privacy.quiet_hours:
+        print("lifelog: quiet hours do not filter a manual import (you picked these files)", file=sys.stderr)
     cancel = threading.Event()
     try:
         result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)

@@ -351,3 +351,35 @@ def probe_audio(path: Path) -> AudioInfo:
 
 def end_of(start: datetime, seconds: float) -> datetime:
     return start + timedelta(seconds=max(seconds, 0.0))
+
+
+def capture_time(path: Path, kind_from: str | None = None) -> datetime | None:
+    """When ``path`` was recorded, read as the importer reads it (:mod:`lifelog.ingest.pipeline`):
+    a video's or audio file's ``creation_time`` (else its mtime minus its duration), a photo's EXIF
+    time (else its mtime) — without decoding any frame. None when it is not media or unreadable.
+    ``kind_from``: the name whose extension says the kind (a received ``.part`` file's own name)."""
+    from lifelog.ingest.media import kind_of, mtime_of
+
+    kind = kind_of(Path(kind_from) if kind_from else path)
+    try:
+        if kind == "video" or kind == "audio":
+            try:
+                if kind == "video":
+                    vi = probe_video(path)
+                    created, duration = vi.creation_time, vi.duration_s
+                else:
+                    ai = probe_audio(path)
+                    created, duration = ai.creation_time, ai.duration_s
+            except MediaError:
+                return None
+            return created if created is not None else mtime_of(path) - timedelta(seconds=duration)
+        if kind == "photo":
+            try:
+                with Image.open(path) as im:
+                    taken = _exif_time(im)
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                taken = None
+            return taken if taken is not None else mtime_of(path)
+    except OSError:
+        return None
+    return None

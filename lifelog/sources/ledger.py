@@ -51,7 +51,9 @@ class LedgerEntry:
     size: int
     mtime: float
     content_hash: str  # BLAKE2b-128, the media id the import pipeline uses
-    status: str  # imported | skipped (already in memory) | failed (not importable; reason given)
+    # imported | skipped (already in memory) | failed (not importable; reason given)
+    # | skipped-by-rule (recorded during quiet hours: never imported, not taken again)
+    status: str
     reason: str
     path: str | None  # the kept original under <data>/originals, if any
     taken_at: float

@@ -27,6 +27,13 @@ next chunk and its bytes stay as a partial (the sync after resume continues from
 verified item is never imported while paused — its copy waits in ``originals/`` and the next
 sync imports it without downloading again. The result says ``paused``; ``sync --watch`` syncs
 the volumes it met while paused as soon as capture resumes.
+
+**Private mode** (the settings' ``privacy`` rules, through the same check): during quiet hours
+the sync is paused as above (``paused_reason`` says "private mode (quiet hours until 07:00)");
+a device in ``excluded_devices`` is never taken from (``excluded``; ``sync --watch`` leaves its
+volumes alone). An item whose capture time (read as the importer reads it) lies in a quiet-hours
+window is downloaded and verified but not imported: its copy is deleted and the ledger records
+it ``skipped-by-rule`` so it is not taken again (``skipped_by_rule`` lists it).
 """
 
 from __future__ import annotations
@@ -143,6 +150,9 @@ class SyncResult:
     cancelled: bool = False
     error: str | None = None  # the device could not be listed at all
     paused: bool = False  # capture was paused (before or during this sync): the rest waits for resume
+    paused_reason: str | None = None  # "capture is paused until 22:30", "private mode (quiet hours until 07:00)"
+    excluded: bool = False  # the device is in the privacy settings' excluded_devices: nothing is taken
+    skipped_by_rule: list[ItemProblem] = field(default_factory=list)  # recorded during quiet hours
 
     @property
     def ok(self) -> bool:
@@ -168,6 +178,9 @@ class SyncResult:
             "cancelled": self.cancelled,
             "error": self.error,
             "paused": self.paused,
+            "paused_reason": self.paused_reason,
+            "excluded": self.excluded,
+            "skipped_by_rule": [p.to_json() for p in self.skipped_by_rule],
         }
 
 
@@ -224,8 +237,13 @@ def _sync_locked(
     ident = source.identity()
     report = progress or (lambda p: None)
     capture = CaptureWatch(memory.data_dir)
-    if capture.paused():
-        res.paused = True
+    st = capture.state(device=ident.id)
+    if st.paused:
+        if st.rule == "excluded_device":
+            res.excluded = True
+        else:
+            res.paused = True
+        res.paused_reason = st.message()
         return res
     report(SyncProgress(ident.id, "listing", 0, 0, 0, 0, None))
     try:
@@ -259,8 +277,9 @@ def _sync_locked(
         if cancel.is_set():
             res.cancelled = True
             break
-        if capture.paused():
+        if capture.paused(ident.id):
             res.paused = True
+            res.paused_reason = capture.state(device=ident.id).message()
             break
         base_done = done_bytes
 
@@ -268,12 +287,14 @@ def _sync_locked(
             report(SyncProgress(ident.id, "downloading", n, len(todo), base_done + k, total_bytes, name))
 
         try:
-            _take(memory, source, ledger, item, opts, res, cancel, on_bytes, report, n, len(todo), capture.paused)
+            _take(memory, source, ledger, item, opts, res, cancel, on_bytes, report, n, len(todo),
+                  lambda: capture.paused(ident.id))
         except SyncCancelled:
             res.cancelled = True
             break
         except SyncPaused:
             res.paused = True
+            res.paused_reason = capture.state(device=ident.id).message()
             break
         except _ItemFailed as e:
             res.failed.append(ItemProblem(item.name, str(e)))
@@ -314,11 +335,21 @@ def _take(
 
     if paused():  # never imported while paused: the verified copy waits in originals/ for the next sync
         raise SyncPaused
+    from lifelog.ingest.decode import capture_time
+    from lifelog.ingest.media import content_hash
+    from lifelog.sources.capture import recorded_in_quiet_hours
+
+    when = capture_time(dest)
+    why = recorded_in_quiet_hours(memory.data_dir, when) if when is not None else None
+    if why is not None:  # recorded during quiet hours: never imported, never taken again
+        ledger.record(item, content_hash(dest), "skipped-by-rule", why)
+        dest.unlink(missing_ok=True)
+        res.skipped_by_rule.append(ItemProblem(item.name, why))
+        return
     report(SyncProgress(dev, "importing", n, total, 0, 0, item.name))
     result = import_when_free(memory, [dest], cancel=cancel, device=dev)
     if result.cancelled:
         raise SyncCancelled
-    from lifelog.ingest.media import content_hash
 
     if result.failed:
         reason = result.failed[0].error
@@ -554,6 +585,8 @@ def watch_paired(
         if dev is None or dev.kind != "usb":
             return True
         res = sync_source(memory, DcfVolumeSource(vol.path, ident), options=options, progress=progress, cancel=cancel)
+        if res.excluded:  # an excluded device's volume is left alone (not waited for)
+            return True
         if on_result is not None and (res.imported or res.failed or res.refused or res.skipped or not res.paused):
             on_result(res)
         return not res.paused

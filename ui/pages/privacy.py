@@ -1,5 +1,12 @@
-"""The Settings page's "Privacy" section: the retention rules, the trash, the audit log and
-**Forget everything…**.
+"""The Settings page's "Privacy" section: private mode and redaction, the retention rules, the
+trash, the audit log and **Forget everything…**.
+
+**Private mode and redaction** (:class:`CaptureRulesBox`): the quiet-hours windows (add/remove;
+start, end as HH:MM, the days they start on — none ticked is every day), the excluded devices
+(a checklist of the paired devices, read on the read pool) and the redaction switches and own
+sensitive words. **Save** validates them with the core's ``PrivacySettings`` (a bad value is shown
+under its row naming the field, nothing is saved) and saves them through the settings API on the
+write thread; every capture path obeys them within a second (:mod:`lifelog.api.capture`).
 
 **Retention** (:class:`RetentionBox`): each kind's days (empty keeps it for ever; the trash's
 days are required), validated by the core's :class:`lifelog.api.settings.RetentionSettings`
@@ -24,11 +31,13 @@ import contextlib
 from datetime import datetime, tzinfo
 from typing import Any
 
+from lifelog.api.capture import PrivacySettings
 from lifelog.api.privacy import ForgetRequest, ForgetResult, RetentionPlan, TrashEntry
 from lifelog.api.settings import RetentionSettings, save_settings
 from ui.context import AppContext
 from ui.forget import CONFIRM_WORD, forgetter_for
 from ui.qt import (
+    QCheckBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -45,7 +54,9 @@ from ui.qt import (
 from ui.trash import trasher_for
 from ui.widgets import ERROR_STYLE, error_line, guarded, muted, span
 
-RULES = ["everything_days", "originals_days", "thumbnails_days", "transcripts_days", "faces_days", "trash_days"]
+RULES = ["everything_days", "originals_days", "thumbnails_days", "transcripts_days", "faces_days",
+         "stranger_faces_days", "trash_days"]
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROLE_ID = Qt.ItemDataRole.UserRole
 
 
@@ -72,6 +83,8 @@ class PrivacySection(QGroupBox):
         self.loaded = False
         self._token = 0
         lay = QVBoxLayout(self)
+        self.rules = CaptureRulesBox(ctx)
+        lay.addWidget(self.rules)
         self.retention = RetentionBox(ctx)
         lay.addWidget(self.retention)
         self.trash = TrashBox(ctx)
@@ -133,12 +146,277 @@ class PrivacySection(QGroupBox):
             self.trash.refresh()
         if what == "settings":
             self.retention.revert()
+            self.rules.revert()
+        if what == "devices":
+            self.rules.refresh_devices()
+
+
+class QuietRow(QWidget):
+    """One quiet-hours window: From, Until, the days it starts on, Remove; its error below."""
+
+    def __init__(self, box: CaptureRulesBox, start: str = "22:00", end: str = "07:00",
+                 days: list[str] | None = None) -> None:
+        super().__init__()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.start = QLineEdit(start)
+        self.start.setObjectName("quiet_start")
+        self.start.setPlaceholderText("HH:MM")
+        self.start.setMaximumWidth(70)
+        self.end = QLineEdit(end)
+        self.end.setObjectName("quiet_end")
+        self.end.setPlaceholderText("HH:MM")
+        self.end.setMaximumWidth(70)
+        row.addWidget(QLabel("From"))
+        row.addWidget(self.start)
+        row.addWidget(QLabel("until"))
+        row.addWidget(self.end)
+        self.days: dict[str, QCheckBox] = {}
+        for d in DAYS:
+            cb = QCheckBox(d)
+            cb.setChecked(bool(days) and d in (days or []))
+            row.addWidget(cb)
+            self.days[d] = cb
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(lambda: box.remove_window(self))
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        outer.addLayout(row)
+        self.error = QLabel("")
+        self.error.setObjectName("quiet_error")
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setWordWrap(True)
+        self.error.hide()
+        outer.addWidget(self.error)
+
+    def value(self) -> dict[str, Any]:
+        days = [d for d, cb in self.days.items() if cb.isChecked()]
+        return {"start": self.start.text().strip(), "end": self.end.text().strip(), "days": days or None}
+
+
+class CaptureRulesBox(QGroupBox):
+    """Private mode (quiet hours, excluded devices) and redaction: edit, validate, Save."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__("Private mode and redaction", parent)
+        self.ctx = ctx
+        self.rows: list[QuietRow] = []
+        self.device_ids: list[str] = []  # the paired devices listed in the checklist
+        self.device_names: dict[str, str] = {}
+        self._token = 0
+        self._rendered = False
+        info = PrivacySettings.model_fields
+        lay = QVBoxLayout(self)
+        lay.addWidget(muted(info["quiet_hours"].description or ""))
+        self.rows_box = QVBoxLayout()
+        lay.addLayout(self.rows_box)
+        self.empty_label = muted("No quiet hours: capture runs whenever it is on.")
+        lay.addWidget(self.empty_label)
+        add = QHBoxLayout()
+        self.add_button = QPushButton("Add quiet hours")
+        self.add_button.clicked.connect(lambda: self.add_window())
+        add.addWidget(self.add_button)
+        add.addStretch(1)
+        lay.addLayout(add)
+        self.quiet_error = error_line()  # a problem with the list itself (too many windows)
+        lay.addWidget(self.quiet_error)
+
+        lay.addWidget(QLabel(info["excluded_devices"].title or "Excluded devices"))
+        lay.addWidget(muted(info["excluded_devices"].description or ""))
+        self.devices = QListWidget()
+        self.devices.setObjectName("excluded_devices")
+        self.devices.setMaximumHeight(120)
+        lay.addWidget(self.devices)
+        self.devices_error = error_line()
+        lay.addWidget(self.devices_error)
+
+        self.blur = QCheckBox(info["blur_bystanders"].title or "blur_bystanders")
+        self.blur.setToolTip(info["blur_bystanders"].description or "")
+        self.redact = QCheckBox(info["redact_sensitive_text"].title or "redact_sensitive_text")
+        self.redact.setToolTip(info["redact_sensitive_text"].description or "")
+        lay.addWidget(self.blur)
+        lay.addWidget(self.redact)
+        form = QFormLayout()
+        self.words = QLineEdit()
+        self.words.setObjectName("sensitive_words")
+        self.words.setPlaceholderText("e.g. password, Acme Bank (separated by commas)")
+        self.words.setToolTip(info["sensitive_words"].description or "")
+        self.words_error = error_line()
+        cell = QWidget()
+        cl = QVBoxLayout(cell)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.words)
+        cl.addWidget(self.words_error)
+        form.addRow(info["sensitive_words"].title or "sensitive_words", cell)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.setObjectName("privacy_save")
+        self.save_button.setToolTip("Save these rules; every capture path obeys them within a second")
+        self.save_button.clicked.connect(lambda: self.save())
+        row.addWidget(self.save_button)
+        self.result = QLabel("")
+        self.result.setObjectName("privacy_result")
+        self.result.setWordWrap(True)
+        row.addWidget(self.result, 1)
+        lay.addLayout(row)
+        self.revert()
+        self.refresh_devices()
+
+    # ------------------------------------------------------------ the form
+    def add_window(self, start: str = "22:00", end: str = "07:00", days: list[str] | None = None) -> QuietRow:
+        r = QuietRow(self, start, end, days)
+        self.rows.append(r)
+        self.rows_box.addWidget(r)
+        self.empty_label.setVisible(False)
+        return r
+
+    def remove_window(self, r: QuietRow) -> None:
+        if r in self.rows:
+            self.rows.remove(r)
+            self.rows_box.removeWidget(r)
+            r.hide()
+            r.deleteLater()
+        self.empty_label.setVisible(not self.rows)
+
+    def revert(self) -> None:
+        p = self.ctx.memory.settings.privacy
+        for r in list(self.rows):
+            self.remove_window(r)
+        for w in p.quiet_hours:
+            self.add_window(w.start, w.end, w.days)
+        self.empty_label.setVisible(not self.rows)
+        self.blur.setChecked(p.blur_bystanders)
+        self.redact.setChecked(p.redact_sensitive_text)
+        self.words.setText(", ".join(p.sensitive_words))
+        self._render_devices(self.device_ids, list(p.excluded_devices))
+        self._clear_errors()
+
+    def refresh_devices(self) -> None:
+        self._token += 1
+        token = self._token
+        data_dir = self.ctx.memory.data_dir
+
+        def load() -> dict[str, str]:
+            from lifelog.api.devices import load_devices
+
+            return {r.id: f"{r.name} ({r.kind_name}, {r.id})" for r in load_devices(data_dir, roots=[]).rows
+                    if not r.revoked}
+
+        def done(names: dict[str, str]) -> None:
+            if token == self._token:
+                self.device_names = names
+                self._render_devices(list(names))
+
+        self.ctx.tasks.read(load, guarded(self, done), guarded(self, lambda m: None))
+
+    def _render_devices(self, ids: list[str], excluded: list[str] | None = None) -> None:
+        """The paired devices (and any excluded id no longer paired), ticked when excluded
+        (``excluded``; default: as ticked now, or as saved before the first render)."""
+        if excluded is None:
+            excluded = self.excluded() if self._rendered else list(self.ctx.memory.settings.privacy.excluded_devices)
+        self._rendered = True
+        self.device_ids = list(ids)
+        self.devices.clear()
+        for dev in [*ids, *(d for d in excluded if d not in ids)]:
+            item = QListWidgetItem(self.device_names.get(dev, dev) if dev in ids else f"{dev} (no longer paired)")
+            item.setData(ROLE_ID, dev)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if dev in excluded else Qt.CheckState.Unchecked)
+            self.devices.addItem(item)
+        if not self.devices.count():
+            none = QListWidgetItem("No paired devices.")
+            self.devices.addItem(none)
+
+    def excluded(self) -> list[str]:
+        out: list[str] = []
+        for i in range(self.devices.count()):
+            item = self.devices.item(i)
+            dev = item.data(ROLE_ID)
+            if isinstance(dev, str) and item.checkState() == Qt.CheckState.Checked:
+                out.append(dev)
+        return out
+
+    def _clear_errors(self) -> None:
+        for r in self.rows:
+            r.error.hide()
+        for e in (self.quiet_error, self.devices_error, self.words_error):
+            e.setVisible(False)
+        self.result.setText("")
+
+    def privacy(self) -> PrivacySettings | None:
+        """The edited rules, validated; None with every problem shown where it is, naming the field."""
+        from pydantic import ValidationError
+
+        self._clear_errors()
+        raw = self.ctx.memory.settings.privacy.model_dump()
+        raw.update(
+            quiet_hours=[r.value() for r in self.rows],
+            excluded_devices=self.excluded(),
+            blur_bystanders=self.blur.isChecked(),
+            redact_sensitive_text=self.redact.isChecked(),
+            sensitive_words=[w.strip() for w in self.words.text().split(",") if w.strip()],
+        )
+        try:
+            return PrivacySettings.model_validate(raw)
+        except ValidationError as e:
+            for problem in e.errors():
+                loc = [str(x) for x in problem["loc"]]
+                msg = str(problem["msg"]).removeprefix("Value error, ")
+                self._show_error(loc, msg)
+            self.result.setText("Not saved: correct the values marked in red.")
+            return None
+
+    def _show_error(self, loc: list[str], msg: str) -> None:
+        if loc[:1] == ["quiet_hours"] and len(loc) >= 2 and loc[1].isdigit() and int(loc[1]) < len(self.rows):
+            r = self.rows[int(loc[1])]
+            field = {"start": "from", "end": "until", "days": "days"}.get(loc[2] if len(loc) > 2 else "", "")
+            prefix = f"quiet hours {int(loc[1]) + 1}" + (f", {field}" if field else "")
+            r.error.setText(f"{prefix}: {msg}")
+            r.error.show()
+            return
+        label = {"quiet_hours": self.quiet_error, "excluded_devices": self.devices_error}.get(
+            loc[0] if loc else "", self.words_error)
+        name = (PrivacySettings.model_fields[loc[0]].title or loc[0]) if loc and loc[0] in \
+            PrivacySettings.model_fields else "privacy"
+        label.setText(f"{name.lower()}: {msg}")
+        label.setVisible(True)
+
+    def save(self) -> None:
+        new = self.privacy()
+        if new is None:
+            return
+        mem = self.ctx.memory
+        if new == mem.settings.privacy:
+            self.result.setText("Nothing changed.")
+            return
+        self.save_button.setEnabled(False)
+        self.result.setText("Saving…")
+
+        def work() -> None:
+            settings = mem.settings.model_copy(update={"privacy": new})
+            save_settings(mem.data_dir, settings)
+            mem.settings = settings
+
+        def done(_: Any = None) -> None:
+            self.save_button.setEnabled(True)
+            self.result.setText("Saved. Capture follows these rules within a second.")
+            self.ctx.status("Privacy rules saved")
+            self.ctx.changed("settings")
+
+        def failed(msg: str) -> None:
+            self.save_button.setEnabled(True)
+            self.result.setText(f"Not saved: {msg}. Your previous rules are unchanged.")
+
+        self.ctx.tasks.write(work, guarded(self, done), guarded(self, failed))
 
 
 def retention_line(rules: RetentionSettings) -> str:
     """The rules in one line: "pictures 90 days, trash 30 days" ("kept for ever" when none)."""
     names = {"everything_days": "everything", "originals_days": "copied footage", "thumbnails_days": "pictures",
-             "transcripts_days": "what was said", "faces_days": "faces", "trash_days": "the trash"}
+             "transcripts_days": "what was said", "faces_days": "faces",
+             "stranger_faces_days": "strangers' faces", "trash_days": "the trash"}
     dump = rules.model_dump()
     kept = [f"{names[k]} {dump[k]} days" for k in RULES if k != "trash_days" and dump.get(k)]
     shown = ", ".join(kept) if kept else "everything is kept for ever"

@@ -128,6 +128,7 @@ class Page(QWidget):
         mem = ctx.memory
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
+        self.scroller = scroll  # lets a caller (the screenshots) bring a section into view
         scroll.setWidgetResizable(True)
         body = QWidget()
         lay = QVBoxLayout(body)

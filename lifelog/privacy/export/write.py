@@ -80,6 +80,24 @@ def _rows_in(store: Store, table: str, column: str, ids: Iterable[str]) -> pa.Ta
     return pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
 
 
+def _trashed_media(store: Store, trashed: list[str], shown: pa.Table) -> set[str]:
+    """Media all of whose episodes are in the trash (they leave the export with them)."""
+    if not trashed:
+        return set()
+    of_trashed = _rows_in(store, "episodes", "id", trashed).column("media_id").to_pylist()
+    return {str(m) for m in of_trashed if m} - {str(m) for m in shown.column("media_id").to_pylist() if m}
+
+
+def _without(table: pa.Table, column: str, ids: set[str]) -> pa.Table:
+    """``table`` without the rows whose ``column`` is one of ``ids``."""
+    if not ids or table.num_rows == 0:
+        return table
+    import pyarrow.compute as pc
+
+    hit = pc.is_in(table.column(column), value_set=pa.array(sorted(ids), pa.string()))
+    return table.filter(pc.invert(pc.fill_null(hit, False)))
+
+
 def export_memory(
     store: Store,
     vault: Vault,
@@ -128,7 +146,11 @@ def _write(
 
     store.refresh()
     committed = store.committed_filter()
-    episodes = store.rows("episodes", and_all(" AND ".join(overlap_conditions(start, end)) or None, committed))
+    # Episodes in the trash are not exported (nor their frames, faces, words; nor a file all of
+    # whose episodes are in the trash): the user deleted them (lifelog.privacy.trash).
+    shown = store.committed_filter(episode_column="id")
+    trashed = store.trashed_episodes()
+    episodes = store.rows("episodes", and_all(" AND ".join(overlap_conditions(start, end)) or None, shown))
     eids = [str(e) for e in episodes.column("id").to_pylist()]
     rows: dict[str, pa.Table] = {"episodes": episodes}
     if ranged:
@@ -146,9 +168,11 @@ def _write(
         keep = sorted(set(both.column("id").to_pylist()))
         rows["people"] = _rows_in(store, "people", "id", keep)
     else:
-        for t in ("frames", "faces", "ocr", "utterances", "transcripts"):
-            rows[t] = store.rows(t, committed)
-        rows["media"] = store.rows("media", store.committed_filter("id"))
+        gone = _trashed_media(store, trashed, episodes)
+        for t in ("frames", "faces", "ocr", "utterances"):
+            rows[t] = _without(store.rows(t, store.committed_filter(episode_column="episode_id")), "media_id", gone)
+        rows["transcripts"] = _without(store.rows("transcripts", committed), "media_id", gone)
+        rows["media"] = _without(store.rows("media", store.committed_filter("id")), "id", gone)
         rows["people"] = store.rows("people")
     frame_ids = [str(f) for f in rows["frames"].column("id").to_pylist()]
     thumbs = sorted({t for t in rows["frames"].column("thumb_id").to_pylist() if t}
@@ -192,7 +216,7 @@ def _write(
     for vt in vector_tables(store):
         tbl = store.db.open_table(vt)
         got = tbl.to_arrow()
-        if ranged or committed:
+        if ranged or committed or trashed:
             keep_ids = pa.array(frame_ids, pa.string())
             import pyarrow.compute as pc
 

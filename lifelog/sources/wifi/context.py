@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifelog.sources.capture import CaptureWatch
+from lifelog.sources.capture import CaptureWatch, recorded_in_quiet_hours
 from lifelog.sources.wifi.common import (
     RECEIVED_DIR,
     EventFn,
@@ -29,7 +29,7 @@ from lifelog.sources.wifi.common import (
     RequestLike,
 )
 from lifelog.sources.wifi.recovery import write_import_marker
-from lifelog.sources.wifi.registry import ReceivedIndex, Registry, WifiDevice
+from lifelog.sources.wifi.registry import SKIPPED_BY_RULE, ReceivedIndex, Registry, WifiDevice
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -53,6 +53,14 @@ _MALFORMED = {
     "TransferEncodingError": "malformed chunked body",
     "ContentEncodingError": "malformed content encoding",
 }
+
+
+def _recorded_in_quiet_hours(data_dir: Path, part: Path, name: str) -> str | None:
+    """Why the received ``part`` (sent as ``name``) is skipped: its capture time lies in quiet hours."""
+    from lifelog.ingest.decode import capture_time
+
+    when = capture_time(part, kind_from=name)
+    return recorded_in_quiet_hours(data_dir, when) if when is not None else None
 
 
 def _clip(text: str, n: int = MAX_ECHO) -> str:
@@ -143,12 +151,14 @@ class ReceiverContext:
         ``Retry-After``) while capture is paused; None when it is on."""
         from datetime import UTC, datetime
 
-        st = self.capture.state()
+        st = self.capture.state(device=device_id)
         if not st.paused:
             return None
         resp = self.refuse(request, 423, st.message(), device_id, paused=True,
-                           until=st.until.isoformat() if st.until else None)
+                           until=st.until.isoformat() if st.until else None, rule=st.to_json()["rule"])
         left = (st.until - datetime.now(UTC)).total_seconds() if st.until else 60.0
+        if st.rule == "excluded_device":
+            left = 3600.0  # an exclusion does not end by itself
         resp.headers["Retry-After"] = str(max(1, min(3600, int(left) + 1)))
         return resp
 
@@ -209,11 +219,21 @@ class ReceiverContext:
         file is deleted: nothing is stored), 503 busy (with ``keep_on_busy`` the part file is put
         back so the sender can retry the import without sending the bytes again).
         """
-        if self.capture.paused():  # never imported while paused: the received bytes are dropped
+        st = self.capture.state(device=dev.id)
+        if st.paused:  # never imported while paused: the received bytes are dropped
             part.unlink(missing_ok=True)
-            msg = self.capture.state().message()
+            msg = st.message()
             self.emit("refused", f"{dev.name}: {name} dropped: {msg}", dev.id, status=423, reason=msg)
-            return 423, {"status": "paused", "error": msg, "paused": True}
+            return 423, {"status": "paused", "error": msg, "paused": True, "rule": st.to_json()["rule"]}
+        loop = asyncio.get_running_loop()
+        why = await loop.run_in_executor(self.worker.pool, _recorded_in_quiet_hours, self.data_dir, part, name)
+        if why is not None:  # recorded during quiet hours: never imported, never asked for again
+            part.unlink(missing_ok=True)
+            if sha256:
+                self.received.add(sha256, SKIPPED_BY_RULE)
+            self.emit("skipped", f"{dev.name}: {name} skipped: {why}", dev.id, name=name, reason=why, episodes=[])
+            return 200, {"status": "skipped", "error": None, "media_id": None, "import": {}, "rule": "quiet_hours",
+                         "reason": why}
         dest_dir = self.data_dir / RECEIVED_DIR / dev.id
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / f"{tag}-{name}"
@@ -224,7 +244,6 @@ class ReceiverContext:
         # between finds it at its next start (see recovery.reconcile_incoming).
         marker = write_import_marker(self.data_dir, dev.id, tag, part, dest, sha256)
         os.replace(part, dest)
-        loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(self.worker.pool, self.worker.run, dest, dev.id)
         except Exception as e:  # the import itself broke: keep nothing half-done, tell the sender

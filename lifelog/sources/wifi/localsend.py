@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifelog.sources.wifi.common import INCOMING_DIR, NameRefused, safe_name
+from lifelog.sources.wifi.registry import SKIPPED_BY_RULE
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -361,7 +362,8 @@ class LocalSendReceiver:
                          dev.id)
                 continue
             sha_ok = sha.lower() if isinstance(sha, str) and len(sha) == 64 else None
-            if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None and mid in await app.stored([mid]):
+            if sha_ok is not None and (mid := app.received.get(sha_ok)) is not None and (
+                    mid == SKIPPED_BY_RULE or mid in await app.stored([mid])):
                 continue  # already in the memory
             fid = str(f.get("id") or key)[:200]
             accepted[fid] = _File(fid, name, size, sha_ok, secrets.token_urlsafe(16))

@@ -304,9 +304,15 @@ def revoke(data_dir: Path, device_id: str) -> WifiDevice:
     return Registry(data_dir).revoke(device_id)
 
 
+#: What :class:`ReceivedIndex` holds for a file skipped by a privacy rule (recorded during quiet
+#: hours): the sender is told the receiver "has" it, so it is not sent again.
+SKIPPED_BY_RULE = "skipped-by-rule"
+
+
 class ReceivedIndex:
     """sha256 → content hash (BLAKE2b, the store's media id) of files received over Wi-Fi, so
-    ``have`` can answer for a sender's SHA-256 without re-reading the footage."""
+    ``have`` can answer for a sender's SHA-256 without re-reading the footage (or
+    :data:`SKIPPED_BY_RULE` for a file a privacy rule skipped)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DEVICES_DIR / RECEIVED_NAME
@@ -325,6 +331,9 @@ class ReceivedIndex:
     def get(self, sha256: str) -> str | None:
         with self._lock:
             return self._read().get(sha256)
+
+    def skipped_by_rule(self, sha256: str) -> bool:
+        return self.get(sha256) == SKIPPED_BY_RULE
 
     def add(self, sha256: str, media_id: str) -> None:
         from lifelog.store.files import atomic_write

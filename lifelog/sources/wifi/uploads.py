@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifelog.sources.wifi.common import INCOMING_DIR, NameRefused, RequestLike, Upload, safe_name
+from lifelog.sources.wifi.registry import SKIPPED_BY_RULE
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -87,7 +88,7 @@ class UploadRoutes:
             shas.append(sha.lower())
         known = {s: m for s in shas if (m := self.ctx.received.get(s)) is not None}
         present = await self.ctx.stored(sorted(set(known.values())))
-        have = [s for s in shas if known.get(s) in present]
+        have = [s for s in shas if known.get(s) in present or known.get(s) == SKIPPED_BY_RULE]
         return web.json_response({"have": have, "missing": [s for s in shas if s not in set(have)]})
 
     def _upload_id(self, device_id: str, sha: str, size: int) -> str:
@@ -164,7 +165,7 @@ class UploadRoutes:
                 self._discard(old)
             return refused
         mid = self.ctx.received.get(sha)
-        if mid is not None and mid in await self.ctx.stored([mid]):
+        if mid is not None and (mid == SKIPPED_BY_RULE or mid in await self.ctx.stored([mid])):
             return web.json_response({"upload_id": None, "have": True, "status": "skipped"})
         upload_id = self._upload_id(dev.id, sha, size)
         up = self._load_upload(dev, upload_id)
@@ -328,7 +329,7 @@ class UploadRoutes:
         the last byte — verification and the import's outcome."""
         from aiohttp import web
 
-        if self.ctx.capture.paused():  # paused while this chunk came in: the upload is dropped
+        if self.ctx.capture.paused(dev.id):  # paused while this chunk came in: the upload is dropped
             self._discard(up)
             refused = self.ctx.paused_refusal(request, dev.id)
             if refused is not None:

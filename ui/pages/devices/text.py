@@ -5,16 +5,9 @@ from __future__ import annotations
 import errno
 from datetime import datetime
 
+from ui.widgets import human_bytes as human_bytes  # re-exported: the devices panels format with it
+
 LOW_SPACE_BYTES = 5 * 1024**3  # below this the free-space line becomes a warning
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"  # pragma: no cover
 
 
 def free_space_hint(free: int | None) -> str:
