@@ -87,6 +87,7 @@ class Sink:
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
+        remove_stale_partials(dest)
         self.partial = dest.with_name(f"{dest.name}{PARTIAL}{secrets.token_hex(4)}")
         self.files: dict[str, dict[str, Any]] = {}
 
@@ -104,6 +105,24 @@ class Sink:
 
     def _note(self, name: str, sha: str, size: int) -> None:
         self.files[check_name(name)] = {"sha256": sha, "size": size}
+
+
+def remove_stale_partials(dest: Path) -> list[Path]:
+    """An export killed before its rename (SIGKILL, power cut) leaves ``DEST.partial-*``; it never
+    looks complete (the name differs, the manifest may be missing), and the next export to the
+    same name removes it, so decrypted content does not linger there."""
+    gone: list[Path] = []
+    for p in dest.parent.glob(f"{glob_escape(dest.name)}{PARTIAL}*"):
+        if p.is_symlink() or p.is_file():
+            p.unlink(missing_ok=True)
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
 def check_dest(dest: Path, encrypted: bool) -> None:
