@@ -147,7 +147,7 @@ class PrivacySection(QGroupBox):
         if what == "settings":
             self.retention.revert()
             self.rules.revert()
-        if what == "devices":
+        if what in ("devices", "episodes"):  # (a sync after pairing says "episodes")
             self.rules.refresh_devices()
 
 
