@@ -126,13 +126,17 @@ def test_nothing_decrypted_outside_the_memory(
 
     needles = _needles(Memory(data))
     assert any(k.startswith("thumbnail") for k in needles) and any(k.startswith("transcript") for k in needles)
+    # a planted copy of one decrypted slice proves the scan sees new files and finds what it seeks
+    planted = (tmp_path / "planted-by-the-test.bin").resolve()
+    what_planted, needle_planted = next(iter(needles.items()))
+    planted.write_bytes(b"\0" * 100 + needle_planted + b"\0" * 100)
     leaks: list[str] = []
-    files = _recent_files(since, data)
-    for p in files:
+    for p in _recent_files(since, data):
         try:
             blob = Path(p).read_bytes()
         except OSError:
             continue
         leaks += [f"{what} in {p}" for what, needle in needles.items() if needle in blob]
+    assert f"{what_planted} in {planted}" in leaks, "the scan must find the slice the test planted"
+    leaks.remove(f"{what_planted} in {planted}")
     assert leaks == [], "\n".join(leaks[:20])
-    assert files, "the scan saw the files written meanwhile (pytest's own, at least)"
