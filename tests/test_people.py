@@ -340,6 +340,29 @@ def test_interrupted_edit_is_rolled_back(mem: Mem, monkeypatch: pytest.MonkeyPat
     assert [e.state for e in again.people.edits()] == ["failed"]
 
 
+def test_merge_after_an_interrupted_edit_rolls_that_edit_back_first(mem: Mem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name whose edit was cut off is not half-kept by the merge that comes next: the merge
+    first rolls it back, so undoing the merge returns exactly to where the user started."""
+    obama = mem.person_of(mem.built.obama_media)
+    biden = mem.person_of(mem.built.biden_media)
+    start = mem.state()
+
+    def crash(self: People, seq: int, state: str) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(People, "_set_state", crash)
+    with pytest.raises(OSError):
+        mem.people.name(obama, "Barack")  # written, but its log entry still says "applying"
+    monkeypatch.undo()
+    again = mem.reopen()
+    merged = again.people.merge(obama, biden)
+    assert merged.name is None, "the interrupted name must not survive into the merge"
+    assert [e.state for e in again.people.edits()] == ["done", "failed"]
+    again.people.undo()
+    faces, people, _ = again.state()
+    assert (faces, people) == start[:2]
+
+
 # ------------------------------------------------------------------- bad input
 def test_bad_input_is_refused_and_changes_nothing(mem: Mem) -> None:
     obama = mem.person_of(mem.built.obama_media)

@@ -206,6 +206,7 @@ class People:
     def merge(self, into_id: str, other_id: str) -> PersonInfo:
         """Merge ``other_id`` into ``into_id``: its faces join ``into_id``, which keeps its name
         (or takes the other's if it has none). ``other_id`` stops being listed."""
+        self._recover()  # an edit cut off half-way is rolled back before this one reads anything
         a = self.tables.person(into_id)
         b = self.tables.person(other_id)
         if a.id == b.id:
