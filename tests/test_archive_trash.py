@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.media]
 T_CAT1 = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
 T_ROCKET = datetime(2024, 5, 14, 12, 0, tzinfo=UTC)
 T_CAT2 = datetime(2024, 5, 15, 19, 0, tzinfo=UTC)
+FACE_ROI = [0.0, 0.0, 1.0, 0.55]  # the upper part of the portraits (as tests/test_ask_people.py pans them)
 
 
 @pytest.fixture
@@ -81,3 +82,31 @@ def test_trashed_episodes_are_not_exported(memory: dict[str, Any]) -> None:
     again = mem.export(tmp / "again")
     assert again.counts["episodes"] == len(everything)
     assert rocket in {e["id"] for e in _doc(tmp / "again", "episodes")}
+
+
+def test_a_person_seen_only_in_the_trash_is_not_exported(media: Any, models_ready: None, tmp_path: Path) -> None:
+    """Trashing the only episode a named person is in takes the person (and the name) out of the
+    export too; restored, the person is exported again."""
+    from lifelog.api import Memory
+    from lifelog.sample.compose import make_clip  # test data only
+
+    files = [make_clip(tmp_path / "cat.mp4", media.path("chelsea.png"), 4, T_CAT1, fps=10, size=(320, 240)),
+             make_clip(tmp_path / "face1.mp4", media.path("obama.jpg"), 12, T_ROCKET, fps=10, size=(640, 480),
+                       effect="pan", roi=FACE_ROI),
+             make_clip(tmp_path / "face2.mp4", media.path("obama2.jpg"), 12, T_CAT2, fps=10, size=(640, 480),
+                       effect="pan", roi=FACE_ROI)]
+    mem = Memory(tmp_path / "memory")
+    assert mem.import_paths(files).imported == 3
+    (person,) = mem.people()
+    mem.name_person(person.id, "Barack")
+    seen = [e.id for e in mem.person_episodes(person.id)]
+    assert len(seen) == 2
+    mem.trash_episodes(seen)
+
+    mem.export(tmp_path / "out")
+    assert person.id not in {p["id"] for p in _doc(tmp_path / "out", "people")}
+    assert b"Barack" not in b"".join(f.read_bytes() for f in (tmp_path / "out").rglob("*") if f.is_file())
+
+    mem.restore_from_trash(seen)
+    mem.export(tmp_path / "again")
+    assert person.id in {p["id"] for p in _doc(tmp_path / "again", "people")}

@@ -80,6 +80,18 @@ def _rows_in(store: Store, table: str, column: str, ids: Iterable[str]) -> pa.Ta
     return pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
 
 
+def _people_seen(store: Store, faces: pa.Table, utterances: pa.Table) -> pa.Table:
+    """The people whose faces or voices are in the exported rows, with the people merged into
+    them (and those they were merged into), so names and merges survive the round trip."""
+    who = {p for p in faces.column("person_id").to_pylist() if p}
+    who |= {p for p in utterances.column("speaker_id").to_pylist() if p}
+    people = _rows_in(store, "people", "id", who)
+    who |= {p for p in people.column("merged_into").to_pylist() if p}
+    merged = [_rows_in(store, "people", "merged_into", who), _rows_in(store, "people", "id", who)]
+    keep = sorted(set(pa.concat_tables(merged).column("id").to_pylist()))
+    return _rows_in(store, "people", "id", keep)
+
+
 def _trashed_media(store: Store, trashed: list[str], shown: pa.Table) -> set[str]:
     """Media all of whose episodes are in the trash (they leave the export with them)."""
     if not trashed:
@@ -159,21 +171,15 @@ def _write(
             rows[t] = _rows_in(store, t, "episode_id", eids)
         rows["transcripts"] = _rows_in(store, "transcripts", "media_id", mids)
         rows["media"] = _rows_in(store, "media", "id", mids)
-        who = {p for p in rows["faces"].column("person_id").to_pylist() if p}
-        who |= {p for p in rows["utterances"].column("speaker_id").to_pylist() if p}
-        people = _rows_in(store, "people", "id", who)
-        who |= {p for p in people.column("merged_into").to_pylist() if p}
-        merged = [_rows_in(store, "people", "merged_into", who), _rows_in(store, "people", "id", who)]
-        both = pa.concat_tables(merged)
-        keep = sorted(set(both.column("id").to_pylist()))
-        rows["people"] = _rows_in(store, "people", "id", keep)
+        rows["people"] = _people_seen(store, rows["faces"], rows["utterances"])
     else:
         gone = _trashed_media(store, trashed, episodes)
         for t in ("frames", "faces", "ocr", "utterances"):
             rows[t] = _without(store.rows(t, store.committed_filter(episode_column="episode_id")), "media_id", gone)
         rows["transcripts"] = _without(store.rows("transcripts", committed), "media_id", gone)
         rows["media"] = _without(store.rows("media", store.committed_filter("id")), "id", gone)
-        rows["people"] = store.rows("people")
+        # with episodes in the trash, a person seen only there leaves the export with them
+        rows["people"] = _people_seen(store, rows["faces"], rows["utterances"]) if trashed else store.rows("people")
     frame_ids = [str(f) for f in rows["frames"].column("id").to_pylist()]
     thumbs = sorted({t for t in rows["frames"].column("thumb_id").to_pylist() if t}
                     | {t for ts in episodes.column("thumb_ids").to_pylist() for t in (ts or [])})
