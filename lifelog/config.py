@@ -267,6 +267,45 @@ class PrivacySettings(BaseModel):
         return out
 
 
+class ConsolidationSettings(BaseModel):
+    """When the nightly consolidation pass runs (docs/consolidation.md). Strict: an unknown key is an error.
+
+    The pass starts at ``window_start`` local time; a machine asleep then runs it once when it
+    wakes, as long as it is still before ``window_end`` (``end`` before ``start`` crosses midnight)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Tidy the memory nightly", description="Run the consolidation pass every night.")
+    window_start: str = Field("02:00", title="From", description="Local time of day the nightly pass starts, HH:MM.")
+    window_end: str = Field(
+        "05:00", title="Until",
+        description="A pass missed (the machine was asleep) still starts until this time, HH:MM.",
+    )
+    merge_gap_s: float = Field(
+        600.0, ge=0.0, le=7200.0, title="Merge fragments closer than",
+        description="Episodes of the same scene this many seconds apart or closer are merged into one.",
+    )
+    merge_similarity: float = Field(
+        0.8, ge=0.0, le=1.0, title="Same scene above",
+        description="Cosine similarity of two episodes' mean vectors above which they show the same scene.",
+    )
+    duplicate_similarity: float = Field(
+        0.985, gt=0.0, le=1.0, title="Near-duplicate frames above",
+        description="Frames of one episode this similar to a kept neighbour are dropped (evidence stays).",
+    )
+
+    @field_validator("window_start", "window_end", mode="before")
+    @classmethod
+    def _hhmm(cls, v: object) -> str:
+        return _time_of_day(v)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ConsolidationSettings:
+        if self.window_start == self.window_end:
+            raise ValueError("window_start and window_end must differ")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -276,6 +315,7 @@ class Settings(BaseModel):
     speech: SpeechSettings = Field(default_factory=SpeechSettings, title="Speech")
     retention: RetentionSettings = Field(default_factory=RetentionSettings, title="Retention")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, title="Privacy")
+    consolidation: ConsolidationSettings = Field(default_factory=ConsolidationSettings, title="Consolidation")
     timezone: str | None = Field(
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )

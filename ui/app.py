@@ -41,12 +41,15 @@ from ui.archive import Archiver, archiver_for
 from ui.context import AppContext
 from ui.forget import Forgetter, forgetter_for
 from ui.pages.ask import AskPage
+from ui.pages.connected import ConnectedPage
 from ui.pages.devices import DevicesPage
 from ui.pages.importer import Page as ImportPage
 from ui.pages.objects import ObjectsPage
 from ui.pages.people import PeoplePage
+from ui.pages.profile import ProfilePage
 from ui.pages.settings import Page as SettingsPage
 from ui.pages.timeline import TimelinePage
+from ui.pages.upkeep import SchedulerKeeper, UpkeepIndicator, UpkeepPage
 from ui.pages.welcome import Page as WelcomePage
 from ui.pages.welcome import is_first_run
 from ui.qt import (
@@ -97,6 +100,9 @@ PAGES: list[PageSpec] = [
     PageSpec("objects", "Objects", ObjectsPage),
     PageSpec("import", "Import", ImportPage),
     PageSpec("devices", "Devices", DevicesPage),
+    PageSpec("profile", "Profile", ProfilePage),
+    PageSpec("upkeep", "Upkeep", UpkeepPage),
+    PageSpec("connected", "Connected apps", ConnectedPage),
     PageSpec("settings", "Settings", SettingsPage),
     PageSpec("welcome", "Welcome", WelcomePage, nav=False),
 ]
@@ -159,6 +165,12 @@ class MainWindow(QMainWindow):
 
         self.capture_toggle = CaptureToggle(memory.data_dir, self)
         self.statusBar().addPermanentWidget(self.capture_toggle)
+        # the nightly pass: an indicator while one runs (here or in `lifelog service`), and the
+        # schedule hosted by this window once start_scheduler() is called (main() does; issue #14)
+        self.upkeep_indicator = UpkeepIndicator(self.ctx)
+        self.statusBar().addPermanentWidget(self.upkeep_indicator)
+        self.scheduler = SchedulerKeeper(self.ctx)
+        self.service_pid: int | None = None  # `lifelog service` started on close (keep running)
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(lambda: self.undo_button.setVisible(False))
@@ -371,7 +383,15 @@ class MainWindow(QMainWindow):
         if isinstance(archiver, Archiver):
             archiver.before_close()  # a running export or import stops at its next check, leaving nothing
         self.tasks.wait_idle()  # writes finish or stop at their next cancel check
+        self.scheduler.stop()  # a scheduled pass running here is cancelled; the next one finishes it
+        self.service_pid = self.scheduler.after_close(self.read_only)  # "keep running in the background"
         event.accept()
+
+    def start_scheduler(self) -> None:
+        """Host the nightly consolidation schedule in this window unless another process (the
+        background service, another app) does; stopped when the window closes."""
+        if not self.read_only:
+            self.scheduler.start()
 
 
 def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int:
@@ -411,6 +431,7 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
         memory = opened
         win = MainWindow(memory, now=now, read_only=lock.read_only)
         win.show()
+        win.start_scheduler()
         if memory.permissions_fixed:  # said once, without blocking; the core also logged it (lifelog.permissions)
             win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
         return int(app.exec())

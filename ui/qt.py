@@ -146,3 +146,15 @@ __all__ += ["QCompleter"]
 from PySide6.QtWidgets import QDateEdit  # noqa: E402
 
 __all__ += ["QDateEdit"]
+
+# Names used by the Profile, Memory upkeep and Connected apps pages (issues #14, #17).
+from PySide6.QtWidgets import (  # noqa: E402
+    QPlainTextEdit,
+    QSpinBox,
+    QTabWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+)
+
+__all__ += ["QPlainTextEdit", "QSpinBox", "QTabWidget", "QTextBrowser", "QTreeWidget", "QTreeWidgetItem"]

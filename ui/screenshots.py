@@ -12,7 +12,12 @@ recorded moment (as the demo's questions do), and saves:
 * ``people.png`` — the people grid;
 * ``objects.png`` — the objects seen, the most seen one selected with its moments;
 * one ``<key>.png`` for every other registered page (import, settings, welcome, devices…);
-* ``privacy.png`` — Settings ▸ Privacy: capture, forget and trash, retention, the audit log.
+* ``privacy.png`` — Settings ▸ Privacy: capture, forget and trash, retention, the audit log;
+* ``profile.png``, ``upkeep.png``, ``connected.png`` — the memory profile (refreshed, with one
+  line of the user's), the last consolidation pass and the next one, and a connected app with its
+  access log. When the sample memory has none yet, a pass is run, the profile refreshed with one
+  line added as the user's, and a grant created that asks one real question
+  (:func:`_prepare_upkeep`).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from lifelog.api.settings import REPO_ROOT
 
@@ -86,6 +92,8 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     last = mem.episodes()[-1].end
     now = last + timedelta(hours=1)
 
+    if not only or {"profile", "upkeep", "connected"} & set(only):
+        _prepare_upkeep(mem, now)
     app = QApplication.instance() or QApplication(sys.argv)
     win = MainWindow(mem, now=now)
     win.resize(*size)
@@ -138,6 +146,10 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         _settle(app, busy)
         if spec.key == "objects":
             _objects_selected(app, busy, win.page("objects"))
+        if spec.key == "connected":
+            _grant_selected(app, busy, win.page("connected"))
+        if spec.key == "upkeep":  # this window hosts the nightly schedule while the picture is taken
+            _upkeep_hosted(app, busy, win)
         shot(spec.key)
     if not only or "privacy" in only:  # Settings ▸ Privacy: capture, forget, trash, retention, audit
         from ui.pages.settings import Page as SettingsPage
@@ -165,6 +177,60 @@ def _objects_selected(app: object, busy: Callable[[], bool], page: object) -> No
         top = max(page.objects, key=lambda o: (o.episodes, o.frames)).name
         page.select_object(top)
         _settle(app, busy, lambda: page.occurrences is not None)
+
+
+MY_LINE = "- (yours) my gym: the climbing hall on Elm Street"
+ASSISTANT = "my-assistant"
+
+
+def _prepare_upkeep(mem: Any, now: datetime) -> None:
+    """Give the Profile, Upkeep and Connected apps pages something to show (once per memory)."""
+    from lifelog.api import consolidate
+    from lifelog.api.grants import client_answer, grants_of, log_access
+    from lifelog.api.profile import read_profile, refresh_profile, save_profile_text
+
+    if consolidate.status(mem.data_dir).last is None:
+        print("screenshots: running one consolidation pass on the sample memory…", file=sys.stderr)
+        consolidate.run_pass(mem, now=now)
+    view = read_profile(mem)
+    if not view.lines:
+        refresh_profile(mem, now)
+        view = read_profile(mem)
+    if not any(ln.source == "user" for ln in view.lines):
+        text = view.text.replace("## Places and routines\n", f"## Places and routines\n{MY_LINE}\n", 1)
+        save_profile_text(mem, text, now)
+    grants = grants_of(mem)
+    if not any(g.name == ASSISTANT for g in grants.list()):
+        grant, _token = grants.add(ASSISTANT, ["ask", "search", "episodes", "people", "thumbnails"], days=30)
+        # what `lifelog.serve.ops.ask` does for a client's request: the answer, then the log entry
+        answer = client_answer(mem, QUESTION, now, 5)
+        log_access(mem, grant.id, "ask", "ok", via="mcp", question=QUESTION,
+                   episodes=[h.episode_id for h in answer.hits], counts={"hits": len(answer.hits)})
+
+
+def _upkeep_hosted(app: object, busy: Callable[[], bool], win: Any) -> None:
+    from ui.pages.upkeep import UpkeepPage
+
+    page = win.page("upkeep")
+    if not isinstance(page, UpkeepPage):
+        return
+    win.start_scheduler()
+    _settle(app, busy, lambda: win.scheduler.started)
+    page.monitor.poll()
+    _settle(app, busy, lambda: page.status is not None and page.status.host is not None)
+
+
+def _grant_selected(app: object, busy: Callable[[], bool], page: object) -> None:
+    """On the Connected apps page, select the sample grant and wait for its access log."""
+    from ui.pages.connected import ConnectedPage
+
+    if not isinstance(page, ConnectedPage):
+        return
+    _settle(app, busy, lambda: page.loaded)
+    grant = next((g for g in page.grants if g.name == ASSISTANT), None)
+    if grant is not None:
+        page.select(grant.id)
+        _settle(app, busy, lambda: page.log_for == grant.id and bool(page.log))
 
 
 def main(argv: list[str] | None = None) -> int:

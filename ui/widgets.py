@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import TypeVar
 
 from lifelog.api import Memory
+from lifelog.api.clock import Clock
 from ui.qt import QImage, QLabel, QObject, QPixmap, QSize, Qt, is_alive
 from ui.tasks import Tasks
 
@@ -108,19 +109,32 @@ def thumbs_for(memory: Memory, tasks: Tasks) -> Thumbs:
 
 
 # ------------------------------------------------------------------ formatting
-def span(start: datetime, end: datetime) -> str:
+# Every time the app shows goes through the memory's clock (lifelog.api.clock): pass the zone
+# (``memory.tz``) or a :class:`Clock`; without one a time is shown in the zone it carries.
+def _clock(t: datetime, tz: tzinfo | Clock | None) -> Clock:
+    if isinstance(tz, Clock):
+        return tz
+    zone = tz or t.tzinfo
+    return Clock(zone if zone is not None else UTC)
+
+
+def span(start: datetime, end: datetime, tz: tzinfo | Clock | None = None) -> str:
     """``09:30–09:42`` (seconds when the episode is shorter than a minute)."""
-    if (end - start).total_seconds() < 60:
-        return f"{start:%H:%M:%S}–{end:%H:%M:%S}"
-    return f"{start:%H:%M}–{end:%H:%M}"
+    return _clock(start, tz).span(start, end)
 
 
 def day_title(d: date) -> str:
-    return f"{d:%A} {d.day} {d:%B %Y}"
+    return Clock.day_title(d)
 
 
-def when(t: datetime) -> str:
-    return f"{t:%a} {t.day} {t:%b %Y}, {t:%H:%M}"
+def when(t: datetime, tz: tzinfo | Clock | None = None) -> str:
+    """``Wed 15 May 2024, 20:00``."""
+    return _clock(t, tz).when(t)
+
+
+def clock_time(t: datetime, tz: tzinfo | Clock | None = None, *, seconds: bool = False) -> str:
+    """``20:00`` (``20:00:05`` with ``seconds``)."""
+    return _clock(t, tz).time(t, seconds=seconds)
 
 
 def names(items: Sequence[str], empty: str = "—", most: int = 6) -> str:

@@ -74,6 +74,9 @@ class EpisodeInfo:
     n_frames: int
     people: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
+    # In words a person would write (docs/profile.md): the stored description when the memory
+    # has one (lifelog.consolidate.describe), else one made from the people and objects above.
+    description: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class EpisodeInfo:
             "end": self.end.isoformat(),
             "kind": self.kind,
             "summary": self.summary,
+            "description": self.description,
             "people": self.people,
             "objects": self.objects,
             "labels": self.labels,
@@ -218,6 +222,11 @@ class Memory:
                 self._edit_people(lambda p: p.assign_new_faces())
             except Exception as e:  # the faces are stored; the next import or recluster places them
                 result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {e}"))
+        if result.episodes:
+            try:  # new moments get words at once (docs/profile.md), not only after the nightly pass
+                self.describe_episodes(result.episodes)
+            except Exception as e:  # the nightly pass describes them
+                result.warnings.append(ImportFailure(str(self.data_dir), f"descriptions not written yet: {e}"))
         return result
 
     def stored_media(self, media_ids: Iterable[str]) -> set[str]:
@@ -270,7 +279,18 @@ class Memory:
         """
         from lifelog.speech.job import transcribe_pending
 
-        return transcribe_pending(self.store, self.vault, self.settings.speech, progress=progress, cancel=cancel)
+        done = transcribe_pending(self.store, self.vault, self.settings.speech, progress=progress, cancel=cancel)
+        if done:
+            self._describe_quietly()  # what was said joins the moments' descriptions
+        return done
+
+    def _describe_quietly(self) -> None:
+        """Bring the descriptions up to date (only what changed is written); on failure the
+        nightly pass does it."""
+        try:
+            self.describe_episodes(None)
+        except Exception as e:
+            logging.getLogger("lifelog").warning("descriptions not brought up to date: %s", e)
 
     # -------------------------------------------------------------- episodes
     def episodes(self, day: date | None = None) -> list[EpisodeInfo]:
@@ -300,7 +320,7 @@ class Memory:
         ids = [e.id for e in infos]
         seen = People(self.store, self.vault).people_in_episodes(ids)
         things = objects_in_episodes(self.store, ids)
-        return [replace(e, people=seen.get(e.id, []), objects=things.get(e.id, [])) for e in infos]
+        return self._described([replace(e, people=seen.get(e.id, []), objects=things.get(e.id, [])) for e in infos])
 
     def earliest(self) -> datetime | None:
         """Start of the oldest episode (None for an empty memory)."""
@@ -316,7 +336,39 @@ class Memory:
         from lifelog.store.sql import sql_str
 
         rows = self.store.rows("episodes", f"id = {sql_str(episode_id)}").to_pylist()
-        return self._episode_info(rows[0], with_objects=True) if rows else None
+        if not rows:
+            return None
+        from lifelog.people.service import People
+
+        info = self._episode_info(rows[0], with_objects=True)
+        info = replace(info, people=People(self.store, self.vault).people_in_episodes([info.id]).get(info.id, []))
+        return self._described([info])[0]
+
+    # ---------------------------------------------------- descriptions (docs/profile.md)
+    def _described(self, infos: list[EpisodeInfo]) -> list[EpisodeInfo]:
+        """Episodes with their description: the stored one, else one made from what they show."""
+        from lifelog.consolidate.describe import fallback_description
+        from lifelog.store.notes import episode_descriptions
+
+        stored = episode_descriptions(self.store, self.vault, [e.id for e in infos])
+        return [replace(e, description=stored.get(e.id) or fallback_description(e.kind, e.start, e.people, e.objects))
+                for e in infos]
+
+    def describe_episodes(self, episode_ids: Iterable[str] | None = None) -> int:
+        """Write the descriptions of these episodes and their days (all that changed, for None):
+        what an import just added gets words at once, without waiting for the nightly pass.
+        Takes the write lock; returns how many descriptions were written."""
+        from lifelog.consolidate.describe import describe
+
+        with write_lock(self.data_dir):
+            return describe(self.store, self.vault, self.tz,
+                            episode_ids=list(episode_ids) if episode_ids is not None else None)
+
+    def day_description(self, day: date) -> str | None:
+        """A day in words (stored by the describe step), or None before it ran."""
+        from lifelog.store.notes import day_descriptions
+
+        return day_descriptions(self.store, self.vault, [day.isoformat()]).get(day.isoformat())
 
     def _episode_info(self, r: dict[str, Any], with_objects: bool = False) -> EpisodeInfo:
         from lifelog.objects.timeline import objects_in_episodes
@@ -494,7 +546,8 @@ class Memory:
         """A person's faces, best first: their ids are what :meth:`split_person` takes."""
         from lifelog.people.service import People
 
-        return People(self.store, self.vault).faces(person_id)
+        tz = self.tz
+        return [replace(f, t=f.t.astimezone(tz)) if f.t else f for f in People(self.store, self.vault).faces(person_id)]
 
     def person_episodes(self, person_id: str) -> list[EpisodeInfo]:
         from lifelog.people.service import People
@@ -542,6 +595,7 @@ class Memory:
                 from lifelog.speech.speakers import reattribute
 
                 reattribute(self.store)
+        self._describe_quietly()  # names in the descriptions follow the edit
         return out
 
     def thumbnail(self, blob_id: str) -> bytes:
@@ -700,6 +754,7 @@ class Memory:
                                     progress=progress, cancel=cancel)
         if result.settings == "restored":
             self.settings = load_settings(self.data_dir)
+        self._describe_quietly()  # descriptions are not in the archive: written again from what it brought
         return result
 
     # ----------------------------------------------------------------- trash
@@ -784,3 +839,21 @@ class Memory:
             result = rotate_key(self.data_dir, self.store, passphrase, progress, cancel)
         self.vault = Vault.open(self.data_dir, passphrase=passphrase, create=False)
         return result
+
+    # --------------------------------------------------------- consolidation
+    def consolidate(
+        self,
+        now: datetime | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        wait: bool = False,
+    ) -> Any:
+        """One nightly consolidation pass now (docs/consolidation.md): a
+        :class:`lifelog.consolidate.run.PassResult`; ``PassBusy`` when another runs (unless ``wait``)."""
+        from lifelog.consolidate.context import ConsolidationContext
+        from lifelog.consolidate.run import run_pass
+
+        ctx = ConsolidationContext(self.data_dir, self.settings, self.store, self.vault, self.tz,
+                                   cancel or threading.Event(), progress)
+        return run_pass(ctx, now=now, wait=wait)

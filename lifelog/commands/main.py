@@ -109,9 +109,23 @@ _EXTENSION_COMMANDS: dict[str, Any] = {}
 
 
 def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
-    from lifelog.commands import archive, capture, devices, keys, models, privacy, wifi
+    from lifelog.commands import (
+        archive,
+        capture,
+        consolidate,
+        devices,
+        grants,
+        keys,
+        mcp,
+        models,
+        privacy,
+        profile,
+        service,
+        wifi,
+    )
 
-    for mod in (devices, wifi, models, privacy, archive, capture, keys):  # …; forget, audit; export, import-archive
+    # forget, audit (privacy); export, import-archive (archive); profile …
+    for mod in (devices, wifi, models, privacy, archive, capture, keys, mcp, profile, grants, consolidate, service):
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
@@ -220,6 +234,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from lifelog.api.clock import Clock
     from lifelog.api.errors import QuestionError
     from lifelog.api.words import parse_now
 
@@ -237,15 +252,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         emit(ans.to_json())
         return EXIT_OK
+    clock = Clock.of(mem)  # one clock: the memory's zone, as in the app (lifelog.api.clock)
     print(ans.answer)
+    for p in ans.to_name:  # the answer names no command; the CLI's way to name someone is one
+        print(f"  not named yet: lifelog people name {p.person_id} {p.suggested_name or 'NAME'}"
+              + (f"  [{p.thumbnail}]" if p.thumbnail else ""))
     for i, h in enumerate(ans.hits, 1):
-        print(f"  {i}. {h.start:%a %Y-%m-%d %H:%M}–{h.end:%H:%M}  score {h.score:.2f}  {h.episode_id}")
+        print(f"  {i}. {clock.stamp(h.start, weekday=True)}–{clock.time(h.end)}  score {h.score:.2f}  {h.episode_id}")
         for ev in h.evidence[:3]:
             print(f"       {ev.kind}: {ev.text}" + (f"  [{ev.thumbnail}]" if ev.thumbnail else ""))
     return EXIT_OK
 
 
 def cmd_episodes(args: argparse.Namespace) -> int:
+    from lifelog.api.clock import Clock
+
     mem = open_memory(args)
     eps = mem.episodes(args.day)
     if args.json:
@@ -253,8 +274,10 @@ def cmd_episodes(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not eps:
         print("no episodes" + (f" on {args.day}" if args.day else ""))
+    clock = Clock.of(mem)
     for e in eps:
-        print(f"{e.start:%Y-%m-%d %H:%M:%S}–{e.end:%H:%M:%S}  {e.id}  {e.summary}")
+        print(f"{clock.stamp(e.start, seconds=True)}–{clock.time(e.end, seconds=True)}  {e.id}  "
+              f"{e.description or e.summary}")
     return EXIT_OK
 
 
@@ -288,6 +311,7 @@ def _person_doc(p: Any, mem: Any) -> dict[str, Any]:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
+    from lifelog.api.clock import Clock
     from lifelog.api.errors import PeopleError
 
     mem = open_memory(args)
@@ -301,8 +325,10 @@ def cmd_people(args: argparse.Namespace) -> int:
                 return EXIT_OK
             if not people:
                 print("no people yet (faces join people as footage is imported)")
+            clock = Clock.of(mem)
             for p in people:
-                seen = f"{p.first_seen:%Y-%m-%d %H:%M} … {p.last_seen:%Y-%m-%d %H:%M}" if p.first_seen else "-"
+                seen = (f"{clock.stamp(p.first_seen)} … {clock.stamp(p.last_seen)}"
+                        if p.first_seen and p.last_seen else "-")
                 flags = " (hidden)" if p.hidden else ""
                 print(f"{p.id}  {p.name or '(no name)'}{flags}  {seen}  {p.episodes} episode(s), {p.faces} face(s)")
             return EXIT_OK
@@ -312,8 +338,9 @@ def cmd_people(args: argparse.Namespace) -> int:
                 emit([{"id": f.id, "time": f.t.isoformat() if f.t else None, "episode_id": f.episode_id,
                         "quality": round(f.quality, 3), "crop_id": f.crop_id, "locked": f.locked} for f in faces])
             else:
+                clock = Clock.of(mem)
                 for f in faces:
-                    print(f"{f.id}  {f.t:%Y-%m-%d %H:%M:%S}  quality {f.quality:.2f}" if f.t else f.id)
+                    print(f"{f.id}  {clock.stamp(f.t, seconds=True)}  quality {f.quality:.2f}" if f.t else f.id)
             return EXIT_OK
         if action == "undo":
             edit = mem.undo_people_edit()
@@ -345,6 +372,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_objects(args: argparse.Namespace) -> int:
+    from lifelog.api.clock import Clock
     from lifelog.api.words import match_objects
 
     mem = open_memory(args)
@@ -356,8 +384,9 @@ def cmd_objects(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not objs:
             print("no everyday objects seen yet")
+        clock = Clock.of(mem)
         for o in objs:
-            print(f"{o.name:<18} {o.first_seen:%Y-%m-%d %H:%M} … {o.last_seen:%Y-%m-%d %H:%M}  "
+            print(f"{o.name:<18} {clock.stamp(o.first_seen)} … {clock.stamp(o.last_seen)}  "
                   f"{o.episodes} episode(s), {o.frames} frame(s)")
         return EXIT_OK
     names = match_objects(args.name)
@@ -371,8 +400,10 @@ def cmd_objects(args: argparse.Namespace) -> int:
         print(f"no object called {args.name!r}: the classifier knows no such thing (see docs/objects.md)")
     elif not line:
         print(f"never saw a {' / '.join(names)}")
+    clock = Clock.of(mem)
     for s in line:
-        print(f"{s.first:%Y-%m-%d %H:%M:%S}–{s.last:%H:%M:%S}  {s.episode_id}  {' / '.join(s.objects)}")
+        print(f"{clock.stamp(s.first, seconds=True)}–{clock.time(s.last, seconds=True)}  {s.episode_id}  "
+              f"{' / '.join(s.objects)}")
     return EXIT_OK
 
 

@@ -4,7 +4,8 @@ Forgetting is planned first (:func:`plan_forget`: what would go, as counts the u
 then applied (:func:`apply_forget`, under the memory's write lock):
 
 * **rows** in every table that holds them: episodes, frames, faces, OCR lines and their blind
-  index terms, utterances and their terms, transcripts, media, the optional image-text models'
+  index terms, utterances and their terms, transcripts, media, the descriptions and profile lines
+  that mention them (:func:`lifelog.store.notes.forget_notes`), the optional image-text models'
   vector tables; for a person also their ``people`` row (and rows merged into it), the undo
   log's entries that name them, and the utterances attributed to them;
 * **vault blobs**: thumbnails and face crops (overwritten, then unlinked);
@@ -45,6 +46,7 @@ from lifelog.speech.store import SPEECH_TABLES
 from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import SCHEMAS, Store
 from lifelog.store.files import atomic_write, shred_file
+from lifelog.store.notes import forget_notes
 from lifelog.store.originals import ORIGINALS, encrypted_path, is_kept
 from lifelog.store.scratch import clear_private
 from lifelog.store.sql import overlap_conditions, sql_in, sql_str
@@ -199,9 +201,16 @@ def _with_episodes(store: Store, plan: ForgetPlan, episodes: set[str]) -> Forget
             plan.utterances = store.count("utterances", _in_chunks("episode_id", plan.episodes))
         touched = set(store.rows("episodes", _in_chunks("id", plan.episodes), columns=["media_id"])
                       .column("media_id").to_pylist())
+        # an episode consolidation merged across a file boundary holds frames of several files
+        # (lifelog.consolidate.steps.merge_fragments): a file is kept while any other episode has its frames
+        touched |= set(store.rows("frames", _in_chunks("episode_id", plan.episodes), columns=["media_id"])
+                       .column("media_id").to_pylist())
         kept = set(store.rows("episodes", f"{_in_chunks('media_id', touched)} AND NOT "
                                           f"{_in_chunks('id', plan.episodes)}", columns=["media_id"])
                    .column("media_id").to_pylist()) if touched else set()
+        kept |= set(store.rows("frames", f"{_in_chunks('media_id', touched)} AND NOT "
+                                         f"{_in_chunks('episode_id', plan.episodes)}", columns=["media_id"])
+                    .column("media_id").to_pylist()) if touched else set()
         plan.media = sorted(set(plan.media) | (touched - kept))
     return plan
 
@@ -216,6 +225,8 @@ def apply_forget(
     res = ForgetResult(plan, bytes_before=store.bytes_on_disk())
     atomic_write(data_dir / PENDING, json.dumps(asdict(plan)).encode())
     say("removing rows")
+    # Descriptions and profile lines about them go first, while the ids still resolve (docs/profile.md).
+    forget_notes(store, vault, people=plan.people, episodes=plan.episodes, everything=plan.everything)
     if plan.everything:
         _forget_everything(store, vault, res)
     else:
@@ -328,6 +339,9 @@ def _forget_device(data_dir: Path, dev: str) -> None:
 
 
 def _forget_everything(store: Store, vault: Vault, res: ForgetResult) -> None:
+    from lifelog.privacy.grants import clear_access_logs
+
+    clear_access_logs(store.data_dir)  # what clients read (grants stay, like pairings)
     for name in SCHEMAS:
         store.delete(name, "true")
     for vt in vector_tables(store):

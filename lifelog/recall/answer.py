@@ -80,6 +80,21 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class PersonToName:
+    """Someone an answer is about who has no name yet: each front end offers its own way to
+    name them (the app a Name… button, the CLI a hint); the sentence holds no command."""
+
+    person_id: str
+    crop_id: str | None  # vault blob id of their best face crop
+    thumbnail: str | None  # a decrypted copy of it in the private folder (``thumbnails=True``)
+    suggested_name: str | None = None  # the name the question used, when nobody has it yet
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.person_id, "thumbnail_id": self.crop_id, "thumbnail": self.thumbnail,
+                "suggested_name": self.suggested_name}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     intent: Intent
@@ -87,6 +102,7 @@ class Answer:
     count: int | None
     hits: list[Hit]
     parsed: ParsedQuestion | None = None
+    to_name: list[PersonToName] = field(default_factory=list)  # people not named yet the answer is about
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -95,6 +111,7 @@ class Answer:
             "answer": self.answer,
             "count": self.count,
             "hits": [h.to_json() for h in self.hits],
+            "to_name": [p.to_json() for p in self.to_name],
         }
         if self.parsed is not None:
             w = self.parsed.window
@@ -226,6 +243,14 @@ def ask(
             s, items = by_ep.get(ep, (0.0, []))
             by_ep[ep] = (max(s, oh.score), items)
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
+    # The episodes' descriptions and the profile's places and routines (docs/profile.md).
+    noted = {**_described_episodes(ctx, pq.subject, start, end), **_profile_episodes(ctx, pq, start, end)}
+    if noted:
+        by_ep = {ep: (s, items) for s, ep, items in scored}
+        for ep, ns in noted.items():
+            s, items = by_ep.get(ep, (0.0, []))
+            by_ep[ep] = (max(s, ns), items)
+        scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     matching = [x for x in scored if x[0] >= threshold]
     ep_rows = _episode_rows(ctx, [e for _, e, _ in matching])
     # Only episodes whose row is written and whose file's import finished count or show.
@@ -241,7 +266,7 @@ def ask(
         matching.sort(key=lambda x: start_of(x[1]))
     else:
         matching.sort(key=lambda x: -x[0])
-    tz = now.tzinfo or ctx.tz  # answer in the zone the question was asked in
+    tz = ctx.tz  # one clock: the memory's zone, whatever the zone of ``now`` (docs/recall.md)
     hits: list[Hit] = []
     for score, ep_id, items in matching[:limit]:
         r = ep_rows.get(ep_id)
@@ -293,6 +318,45 @@ def _ocr_episodes(ctx: RecallContext, subject: str, start: datetime | None, end:
 
 
 OCR_PRESENCE = 0.6  # score of an episode where some text was read, for "signs" and "writing"
+DESCRIPTION_SCORE = 0.5  # × the share of the subject's words an episode's description holds
+PROFILE_SCORE = 1.0  # an episode the profile names for "my gym", "my usual bus"
+_MINE = re.compile(r"\b(?:my|our)\s+(?:usual\s+|regular\s+)?", re.IGNORECASE)
+
+
+def _described_episodes(ctx: RecallContext, subject: str, start: datetime | None, end: datetime
+                        ) -> dict[str, float]:
+    """Episodes whose stored description (lifelog.store.notes) holds the subject's words."""
+    from lifelog.store.notes import search_descriptions
+
+    found = search_descriptions(ctx.store, ctx.vault, subject, (start, end))
+    return {ep: DESCRIPTION_SCORE * share for ep, share in found.items()}
+
+
+def _profile_episodes(ctx: RecallContext, pq: ParsedQuestion, start: datetime | None, end: datetime
+                      ) -> dict[str, float]:
+    """"my gym", "my usual bus": the episodes of the profile's place or routine lines for that word
+    (the user's own line for it included), inside the question's window."""
+    subject = re.sub(r"^(?:usual|regular)\s+", "", pq.subject.strip().lower())
+    if not subject or not (_MINE.search(pq.text) or subject != pq.subject.strip().lower()):
+        return {}
+    from lifelog.store.notes import load_profile
+
+    if ctx.store.count("notes", "id = 'profile'") == 0:
+        return {}
+    word = subject.split()[-1]
+    keys = {f"place:{subject}", f"place:{word}"}
+    ids: set[str] = set()
+    for ln in load_profile(ctx.store, ctx.vault).lines:
+        if ln.block != "Places and routines" or not ln.key:
+            continue
+        k = ln.key
+        if k in keys or k.startswith((f"routine:{subject}-", f"routine:{word}-")):
+            ids.update(ln.episodes)
+    if not ids:
+        return {}
+    rows = _episode_rows(ctx, sorted(ids))
+    lo = start or datetime.min.replace(tzinfo=UTC)
+    return {e: PROFILE_SCORE for e, r in rows.items() if r["end"] > lo and r["start"] < end}
 
 
 def _ocr_presence(ctx: RecallContext, start: datetime | None, end: datetime) -> dict[str, OcrHit]:
@@ -485,10 +549,10 @@ def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     if not people:
         if pq.subject.strip().lower() != (pq.person or "").strip().lower():
             return None
-        sentence = (f"I don't know anyone called {pq.person} yet: name them with "
-                    f"`lifelog people name ID {pq.person}` (see `lifelog people`).")
-        return Answer(pq.text, pq.intent, sentence, 0 if pq.intent == "count" else None, [], pq)
-    tz = now.tzinfo or ctx.tz
+        sentence = f"I don't know anyone called {pq.person} yet."
+        return Answer(pq.text, pq.intent, sentence, 0 if pq.intent == "count" else None, [], pq,
+                      _unnamed_people(ctx, start, end, pq.person, thumbnails))
+    tz = ctx.tz
     ep_rows = _episode_rows(ctx, [s.episode_id for s in seen])
     seen = [s for s in seen if s.episode_id in ep_rows]  # latest first
     if pq.intent == "first":
@@ -507,12 +571,47 @@ def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     return Answer(pq.text, pq.intent, _sentence(pq, hits, count, now.astimezone(tz)), count, hits, pq)
 
 
+UNNAMED_SHOWN = 4  # people not named yet offered with "I don't know anyone called Sam yet"
+
+
+def _people_to_name(ctx: RecallContext, ids: list[str], suggested: str | None, thumbnails: bool
+                    ) -> list[PersonToName]:
+    try:
+        from lifelog.people.service import People
+
+        people = People(ctx.store, ctx.vault)
+        out = []
+        for pid in ids:
+            p = people.get(pid)
+            if not p.name:
+                thumb = ctx.thumbnail_file(p.thumbnail) if thumbnails else None
+                out.append(PersonToName(p.id, p.thumbnail, thumb, suggested))
+        return out
+    except Exception:  # a person gone meanwhile (merged, forgotten): nobody to offer
+        return []
+
+
+def _unnamed_people(ctx: RecallContext, start: datetime | None, end: datetime, name: str | None,
+                    thumbnails: bool) -> list[PersonToName]:
+    """The people not named yet seen in [start, end] (latest first, a few): one of them may be
+    the person the question named."""
+    try:
+        from lifelog.people.service import People
+
+        unnamed = [p for p in People(ctx.store, ctx.vault).list() if not p.name and p.last_seen is not None
+                   and (start is None or p.last_seen >= start) and (p.first_seen is None or p.first_seen <= end)]
+    except Exception:  # no people tables yet (the faces stage is optional)
+        return []
+    return [PersonToName(p.id, p.thumbnail, ctx.thumbnail_file(p.thumbnail) if thumbnails else None, name)
+            for p in unnamed[:UNNAMED_SHOWN]]
+
+
 def _speech_answer(ctx: RecallContext, pq: ParsedQuestion, sq: SpeechQuestion, now: datetime, limit: int
                    ) -> Answer:
     """"what did Sam say about the trip?", "who mentioned the dentist?", "did anyone say …"."""
     from lifelog.speech.recall import episode_hits, find_person
 
-    tz = now.tzinfo or ctx.tz
+    tz = ctx.tz
     w = pq.window
     window = (w.start if w else None, w.end if w and w.end else now)
     names = _person_names(ctx)
@@ -540,7 +639,7 @@ def _speech_answer(ctx: RecallContext, pq: ParsedQuestion, sq: SpeechQuestion, n
     def name(pid: str | None) -> str:
         if not pid:
             return "someone (speaker unknown)"
-        return by_id.get(pid) or f"person {pid} (not named yet: `lifelog people name {pid} NAME`)"
+        return by_id.get(pid) or "someone you have not named yet"
 
     hits = [
         Hit(e.episode_id, e.start.astimezone(tz), e.end.astimezone(tz), e.score,
@@ -556,13 +655,24 @@ def _speech_answer(ctx: RecallContext, pq: ParsedQuestion, sq: SpeechQuestion, n
     when = _when(top.time.astimezone(tz), now.astimezone(tz))
     who = sq.speaker or name(top.utterance.speaker_id)
     sentence = f'{who[:1].upper() + who[1:]} said {when}: "{top.quote}"'
-    return Answer(pq.text, pq.intent, sentence, None, hits, pq)
+    spoke = top.utterance.speaker_id
+    to_name = [] if sq.speaker or not spoke or spoke in by_id else _people_to_name(ctx, [spoke], None, False)
+    return Answer(pq.text, pq.intent, sentence, None, hits, pq, to_name)
+
+
+def _lower_first(text: str) -> str:
+    """A description inside a sentence ("… yesterday: evening with Barack"), its end stop dropped."""
+    text = text.strip().rstrip(".")
+    first, _, rest = text.partition(" ")
+    if first.rstrip(":") in ("Morning", "Afternoon", "Evening", "Night"):  # never a name
+        return f"{first.lower()} {rest}".strip()
+    return text
 
 
 def _window_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
     """No subject but a time ("what did I see between 2 and 4 yesterday?"): the episodes then."""
     assert pq.window is not None
-    tz = now.tzinfo or ctx.tz
+    tz = ctx.tz
     end = pq.window.end or now
     eps = ctx.episodes_between(pq.window.start, end)
     if pq.intent == "last":
@@ -571,16 +681,17 @@ def _window_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     for e in eps[:limit]:
         thumb = ctx.thumbnail_file(e.thumb_ids[0]) if thumbnails and e.thumb_ids else None
         hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
-                        [Evidence("label", e.start.astimezone(tz), e.summary, thumb)]))
+                        [Evidence("label", e.start.astimezone(tz), e.description or e.summary, thumb)]))
     count = len(eps) if pq.intent == "count" else None
     phrase = pq.window.phrase
     if not eps:
         sentence = f"Nothing was recorded {phrase}."
     elif pq.intent in ("first", "last"):
         e = eps[0]
-        sentence = f"The {pq.intent} thing {phrase}: {e.summary} ({_when(e.start.astimezone(tz), now.astimezone(tz))})."
+        said = _lower_first(e.description or e.summary)
+        sentence = f"The {pq.intent} thing {phrase}: {said} ({_when(e.start.astimezone(tz), now.astimezone(tz))})."
     else:
-        shown = "; ".join(f"{e.start.astimezone(tz):%H:%M} {e.summary}" for e in eps[:3])
+        shown = "; ".join(f"{e.start.astimezone(tz):%H:%M} {_lower_first(e.description or e.summary)}" for e in eps[:3])
         more = f" and {len(eps) - 3} more" if len(eps) > 3 else ""
         sentence = f"{len(eps)} moment{'s' if len(eps) != 1 else ''} {phrase}: {shown}{more}."
     return Answer(pq.text, pq.intent, sentence, count, hits, pq)

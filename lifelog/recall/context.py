@@ -30,6 +30,11 @@ class EpisodeView(Protocol):
     def summary(self) -> str: ...
 
     @property
+    def description(self) -> str:
+        """In words a person would write (docs/profile.md); what answers show."""
+        ...
+
+    @property
     def thumb_ids(self) -> Sequence[str]: ...
 
 
@@ -57,7 +62,7 @@ class RecallContext(Thumbnails, Protocol):
 
     @property
     def tz(self) -> tzinfo:
-        """The memory's time zone (answers are given in the question's zone when it has one)."""
+        """The memory's time zone: days are judged and answers given in it, whatever the zone of ``now``."""
         ...
 
     def episodes_between(self, start: datetime | None, end: datetime | None) -> Sequence[EpisodeView]:

@@ -229,6 +229,32 @@ OCR_TERM_SCHEMA = pa.schema(
     ]
 )
 
+# Descriptions of episodes and days, and the memory profile (lifelog.store.notes, docs/profile.md).
+# ``text_enc`` is vault ciphertext (aad "note:<id>"); ``note_terms`` is their blind keyword index.
+NOTE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # ep:<episode id> | day:<YYYY-MM-DD> | profile | hist:<n>
+        pa.field("kind", pa.string()),  # episode | day | profile | history
+        pa.field("subject", pa.string()),  # the episode id, the day, or ""
+        pa.field("start", TS),
+        pa.field("end", TS),
+        pa.field("inputs", pa.string()),  # content hash of what the text was made from
+        pa.field("people", pa.list_(pa.string())),  # person ids the text mentions
+        pa.field("episodes", pa.list_(pa.string())),  # episode ids the text draws on
+        pa.field("text_enc", pa.binary()),
+        pa.field("updated_at", TS),
+    ]
+)
+
+NOTE_TERM_SCHEMA = pa.schema(
+    [
+        pa.field("term", pa.string(), nullable=False),  # hex HMAC-SHA256(index key, normalised word)[:16 bytes]
+        pa.field("note_id", pa.string(), nullable=False),
+        pa.field("episode_id", pa.string()),
+        pa.field("start", TS),
+    ]
+)
+
 ANN_MIN_ROWS = 50_000
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
@@ -252,6 +278,8 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "transcripts": TRANSCRIPT_SCHEMA,
     "ocr": OCR_SCHEMA,
     "ocr_terms": OCR_TERM_SCHEMA,
+    "notes": NOTE_SCHEMA,
+    "note_terms": NOTE_TERM_SCHEMA,
 }
 
 

@@ -67,6 +67,7 @@ ENCRYPTED_COLUMNS: dict[tuple[str, str], str] = {
     ("utterances", "text_enc"): "utterance",
     ("utterances", "words_enc"): "utterance-words",
     ("ocr", "text_enc"): "ocr",
+    ("notes", "text_enc"): "note",
 }
 _BATCH = 500
 

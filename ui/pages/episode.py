@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lifelog.api import EpisodeInfo, EpisodeMedia, FrameInfo, UtteranceInfo
+from lifelog.api.clock import Clock
 from ui.context import AppContext
 from ui.qt import (
     QAbstractItemView,
@@ -33,7 +34,7 @@ from ui.qt import (
     QWidget,
     multimedia,
 )
-from ui.widgets import THUMB_SIZE, Thumbs, day_title, guarded, heading, muted, names, span
+from ui.widgets import THUMB_SIZE, Thumbs, guarded, heading, muted, names
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,9 @@ class EpisodePanel(QWidget):
         ep = detail.episode
         self.forget_btn.setEnabled(True)
         self.trash_btn.setEnabled(True)
-        self.title.setText(f"{day_title(ep.start.date())}, {span(ep.start, ep.end)}")
-        self.summary.setText(ep.summary or "(no summary)")
+        clock = Clock.of(self.ctx.memory)  # every time on the memory's clock (lifelog.api.clock)
+        self.title.setText(f"{clock.day_title_of(ep.start)}, {clock.span(ep.start, ep.end)}")
+        self.summary.setText(ep.description or ep.summary or "(no description)")
         self.people_label.setText(f"<b>People:</b> {names(ep.people, 'nobody recognised')}")
         things = ep.objects or ep.labels[:5]
         self.objects_label.setText(f"<b>Objects:</b> {names(things, 'none recognised')}")
@@ -189,7 +191,7 @@ class EpisodePanel(QWidget):
         n = len(detail.frames)
         self.frames_label.setText(f"{n} frame{'s' if n != 1 else ''}")
         for i, f in enumerate(detail.frames):
-            item = QListWidgetItem(f"{f.t:%H:%M:%S}")
+            item = QListWidgetItem(clock.time(f.t, seconds=True))
             item.setToolTip(", ".join(f.labels))
             item.setData(Qt.ItemDataRole.UserRole, f.id)
             self.frames.addItem(item)
@@ -206,7 +208,7 @@ class EpisodePanel(QWidget):
             self.transcript.setVisible(True)
             for u in detail.transcript:
                 who = u.speaker or (f"person {u.speaker_id}" if u.speaker_id else "speaker unknown")
-                self.transcript.addItem(QListWidgetItem(f"{u.start:%H:%M:%S}  {who}: {u.text}"))
+                self.transcript.addItem(QListWidgetItem(f"{clock.time(u.start, seconds=True)}  {who}: {u.text}"))
         else:
             self.transcript_label.setText("Nothing said was transcribed in this episode.")
         self._render_play(detail.media)

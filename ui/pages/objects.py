@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from lifelog.api import Memory, ObjectInfo, ObjectSighting
+from lifelog.api.clock import Clock
 from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
 from ui.forget import forgetter_for
@@ -37,7 +38,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, error_line, guarded, heading, muted, span, thumbs_for, when
+from ui.widgets import Thumbs, error_line, guarded, heading, muted, thumbs_for
 
 ROLE_KEY = Qt.ItemDataRole.UserRole
 PERIODS: tuple[tuple[str, str], ...] = (("all", "All time"), ("month", "This month"), ("week", "This week"))
@@ -169,7 +170,7 @@ class ObjectsPage(QWidget):
         return period_start(self.period_key(), self.ctx.now().astimezone(self.ctx.memory.tz))
 
     def on_changed(self, what: str) -> None:
-        if what in ("episodes", "objects", "forgotten"):
+        if what in ("episodes", "objects", "forgotten", "settings"):  # settings: the zone may have changed
             self.refresh()
 
     def refresh(self) -> None:
@@ -203,10 +204,11 @@ class ObjectsPage(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         token = self._token
+        clock = Clock.of(self.ctx.memory)  # the memory's clock, as on every page
         for i, o in enumerate(objects):
             text = (f"{o.name}\n{o.episodes} episode{'s' if o.episodes != 1 else ''}, "
                     f"{o.frames} frame{'s' if o.frames != 1 else ''}\n"
-                    f"first {when(o.first_seen)}\nlast {when(o.last_seen)}")
+                    f"first {clock.when(o.first_seen)}\nlast {clock.when(o.last_seen)}")
             item = QListWidgetItem(text)
             item.setData(ROLE_KEY, o.name)
             item.setToolTip(f"{o.name}: seen as {', '.join(o.classes)}")
@@ -292,8 +294,9 @@ class ObjectsPage(QWidget):
         self.strip.setText(day_strip(occ.per_day))
         self.moments.clear()
         token = self._occ_token
+        clock = Clock.of(self.ctx.memory)
         for i, s in enumerate(occ.sightings):
-            item = QListWidgetItem(f"{when(s.first)}  ({span(s.first, s.last)})\n"
+            item = QListWidgetItem(f"{clock.when(s.first)}  ({clock.span(s.first, s.last)})\n"
                                    f"{s.frames} frame{'s' if s.frames != 1 else ''}, "
                                    f"best {s.probability:.0%}")
             item.setData(ROLE_KEY, i)

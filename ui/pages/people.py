@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lifelog.api import EpisodeInfo, FaceInfo, PersonInfo
+from lifelog.api.clock import Clock
 from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
 from ui.forget import forgetter_for
@@ -40,7 +41,7 @@ from ui.qt import (
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import Thumbs, error_line, guarded, heading, muted, span, thumbs_for, when
+from ui.widgets import Thumbs, error_line, guarded, heading, muted, thumbs_for
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 
@@ -130,6 +131,7 @@ class PeoplePage(QWidget):
         lay.addWidget(self.note)
         lay.addWidget(self.error)
         lay.addWidget(split, 1)
+        self._own_edit = False  # True while telling other pages of an edit made here
         self._update_buttons()
         self.refresh()
 
@@ -140,7 +142,7 @@ class PeoplePage(QWidget):
             self.person_episodes = []
             self.side_title.setText("")
             self.side_list.clear()
-        if what != "people":  # our own edits refresh already
+        if what != "people" or not self._own_edit:  # our own edits refresh already
             self.refresh()
 
     def refresh(self) -> None:
@@ -160,8 +162,9 @@ class PeoplePage(QWidget):
         self.loaded = True
         self.grid.clear()
         token = self._token
+        clock = Clock.of(self.ctx.memory)  # the memory's clock, as on every page
         for i, p in enumerate(people):
-            seen = when(p.last_seen) if p.last_seen else "never"
+            seen = clock.when(p.last_seen) if p.last_seen else "never"
             text = (f"{person_title(p)}{' (hidden)' if p.hidden else ''}\n"
                     f"last seen {seen}\n{p.episodes} episode{'s' if p.episodes != 1 else ''}")
             item = QListWidgetItem(text)
@@ -221,7 +224,11 @@ class PeoplePage(QWidget):
             self.refresh()
             if self.shown_person:
                 self.show_person(self.shown_person)
-            self.ctx.changed("people")
+            self._own_edit = True
+            try:
+                self.ctx.changed("people")
+            finally:
+                self._own_edit = False
 
         self.ctx.tasks.write(fn, guarded(self, done), guarded(self, self._fail))
 
@@ -294,8 +301,9 @@ class PeoplePage(QWidget):
         lst.setViewMode(QListView.ViewMode.IconMode)
         lst.setIconSize(QSize(96, 96))
         lst.setResizeMode(QListView.ResizeMode.Adjust)
+        clock = Clock.of(self.ctx.memory)
         for f in faces:
-            item = QListWidgetItem(f"{f.t:%d %b %H:%M:%S}" if f.t else "")
+            item = QListWidgetItem(f"{clock.local(f.t):%d %b} {clock.time(f.t, seconds=True)}" if f.t else "")
             item.setData(ROLE_ID, f.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
@@ -358,8 +366,10 @@ class PeoplePage(QWidget):
                 return
             self.person_episodes = sorted(eps, key=lambda e: e.start, reverse=True)
             self.side_list.clear()
+            clock = Clock.of(mem)
             for e in self.person_episodes:
-                item = QListWidgetItem(f"{when(e.start)} ({span(e.start, e.end)})\n{e.summary}")
+                said = e.description or e.summary
+                item = QListWidgetItem(f"{clock.when(e.start)} ({clock.span(e.start, e.end)})\n{said}")
                 item.setData(ROLE_ID, e.id)
                 self.side_list.addItem(item)
 

@@ -28,6 +28,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from lifelog.api import DayInfo, EpisodeInfo, Memory, ObjectInfo, PersonInfo
+from lifelog.api.clock import Clock
 from lifelog.api.privacy import ForgetRequest
 from ui.context import AppContext
 from ui.forget import Forgotten, forgetter_for
@@ -375,12 +376,14 @@ class TimelinePage(QWidget):
         self.episode_list.blockSignals(True)
         self.episode_list.clear()
         token = self._day_token
+        clock = Clock.of(self.ctx.memory)  # the memory's clock: Ask and the episode page use it too
         for i, e in enumerate(eps):
-            text = (f"{span(e.start, e.end)}   {e.summary}\n"
-                    f"People: {names(e.people)}    Objects: {names(e.objects or e.labels[:3])}")
+            said = e.description or e.summary  # in words a person would write (docs/profile.md)
+            text = (f"{span(e.start, e.end, clock)}   {said}\n"
+                    f"People: {names(e.people)}    Objects: {names(e.objects)}")
             item = QListWidgetItem(text)
             item.setData(ROLE_ID, e.id)
-            item.setToolTip(e.summary)
+            item.setToolTip(said)
             self.episode_list.addItem(item)
             if e.thumb_ids:
                 self.thumbs.request(e.thumb_ids[0], self._set_icon(token, i))
@@ -599,8 +602,8 @@ class TimelinePage(QWidget):
         if detail is None:
             return
         ep = detail.episode
-        start = ep.start.astimezone(self.ctx.memory.tz)
-        what = f"the episode of {day_title(start.date())}, {span(start, ep.end.astimezone(start.tzinfo))}"
+        clock = Clock.of(self.ctx.memory)
+        what = f"the episode of {clock.day_title_of(ep.start)}, {clock.span(ep.start, ep.end)}"
         self.forgetter.start(ForgetRequest("episode", ep.id), what, self, self._fail)
 
     def forget_day(self) -> None:
@@ -618,8 +621,8 @@ class TimelinePage(QWidget):
         if detail is None:
             return
         ep = detail.episode
-        start = ep.start.astimezone(self.ctx.memory.tz)
-        what = f"the episode of {day_title(start.date())}, {span(start, ep.end.astimezone(start.tzinfo))}"
+        clock = Clock.of(self.ctx.memory)
+        what = f"the episode of {clock.day_title_of(ep.start)}, {clock.span(ep.start, ep.end)}"
         self.trasher.move([ep.id], what, self._fail)
 
     def trash_day(self) -> None:
