@@ -128,6 +128,11 @@ def test_a_grant_without_transcripts_never_reads_what_was_said(built: Built, cli
     assert "Dashwood" in ok.text
     tr = client.get(f"/v1/episodes/{built.meeting}", headers=bearer(full)).json()["transcript"]
     assert any("Dashwood" in u["text"] for u in tr)
+    # the moment's description says what was said ("… talked about … Dashwood …"): only with the scope
+    described = client.get(f"/v1/episodes/{built.meeting}", headers=bearer(full)).json()["description"]
+    assert "Dashwood" in described
+    listed = client.get("/v1/episodes", headers=bearer(token))
+    assert listed.status_code == 200 and built.meeting in listed.text and "Dashwood" not in listed.text
 
 
 def test_an_excluded_person_is_never_returned(built: Built, client: httpx.Client) -> None:

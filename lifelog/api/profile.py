@@ -9,7 +9,8 @@
   private folder, an editor, validation, and the copy shredded whatever happens;
 * descriptions: ``Memory.episodes()`` carries each episode's ``description``;
   ``Memory.describe_episodes(ids)`` writes them for what an import just added;
-  ``Memory.day_description(day)`` reads a day's.
+  ``Memory.day_description(day)`` reads a day's; :func:`without_speech` drops what was said from
+  a description, for readers not allowed to read speech.
 """
 
 from __future__ import annotations
@@ -21,14 +22,26 @@ from datetime import datetime
 from typing import Any
 
 from lifelog.api.memory import Memory
+from lifelog.consolidate.describe import without_speech
 from lifelog.consolidate.profile import ProfileError, ProfileReport, refresh, render, save_text
 from lifelog.store.files import shred_file
 from lifelog.store.lock import write_lock
 from lifelog.store.notes import HistoryEntry, ProfileLine, history, load_profile
 from lifelog.store.scratch import private_dir, write_private
 
-__all__ = ["HistoryEntry", "ProfileError", "ProfileLine", "ProfileReport", "ProfileView", "edit_profile",
-           "profile_history", "read_profile", "refresh_profile", "save_profile_text"]
+__all__ = [
+    "HistoryEntry",
+    "ProfileError",
+    "ProfileLine",
+    "ProfileReport",
+    "ProfileView",
+    "edit_profile",
+    "profile_history",
+    "read_profile",
+    "refresh_profile",
+    "save_profile_text",
+    "without_speech",
+]
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,16 @@ def episode_text(f: EpisodeFacts, names: dict[str, str]) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
+_SPEECH_CLAUSE = re.compile(r"; [^;\u201c\u201d]* (?:talked about [^;]*|spoke)\.$")
+
+
+def without_speech(text: str) -> str:
+    """An episode description without what was said (its last clause, "…; Barack talked about the
+    trip."), for a reader not allowed to read speech (a grant without the transcripts scope)."""
+    stripped = _SPEECH_CLAUSE.sub(".", text)
+    return stripped
+
+
 def day_text(day: date, items: Sequence[tuple[datetime, str]]) -> str:
     """A day: "Tue 14 May: 09:15 at home with a dog; 11:00 with Barack, …" (consecutive episodes
     described alike are one item with a time range)."""

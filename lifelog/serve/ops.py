@@ -230,6 +230,10 @@ def _thumb_shown(memory: Memory, grant: Grant, blob_id: str | None) -> bool:
 def _episode_doc(e: EpisodeInfo, grant: Grant) -> dict[str, Any]:
     doc = e.to_json()
     doc["thumbnails"] = list(e.thumb_ids) if grant.allows("thumbnails") else []
+    if not grant.allows("transcripts") and doc.get("description"):  # descriptions say what was said
+        from lifelog.api.profile import without_speech
+
+        doc["description"] = without_speech(str(doc["description"]))
     return doc
 
 
@@ -263,9 +267,15 @@ def _answer_doc(memory: Memory, grant: Grant, question: str, now: datetime, limi
     for h in hits:
         ev = h["evidence"]
         if not grant.allows("transcripts"):
+            from lifelog.api.profile import without_speech
+
             kept_ev = [x for x in ev if x.get("kind") != "transcript"]
             changed = changed or len(kept_ev) != len(ev)
             ev = kept_ev
+            for x in ev:  # a moment's description says what was said: not for this grant
+                text = x.get("text")
+                if isinstance(text, str) and (quiet := without_speech(text)) != text:
+                    x["text"], changed = quiet, True
         if not grant.allows("thumbnails"):
             for x in ev:
                 x["thumbnail"] = None
@@ -478,27 +488,14 @@ def objects(memory: Memory, grant: Grant, name: str | None = None, *, via: Via =
 
 
 def profile(memory: Memory, grant: Grant, *, via: Via = "http") -> dict[str, Any]:
-    """The plain-text memory profile, where this version has one (:class:`NotFound` saying so
-    until then). Scope ``profile``."""
+    """The plain-text memory profile (docs/profile.md): its text and lines. Scope ``profile``;
+    refused to a grant limited to a period or excluding people (the profile covers everything)."""
     with _served(memory, grant, "profile", "profile", via):
-        import importlib
+        from lifelog.api.profile import read_profile
 
-        try:
-            mod = importlib.import_module("lifelog.api.profile")
-        except ImportError:
-            mod = None
-        reader = None
-        reader = getattr(mod, "read_profile", None) if mod is not None else None
-        if reader is None or not callable(reader):
-            raise NotFound("the memory profile is not available in this version of lifelog")
-        doc = reader(memory)
-        if hasattr(doc, "to_json"):
-            doc = doc.to_json()
-        if not isinstance(doc, dict):
-            raise NotFound("the memory profile is not available")
-        if _filters(grant):  # a profile summarises every day and person: not for a narrowed grant
+        if _filters(grant):
             raise Forbidden("this grant is limited to a period or excludes people; the profile covers everything")
-        return doc
+        return read_profile(memory).to_json()
 
 
 def status(memory: Memory, grant: Grant, *, via: Via = "http") -> dict[str, Any]:

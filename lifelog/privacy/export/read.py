@@ -255,6 +255,7 @@ def import_archive(
                 (jdir / mid).unlink()
     store.ensure_indexes()
     res.settings = _restore_settings(store.data_dir, checked, m)
+    res.added["profile_lines"] = _restore_profile_lines(store, vault, checked, m)
     res.seconds = time.perf_counter() - t0
     audit.record(store.data_dir, "import-archive", {k: v for k, v in res.added.items() if v} | {"blobs": res.blobs,
                  "originals": res.originals}, form="encrypted" if res.encrypted else "folder")
@@ -435,6 +436,29 @@ def _write_model_tables(
             tbl.add(pa.Table.from_pylist(rows, schema=schema))
         res.added[name] = len(rows)
         res.skipped[name] = len(docs) - len(keep)
+
+
+def _restore_profile_lines(store: Store, vault: Vault, checked: _Checked, m: dict[str, Any]) -> int:
+    """The user's own profile lines of the archive join this memory's profile (a line it already
+    has, same key and text, is not added twice). Archives made before the profile have none."""
+    if not m.get("profile"):
+        return 0
+    from lifelog.store.notes import ProfileLine, load_profile, save_profile
+
+    doc = load_profile(store, vault)
+    have = {(ln.key, ln.text, ln.source) for ln in doc.lines}
+    new = []
+    for d in (_load(checked, m["profile"]) or {}).get("lines") or []:
+        if not isinstance(d, dict):
+            continue
+        line = ProfileLine.from_json(d)
+        if line.source in ("user", "hidden") and line.text.strip() and (line.key, line.text, line.source) not in have:
+            have.add((line.key, line.text, line.source))
+            new.append(line)
+    if new:
+        doc.lines.extend(new)
+        save_profile(store, vault, doc)
+    return len(new)
 
 
 def _restore_settings(data_dir: Path, checked: _Checked, m: dict[str, Any]) -> str:

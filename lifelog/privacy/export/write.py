@@ -35,6 +35,7 @@ from lifelog.privacy.export.format import (
     to_json_rows,
 )
 from lifelog.store.db import SCHEMAS, Store
+from lifelog.store.notes import load_profile
 from lifelog.store.originals import kept_copy, plain_original
 from lifelog.store.sql import and_all, overlap_conditions, sql_in
 from lifelog.store.vault import Vault, VaultError
@@ -253,6 +254,15 @@ def _write(
     tick("writing", "objects")
     sink.add_bytes(f"{DATA}/settings.json", _dumps(settings))
     tick("writing", "settings")
+    # the user's own lines of the memory profile (docs/profile.md): what the nightly pass cannot
+    # infer again. Not in a ranged export (the profile is about the whole memory), and never a
+    # line about a person the export leaves out.
+    exported_people = {str(x) for x in rows["people"].column("id").to_pylist()}
+    mine = [] if ranged else [
+        ln.to_json() for ln in load_profile(store, vault).lines
+        if ln.source in ("user", "hidden") and set(ln.people) <= exported_people]
+    sink.add_bytes(f"{DATA}/profile.json", _dumps({"version": 1, "lines": mine}))
+    res.counts["profile_lines"] = len(mine)
     res.counts.update(originals=len(originals), objects=len(objects))
     res.counts["thumbnails"] = sum(1 for n in sink.files if n.startswith(THUMBS + "/"))
     res.counts["face_crops"] = sum(1 for n in sink.files if n.startswith(FACES + "/"))
@@ -267,6 +277,7 @@ def _write(
         "model_tables": model_tables,
         "objects": f"{DATA}/objects.json",
         "settings": f"{DATA}/settings.json",
+        "profile": f"{DATA}/profile.json",
         "files": dict(sorted(sink.files.items())),
     }
     check()
