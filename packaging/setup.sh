@@ -29,6 +29,7 @@ fi
 
 echo "lifelog setup: building models (cached in models/build/)" >&2
 .venv/bin/python models/build.py >&2
+.venv/bin/python models/wordnet.py >&2  # the WordNet kinds of the ImageNet classes (docs/recall.md)
 
 echo "lifelog setup: fetching real sample media (cached)" >&2
 .venv/bin/python -m lifelog.sample.fetch >&2 || echo "lifelog setup: sample media could not be fetched; tests that need it will be skipped" >&2

@@ -71,18 +71,31 @@ def memory(tmp_path_factory: pytest.TempPathFactory, media: Any, models_ready: N
     def at(t: datetime) -> str:
         return next(e.id for e in mem.episodes() if abs((e.start - t).total_seconds()) < 60)
 
-    before = mem.ask(UNNAMED_Q, now=NOW)  # no descriptions yet
+    # descriptions are written at import, after transcription and after naming (only what changed):
+    # nothing is left for the describe step of a pass
+    up_to_date = mem.describe_episodes()
+    # the same question with the episodes' descriptions taken away, to compare against
+    from lifelog.store.lock import write_lock
+    from lifelog.store.notes import delete_notes, episode_note_id
+
+    with write_lock(data):
+        taken = delete_notes(mem.store, [episode_note_id(e.id) for e in mem.episodes()])
+    before = mem.ask(UNNAMED_Q, now=NOW)
     return {"mem": mem, "data": data, "barack": barack.id, "other": other.id, "talk": at(T_TALK),
             "sign": at(T_SIGN), "other_ep": at(T_OTHER), "again": at(T_AGAIN), "cat": at(T_CAT),
-            "coffee1": at(T_COFFEE1), "coffee2": at(T_COFFEE2), "unnamed_before": before}
+            "coffee1": at(T_COFFEE1), "coffee2": at(T_COFFEE2), "unnamed_before": before,
+            "up_to_date": up_to_date, "taken": taken}
 
 
 def test_descriptions_are_words_a_person_would_write(memory: dict[str, Any]) -> None:
     mem = memory["mem"]
     raw = {e.id: e for e in mem.episodes()}
-    assert all(e.description for e in raw.values()), "a readable fallback before any describe step"
+    assert memory["up_to_date"] == 0, "import, transcription and naming already described everything"
+    assert memory["taken"] == len(raw)
+    assert all(e.description for e in raw.values()), "a readable fallback where none is stored"
     written = mem.describe_episodes()
-    assert written == len(raw) + 2  # every episode and both days
+    assert written >= len(raw)  # every episode whose description was taken (and days that changed)
+    assert mem.describe_episodes() == 0
     eps = {e.id: e for e in mem.episodes()}
     talk = eps[memory["talk"]].description
     assert talk.startswith("Afternoon") and NAME in talk, talk
@@ -120,8 +133,17 @@ def test_ask_finds_an_episode_by_words_only_its_description_has(memory: dict[str
 def test_unchanged_memory_writes_nothing_and_a_rename_rewrites_only_theirs(memory: dict[str, Any]) -> None:
     mem = memory["mem"]
     assert mem.describe_episodes() == 0
-    mem.name_person(memory["other"], "Joe Tlaloc")
-    assert mem.describe_episodes() == 2  # the one episode with them, and its day
+
+    def stamps() -> dict[str, Any]:
+        rows = mem.store.rows("notes", "kind = 'episode' OR kind = 'day'", columns=["id", "updated_at"])
+        return {r["id"]: r["updated_at"] for r in rows.to_pylist()}
+
+    before = stamps()
+    mem.name_person(memory["other"], "Joe Tlaloc")  # the rename describes what it changed
+    after = stamps()
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert len(changed) == 2, changed  # the one episode with them, and its day
+    assert mem.describe_episodes() == 0
     assert "Joe Tlaloc" in next(e.description for e in mem.episodes() if e.id == memory["other_ep"])
     assert "Joe Tlaloc" in (mem.day_description(T_OTHER.date()) or "")
 

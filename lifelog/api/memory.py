@@ -222,12 +222,24 @@ class Memory:
                 self._edit_people(lambda p: p.assign_new_faces())
             except Exception as e:  # the faces are stored; the next import or recluster places them
                 result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {e}"))
+            try:  # new episodes join places (or start new ones); docs/places.md
+                self.refresh_places()
+            except Exception as e:  # the fixes are stored; the next import or the nightly pass places them
+                result.warnings.append(ImportFailure(str(self.data_dir), f"places not updated: {e}"))
         if result.episodes:
             try:  # new moments get words at once (docs/profile.md), not only after the nightly pass
                 self.describe_episodes(result.episodes)
             except Exception as e:  # the nightly pass describes them
                 result.warnings.append(ImportFailure(str(self.data_dir), f"descriptions not written yet: {e}"))
         return result
+
+    def refresh_places(self) -> Any:
+        """Derive the places again (after an import; idempotent). Returns a
+        :class:`lifelog.places.RefreshReport`."""
+        from lifelog.places import Places
+
+        with write_lock(self.data_dir):
+            return Places(self.store, self.vault).refresh()
 
     def stored_media(self, media_ids: Iterable[str]) -> set[str]:
         """Which of ``media_ids`` (content hashes) the memory holds, other processes' writes included."""

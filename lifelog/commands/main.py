@@ -118,6 +118,7 @@ def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
         keys,
         mcp,
         models,
+        places,
         privacy,
         profile,
         service,
@@ -125,7 +126,8 @@ def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
     )
 
     # forget, audit (privacy); export, import-archive (archive); profile …
-    for mod in (devices, wifi, models, privacy, archive, capture, keys, mcp, profile, grants, consolidate, service):
+    for mod in (devices, wifi, models, privacy, archive, capture, keys, mcp, profile, grants, consolidate, service,
+                places):
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 

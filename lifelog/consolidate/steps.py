@@ -319,6 +319,17 @@ def recluster_people(ctx: ConsolidationContext, now: datetime) -> Figures:
             "removed_people": len(report.removed_people)}
 
 
+# =================================================================== places
+def recluster_places(ctx: ConsolidationContext, now: datetime) -> Figures:
+    """Derive the places again from every fix and episode (:meth:`lifelog.places.Places.refresh`,
+    idempotent: a pass cut short just runs it again); places a user named keep name and anchor."""
+    from lifelog.places import Places
+
+    report = Places(ctx.store, ctx.vault).refresh()
+    return {"places": report.places, "visits": report.visits, "new_places": len(report.created),
+            "removed_places": len(report.removed)}
+
+
 # ================================================================== 3. compact
 def compact_store(ctx: ConsolidationContext, now: datetime) -> Figures:
     """Fold small fragments together, drop every old LanceDB version (so nothing deleted
@@ -546,6 +557,7 @@ STEPS: tuple[Step, ...] = (
     Step("merge", merge_fragments, title="Merging episode fragments"),
     Step("dedup", drop_near_duplicates, title="Dropping near-duplicate frames"),
     Step("people", recluster_people, title="Grouping faces into people"),
+    Step("places", recluster_places, title="Grouping episodes into places"),
     Step("reindex", reindex_frames, locks=False, title="Re-indexing frames"),
     Step("describe", describe_episodes, title="Describing days and episodes"),
     Step("profile", refresh_memory_profile, title="Refreshing the memory profile"),

@@ -39,7 +39,7 @@ from lifelog.encoders import get_visual_encoder
 from lifelog.encoders.analyzers import FrameAnalyzer, FrameInput, RegionReporter
 from lifelog.encoders.base import ModelMissingError
 from lifelog.encoders.visual import VisualBatch, VisualEncoder
-from lifelog.ingest import decode
+from lifelog.ingest import decode, geo
 from lifelog.ingest.episodes import CutParams, DuplicateFilter, cut_episodes
 from lifelog.ingest.failures import os_reason, other_reason
 from lifelog.ingest.media import (
@@ -535,6 +535,11 @@ class Importer:
             frames_kept=len(kept_t),
             warnings=warnings,
         )
+        geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device)
+        if geo_dropped:
+            warnings.append(geo_dropped)
+        if geo_row is not None:  # before the media row: that row commits the file (docs/places.md)
+            self.store.add("media_geo", [geo_row])
         self.store.add("media", [media_row])
         result.frames_decoded += stats.decoded
         result.frames_embedded += len(kept_t)

@@ -1,4 +1,4 @@
-"""Forget for good: an episode, a day, a range, a person, an object, a device, or everything.
+"""Forget for good: an episode, a day, a range, a person, a place, an object, a device, or everything.
 
 Forgetting is planned first (:func:`plan_forget`: what would go, as counts the user confirms),
 then applied (:func:`apply_forget`, under the memory's write lock):
@@ -22,6 +22,9 @@ anything is deleted; every step is idempotent, and whoever next opens the memory
 finishes a pending plan (:func:`finish_pending`). The audit log records that a forget happened
 and how much went, never what.
 
+A forgotten place: every episode at it (everything recorded there), and so the place itself;
+places are derived again after any forget (a place with no episode left goes, docs/places.md).
+
 A forgotten person: their faces, crops, name, what they were heard saying, and the episodes
 where only they appear are gone; episodes with others stay, without them.
 """
@@ -39,6 +42,7 @@ from typing import Any, Literal
 from lifelog.encoders.vectors import vector_tables
 from lifelog.objects.timeline import Objects
 from lifelog.objects.vocabulary import match_objects
+from lifelog.places import Places
 from lifelog.privacy import audit
 from lifelog.sources import registry
 from lifelog.sources.ledger import device_dir
@@ -52,7 +56,7 @@ from lifelog.store.scratch import clear_private
 from lifelog.store.sql import overlap_conditions, sql_in, sql_str
 from lifelog.store.vault import Vault
 
-Target = Literal["episode", "day", "range", "person", "object", "device", "everything", "trash"]
+Target = Literal["episode", "day", "range", "person", "object", "device", "everything", "trash", "place"]
 PENDING = "forget.pending"
 CHUNK = 500  # ids per IN (...) filter
 
@@ -163,6 +167,12 @@ def plan_forget(store: Store, request: ForgetRequest) -> ForgetPlan:
             others = store.rows("faces", f"{_in_chunks('episode_id', theirs)} AND person_id IS NOT NULL AND NOT "
                                          f"{sql_in('person_id', people)}", columns=["episode_id"])
             episodes.update(theirs - set(others.column("episode_id").to_pylist()))
+    elif t == "place":  # everything recorded there; the place goes with its last episode (docs/places.md)
+        place = _need(request.value, "a place id")
+        if not store.count("places", f"id = {sql_str(place)}"):
+            raise ForgetError(f"no place {place!r} in this memory (see `lifelog places`)")
+        episodes.update(str(e) for e in store.rows("place_visits", f"place_id = {sql_str(place)}",
+                                                   columns=["episode_id"]).column("episode_id").to_pylist())
     elif t == "object":
         name = _need(request.value, "an object name")
         if not match_objects(name):
@@ -238,6 +248,8 @@ def apply_forget(
             _forget_media(store, vault, mid, res)
         for dev in plan.devices:
             _forget_device(data_dir, dev)
+        if plan.episodes or plan.media:  # places lose those episodes; one with none left goes
+            Places(store, vault).refresh()
     clear_private(data_dir)
     say("removing old versions")
     _compact(store)
@@ -290,7 +302,7 @@ def _forget_episodes(store: Store, vault: Vault, episodes: list[str], res: Forge
         said = _ids(store, "utterances", where)
         for part in _chunks(said):
             store.delete("utterance_terms", sql_in("utterance_id", part))
-        for name in ("faces", "ocr", "ocr_terms", "utterances", "utterance_terms"):
+        for name in ("faces", "ocr", "ocr_terms", "utterances", "utterance_terms", "place_visits"):
             store.delete(name, where)
         frame_ids = frames.column("id").to_pylist()
         for part in _chunks(frame_ids):

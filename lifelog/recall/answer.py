@@ -35,7 +35,7 @@ from lifelog.recall.context import RecallContext
 from lifelog.recall.model_search import model_query, rescore_frames
 from lifelog.recall.parse import Intent, ParsedQuestion, parse_question
 from lifelog.recall.retrieve import candidate_frames, label_filter, label_rows, merge_candidates, window_where
-from lifelog.recall.score import Scorer, frame_scores
+from lifelog.recall.score import FUNCTION_WORDS, TEXT_BEARERS, Scorer, frame_scores, head_noun, noun_chunks
 from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
 
 if TYPE_CHECKING:
@@ -159,15 +159,31 @@ def ask(
     decrypted copy of its thumbnail in the memory's private folder (``RecallContext.thumbnail_file``).
     ``strategy`` is for benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`)."""
     pq = parse_question(question, now, ctx.tz)
+    clash = _contradiction(pq.text)
+    if clash is not None:
+        return Answer(pq.text, pq.intent, f"Those times contradict each other ({clash}): which one did you mean?",
+                      None, [], pq)
     from lifelog.speech.recall import parse_speech_question
 
     sq = parse_speech_question(pq.text)
+    sign = _SIGN_SAY.match(pq.text)
+    if sign is not None and _head_of(sign.group(1)) in _READABLE:
+        return _sign_answer(ctx, pq, sign.group(1), now, limit, thumbnails, strategy)
+    if sq is not None and sq.speaker and _head_of(sq.speaker) in _READABLE:
+        return _sign_answer(ctx, pq, sq.speaker, now, limit, thumbnails, strategy)
     if sq is not None:
         return _speech_answer(ctx, pq, sq, now, limit)
+    if _WHO.match(pq.text) and not pq.person:
+        return _who_answer(ctx, pq, now, limit, thumbnails)
+    asked = pq.subject
+    pq = _reshape(pq, strategy)
+    nobody = None  # "Rose": nobody has the name, so the question is asked of the pictures
     if pq.person:
-        about_person = _person_answer(ctx, pq, now, limit, thumbnails)
+        about_person = _person_answer(ctx, pq, now, limit, thumbnails, strategy)
         if about_person is not None:
             return about_person
+        if pq.subject.strip().lower() == pq.person.strip().lower():
+            nobody = pq.person
     if not pq.subject:
         if pq.window is None:
             return Answer(pq.text, pq.intent, "I could not tell what to look for in that question.", None, [], pq)
@@ -177,6 +193,13 @@ def ask(
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
     scorer = Scorer(pq.subject, lexicon=strategy.lexicon)
+    if not scorer.visible and strategy.lexicon:  # "rbin": a misspelt word the models would know
+        fixed = _spelled(pq.subject)
+        if fixed != pq.subject:
+            from dataclasses import replace
+
+            pq = replace(pq, subject=fixed)
+            scorer = Scorer(fixed, lexicon=True)
     threshold = strategy.match_threshold
     mq = model_query(ctx.store, pq.subject)  # an installed image-text model in use; None with the offline default
     # A frame's label score is 2 × its naming mass: frames that cannot clear the threshold by
@@ -268,6 +291,7 @@ def ask(
         matching.sort(key=lambda x: -x[0])
     tz = ctx.tz  # one clock: the memory's zone, whatever the zone of ``now`` (docs/recall.md)
     hits: list[Hit] = []
+    cues: dict[str, dict[str, float]] = {}  # episode → scene labels seen clearly there (best probability)
     for score, ep_id, items in matching[:limit]:
         r = ep_rows.get(ep_id)
         if r is None:
@@ -288,6 +312,9 @@ def ask(
             labs = frames.column("labels")[i].as_py() or []
             scs = frames.column("label_scores")[i].as_py() or []
             frame_matched = scorer.labels(labs, scs)[1]
+            for lab, p in zip(labs, scs, strict=False):
+                if lab in scorer.scene_labels and p >= SCENE_CUE_P:
+                    cues.setdefault(ep_id, {})[lab] = max(p, cues.get(ep_id, {}).get(lab, 0.0))
             thumb = ctx.thumbnail_file(frames.column("thumb_id")[i].as_py()) if thumbnails else None
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
@@ -300,11 +327,306 @@ def ask(
             count = len({start_of(e).astimezone(tz).date() for _, e, _ in matching})
         else:
             count = len(matching)
-    sentence = _sentence(pq, hits, count, now.astimezone(tz))
+    if hits and pq.intent != "count" and scorer.scene_labels:
+        # A place or activity ("gym", "beach") claimed from one weak object label is a guess: it
+        # needs several of the place's cues, a sign read there, words said or a note naming it.
+        sure = [h for h in hits if _well_evidenced(h, scorer, cues.get(h.episode_id, {}))]
+        if not sure:
+            return Answer(pq.text, pq.intent, _unsure(pq, hits, now.astimezone(tz)), count, hits, pq)
+        hits = sure + [h for h in hits if h not in sure]
+    sentence = _sentence(pq, hits, count, now.astimezone(tz), total=len(matching))
+    if hits and pq.intent != "count" and hits[0].score < UNSURE_SCORE and all(
+            e.kind in ("frame", "label") for e in hits[0].evidence):
+        cue = next((e.text for e in hits[0].evidence if e.kind == "label"), None)
+        sentence = (f"I'm not sure I saw {_as_asked(pq)}: the closest is {_when(hits[0].start, now.astimezone(tz))}"
+                    + (f" (it looked like a {cue})." if cue else "."))
+    if not hits and pq.intent != "count":
+        sentence = _nothing(ctx, pq, scorer, sentence, speech_or_text=bool(speech or ocr or noted))
+    elif not asked and pq.subject in ("food", "drink") and hits:  # "what did I eat/drink?"
+        seen = list(dict.fromkeys(e.text for e in hits[0].evidence if e.kind == "label"))[:2]
+        what = f" ({', '.join(seen)})" if seen else ""
+        verb = "You had a drink" if pq.subject == "drink" else "You ate"
+        sentence = re.sub(r"^(?:Yes, )?You saw \w+ ", f"{verb}{what} ", sentence)
+    if nobody is not None:
+        sentence = f"I don't know anyone called {nobody}, so I looked for it in the pictures. {sentence}"
     return Answer(pq.text, pq.intent, sentence, count, hits, pq)
 
 
+UNSURE_SCORE = 0.35  # a top hit below this, seen only in pictures, is offered as "I'm not sure"
+SCENE_CUES = 2  # distinct clear labels of a place seen in an episode before it is claimed on them alone
+SCENE_CUE_P = 0.10  # a label's probability in a frame for it to count as a clear cue
+SCENE_ONE_CUE_P = 0.5  # … or one label this clear
+
+
+def _well_evidenced(hit: Hit, scorer: Scorer, cues: dict[str, float]) -> bool:
+    """Whether a hit for a place or activity rests on more than one weak clue: a sign read or
+    words said there, a note naming it, a label naming the subject itself, or several of the
+    place's labels seen clearly (one faint "parallel bars" is no gym)."""
+    if any(e.kind in ("ocr", "transcript") for e in hit.evidence):
+        return True
+    if not any(e.kind == "frame" for e in hit.evidence):
+        return True  # a note or the profile named it
+    labels = {e.text for e in hit.evidence if e.kind == "label"}
+    if labels - scorer.scene_labels:
+        return True
+    return len(cues) >= SCENE_CUES or max(cues.values(), default=0.0) >= SCENE_ONE_CUE_P
+
+
+def _unsure(pq: ParsedQuestion, hits: list[Hit], now: datetime) -> str:
+    """"I'm not sure" with the best candidates and what they looked like."""
+    shown = []
+    for h in hits[:2]:
+        cue = next((e.text for e in h.evidence if e.kind == "label"), None)
+        shown.append(f"{_when(h.start, now)}" + (f" (I saw a {cue})" if cue else ""))
+    return (f"I'm not sure about {_as_asked(pq) or 'that place'}: the closest I found is "
+            + " and ".join(shown) + ", and that rests on one weak clue.")
+
+
+def _coverage(ctx: RecallContext) -> str | None:
+    """What the memory holds, as a person says it: "14–15 May 2024"."""
+    first, last = _span(ctx)
+    if first is None or last is None:
+        return None
+    tz = ctx.tz
+    a, b = first.astimezone(tz).date(), last.astimezone(tz).date()
+    if a == b:
+        return f"{a.day} {a:%B %Y}"
+    if (a.year, a.month) == (b.year, b.month):
+        return f"{a.day}\u2013{b.day} {b:%B %Y}"
+    if a.year == b.year:
+        return f"{a.day} {a:%B}\u2013{b.day} {b:%B %Y}"
+    return f"{a.day} {a:%B %Y}\u2013{b.day} {b:%B %Y}"
+
+
+def _outside_memory(ctx: RecallContext, pq: ParsedQuestion) -> str | None:
+    """When the question's period holds no memory at all: what the memory covers instead."""
+    w = pq.window
+    if w is None:
+        return None
+    first, last = _span(ctx)
+    if first is None or last is None:
+        return "Your memory is empty so far."
+    cover = _coverage(ctx)
+    if w.start is not None and w.start >= last:
+        return f"Your memory has {cover}; nothing after that."
+    if w.end is not None and w.end <= first:
+        return f"Your memory has {cover}; nothing before that."
+    return None
+
+
+def _nothing(ctx: RecallContext, pq: ParsedQuestion, scorer: Scorer, sentence: str, speech_or_text: bool) -> str:
+    """Nothing matched: say why, honestly. The period may hold no memory at all, or the subject
+    may be something the models cannot see (no class, place or kind names it)."""
+    outside = _outside_memory(ctx, pq)
+    if outside is not None:
+        return f"Nothing was recorded {pq.window.phrase if pq.window else ''}. {outside}".replace("  ", " ")
+    if not scorer.visible and not speech_or_text:
+        span = f" {pq.window.phrase}" if pq.window and pq.window.phrase else ""
+        return (f"I found no {pq.subject}{span}: it is nothing I can recognise in pictures, and nothing "
+                f"read or said in your memory mentions it.")
+    return sentence
+
+
 STAGE_DAYS = (1, 7, 30, 90, 365)
+
+_WHO = re.compile(r"^\s*who(?:m)?\b(?!\s+(?:said|says|mentioned|told|talked|spoke))", re.IGNORECASE)
+_EAT = re.compile(r"\b(?:eat|ate|eaten|eating|food|meals?|lunch|dinner|breakfast)\b", re.IGNORECASE)
+_DRINK = re.compile(r"\b(?:drink|drank|drunk|drinking|drinks)\b", re.IGNORECASE)
+_ABOUT = re.compile(r"^(?:anything|something|everything|things?|stuff)\s+(?:about|with|of|on|to do with)\s+",
+                    re.IGNORECASE)
+_GOING = re.compile(r"^(?:ride|rode|riding|walk|walked|walking|go|went|going|drive|drove|driving|cycle|cycled|"
+                    r"pass|passed|run|ran)\s+(?:past|by|to|through|into|around|along|over|on)?\s*", re.IGNORECASE)
+_ANY = re.compile(r"^(?:any|some|anything like|a few)\s+", re.IGNORECASE)
+_DAY_WORDS = re.compile(r"\b(today|tonight|yesterday|this morning|this afternoon|this evening)\b", re.IGNORECASE)
+_FAR_WORDS = re.compile(r"\b(last year|a year ago|last month|(?:in|during) (?:19|20)\d\d)\b", re.IGNORECASE)
+
+
+_READABLE = TEXT_BEARERS | {"screen", "board", "label", "notice", "banner", "plaque", "menu"}
+_SIGN_SAY = re.compile(r"^\s*what\s+(?:did|does|do|was)\s+(?:the|that|a|this)\s+(.+?)\s+"
+                       r"(?:say|said|read|says|written|show)\b", re.IGNORECASE)
+
+
+def _head_of(phrase: str) -> str:
+    h = head_noun(phrase)
+    return h[:-1] if h.endswith("s") and not h.endswith("ss") else h
+
+
+def _sign_answer(ctx: RecallContext, pq: ParsedQuestion, thing: str, now: datetime, limit: int, thumbnails: bool,
+                 strategy: RecallStrategy) -> Answer:
+    """"what did the sign at the arcade say?": the words read (OCR) on the thing asked about, not
+    a person called "the sign". The episodes where the thing was seen, those where text was read
+    first; the sentence quotes what was read."""
+    from dataclasses import replace
+
+    thing = re.sub(r"^(?:the|a|an|that|this)\s+", "", thing.strip(), flags=re.IGNORECASE)
+    seen = ask(ctx, thing, now, limit=limit, thumbnails=thumbnails, strategy=strategy)
+    w = pq.window
+    end = w.end if w is not None and w.end is not None else now
+    start = w.start if w is not None else None
+    read = _ocr_presence(ctx, start, end)
+    hits = [h for h in seen.hits if (start is None or h.end >= start) and h.start < end]
+    chunks = noun_chunks(thing)
+    if len(chunks) > 1:  # "the sign at the arcade": where it was says which sign
+        place = " ".join(c for c, _ in chunks[1:])
+        there = ask(ctx, place, now, limit=limit, thumbnails=thumbnails, strategy=strategy).hits
+        there = [h for h in there if h.episode_id in read and (start is None or h.end >= start) and h.start < end]
+        if there:
+            hits = there + [h for h in hits if h.episode_id not in {x.episode_id for x in there}]
+    for i, h in enumerate(hits):
+        if h.episode_id in read and not any(e.kind == "ocr" for e in h.evidence):
+            o = read[h.episode_id]
+            hits[i] = replace(h, evidence=[Evidence("ocr", o.time.astimezone(ctx.tz), o.text, None), *h.evidence])
+    hits.sort(key=lambda h: not any(e.kind == "ocr" for e in h.evidence))  # stable: the place's order kept
+    spq = replace(pq, subject=thing, person=None, intent="what")
+    local_now = now.astimezone(ctx.tz)
+    if not hits:
+        return Answer(pq.text, "what", f"I found no {thing} in your memory.", None, [], spq)
+    top = hits[0]
+    when = _when(top.start, local_now)
+    if not any(e.kind == "ocr" for e in top.evidence):
+        return Answer(pq.text, "what", f"I saw the {thing} {when}, but I could not read what it said.", None,
+                      hits, spq)
+    if len(chunks) > 1 and not there:
+        # Where the sign was is nothing the pictures show: offer what was read, not a guess.
+        read_hits = [h for h in hits if h.episode_id in read][:3]
+        shown = "; ".join(f'"{_episode_text(ctx, h.episode_id)}" ({_when(h.start, local_now)})' for h in read_hits)
+        place = " ".join(c for c, _ in chunks[1:])
+        return Answer(pq.text, "what", f"I can't tell which sign was at the {place}; signs I read: {shown}.",
+                      None, read_hits, spq)
+    return Answer(pq.text, "what", f'The {thing} read "{_episode_text(ctx, top.episode_id)}" ({when}).', None,
+                  hits, spq)
+
+
+def _episode_text(ctx: RecallContext, episode_id: str, most: int = 4) -> str:
+    """What the OCR read in an episode: its distinct lines, most confident first, a few."""
+    from lifelog.ocr.search import load_lines
+    from lifelog.store.sql import sql_in
+
+    rows = ctx.store.rows("ocr", sql_in("episode_id", [episode_id]), columns=["id"]).to_pylist()
+    lines = sorted(load_lines(ctx.store, ctx.vault, [r["id"] for r in rows]).values(), key=lambda x: -x[1])
+    out: list[str] = []
+    for text, _ in lines:
+        t = " ".join(text.split())
+        if len(t) > 3 and t.lower() not in {o.lower() for o in out}:
+            out.append(t)
+    return " / ".join(out[:most])
+
+
+def _contradiction(text: str) -> str | None:
+    """"yesterday last year": two times that cannot both hold. The two phrases, or None."""
+    a, b = _DAY_WORDS.search(text), _FAR_WORDS.search(text)
+    if a and b:
+        return f"{a.group(1)}, {b.group(1)}"
+    return None
+
+
+def _reshape(pq: ParsedQuestion, strategy: RecallStrategy) -> ParsedQuestion:
+    """Question forms the parser leaves raw: "what did I eat/drink" (food, drinks), "anything
+    about parking" (parking), and misspelt words ("rbin" → "robin") put right against the
+    vocabulary the models know."""
+    from dataclasses import replace
+
+    subject = pq.subject
+    if not subject and pq.quoted:  # "where did I see 'no parking'?": the words read or said
+        subject = pq.quoted
+    elif not subject and _DRINK.search(pq.text):
+        subject = "drink"
+    elif not subject and _EAT.search(pq.text):
+        subject = "food"
+    subject = _ABOUT.sub("", subject).strip()
+    subject = _GOING.sub("", subject).strip() or subject
+    subject = re.sub(r"^(?:a|an|the)\s+", "", subject, flags=re.IGNORECASE) if subject != pq.subject else subject
+    subject = _ANY.sub("", subject).strip() or subject
+    intent = pq.intent
+    if subject != pq.subject and not pq.subject and intent == "what":
+        intent = "list"
+    if subject == pq.subject and intent == pq.intent:
+        return pq
+    return replace(pq, subject=subject, intent=intent)
+
+
+def _spelled(subject: str) -> str:
+    """Each word of ``subject`` that no label, lexicon or WordNet word has, replaced by the
+    closest one that does (difflib ratio ≥ 0.8); other words as they are."""
+    import difflib
+
+    vocab = _vocabulary()
+    if not vocab:
+        return subject
+    def known(w: str) -> bool:
+        low = w.lower()
+        return (len(low) < 4 or not (low.isascii() and low.isalpha()) or low in vocab or low.rstrip("s") in vocab
+                or w[:1].isupper() or low in FUNCTION_WORDS)
+
+    words = subject.split()
+    unknown = [w for w in words if not known(w)]
+    if len(unknown) != 1 or not subject.isascii():  # a typo is one word; another language is not put "right"
+        return subject
+    # Everyday words (the lexicon's, written by hand) first, then every label and WordNet word:
+    # "catt" is "cat", not "catta" of Lemur catta.
+    near = (difflib.get_close_matches(unknown[0].lower(), _VOCAB[1], n=1, cutoff=0.75)
+            or difflib.get_close_matches(unknown[0].lower(), vocab, n=1, cutoff=0.8))
+    return " ".join(near[0] if w is unknown[0] and near else w for w in words)
+
+
+_VOCAB: list[frozenset[str]] = []  # [every word the models know, the lexicon's everyday words]
+
+
+def _vocabulary() -> frozenset[str]:
+    if not _VOCAB:
+        from lifelog.encoders import get_visual_encoder
+        from lifelog.recall.scenes import get_lexicon
+
+        names = get_visual_encoder().label_names
+        words = {w for n in names for w in re.findall(r"[a-z]+", n.lower())}
+        lex = get_lexicon(names)
+        everyday: set[str] = set()
+        if lex is not None:
+            words |= {w for k in (*lex.by_word, *lex.kinds) for w in k.split()}
+            everyday = {w for k in lex.by_word for w in k.split()}
+        _VOCAB.extend([frozenset(words), frozenset(everyday)])
+    return _VOCAB[0]
+
+
+def _who_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
+    """"who did I meet yesterday?": the people seen (by their faces) in the question's window."""
+    tz = ctx.tz
+    w = pq.window
+    end = w.end if w is not None and w.end is not None else now
+    eps = ctx.episodes_between(w.start if w is not None else None, end)
+    try:
+        from lifelog.people.service import People
+
+        who = People(ctx.store, ctx.vault).people_in_episodes([e.id for e in eps])
+    except Exception:  # no people tables yet (the faces stage is optional)
+        who = {}
+    span = f" {w.phrase}" if w is not None and w.phrase else ""
+    seen = [e for e in eps if e.id in who]
+    if pq.intent != "first":
+        seen = seen[::-1]
+    if not seen:
+        outside = _outside_memory(ctx, pq)
+        sentence = f"I saw nobody's face{span}." + (f" {outside}" if outside else "")
+        return Answer(pq.text, "list", sentence, None, [], pq)
+    hits = []
+    for e in seen[:limit]:
+        thumb = ctx.thumbnail_file(e.thumb_ids[0]) if thumbnails and e.thumb_ids else None
+        names = ", ".join(_person_label(n) for n in who[e.id])
+        hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
+                        [Evidence("face", e.start.astimezone(tz), names, thumb)]))
+    everyone: list[str] = []
+    for e in seen:
+        for n in who[e.id]:
+            if _person_label(n) not in everyone:
+                everyone.append(_person_label(n))
+    listed = everyone[0] if len(everyone) == 1 else ", ".join(everyone[:-1]) + " and " + everyone[-1]
+    moments = ", ".join(_when(h.start, now.astimezone(tz)) for h in hits[:3])
+    sentence = f"You saw {listed}{span} ({moments})."
+    return Answer(pq.text, "list", sentence, None, hits, pq)
+
+
+def _person_label(name: str) -> str:
+    return "someone you have not named yet" if name.startswith("person ") else name
 
 
 def _ocr_episodes(ctx: RecallContext, subject: str, start: datetime | None, end: datetime) -> dict[str, OcrHit]:
@@ -534,8 +856,8 @@ def _person_names(ctx: RecallContext) -> list[tuple[str, str]]:
         return []
 
 
-def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool
-                   ) -> Answer | None:
+def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool,
+                   strategy: RecallStrategy = DEFAULT_STRATEGY) -> Answer | None:
     """"when did I last see Sam?", "how many times did I see Sam this week?": the episodes in which
     a person called Sam was seen (their faces), through the same intents and sentences. ``None``
     when nobody has that name and the question is about more than the name (then "Sam" may be a
@@ -549,6 +871,8 @@ def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     if not people:
         if pq.subject.strip().lower() != (pq.person or "").strip().lower():
             return None
+        if _is_a_thing(pq.subject, strategy):
+            return None  # "Rose", "Bill": nobody has the name, but the word is a thing the models see
         sentence = f"I don't know anyone called {pq.person} yet."
         return Answer(pq.text, pq.intent, sentence, 0 if pq.intent == "count" else None, [], pq,
                       _unnamed_people(ctx, start, end, pq.person, thumbnails))
@@ -569,6 +893,14 @@ def _person_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
         days = {ep_rows[s.episode_id]["start"].astimezone(tz).date() for s in seen}
         count = len(days) if pq.count_unit == "days" else len(seen)
     return Answer(pq.text, pq.intent, _sentence(pq, hits, count, now.astimezone(tz)), count, hits, pq)
+
+
+def _is_a_thing(word: str, strategy: RecallStrategy) -> bool:
+    """Whether a name nobody has is also a word for something seen ("Rose" a flower, "Bill" a
+    bird's bill): then the question is asked of the pictures."""
+    if not strategy.lexicon:
+        return False
+    return Scorer(word.lower(), lexicon=True).visible
 
 
 UNNAMED_SHOWN = 4  # people not named yet offered with "I don't know anyone called Sam yet"
@@ -686,6 +1018,9 @@ def _window_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     phrase = pq.window.phrase
     if not eps:
         sentence = f"Nothing was recorded {phrase}."
+        outside = _outside_memory(ctx, pq)
+        if outside is not None:
+            sentence = f"{sentence} {outside}"
     elif pq.intent in ("first", "last"):
         e = eps[0]
         said = _lower_first(e.description or e.summary)
@@ -738,7 +1073,7 @@ def _as_asked(pq: ParsedQuestion) -> str:
     return subj
 
 
-def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datetime) -> str:
+def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datetime, total: int = 0) -> str:
     subj = pq.subject
     said = _as_asked(pq)
     span = f" {pq.window.phrase}" if pq.window is not None and pq.window.phrase else ""
@@ -759,6 +1094,14 @@ def _sentence(pq: ParsedQuestion, hits: list[Hit], count: int | None, now: datet
         return f"You last saw {said} {when}."
     if pq.intent == "first":
         return f"You first saw {said} {when}."
+    more = ""
+    if len(hits) > 1 and pq.intent in ("list", "what", "when"):
+        # A list reads as a short summary plus the moments, not a dump.
+        n = max(total, len(hits))
+        times = sorted(hits[1:4], key=lambda h: h.start)
+        more = f" \u2014 {n} moments in all, also {', '.join(_when(h.start, now) for h in times)}"
+        if n > 1 + len(times):
+            more += f" and {n - 1 - len(times)} more"
     if pq.yes_no:
-        return f"Yes, you saw {said} {when}."
-    return f"You saw {said} {when}."
+        return f"Yes, you saw {said} {when}{more}."
+    return f"You saw {said} {when}{more}."

@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lifelog.paths import REPO_ROOT
+from lifelog.paths import REPO_ROOT, models_dir
 
 log = logging.getLogger(__name__)
 
 LEXICON_PATH = REPO_ROOT / "assets" / "scene_lexicon.json"
+WORDNET_FILE = "imagenet_wordnet.json"  # built by models/wordnet.py beside the models
 WEAK_WEIGHT = 0.5  # a 'weak' label of an entry
 SCENE_GAIN = 1.5  # scene label weights are multiplied by this (a label score is 2 × mass; scenes get 3 ×)
 SIBLING_WEIGHT = 0.4  # other species of a category, when the subject names one of them
@@ -105,27 +106,70 @@ def load_lexicon(label_names: list[str], path: Path = LEXICON_PATH) -> list[Entr
     return out
 
 
-class Lexicon:
-    """The loaded lexicon with its word index (built once per process, see :func:`get_lexicon`)."""
+def load_wordnet(label_names: list[str], path: Path) -> dict[str, Entry]:
+    """The WordNet kinds of the classes (``models/wordnet.py``): word → a category entry naming
+    every class whose hypernym closure has that word ("animal" → 398 classes). Raises
+    :class:`LexiconError` for a broken file or class indices outside the labels."""
+    try:
+        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+        words: dict[str, list[int]] = doc["words"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LexiconError(f"{path}: unreadable WordNet kinds ({exc})") from exc
+    out: dict[str, Entry] = {}
+    n = len(label_names)
+    for word, idx in words.items():
+        if not idx or not all(isinstance(i, int) and 0 <= i < n for i in idx):
+            raise LexiconError(f"{path}: {word!r} names classes outside 0-{n - 1}")
+        key = _norm(word)
+        e = out.get(key)
+        labels = dict(e.labels) if e else {}
+        labels.update({label_names[i]: 1.0 for i in idx})
+        out[key] = Entry("category", (key,), labels)
+    return out
 
-    def __init__(self, entries: list[Entry]) -> None:
+
+class Lexicon:
+    """The loaded lexicon with its word index (built once per process, see :func:`get_lexicon`).
+
+    ``kinds`` are the WordNet categories of the classes: consulted for a phrase no lexicon entry
+    matches (the lexicon's own entries, written for places and for kinds ImageNet splits finely,
+    come first)."""
+
+    def __init__(self, entries: list[Entry], kinds: dict[str, Entry] | None = None) -> None:
         self.entries = entries
+        self.kinds = kinds or {}
         self.by_word: dict[str, list[Entry]] = {}
         for e in entries:
             for w in e.words:
                 self.by_word.setdefault(w, []).append(e)
         self.categories = [e for e in entries if e.kind == "category"]
 
-    def match(self, phrase: str, head: str) -> list[Entry]:
-        """Entries for a phrase: by the whole phrase first, else by its head noun."""
+    def match(self, phrase: str, head: str, kinds: bool = True) -> list[Entry]:
+        """Entries for a phrase: by the whole phrase first, else by its head noun; the lexicon
+        first, then (with ``kinds``) the WordNet kinds."""
         whole = self.by_word.get(_norm(phrase))
         if whole:
             return whole
-        return self.by_word.get(_norm(head), []) if head else []
+        if not kinds:
+            return self.by_word.get(_norm(head), []) if head else []
+        kind = self.kinds.get(_norm(phrase))
+        if kind is not None and len(kind.labels) > 1:
+            return [kind]
+        found = self.by_word.get(_norm(head), []) if head else []
+        if found or not head:
+            return found
+        kind = self.kinds.get(_norm(head))
+        return [kind] if kind is not None and len(kind.labels) > 1 else []
 
-    def weights(self, phrase: str, head: str) -> dict[str, float] | None:
-        """Label weights (scene gain applied) for a phrase, or None when no entry matches it."""
-        found = self.match(phrase, head)
+    def knows(self, word: str) -> bool:
+        """Whether ``word`` is a place or kind the lexicon or WordNet knows (any number of classes)."""
+        w = _norm(word)
+        return w in self.by_word or w in self.kinds
+
+    def weights(self, phrase: str, head: str, kinds: bool = True) -> dict[str, float] | None:
+        """Label weights (scene gain applied) for a phrase, or None when no entry matches it.
+        ``kinds=False`` leaves the WordNet kinds out (for a word that names labels itself)."""
+        found = self.match(phrase, head, kinds)
         if not found:
             return None
         out: dict[str, float] = {}
@@ -147,6 +191,11 @@ class Lexicon:
         return out
 
 
+def wordnet_path() -> Path:
+    """Where ``models/wordnet.py`` writes the WordNet kinds: beside the models."""
+    return models_dir() / WORDNET_FILE
+
+
 _lock = threading.Lock()
 _cache: dict[tuple[str, int], Lexicon] = {}
 
@@ -159,9 +208,19 @@ def get_lexicon(label_names: list[str], path: Path = LEXICON_PATH) -> Lexicon | 
         lex = _cache.get(key)
         if lex is None:
             try:
-                lex = Lexicon(load_lexicon(label_names, path))
+                entries = load_lexicon(label_names, path)
             except LexiconError as e:
                 log.warning("scene words are off: %s", e)
                 return None
+            kinds: dict[str, Entry] = {}
+            wn_path = wordnet_path()
+            if wn_path.exists():
+                try:
+                    kinds = load_wordnet(label_names, wn_path)
+                except LexiconError as e:
+                    log.warning("WordNet kinds are off: %s", e)
+            else:
+                log.warning("WordNet kinds are off: %s is missing (run packaging/setup.sh)", wn_path)
+            lex = Lexicon(entries, kinds)
             _cache[key] = lex
         return lex

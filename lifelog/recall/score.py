@@ -18,6 +18,7 @@ SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
 LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
 HEAD_DISCOUNT = 0.8  # weight of a match on the head noun alone ("motorcycle" for "red motorcycle")
 CHUNK0_DISCOUNT = 0.9  # the first noun chunk alone ("cyclists" of "cyclists in town")
+KIND_BREADTH = 5  # a WordNet kind is used for a word naming labels itself when it holds ≥ 5× as many
 CHUNK_DISCOUNT = 0.6  # a later chunk ("tripod" of "man with a camera on a tripod", "town")
 # Objects that carry writing: "the sign for X" is about the words X, not any sign.
 TEXT_BEARERS = {
@@ -84,11 +85,27 @@ class Scorer:
         self.label_vectors = venc.label_vectors
         self.label_weight: dict[str, float] = {}
         self.scene_words: list[str] = []
+        # Labels that are evidence of a place or activity (scene entries), not the thing itself:
+        # one of them alone is a weak claim (answer.py asks for several, docs/recall.md).
+        self.scene_labels: set[str] = set()
+        # Whether the classifier can see the subject at all: a label, a lexicon entry or a WordNet
+        # kind names it (text similarity alone does not count).
+        self.visible = False
         for (phrase, factor), vec in zip(wanted, vecs[len(phrases):], strict=True):
+            exact = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=False)
+            # A word that names labels itself ("sign" → street sign, "car") keeps them; the WordNet
+            # kinds are for general words, which name none or few of their classes by their own
+            # words ("animal", "furniture"; "vehicle" names "recreational vehicle" of 67).
             lex = lex_table.weights(phrase, _head(phrase)) if lex_table is not None else None
+            if lex is not None and exact and lex_table is not None and len(lex) < KIND_BREADTH * len(exact):
+                lex = lex_table.weights(phrase, _head(phrase), kinds=False)
             named = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=lex is None)
+            if lex is not None or exact:
+                self.visible = True
             if lex is not None:
                 self.scene_words.append(phrase)
+                if lex_table is not None and any(e.kind == "scene" for e in lex_table.match(phrase, _head(phrase))):
+                    self.scene_labels |= set(lex)
                 for name, w in lex.items():
                     named[name] = max(named.get(name, 0.0), w)
             elif lex_table is not None:
@@ -96,6 +113,12 @@ class Scorer:
                     named[name] = max(named.get(name, 0.0), w)
             for name, w in named.items():
                 self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)
+
+        if not self.visible and lex_table is not None:  # any content word the models see ("rocket" of "rocket launch")
+            for word in _words(subject) - _STOP:
+                if lex_table.knows(word) or any(word in ws for ws in _label_words(tuple(venc.label_names))[0]):
+                    self.visible = True
+                    break
 
     def semantic(self, vectors: NDArray[Any]) -> NDArray[Any]:
         cos = vectors @ self.q
@@ -242,3 +265,6 @@ def frame_scores(scorer: Scorer, semantic: NDArray[Any], labels: pa.Array | pa.C
     sem = scorer.semantic(semantic) if len(semantic) else np.zeros(n, dtype=np.float32)
     lab = np.minimum(1.0, 2.0 * label_mass(scorer.label_weight, la, sa))
     return np.maximum(lab, sem).astype(np.float32)
+
+
+FUNCTION_WORDS = frozenset(_STOP | _CUT)  # words never corrected as misspellings (answer._spelled)

@@ -255,6 +255,45 @@ NOTE_TERM_SCHEMA = pa.schema(
     ]
 )
 
+# Places (lifelog.places, docs/places.md). A file's GPS position is vault ciphertext (aad
+# "geo:<media id>", JSON {"lat", "lon", "alt"}); a dropped position keeps only why it was dropped.
+MEDIA_GEO_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # the media id
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("device", pa.string()),
+        pa.field("t", TS),  # the file's capture start
+        pa.field("status", pa.string()),  # ok | dropped
+        pa.field("reason", pa.string()),  # why a position was dropped (no coordinates in it)
+        pa.field("fix_enc", pa.binary()),
+    ]
+)
+
+PLACE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # gps | scene
+        pa.field("name_enc", pa.binary()),  # aad "place-name:<id>"
+        pa.field("name_source", pa.string()),  # user | sign | geocode | null
+        pa.field("user_named", pa.bool_()),  # a user named it: the name and the anchor stay
+        pa.field("center_enc", pa.binary()),  # gps: JSON {"lat", "lon"}, aad "place-center:<id>"
+        pa.field("vector", pa.list_(pa.float32(), SEMANTIC_DIM)),  # scene: mean episode vector
+        pa.field("created_at", TS),
+        pa.field("updated_at", TS),
+    ]
+)
+
+PLACE_VISIT_SCHEMA = pa.schema(  # one row per episode that is at a place
+    [
+        pa.field("id", pa.string(), nullable=False),  # the episode id
+        pa.field("episode_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string()),
+        pa.field("place_id", pa.string(), nullable=False),
+        pa.field("start", TS),
+        pa.field("end", TS),
+    ]
+)
+
 ANN_MIN_ROWS = 50_000
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
@@ -280,6 +319,9 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "ocr_terms": OCR_TERM_SCHEMA,
     "notes": NOTE_SCHEMA,
     "note_terms": NOTE_TERM_SCHEMA,
+    "media_geo": MEDIA_GEO_SCHEMA,
+    "places": PLACE_SCHEMA,
+    "place_visits": PLACE_VISIT_SCHEMA,
 }
 
 

@@ -68,6 +68,9 @@ ENCRYPTED_COLUMNS: dict[tuple[str, str], str] = {
     ("utterances", "words_enc"): "utterance-words",
     ("ocr", "text_enc"): "ocr",
     ("notes", "text_enc"): "note",
+    ("media_geo", "fix_enc"): "geo",
+    ("places", "name_enc"): "place-name",
+    ("places", "center_enc"): "place-center",
 }
 _BATCH = 500
 
