@@ -432,6 +432,12 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
         win = MainWindow(memory, now=now, read_only=lock.read_only)
         win.show()
         win.start_scheduler()
+        # What is loaded by now lives as long as the app: out of the collector's sight, a full
+        # collection no longer walks it (111 ms stalls on a day switch before; bench/timeline.py)
+        import gc
+
+        gc.collect()
+        gc.freeze()
         if memory.permissions_fixed:  # said once, without blocking; the core also logged it (lifelog.permissions)
             win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
         return int(app.exec())

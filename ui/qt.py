@@ -158,3 +158,52 @@ from PySide6.QtWidgets import (  # noqa: E402
 )
 
 __all__ += ["QPlainTextEdit", "QSpinBox", "QTabWidget", "QTextBrowser", "QTreeWidget", "QTreeWidgetItem"]
+
+# Names used by the visual timeline (ui/timeline: the moment grid and the scrub bars, issue #19).
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF  # noqa: E402
+from PySide6.QtGui import (  # noqa: E402
+    QFontMetrics,
+    QKeyEvent,
+    QMouseEvent,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QAbstractScrollArea  # noqa: E402
+
+__all__ += [
+    "QAbstractScrollArea",
+    "QFontMetrics",
+    "QKeyEvent",
+    "QMouseEvent",
+    "QPaintEvent",
+    "QPainterPath",
+    "QPen",
+    "QPoint",
+    "QPointF",
+    "QRect",
+    "QRectF",
+    "QResizeEvent",
+    "QWheelEvent",
+]
+
+
+def _pin_none() -> None:
+    """Make ``None`` immortal on Python < 3.12, as it is from 3.12 on.
+
+    shiboken6 6.12 returns ``None`` from void C++ methods (``QPainter.drawRect``, ``setBrush``,
+    ``QLabel.setText``…) without a new reference: fine where ``None`` is immortal (3.12+), but on
+    3.11 every such call takes one reference from ``None`` for good, and a few thousand painter
+    calls abort the process ("Fatal Python error: none_dealloc"). Hand-painted widgets (the
+    timeline's grid and scrub bars, issue #19) make hundreds of such calls per frame. Giving
+    ``None`` an enormous reference count is exactly the 3.12 behaviour the bindings assume."""
+    import ctypes
+    import sys
+
+    if sys.version_info < (3, 12):
+        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+
+
+_pin_none()

@@ -6,7 +6,9 @@ It opens the sample-day memory that ``lifelog demo`` builds (``lifelog.demo.demo
 the demo is run first when that memory is empty), fixes "now" to an hour after the last
 recorded moment (as the demo's questions do), and saves:
 
-* ``timeline.png`` — the latest day, the moment "when did I last see a cat?" lands on, opened;
+* ``timeline.png`` — the latest day's moments (the grid grouped by episode, the month and day
+  scrub bars), the moment "when did I last see a cat?" lands on selected, previewed and opened;
+* ``timeline-month.png`` — zoomed out to the month: a tile per day with memories;
 * ``ask.png`` — that question answered, with the ranked moments and their evidence;
 * ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
 * ``people.png`` — the people grid;
@@ -129,6 +131,12 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     else:
         win.navigate("timeline")
     shot("timeline")
+    if not only or "timeline-month" in only:  # zoomed out: the month's days at a glance
+        timeline.show_month()
+        mv = timeline.month_view
+        _settle(app, busy, lambda: mv.count() > 0 and all(not mv.item(i).icon().isNull() for i in range(mv.count())))
+        shot("timeline-month")
+        timeline.show_list(False)
 
     # an episode with speech: what was said, with time and speaker
     ask.ask(SPEECH_QUESTION)

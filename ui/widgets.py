@@ -8,6 +8,7 @@ moving between days and pages does not decrypt the same picture twice.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, tzinfo
@@ -18,6 +19,7 @@ from lifelog.api.clock import Clock
 from ui.qt import QImage, QLabel, QObject, QPixmap, QSize, Qt, is_alive
 from ui.tasks import Tasks
 
+log = logging.getLogger(__name__)
 THUMB_SIZE = QSize(160, 120)
 _A = TypeVar("_A")
 
@@ -76,28 +78,83 @@ class Thumbs(QObject):
         memory, size = self.memory, self.size
 
         def load() -> QImage:
-            img = QImage.fromData(memory.thumbnail(blob_id))
-            if img.isNull():
-                raise ValueError(f"thumbnail {blob_id} is not a picture")
-            if img.width() > size.width() or img.height() > size.height():
-                img = img.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            return img
+            return _decode(memory, blob_id, size)
 
         def done(img: QImage) -> None:
-            if not is_alive(self):  # the window closed while the thumbnail was on its way
-                return
-            self.decrypted += 1
-            pm = QPixmap.fromImage(img)
-            self._cache[blob_id] = pm
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-            for cb in self._waiting.pop(blob_id, []):
-                cb(pm)
+            if is_alive(self):  # the window may have closed while the thumbnail was on its way
+                self._deliver(blob_id, img)
 
         def failed(msg: str) -> None:
             self._waiting.pop(blob_id, None)
 
         self.tasks.read(load, done, failed)
+
+    def request_many(self, wanted: Sequence[tuple[str | None, Callable[[QPixmap], None]]], chunk: int = 12) -> None:
+        """:meth:`request` for many thumbnails at once: those not cached are decrypted ``chunk`` to
+        a task (a day's list or a screen of tiles costs a few tasks, not one per picture). One
+        that cannot be read is logged and never delivered; the others still are."""
+        todo: list[str] = []
+        for blob_id, on_ready in wanted:
+            if not blob_id:
+                continue
+            pm = self.cached(blob_id)
+            if pm is not None:
+                on_ready(pm)
+                continue
+            waiting = self._waiting.get(blob_id)
+            if waiting is not None:
+                waiting.append(on_ready)
+                continue
+            self._waiting[blob_id] = [on_ready]
+            todo.append(blob_id)
+        memory, size = self.memory, self.size
+        for k in range(0, len(todo), chunk):
+            ids = todo[k:k + chunk]
+
+            def load(ids: list[str] = ids) -> list[tuple[str, QImage | None]]:
+                out: list[tuple[str, QImage | None]] = []
+                for b in ids:
+                    try:
+                        out.append((b, _decode(memory, b, size)))
+                    except Exception as e:  # one bad thumbnail must not hide the others
+                        log.warning("thumbnail %s could not be shown: %s", b, e)
+                        out.append((b, None))
+                return out
+
+            def done(res: list[tuple[str, QImage | None]]) -> None:
+                if not is_alive(self):
+                    return
+                for b, img in res:
+                    if img is None:
+                        self._waiting.pop(b, None)
+                    else:
+                        self._deliver(b, img)
+
+            def failed(msg: str, ids: list[str] = ids) -> None:
+                for b in ids:
+                    self._waiting.pop(b, None)
+
+            self.tasks.read(load, done, failed)
+
+    def _deliver(self, blob_id: str, img: QImage) -> None:
+        self.decrypted += 1
+        pm = QPixmap.fromImage(img)
+        self._cache[blob_id] = pm
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        for cb in self._waiting.pop(blob_id, []):
+            cb(pm)
+
+
+def _decode(memory: Memory, blob_id: str, size: QSize) -> QImage:
+    """Decrypt a thumbnail and decode it, scaled down to ``size`` (on a worker: QImage is safe
+    off the UI thread, QPixmap is not)."""
+    img = QImage.fromData(memory.thumbnail(blob_id))
+    if img.isNull():
+        raise ValueError(f"thumbnail {blob_id} is not a picture")
+    if img.width() > size.width() or img.height() > size.height():
+        img = img.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return img
 
 
 def thumbs_for(memory: Memory, tasks: Tasks) -> Thumbs:

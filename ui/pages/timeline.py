@@ -1,7 +1,13 @@
-"""Timeline: one day at a time. A calendar (days with memories in bold), previous/next buttons
-that jump to the nearest day with memories, and the list of those days with their counts; the
-episodes of the selected day in time order, each with its thumbnail, start–end, summary, people
-and objects; and the open episode's detail (:mod:`ui.pages.episode`) beside them.
+"""Timeline: one day at a time, as pictures (issue #19). Above, the scrub bars (:mod:`ui.timeline.scrub`):
+the year (a cell per month), the month (a cell per day, empty days shown as such) and the day
+(where its footage is; drag to move through its moments). In the middle the day's moments as a
+grid grouped by episode, with time headers, descriptions and people chips
+(:mod:`ui.timeline.grid`; ←/→ moments, ↑/↓ days, Enter opens, Escape zooms out to the month's day
+tiles, :mod:`ui.timeline.month`), a larger preview of the moment selected or hovered, and **As a
+list**: the episodes of the day in time order, each with its thumbnail, start–end, description,
+people and objects. On the left a calendar (days with memories in bold), previous/next buttons
+that jump to the nearest day with memories, and the list of those days with their counts; on the
+right the open episode's detail (:mod:`ui.pages.episode`).
 
 Opening the app shows the latest day with memories. ``navigate("timeline", day=…, episode_id=…,
 moment=…)`` opens a given moment (the Ask and People pages use it).
@@ -30,6 +36,7 @@ from typing import Any, Literal
 from lifelog.api import DayInfo, EpisodeInfo, Memory, ObjectInfo, PersonInfo
 from lifelog.api.clock import Clock
 from lifelog.api.privacy import ForgetRequest
+from lifelog.api.timeline import DayTile, Moment, day_moments, footage_per_day, month_overview
 from ui.context import AppContext
 from ui.forget import Forgotten, forgetter_for
 from ui.pages.episode import EpisodePanel
@@ -44,6 +51,7 @@ from ui.qt import (
     QFont,
     QHBoxLayout,
     QIcon,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -51,11 +59,16 @@ from ui.qt import (
     QPushButton,
     QSize,
     QSplitter,
+    QStackedWidget,
     Qt,
     QTextCharFormat,
+    QTimer,
     QVBoxLayout,
     QWidget,
 )
+from ui.timeline.grid import MomentGrid
+from ui.timeline.month import MonthOverview
+from ui.timeline.scrub import DayBar, MonthBar, YearBar
 from ui.trash import trasher_for
 from ui.widgets import Thumbs, day_title, error_line, guarded, heading, muted, names, span, thumbs_for
 
@@ -139,6 +152,10 @@ class TimelinePage(QWidget):
         self._people_token = 0
         self.people: list[PersonInfo] = []
         self.object_names: list[str] = []
+        self.moments: list[Moment] = []  # the selected day's moments (all its episodes)
+        self._month_counts: dict[int, dict[date, int]] = {}  # a year's footage per day
+        self._month_token = 0
+        self._preview_token = 0
 
         # top: the filter bar
         self.person_box = QComboBox()
@@ -160,6 +177,28 @@ class TimelinePage(QWidget):
         fbar.addWidget(self.person_box)
         fbar.addWidget(self.object_box, 1)
         fbar.addWidget(self.chip)
+
+        # the scrub bars: the year (a cell per month), the month (a cell per day), the day (its footage)
+        self.year_title = QLabel("")
+        self.year_bar = YearBar()
+        self.year_bar.month_chosen.connect(lambda y, m: self.open_month(y, m))
+        self.year_bar.year_stepped.connect(lambda k: self.step_year(k))
+        self.month_title = QLabel("")
+        self.month_title.setMinimumWidth(70)
+        self.month_bar = MonthBar()
+        self.month_bar.day_chosen.connect(lambda d: self.select_day(d))
+        self.month_bar.month_stepped.connect(lambda k: self.step_month(k))
+        self.day_bar = DayBar()
+        self.day_bar.scrubbed.connect(self._scrubbed)
+        self.day_bar.stepped.connect(lambda k: self.step_moment(k))
+        bars = QVBoxLayout()
+        mrow = QHBoxLayout()
+        mrow.addWidget(self.year_title)
+        mrow.addWidget(self.year_bar)
+        mrow.addWidget(self.month_title)
+        mrow.addWidget(self.month_bar, 1)
+        bars.addLayout(mrow)
+        bars.addWidget(self.day_bar)
 
         # left: calendar, previous/next, days with counts
         self.calendar = QCalendarWidget()
@@ -207,13 +246,57 @@ class TimelinePage(QWidget):
         self.episode_list.setSpacing(2)
         self.episode_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.episode_list.currentItemChanged.connect(self._episode_chosen)
+
+        # the day's moments: a justified grid grouped by episode (or the compact list above)
+        self.grid = MomentGrid(self.thumbs)
+        self.grid.current_changed.connect(self._moment_selected)
+        self.grid.previewed.connect(self._preview)
+        self.grid.opened.connect(self.open_moment)
+        self.grid.day_step.connect(self.step_day)
+        self.grid.zoom_out.connect(lambda: self.show_month())
+        self.month_view = MonthOverview(self.thumbs)
+        self.month_view.day_opened.connect(self._month_tile_opened)
+        self.month_tiles_key: tuple[int, int] | None = None
+        self._month_view_token = 0
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.episode_list)
+        self.stack.addWidget(self.month_view)
+        self.view_btn = QPushButton("As a list")
+        self.view_btn.setToolTip("Switch between the grid of moments and a list of the day's episodes")
+        self.view_btn.clicked.connect(lambda: self.show_list(self.stack.currentWidget() is self.grid))
+        self.month_btn = QPushButton("Month")
+        self.month_btn.setToolTip("Zoom out: the month's days at a glance (Escape in the grid)")
+        self.month_btn.clicked.connect(lambda: self.show_month())
+        self.preview = QLabel()
+        self.preview.setFixedSize(192, 144)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setStyleSheet("background: palette(alternate-base); border-radius: 6px;")
+        self.preview_caption = muted("")
+        self._preview_wanted: tuple[str, Callable[[QPixmap], None]] | None = None
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(40)
+        self._preview_timer.timeout.connect(self._preview_load)
+        self.preview_caption.setToolTip("Enter (or a double click) opens the episode at this moment")
+        prow = QHBoxLayout()
+        prow.addWidget(self.preview)
+        pcol = QVBoxLayout()
+        pcol.addWidget(self.preview_caption, 1)
+        zrow = QHBoxLayout()
+        zrow.addWidget(self.month_btn)
+        zrow.addWidget(self.view_btn)
+        zrow.addStretch(1)
+        pcol.addLayout(zrow)
+        prow.addLayout(pcol, 1)
         mid = QWidget()
         ml = QVBoxLayout(mid)
         ml.setContentsMargins(0, 0, 0, 0)
         ml.addLayout(title_row)
         ml.addWidget(self.day_note)
         ml.addWidget(self.error)
-        ml.addWidget(self.episode_list, 1)
+        ml.addLayout(prow)
+        ml.addWidget(self.stack, 1)
 
         # right: the open episode
         self.panel = EpisodePanel(ctx, self.thumbs)
@@ -229,11 +312,12 @@ class TimelinePage(QWidget):
         split.addWidget(mid)
         split.addWidget(self.panel)
         split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 2)
-        split.setStretchFactor(2, 3)
-        split.setSizes([280, 420, 560])
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 2)
+        split.setSizes([240, 620, 460])
         lay = QVBoxLayout(self)
         lay.addLayout(fbar)
+        lay.addLayout(bars)
         lay.addWidget(split, 1)
         self._update_nav()
         self.reload_days()
@@ -265,6 +349,8 @@ class TimelinePage(QWidget):
         """Another page changed the memory (an import, people edits, a forget): read it again."""
         if what == "forgotten":  # a forget, or a move to / back from the trash
             self.panel.clear()  # the open episode may be gone: the day's list reopens one
+        self._month_counts.clear()  # the month bar reads its footage again
+        self.month_tiles_key = None
         self.reload_days(keep=True)
         self.reload_choices()
 
@@ -297,6 +383,8 @@ class TimelinePage(QWidget):
                 self.trash_day_btn.setEnabled(False)
                 self.day_title.setText("No memories yet")
                 self.day_note.setText("Import footage (File ▸ Import…) or load the sample day to start.")
+                self._clear_moments("Your days will appear here. Import footage (File ▸ Import…), connect a "
+                                    "camera (Devices), or load the sample day (Help ▸ Load sample day).")
 
         def failed(msg: str) -> None:
             self.day_note.setText(f"Could not read the days: {msg}")
@@ -358,17 +446,24 @@ class TimelinePage(QWidget):
         self._update_nav()
         self.day_title.setText(day_title(day))
         self.day_note.setText("Loading…")
+        self._show_month(day)
+        if self.stack.currentWidget() is self.month_view:
+            self._read_month_view(day)
         mem = self.ctx.memory
 
-        def done(eps: list[EpisodeInfo]) -> None:
+        def read() -> tuple[list[EpisodeInfo], list[Moment]]:
+            return mem.episodes(day), day_moments(mem, day)
+
+        def done(res: tuple[list[EpisodeInfo], list[Moment]]) -> None:
             if token == self._day_token:
+                eps, self.moments = res
                 self._render_episodes(self._keep_matching(day, eps), episode_id, moment, len(eps))
 
         def failed(msg: str) -> None:
             if token == self._day_token:
                 self.day_note.setText(f"Could not read this day: {msg}")
 
-        self.ctx.tasks.read(lambda: mem.episodes(day), guarded(self, done), guarded(self, failed))
+        self.ctx.tasks.read(read, guarded(self, done), guarded(self, failed))
 
     def _render_episodes(self, eps: list[EpisodeInfo], open_id: str | None, moment: datetime | None,
                          of: int | None = None) -> None:
@@ -377,6 +472,7 @@ class TimelinePage(QWidget):
         self.episode_list.clear()
         token = self._day_token
         clock = Clock.of(self.ctx.memory)  # the memory's clock: Ask and the episode page use it too
+        icons: list[tuple[str | None, Callable[[QPixmap], None]]] = []
         for i, e in enumerate(eps):
             said = e.description or e.summary  # in words a person would write (docs/profile.md)
             text = (f"{span(e.start, e.end, clock)}   {said}\n"
@@ -386,8 +482,10 @@ class TimelinePage(QWidget):
             item.setToolTip(said)
             self.episode_list.addItem(item)
             if e.thumb_ids:
-                self.thumbs.request(e.thumb_ids[0], self._set_icon(token, i))
+                icons.append((e.thumb_ids[0], self._set_icon(token, i)))
         self.episode_list.blockSignals(False)
+        self.thumbs.request_many(icons)  # a few tasks for the day, not one per episode
+        self._render_grid(eps)
         n = len(eps)
         self.forget_day_btn.setEnabled(bool(of or n))
         self.trash_day_btn.setEnabled(bool(of or n))
@@ -408,6 +506,7 @@ class TimelinePage(QWidget):
             if current is not None:
                 self.episode_list.scrollToItem(current)
             self.panel.show_episode(eps[row].id, moment)
+            self._select_moment_of(eps[row].id, moment)
         else:
             self.panel.clear()
 
@@ -423,6 +522,208 @@ class TimelinePage(QWidget):
     def _episode_chosen(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if current is not None:
             self.panel.show_episode(str(current.data(ROLE_ID)))
+            self._select_moment_of(str(current.data(ROLE_ID)), None)
+
+    # --------------------------------------------------------- grid and bars
+    def _render_grid(self, eps: list[EpisodeInfo]) -> None:
+        """The day's moments in the grid and on the day bar (only those of the episodes shown)."""
+        clock = Clock.of(self.ctx.memory)
+        if self.filter is not None and self.matches is not None:
+            empty = f"{self.matches.label} was not seen on this day."
+        else:
+            empty = "Nothing recorded on this day. ↑/↓ or the month bar move to a day with footage."
+        self.grid.set_moments(eps, self.moments, clock, empty)
+        if self.day is not None:
+            start = datetime.combine(self.day, time(0), tzinfo=self.ctx.memory.tz)
+            self.day_bar.set_day(start, datetime.combine(self.day + timedelta(days=1), time(0),
+                                                         tzinfo=self.ctx.memory.tz),
+                                 [m.t for m in self.grid.moments], clock)
+        self._preview(-1)
+
+    def _clear_moments(self, empty: str) -> None:
+        self.moments = []
+        self.grid.set_moments([], [], Clock.of(self.ctx.memory), empty)
+        self.day_bar.clear()
+        self._preview(-1)
+
+    def _select_moment_of(self, episode_id: str, moment: datetime | None) -> None:
+        """Select (quietly) an episode's moment nearest ``moment`` (its first without one)."""
+        ms = self.grid.moments
+        idx = [i for i, m in enumerate(ms) if m.episode_id == episode_id]
+        if not idx:
+            return
+        best = idx[0] if moment is None else min(idx, key=lambda i: abs((ms[i].t - moment).total_seconds()))
+        self.grid.set_current(best, notify=False)
+        self.day_bar.set_current(best)
+
+    def _moment_selected(self, index: int) -> None:
+        """Arrow keys or a click moved the selection: the bar and the list follow (the episode
+        opens with Enter)."""
+        self.day_bar.set_current(index)
+        if 0 <= index < len(self.grid.moments):
+            eid = self.grid.moments[index].episode_id
+            for row in range(self.episode_list.count()):
+                if self.episode_list.item(row).data(ROLE_ID) == eid:
+                    self.episode_list.blockSignals(True)
+                    self.episode_list.setCurrentRow(row)
+                    self.episode_list.blockSignals(False)
+                    break
+
+    def _scrubbed(self, index: int) -> None:
+        """The day bar was dragged to moment ``index``."""
+        self.grid.set_current(index, notify=False)
+        self._moment_selected(index)
+
+    def step_moment(self, direction: int) -> None:
+        """The previous (-1) or next (+1) moment of the day (the wheel on the day bar)."""
+        if self.grid.moments:
+            self.grid.set_current(self.grid.current + direction if self.grid.current >= 0 else 0)
+
+    def open_moment(self, index: int) -> None:
+        """Open the episode of moment ``index`` beside the grid, at that moment's frame."""
+        if not 0 <= index < len(self.grid.moments):
+            return
+        m = self.grid.moments[index]
+        self._moment_selected(index)
+        self.panel.show_episode(m.episode_id, m.t)
+
+    def show_list(self, as_list: bool) -> None:
+        """The grid of moments, or (``as_list``) the compact list of the day's episodes."""
+        self.stack.setCurrentWidget(self.episode_list if as_list else self.grid)
+        self.view_btn.setText("As a grid" if as_list else "As a list")
+        self.month_btn.setEnabled(True)
+
+    def show_month(self) -> None:
+        """Zoom out to the selected day's month: a tile per day with memories."""
+        if self.day is None:
+            return
+        self.stack.setCurrentWidget(self.month_view)
+        self.view_btn.setText("Back to the day")
+        self.month_btn.setEnabled(False)
+        self._read_month_view(self.day)
+
+    def _read_month_view(self, day: date) -> None:
+        key = (day.year, day.month)
+        if self.month_tiles_key == key:
+            return
+        self._month_view_token += 1
+        token = self._month_view_token
+        mem = self.ctx.memory
+
+        def done(tiles: list[DayTile]) -> None:
+            if token == self._month_view_token:
+                self.month_tiles_key = key
+                self.month_view.set_tiles(tiles)
+
+        def failed(msg: str) -> None:
+            self.ctx.status(f"Could not read the month: {msg}")
+
+        self.ctx.tasks.read(lambda: month_overview(mem, key[0], key[1]), guarded(self, done), guarded(self, failed))
+
+    def _month_tile_opened(self, day: date) -> None:
+        self.show_list(False)
+        self.select_day(day)
+        self.grid.setFocus()
+
+    def _preview(self, index: int) -> None:
+        """Show moment ``index`` larger above the grid (the selection when the pointer leaves)."""
+        self._preview_token += 1
+        token = self._preview_token
+        ms = self.grid.moments
+        if not 0 <= index < len(ms):
+            self._preview_wanted = None
+            self.preview.clear()
+            n = len(ms)
+            self.preview_caption.setText(f"{_plural(n, 'moment')}. Hover or use ←/→ to look; Enter opens; "
+                                         "drag the bar above to move through the day." if n else "")
+            return
+        m = ms[index]
+        clock = Clock.of(self.ctx.memory)
+        ep = self.grid.groups[self.grid.group_of[index]].episode
+        self.preview_caption.setText(f"{clock.time(m.t, seconds=True)}  ·  {ep.description or ep.summary}\n"
+                                     f"People: {names(ep.people)}")
+
+        def show(pm: QPixmap) -> None:
+            if token == self._preview_token:
+                self.preview.setPixmap(pm.scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+
+        self._preview_wanted = None
+        pm = self.thumbs.cached(m.thumb_id)
+        if pm is not None:
+            show(pm)
+        elif m.thumb_id is None:
+            self.preview.clear()
+        else:  # decrypted once the pointer or the scrub rests (a drag passes hundreds of moments)
+            self.preview.setText("…")
+            self._preview_wanted = (m.thumb_id, show)
+            self._preview_timer.start()
+
+    def _preview_load(self) -> None:
+        wanted, self._preview_wanted = self._preview_wanted, None
+        if wanted is not None:
+            self.thumbs.request(*wanted)
+
+    def _show_month(self, day: date) -> None:
+        """The year and month bars around ``day`` (the year's footage per day, read once a year)."""
+        self.month_title.setText(f"{day:%B}")
+        self.year_title.setText(f"{day:%Y}")
+        self.month_bar.set_selected(day)
+        self.year_bar.set_selected(day.month)
+        counts = self._month_counts.get(day.year)
+        if counts is not None:
+            self.month_bar.set_month(day.year, day.month, counts)
+            self.year_bar.set_year(day.year, counts)
+            return
+        if (self.month_bar.year, self.month_bar.month) != (day.year, day.month):
+            self.month_bar.set_month(day.year, day.month, {})
+        if self.year_bar.year != day.year:
+            self.year_bar.set_year(day.year, {})
+        self._month_token += 1
+        token = self._month_token
+        mem = self.ctx.memory
+        year = day.year
+
+        def done(c: dict[date, int]) -> None:
+            self._month_counts[year] = c
+            if token == self._month_token and self.day is not None and self.day.year == year:
+                self.month_bar.set_month(year, self.day.month, c)
+                self.year_bar.set_year(year, c)
+
+        self.ctx.tasks.read(lambda: footage_per_day(mem, date(year, 1, 1), date(year, 12, 31)), guarded(self, done))
+
+    def open_month(self, year: int, month: int) -> None:
+        """The latest day with memories of that month (the year bar)."""
+        days = [d.day for d in self.days if (d.day.year, d.day.month) == (year, month)]
+        if days:
+            self.select_day(days[-1])
+
+    def step_year(self, direction: int) -> None:
+        """The latest day with memories of the previous (-1) or the earliest of the next (+1) year."""
+        if self.day is None:
+            return
+        if direction < 0:
+            before = [d.day for d in self.days if d.day.year < self.day.year]
+            if before:
+                self.select_day(before[-1])
+        else:
+            after = [d.day for d in self.days if d.day.year > self.day.year]
+            if after:
+                self.select_day(after[0])
+
+    def step_month(self, direction: int) -> None:
+        """The latest day with memories of the previous (-1) or the earliest of the next (+1) month."""
+        if self.day is None:
+            return
+        here = (self.day.year, self.day.month)
+        if direction < 0:
+            before = [d.day for d in self.days if (d.day.year, d.day.month) < here]
+            if before:
+                self.select_day(before[-1])
+        else:
+            after = [d.day for d in self.days if (d.day.year, d.day.month) > here]
+            if after:
+                self.select_day(after[0])
 
     # ---------------------------------------------------------------- filter
     def reload_choices(self) -> None:
@@ -457,6 +758,13 @@ class TimelinePage(QWidget):
             self.thumbs.request(p.thumbnail, self._set_person_icon(token, i + 1, p.id))
         self._sync_person_box()
         self.person_box.blockSignals(False)
+        faces: dict[str, str] = {}
+        for p in people:
+            if p.thumbnail:
+                faces[f"person {p.id}"] = p.thumbnail
+                if p.name:
+                    faces[p.name] = p.thumbnail
+        self.grid.set_faces(faces)
         completer = QCompleter(object_names, self.object_box)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.activated.connect(self._object_completed)
@@ -588,6 +896,7 @@ class TimelinePage(QWidget):
             self.trash_day_btn.setEnabled(False)
             self.day_title.setText(f"{m.label}: not seen yet")
             self.day_note.setText(f"No episode with {m.label} in your memory.")
+            self._clear_moments(f"No episode with {m.label} in your memory yet.")
 
     def _keep_matching(self, day: date, eps: list[EpisodeInfo]) -> list[EpisodeInfo]:
         if self.filter is None or self.matches is None:

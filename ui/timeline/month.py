@@ -1,0 +1,77 @@
+"""A month at a glance (the zoom above a day): one tile per day with memories — a representative
+frame, the day in words, how many episodes, and the people seen. A click opens the day.
+
+The tiles are a ``QListWidget`` in icon mode (a month has at most 31); their thumbnails come from
+the window's :class:`ui.widgets.Thumbs` (decrypted off the UI thread, cached)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lifelog.api.clock import Clock
+from lifelog.api.timeline import DayTile
+from ui.qt import QIcon, QListView, QListWidget, QListWidgetItem, QPixmap, QSize, Qt, QWidget, Signal
+from ui.widgets import Thumbs
+
+ROLE_DAY = Qt.ItemDataRole.UserRole
+TILE_W, TILE_H = 196, 214  # a 160×120 picture and four lines under it
+
+
+def _who(people: list[str], most: int = 3) -> str:
+    named = [p for p in people if not p.startswith("person ")]
+    unnamed = len(people) - len(named)
+    parts = named[:most]
+    if len(named) > most:
+        parts.append(f"+{len(named) - most}")
+    if unnamed:
+        parts.append(f"{unnamed} not named yet")
+    return ", ".join(parts)
+
+
+class MonthOverview(QListWidget):
+    day_opened = Signal(object)  # a date
+
+    def __init__(self, thumbs: Thumbs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbs = thumbs
+        self.tiles: list[DayTile] = []
+        self._token = 0
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(QSize(160, 120))
+        self.setGridSize(QSize(TILE_W + 16, TILE_H + 16))
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.itemActivated.connect(self._open)
+        self.itemClicked.connect(self._open)
+
+    def set_tiles(self, tiles: list[DayTile]) -> None:
+        self._token += 1
+        token = self._token
+        self.tiles = tiles
+        self.clear()
+        for i, t in enumerate(tiles):
+            who = _who(t.people)
+            text = (f"{Clock.day_title(t.day)}\n{t.episodes} episode{'s' if t.episodes != 1 else ''}"
+                    + (f" · {who}" if who else "") + f"\n{t.description}")
+            item = QListWidgetItem(text)
+            item.setData(ROLE_DAY, t.day)
+            item.setToolTip(text)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            item.setSizeHint(QSize(TILE_W, TILE_H))
+            self.addItem(item)
+            self.thumbs.request(t.thumb_id, self._set_icon(token, i))
+        self.scrollToTop()
+
+    def _set_icon(self, token: int, row: int) -> Callable[[QPixmap], None]:
+        def apply(pm: QPixmap) -> None:
+            if token == self._token:
+                item = self.item(row)
+                if item is not None:
+                    item.setIcon(QIcon(pm))
+
+        return apply
+
+    def _open(self, item: QListWidgetItem) -> None:
+        self.day_opened.emit(item.data(ROLE_DAY))
