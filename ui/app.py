@@ -404,6 +404,9 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("lifelog")
+    from ui.theme import follow_system  # the look: light or dark as the system is (ui/theme.py)
+
+    follow_system(app)
     # A worker running Python code (an import) hands the GIL back to the UI thread within 1 ms
     # instead of 5: measured in bench/ui.py, it cuts the longest event-loop stall of an import.
     sys.setswitchinterval(UI_SWITCH_INTERVAL_S)

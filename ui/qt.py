@@ -207,3 +207,8 @@ def _pin_none() -> None:
 
 
 _pin_none()
+
+# Names used by playback in place on the episode page (issue #19 item 4).
+from PySide6.QtWidgets import QSlider  # noqa: E402
+
+__all__ += ["QSlider"]

@@ -9,6 +9,8 @@ recorded moment (as the demo's questions do), and saves:
 * ``timeline.png`` — the latest day's moments (the grid grouped by episode, the month and day
   scrub bars), the moment "when did I last see a cat?" lands on selected, previewed and opened;
 * ``timeline-month.png`` — zoomed out to the month: a tile per day with memories;
+* ``timeline-{day,month}-{light,dark}.png`` — the day and the month in the light and the dark
+  theme (:mod:`ui.theme`; the other pictures are light), shown in the README;
 * ``ask.png`` — that question answered, with the ranked moments and their evidence;
 * ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
 * ``people.png`` — the people grid;
@@ -97,6 +99,10 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     if not only or {"profile", "upkeep", "connected"} & set(only):
         _prepare_upkeep(mem, now)
     app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    from ui import theme
+
+    theme.apply(app, "light")  # the pictures do not depend on the machine's scheme
     win = MainWindow(mem, now=now)
     win.resize(*size)
     win.show()
@@ -131,12 +137,25 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
     else:
         win.navigate("timeline")
     shot("timeline")
-    if not only or "timeline-month" in only:  # zoomed out: the month's days at a glance
-        timeline.show_month()
-        mv = timeline.month_view
-        _settle(app, busy, lambda: mv.count() > 0 and all(not mv.item(i).icon().isNull() for i in range(mv.count())))
-        shot("timeline-month")
+    mv = timeline.month_view
+
+    def month_ready() -> bool:
+        return mv.count() > 0 and all(not mv.item(i).icon().isNull() for i in range(mv.count()))
+
+    for scheme in ("light", "dark"):  # the README's pictures: day and month zoom, light and dark
+        theme.apply(app, scheme)
         timeline.show_list(False)
+        _settle(app, busy)
+        shot(f"timeline-day-{scheme}")
+        if not only or {"timeline-month", f"timeline-month-{scheme}"} & set(only):  # the month's days
+            timeline.show_month()
+            _settle(app, busy, month_ready)
+            if scheme == "light":
+                shot("timeline-month")
+            shot(f"timeline-month-{scheme}")
+    theme.apply(app, "light")
+    timeline.show_list(False)
+    _settle(app, busy)
 
     # an episode with speech: what was said, with time and speaker
     ask.ask(SPEECH_QUESTION)

@@ -104,6 +104,13 @@ def run_question(memory: Memory, question: str, now: datetime, limit: int = 10) 
     return AskResult(question, ans.answer, None, rows, to_name)
 
 
+EXAMPLES_TEXT = ("Questions about what you saw, heard or read: “when did I last see a cat?”, "
+                 "“how many times did I have coffee this week?”, “did anyone mention Dashwood?”")
+EMPTY_TEXT = ("Your memory is empty, so there is nothing to ask about yet. Import a video or some photos "
+              "first (File ▸ Import files…, Ctrl+O, or drop them on this window), then ask here: "
+              "“when did I last see a cat?”")
+
+
 class AskPage(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,8 +133,7 @@ class AskPage(QWidget):
         row.addWidget(self.box, 1)
         row.addWidget(self.go)
 
-        self.answer = QLabel("Questions about what you saw, heard or read: “when did I last see a cat?”, "
-                             "“how many times did I have coffee this week?”, “did anyone mention Dashwood?”")
+        self.answer = QLabel(EXAMPLES_TEXT)
         self.answer.setWordWrap(True)
         self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         af = self.answer.font()
@@ -158,6 +164,19 @@ class AskPage(QWidget):
         lay.addWidget(self.hint)
         lay.addWidget(self.to_name_box)
         lay.addWidget(self.hits, 1)
+        self.check_empty()
+
+    def check_empty(self) -> None:
+        """An empty memory has nothing to answer from: say so, and what to do (read off the UI thread)."""
+        mem = self.ctx.memory
+
+        def done(episodes: int) -> None:
+            if episodes == 0 and not self.question:
+                self.answer.setText(EMPTY_TEXT)
+            elif self.answer.text() == EMPTY_TEXT:
+                self.answer.setText(EXAMPLES_TEXT)
+
+        self.ctx.tasks.read(lambda: int(mem.stats().get("episodes", 0)), guarded(self, done))
 
     def focus_box(self) -> None:
         self.box.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -168,6 +187,8 @@ class AskPage(QWidget):
         may have changed, after a settings change the zone: ask it again."""
         if what in ("forgotten", "people", "settings") and self.question:
             self.ask(self.question)
+        if what in ("episodes", "forgotten", "imported"):
+            self.check_empty()
 
     def show_with(self, question: str | None = None, **_: Any) -> None:
         if question:

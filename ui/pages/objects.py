@@ -220,7 +220,8 @@ class ObjectsPage(QWidget):
             self.note.setText(f"{len(objects)} object{'s' if len(objects) != 1 else ''} seen ({period}).")
         else:
             self.note.setText(f"No everyday objects seen ({period}). Objects are read from what the "
-                              "classifier saw in each frame: cups, phones, laptops, bags, bikes…")
+                              "classifier saw in each frame: cups, phones, laptops, bags, bikes… Import footage "
+                              "(File ▸ Import files…, Ctrl+O) and they appear here.")
         self.apply_filter()
         if keep is not None and keep in self.names():
             self.select_object(keep)

@@ -175,7 +175,8 @@ class PeoplePage(QWidget):
             item.setSelected(p.id in keep)
             self.thumbs.request(p.thumbnail, self._set_icon(token, i))
         if not people:
-            self.note.setText("Nobody yet: people appear once faces are seen in imported footage."
+            self.note.setText("Nobody yet: people appear once faces are seen in imported footage. Import a video "
+                              "(File ▸ Import files…, Ctrl+O), then name the faces found here."
                               if not self.show_hidden.isChecked() else "Nobody, hidden or not.")
         else:
             self.note.setText(f"{len(people)} people. Select one to name, split or hide; two to merge.")

@@ -3,7 +3,8 @@ the year (a cell per month), the month (a cell per day, empty days shown as such
 (where its footage is; drag to move through its moments). In the middle the day's moments as a
 grid grouped by episode, with time headers, descriptions and people chips
 (:mod:`ui.timeline.grid`; ←/→ moments, ↑/↓ days, Enter opens, Escape zooms out to the month's day
-tiles, :mod:`ui.timeline.month`), a larger preview of the moment selected or hovered, and **As a
+tiles, :mod:`ui.timeline.month`, and again to the year's month tiles, :mod:`ui.timeline.year`), a
+larger preview of the moment selected or hovered, and **As a
 list**: the episodes of the day in time order, each with its thumbnail, start–end, description,
 people and objects. On the left a calendar (days with memories in bold), previous/next buttons
 that jump to the nearest day with memories, and the list of those days with their counts; on the
@@ -69,6 +70,7 @@ from ui.qt import (
 from ui.timeline.grid import MomentGrid
 from ui.timeline.month import MonthOverview
 from ui.timeline.scrub import DayBar, MonthBar, YearBar
+from ui.timeline.year import MonthTile, YearOverview, year_overview
 from ui.trash import trasher_for
 from ui.widgets import Thumbs, day_title, error_line, guarded, heading, muted, names, span, thumbs_for
 
@@ -258,16 +260,25 @@ class TimelinePage(QWidget):
         self.month_view.day_opened.connect(self._month_tile_opened)
         self.month_tiles_key: tuple[int, int] | None = None
         self._month_view_token = 0
+        self.month_view.zoom_out.connect(lambda: self.show_year())
+        self.year_view = YearOverview(self.thumbs)  # year → month → day (ui/timeline/year.py)
+        self.year_view.month_opened.connect(self._year_tile_opened)
+        self.year_tiles_key: int | None = None
+        self._year_view_token = 0
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.episode_list)
         self.stack.addWidget(self.month_view)
+        self.stack.addWidget(self.year_view)
         self.view_btn = QPushButton("As a list")
         self.view_btn.setToolTip("Switch between the grid of moments and a list of the day's episodes")
         self.view_btn.clicked.connect(lambda: self.show_list(self.stack.currentWidget() is self.grid))
         self.month_btn = QPushButton("Month")
         self.month_btn.setToolTip("Zoom out: the month's days at a glance (Escape in the grid)")
         self.month_btn.clicked.connect(lambda: self.show_month())
+        self.year_btn = QPushButton("Year")
+        self.year_btn.setToolTip("Zoom out: the year's months at a glance (Escape in the month)")
+        self.year_btn.clicked.connect(lambda: self.show_year())
         self.preview = QLabel()
         self.preview.setFixedSize(192, 144)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -284,6 +295,7 @@ class TimelinePage(QWidget):
         pcol = QVBoxLayout()
         pcol.addWidget(self.preview_caption, 1)
         zrow = QHBoxLayout()
+        zrow.addWidget(self.year_btn)
         zrow.addWidget(self.month_btn)
         zrow.addWidget(self.view_btn)
         zrow.addStretch(1)
@@ -351,6 +363,7 @@ class TimelinePage(QWidget):
             self.panel.clear()  # the open episode may be gone: the day's list reopens one
         self._month_counts.clear()  # the month bar reads its footage again
         self.month_tiles_key = None
+        self.year_tiles_key = None
         self.reload_days(keep=True)
         self.reload_choices()
 
@@ -592,6 +605,7 @@ class TimelinePage(QWidget):
         self.stack.setCurrentWidget(self.episode_list if as_list else self.grid)
         self.view_btn.setText("As a grid" if as_list else "As a list")
         self.month_btn.setEnabled(True)
+        self.year_btn.setEnabled(True)
 
     def show_month(self) -> None:
         """Zoom out to the selected day's month: a tile per day with memories."""
@@ -600,7 +614,40 @@ class TimelinePage(QWidget):
         self.stack.setCurrentWidget(self.month_view)
         self.view_btn.setText("Back to the day")
         self.month_btn.setEnabled(False)
+        self.year_btn.setEnabled(True)
+        self.month_view.setFocus()  # Escape there zooms out again, to the year
         self._read_month_view(self.day)
+
+    def show_year(self) -> None:
+        """Zoom out to the selected day's year: a tile per month with memories."""
+        if self.day is None:
+            return
+        self.stack.setCurrentWidget(self.year_view)
+        self.view_btn.setText("Back to the day")
+        self.month_btn.setEnabled(True)
+        self.year_btn.setEnabled(False)
+        self.year_view.setFocus()
+        year = self.day.year
+        if self.year_tiles_key == year:
+            return
+        self._year_view_token += 1
+        token = self._year_view_token
+        mem = self.ctx.memory
+
+        def done(tiles: list[MonthTile]) -> None:
+            if token == self._year_view_token:
+                self.year_tiles_key = year
+                self.year_view.set_tiles(year, tiles)
+
+        def failed(msg: str) -> None:
+            self.ctx.status(f"Could not read the year: {msg}")
+
+        self.ctx.tasks.read(lambda: year_overview(mem, year), guarded(self, done), guarded(self, failed))
+
+    def _year_tile_opened(self, year: int, month: int) -> None:
+        self.open_month(year, month)  # that month's latest day with memories
+        self.show_month()
+        self.month_view.setFocus()
 
     def _read_month_view(self, day: date) -> None:
         key = (day.year, day.month)

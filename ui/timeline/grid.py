@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from lifelog.api import EpisodeInfo
 from lifelog.api.clock import Clock
 from lifelog.api.timeline import Moment
+from ui import theme
 from ui.qt import (
     QAbstractScrollArea,
     QColor,
@@ -43,7 +44,6 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.timeline.scrub import ACCENT
 from ui.widgets import Thumbs
 
 log = logging.getLogger(__name__)
@@ -344,9 +344,9 @@ class MomentGrid(QAbstractScrollArea):
         p = QPainter(self.viewport())
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        pal = self.palette()
-        fg = pal.color(self.foregroundRole())
-        dim = QColor(fg.red(), fg.green(), fg.blue(), 150)
+        look = theme.current()
+        p.fillRect(self.viewport().rect(), look.base)
+        fg, dim = look.text, look.muted
         vh = self.viewport().height()
         if not self.groups:
             p.setPen(QPen(dim))
@@ -385,7 +385,7 @@ class MomentGrid(QAbstractScrollArea):
                     p.drawPixmap(QRectF(r), pm, src)
                     p.restore()
             if i == self.current or i == self.hovered:
-                p.setPen(QPen(ACCENT if i == self.current else dim, 3 if i == self.current else 2))
+                p.setPen(QPen(theme.current().accent if i == self.current else dim, 3 if i == self.current else 2))
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRoundedRect(QRectF(r).adjusted(1, 1, -1, -1), 6, 6)
         p.end()
@@ -421,7 +421,9 @@ class MomentGrid(QAbstractScrollArea):
                 break
             chip = QRectF(cx, y, w, CHIP_H)
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 60))
+            chip_bg = QColor(theme.current().accent)
+            chip_bg.setAlpha(60)
+            p.setBrush(chip_bg)
             p.drawRoundedRect(chip, CHIP_H / 2, CHIP_H / 2)
             face = self.faces.get(name)
             pm = self.thumbs.cached(face) if face else None

@@ -1,5 +1,6 @@
 """A month at a glance (the zoom above a day): one tile per day with memories — a representative
-frame, the day in words, how many episodes, and the people seen. A click opens the day.
+frame, the day in words, how many episodes, and the people seen. A click opens the day; Escape
+zooms out to the year (:mod:`ui.timeline.year`).
 
 The tiles are a ``QListWidget`` in icon mode (a month has at most 31); their thumbnails come from
 the window's :class:`ui.widgets.Thumbs` (decrypted off the UI thread, cached)."""
@@ -10,14 +11,15 @@ from collections.abc import Callable
 
 from lifelog.api.clock import Clock
 from lifelog.api.timeline import DayTile
-from ui.qt import QIcon, QListView, QListWidget, QListWidgetItem, QPixmap, QSize, Qt, QWidget, Signal
+from ui.qt import QIcon, QKeyEvent, QListView, QListWidget, QListWidgetItem, QPixmap, QSize, Qt, QWidget, Signal
 from ui.widgets import Thumbs
 
 ROLE_DAY = Qt.ItemDataRole.UserRole
 TILE_W, TILE_H = 196, 214  # a 160×120 picture and four lines under it
 
 
-def _who(people: list[str], most: int = 3) -> str:
+def who_line(people: list[str], most: int = 3) -> str:
+    """The people of a tile in a few words: named ones first, then how many are not named yet."""
     named = [p for p in people if not p.startswith("person ")]
     unnamed = len(people) - len(named)
     parts = named[:most]
@@ -30,6 +32,7 @@ def _who(people: list[str], most: int = 3) -> str:
 
 class MonthOverview(QListWidget):
     day_opened = Signal(object)  # a date
+    zoom_out = Signal()  # Escape: the year
 
     def __init__(self, thumbs: Thumbs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,7 +55,7 @@ class MonthOverview(QListWidget):
         self.tiles = tiles
         self.clear()
         for i, t in enumerate(tiles):
-            who = _who(t.people)
+            who = who_line(t.people)
             text = (f"{Clock.day_title(t.day)}\n{t.episodes} episode{'s' if t.episodes != 1 else ''}"
                     + (f" · {who}" if who else "") + f"\n{t.description}")
             item = QListWidgetItem(text)
@@ -72,6 +75,12 @@ class MonthOverview(QListWidget):
                     item.setIcon(QIcon(pm))
 
         return apply
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.zoom_out.emit()
+            return
+        super().keyPressEvent(event)
 
     def _open(self, item: QListWidgetItem) -> None:
         self.day_opened.emit(item.data(ROLE_DAY))

@@ -14,6 +14,7 @@ from bisect import bisect_left
 from datetime import date, datetime, timedelta
 
 from lifelog.api.clock import Clock
+from ui import theme
 from ui.qt import (
     QColor,
     QMouseEvent,
@@ -29,14 +30,11 @@ from ui.qt import (
     Signal,
 )
 
-ACCENT = QColor(232, 152, 40)  # the timeline's accent (the filter chip's warm orange, deeper)
-FOOTAGE = QColor(90, 140, 200)
-EMPTY = QColor(127, 127, 127, 40)
 BIN_PX = 3  # one histogram bar per 3 pixels
 
 
 def _text_colour(w: QWidget) -> QColor:
-    return w.palette().color(w.foregroundRole())
+    return theme.current().text
 
 
 class DayBar(QWidget):
@@ -163,7 +161,7 @@ class DayBar(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         tr = self._track()
-        p.fillRect(tr, EMPTY)
+        p.fillRect(tr, theme.current().empty)
         fg = _text_colour(self)
         if self.start is not None and self.clock is not None:
             p.setPen(QPen(fg))
@@ -183,13 +181,13 @@ class DayBar(QWidget):
             for k, c in enumerate(bins):
                 if c:
                     h = tr.height() * (0.25 + 0.75 * (c / top) ** 0.5)
-                    p.fillRect(QRectF(tr.left() + k * BIN_PX, tr.bottom() - h, BIN_PX - 1, h), FOOTAGE)
+                    p.fillRect(QRectF(tr.left() + k * BIN_PX, tr.bottom() - h, BIN_PX - 1, h), theme.current().footage)
         elif not self.secs:
             p.setPen(QPen(fg))
             p.drawText(tr, Qt.AlignmentFlag.AlignCenter, "No footage on this day")
         if 0 <= self.current < len(self.secs):
             x = self.x_of(self.secs[self.current])
-            p.setPen(QPen(ACCENT, 3))
+            p.setPen(QPen(theme.current().accent, 3))
             p.drawLine(round(x), round(tr.top()) - 2, round(x), round(tr.bottom()) + 2)
         p.end()
 
@@ -271,17 +269,17 @@ class MonthBar(QWidget):
             r = self.cell_rect(d)
             n = self.counts.get(d, 0)
             if n and top:
-                c = QColor(FOOTAGE)
+                c = QColor(theme.current().footage)
                 c.setAlpha(int(90 + 165 * (n / top) ** 0.5))
                 p.setBrush(c)
                 p.setPen(Qt.PenStyle.NoPen)
             else:
                 p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(EMPTY.darker(160), 1, Qt.PenStyle.DotLine))
+                p.setPen(QPen(theme.current().empty.darker(160), 1, Qt.PenStyle.DotLine))
             p.drawRoundedRect(r, 3, 3)
             if d == self.selected:
                 p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(ACCENT, 2))
+                p.setPen(QPen(theme.current().accent, 2))
                 p.drawRoundedRect(r, 3, 3)
             if r.width() > 14:
                 p.setPen(QPen(fg if n else QColor(fg.red(), fg.green(), fg.blue(), 110)))
@@ -364,17 +362,17 @@ class YearBar(QWidget):
             r = self.cell_rect(m)
             n = self.counts.get(m, 0)
             if n and top:
-                c = QColor(FOOTAGE)
+                c = QColor(theme.current().footage)
                 c.setAlpha(int(90 + 165 * (n / top) ** 0.5))
                 p.setBrush(c)
                 p.setPen(Qt.PenStyle.NoPen)
             else:
                 p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(EMPTY.darker(160), 1, Qt.PenStyle.DotLine))
+                p.setPen(QPen(theme.current().empty.darker(160), 1, Qt.PenStyle.DotLine))
             p.drawRoundedRect(r, 3, 3)
             if m == self.selected:
                 p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(ACCENT, 2))
+                p.setPen(QPen(theme.current().accent, 2))
                 p.drawRoundedRect(r, 3, 3)
             p.setPen(QPen(fg if n else QColor(fg.red(), fg.green(), fg.blue(), 110)))
             label = calendar.month_abbr[m] if r.width() > 30 else calendar.month_abbr[m][:1]
