@@ -306,7 +306,7 @@ def test_thumbnails_are_decrypted_in_memory_only(sample: Sample, qtbot: Any) -> 
         qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=WAIT)
 
 
-def test_a_broken_thumbnail_stays_a_placeholder_and_a_trashed_episode_vanishes(
+def test_a_broken_thumbnail_stays_a_placeholder_and_trashed_or_forgotten_episodes_vanish(
         sample: Sample, qtbot: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from lifelog.api import Memory
 
@@ -340,6 +340,13 @@ def test_a_broken_thumbnail_stays_a_placeholder_and_a_trashed_episode_vanishes(
         qtbot.waitUntil(lambda: tl.grid.episode_ids() == [eps[0].id], timeout=WAIT)
         assert all(m.episode_id == eps[0].id for m in tl.grid.moments)
         assert len(tl.day_bar.secs) == len(tl.grid.moments)
+        # the other one forgotten for good (by another window) vanishes from the screen too
+        from lifelog.api.privacy import ForgetRequest
+
+        mem.forget(ForgetRequest("episode", eps[0].id))
+        tl.on_changed("forgotten")
+        qtbot.waitUntil(lambda: eps[0].id not in tl.grid.episode_ids(), timeout=WAIT)
+        assert all(m.episode_id != eps[0].id for m in tl.grid.moments)
     finally:
         qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=WAIT)
 
