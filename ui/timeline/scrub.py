@@ -192,6 +192,27 @@ class DayBar(QWidget):
         p.end()
 
 
+
+def _paint_cell(p: QPainter, r: QRectF, n: int, top: int, selected: bool, fg: QColor, label: str) -> None:
+    """One day or month of a bar: shaded by how much footage it holds (dotted when none), ringed
+    when selected, labelled (dimmed when empty)."""
+    if n and top:
+        c = QColor(theme.current().footage)
+        c.setAlpha(int(90 + 165 * (n / top) ** 0.5))
+        p.setBrush(c)
+        p.setPen(Qt.PenStyle.NoPen)
+    else:
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(theme.current().empty.darker(160), 1, Qt.PenStyle.DotLine))
+    p.drawRoundedRect(r, 3, 3)
+    if selected:
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(theme.current().accent, 2))
+        p.drawRoundedRect(r, 3, 3)
+    if label:
+        p.setPen(QPen(fg if n else QColor(fg.red(), fg.green(), fg.blue(), 110)))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, label)
+
 class MonthBar(QWidget):
     """One month, one cell per day: shaded by footage, empty days drawn as empty; click a day
     with footage to open it (``day_chosen``); the wheel moves a month (``month_stepped``)."""
@@ -267,23 +288,8 @@ class MonthBar(QWidget):
         fg = _text_colour(self)
         for d in self.days():
             r = self.cell_rect(d)
-            n = self.counts.get(d, 0)
-            if n and top:
-                c = QColor(theme.current().footage)
-                c.setAlpha(int(90 + 165 * (n / top) ** 0.5))
-                p.setBrush(c)
-                p.setPen(Qt.PenStyle.NoPen)
-            else:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(theme.current().empty.darker(160), 1, Qt.PenStyle.DotLine))
-            p.drawRoundedRect(r, 3, 3)
-            if d == self.selected:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(theme.current().accent, 2))
-                p.drawRoundedRect(r, 3, 3)
-            if r.width() > 14:
-                p.setPen(QPen(fg if n else QColor(fg.red(), fg.green(), fg.blue(), 110)))
-                p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(d.day))
+            _paint_cell(p, r, self.counts.get(d, 0), top, d == self.selected, fg,
+                        str(d.day) if r.width() > 14 else "")
         p.end()
 
 
@@ -360,21 +366,6 @@ class YearBar(QWidget):
         fg = _text_colour(self)
         for m in range(1, 13):
             r = self.cell_rect(m)
-            n = self.counts.get(m, 0)
-            if n and top:
-                c = QColor(theme.current().footage)
-                c.setAlpha(int(90 + 165 * (n / top) ** 0.5))
-                p.setBrush(c)
-                p.setPen(Qt.PenStyle.NoPen)
-            else:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(theme.current().empty.darker(160), 1, Qt.PenStyle.DotLine))
-            p.drawRoundedRect(r, 3, 3)
-            if m == self.selected:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.setPen(QPen(theme.current().accent, 2))
-                p.drawRoundedRect(r, 3, 3)
-            p.setPen(QPen(fg if n else QColor(fg.red(), fg.green(), fg.blue(), 110)))
             label = calendar.month_abbr[m] if r.width() > 30 else calendar.month_abbr[m][:1]
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, label)
+            _paint_cell(p, r, self.counts.get(m, 0), top, m == self.selected, fg, label)
         p.end()
