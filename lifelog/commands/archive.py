@@ -10,7 +10,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from lifelog.commands.common import (
@@ -22,6 +21,7 @@ from lifelog.commands.common import (
     Progress,
     emit,
     open_memory,
+    parse_when,
     path_arg,
 )
 
@@ -37,19 +37,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     im.add_argument("src", type=path_arg, metavar="SRC", help="an export folder or encrypted archive file")
     im.add_argument("--json", action="store_true", help="print one JSON document")
     return {"export": cmd_export, "import-archive": cmd_import_archive}
-
-
-def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
-    try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError as e:
-            raise CliError(f"not a date or time: {value!r} (use YYYY-MM-DD or ISO 8601)", EXIT_USAGE) from e
-        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
-    start = datetime.combine(d, time(0), tzinfo=tz)
-    return start + timedelta(days=1) if end_of_day else start
 
 
 def _passphrase(confirm: bool) -> str:
@@ -110,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     mem = open_memory(args)
     start = end = None
     if args.range:
-        start, end = _when(args.range[0], mem.tz), _when(args.range[1], mem.tz, end_of_day=True)
+        start, end = parse_when(args.range[0], mem.tz), parse_when(args.range[1], mem.tz, end_of_day=True)
         if end <= start:
             raise CliError("--range FROM TO: TO must come after FROM", EXIT_USAGE)
     passphrase = _passphrase(confirm=True) if args.encrypted else None

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +38,21 @@ def day_arg(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"--day must be YYYY-MM-DD, not {value!r}") from e
+
+
+def parse_when(value: str, tz: tzinfo, end_of_day: bool = False) -> datetime:
+    """A date (its midnight in ``tz``; the next midnight with ``end_of_day``) or an ISO 8601
+    time (``tz`` when it has no offset), for ``--from``/``--to``/``--before`` style options."""
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError as e:
+            raise CliError(f"not a date or time: {value!r} (use YYYY-MM-DD or ISO 8601)", EXIT_USAGE) from e
+        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
+    start = datetime.combine(d, datetime.min.time(), tzinfo=tz)
+    return start + timedelta(days=1) if end_of_day else start
 
 
 # ------------------------------------------------------------------ progress

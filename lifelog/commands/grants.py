@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError, emit, open_memory
+from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError, emit, open_memory, parse_when
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
@@ -45,19 +44,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     return {"grants": cmd_grants, "api": cmd_api}
 
 
-def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
-    try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError as e:
-            raise CliError(f"not a date or time: {value!r} (use YYYY-MM-DD or ISO 8601)", EXIT_USAGE) from e
-        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
-    start = datetime.combine(d, time(0), tzinfo=tz)
-    return start + timedelta(days=1) if end_of_day else start
-
-
 def _line(g: Any) -> str:
     doc = g.to_json()
     period = ""
@@ -78,8 +64,8 @@ def cmd_grants(args: argparse.Namespace) -> int:
     try:
         if action == "add":
             tz = mem.tz
-            start = _when(args.period_from, tz) if args.period_from else None
-            end = _when(args.period_to, tz, end_of_day=True) if args.period_to else None
+            start = parse_when(args.period_from, tz) if args.period_from else None
+            end = parse_when(args.period_to, tz, end_of_day=True) if args.period_to else None
             known = {p.id for p in mem.people(include_hidden=True)}
             unknown = [p for p in args.exclude_person if p not in known]
             if unknown:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError, emit, open_memory
+from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError, emit, open_memory, parse_when
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
@@ -42,33 +41,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     return {"forget": cmd_forget, "audit": cmd_audit, "retention": cmd_retention, "trash": cmd_trash}
 
 
-def _when(value: str, tz: Any, end_of_day: bool = False) -> datetime:
-    try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError as e:
-            raise CliError(f"not a date or time: {value!r} (use YYYY-MM-DD or ISO 8601)", EXIT_USAGE) from e
-        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
-    start = datetime.combine(d, time(0), tzinfo=tz)
-    return start + timedelta(days=1) if end_of_day else start
-
-
 def _request(args: argparse.Namespace, tz: Any) -> Any:
     from lifelog.api.privacy import ForgetRequest
 
     if args.episode:
         return ForgetRequest("episode", args.episode)
     if args.day:
-        return ForgetRequest("day", start=_when(args.day, tz), end=_when(args.day, tz, end_of_day=True))
+        return ForgetRequest("day", start=parse_when(args.day, tz), end=parse_when(args.day, tz, end_of_day=True))
     if args.range:
-        start, end = _when(args.range[0], tz), _when(args.range[1], tz, end_of_day=True)
+        start, end = parse_when(args.range[0], tz), parse_when(args.range[1], tz, end_of_day=True)
         if end <= start:
             raise CliError("--range FROM TO: TO must come after FROM", EXIT_USAGE)
         return ForgetRequest("range", start=start, end=end)
     if args.before:
-        return ForgetRequest("range", start=None, end=_when(args.before, tz))
+        return ForgetRequest("range", start=None, end=parse_when(args.before, tz))
     if args.person:
         return ForgetRequest("person", args.person)
     if args.object:
