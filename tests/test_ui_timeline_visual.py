@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_timeline_helpers import open_day, open_window, timeline_of
 
 pytest.importorskip("PySide6")
 
@@ -67,18 +68,7 @@ def sample(media: Any, models_ready: None, tmp_path_factory: pytest.TempPathFact
 
 
 def _open(data_dir: Path, qtbot: Any) -> Any:
-    from lifelog.api import Memory
-    from ui.app import MainWindow
-    from ui.qt import QApplication
-
-    win = MainWindow(Memory(data_dir), now=NOW)
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
-    return win
+    return open_window(data_dir, qtbot, NOW)
 
 
 @pytest.fixture
@@ -88,18 +78,8 @@ def window(sample: Sample, qtbot: Any) -> Iterator[Any]:
     qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=WAIT)
 
 
-def _timeline(win: Any) -> Any:
-    from ui.pages.timeline import TimelinePage
-
-    page = win.page("timeline")
-    assert isinstance(page, TimelinePage)
-    return page
-
-
-def _open_day(tl: Any, qtbot: Any, day: date) -> None:
-    qtbot.waitUntil(lambda: tl.loaded, timeout=WAIT)
-    tl.select_day(day)
-    qtbot.waitUntil(lambda: tl.day == day and bool(tl.grid.groups) and tl.day_note.text() != "Loading…", timeout=WAIT)
+_timeline = timeline_of
+_open_day = open_day
 
 
 def _key(name: str) -> Any:

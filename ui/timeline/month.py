@@ -8,6 +8,7 @@ the window's :class:`ui.widgets.Thumbs` (decrypted off the UI thread, cached).""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lifelog.api.clock import Clock
 from lifelog.api.timeline import DayTile
@@ -29,6 +30,29 @@ def who_line(people: list[str], most: int = 3) -> str:
         parts.append(f"{unnamed} not named yet")
     return ", ".join(parts)
 
+
+
+def add_tile(lst: QListWidget, text: str, role: int, value: object, size: QSize) -> None:
+    """One tile of an overview (a day of the month, a month of the year): its text, what it
+    opens (``value`` under ``role``), centred at the top of a ``size`` cell."""
+    item = QListWidgetItem(text)
+    item.setData(role, value)
+    item.setToolTip(text)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+    item.setSizeHint(size)
+    lst.addItem(item)
+
+
+def tile_icon_setter(lst: Any, token: int, row: int) -> Callable[[QPixmap], None]:
+    """Sets a tile's picture when it arrives, unless the overview was filled again since
+    (``lst._token`` moved on)."""
+    def apply(pm: QPixmap) -> None:
+        if token == lst._token:
+            item = lst.item(row)
+            if item is not None:
+                item.setIcon(QIcon(pm))
+
+    return apply
 
 class MonthOverview(QListWidget):
     day_opened = Signal(object)  # a date
@@ -58,23 +82,9 @@ class MonthOverview(QListWidget):
             who = who_line(t.people)
             text = (f"{Clock.day_title(t.day)}\n{t.episodes} episode{'s' if t.episodes != 1 else ''}"
                     + (f" · {who}" if who else "") + f"\n{t.description}")
-            item = QListWidgetItem(text)
-            item.setData(ROLE_DAY, t.day)
-            item.setToolTip(text)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            item.setSizeHint(QSize(TILE_W, TILE_H))
-            self.addItem(item)
-            self.thumbs.request(t.thumb_id, self._set_icon(token, i))
+            add_tile(self, text, ROLE_DAY, t.day, QSize(TILE_W, TILE_H))
+            self.thumbs.request(t.thumb_id, tile_icon_setter(self, token, i))
         self.scrollToTop()
-
-    def _set_icon(self, token: int, row: int) -> Callable[[QPixmap], None]:
-        def apply(pm: QPixmap) -> None:
-            if token == self._token:
-                item = self.item(row)
-                if item is not None:
-                    item.setIcon(QIcon(pm))
-
-        return apply
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 from bisect import bisect_left
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from lifelog.api.clock import Clock
@@ -152,10 +153,7 @@ class DayBar(QWidget):
             self.scrubbed.emit(i)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        dy = event.angleDelta().y() or event.angleDelta().x()
-        if dy:
-            self.stepped.emit(-1 if dy > 0 else 1)
-        event.accept()
+        _wheel_step(event, self.stepped.emit)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
@@ -191,6 +189,14 @@ class DayBar(QWidget):
             p.drawLine(round(x), round(tr.top()) - 2, round(x), round(tr.bottom()) + 2)
         p.end()
 
+
+
+def _wheel_step(event: QWheelEvent, step: Callable[[int], object]) -> None:
+    """The wheel (or a trackpad's sideways swipe) steps one back (up) or on (down)."""
+    dy = event.angleDelta().y() or event.angleDelta().x()
+    if dy:
+        step(-1 if dy > 0 else 1)
+    event.accept()
 
 
 def _paint_cell(p: QPainter, r: QRectF, n: int, top: int, selected: bool, fg: QColor, label: str) -> None:
@@ -276,10 +282,7 @@ class MonthBar(QWidget):
             self.day_chosen.emit(d)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        dy = event.angleDelta().y() or event.angleDelta().x()
-        if dy:
-            self.month_stepped.emit(-1 if dy > 0 else 1)
-        event.accept()
+        _wheel_step(event, self.month_stepped.emit)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
@@ -354,10 +357,7 @@ class YearBar(QWidget):
             self.month_chosen.emit(self.year, m)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        dy = event.angleDelta().y() or event.angleDelta().x()
-        if dy:
-            self.year_stepped.emit(-1 if dy > 0 else 1)
-        event.accept()
+        _wheel_step(event, self.year_stepped.emit)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)

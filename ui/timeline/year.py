@@ -7,15 +7,14 @@ month's day tiles (:mod:`ui.timeline.month`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from lifelog.api import Memory
 from lifelog.api.timeline import DayTile, month_overview
 from ui import theme
-from ui.qt import QIcon, QListView, QListWidget, QListWidgetItem, QPixmap, QSize, Qt, QWidget, Signal
-from ui.timeline.month import who_line
+from ui.qt import QListView, QListWidget, QListWidgetItem, QSize, Qt, QWidget, Signal
+from ui.timeline.month import add_tile, tile_icon_setter, who_line
 from ui.widgets import Thumbs
 
 ROLE_MONTH = Qt.ItemDataRole.UserRole
@@ -99,23 +98,9 @@ class YearOverview(QListWidget):
             who = who_line(t.people)
             text = (f"{date(t.year, t.month, 1):%B %Y}\n{t.days} day{'s' if t.days != 1 else ''} · "
                     f"{footage_words(t.frames)}" + (f"\n{who}" if who else ""))
-            item = QListWidgetItem(text)
-            item.setData(ROLE_MONTH, (t.year, t.month))
-            item.setToolTip(text)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            item.setSizeHint(self._tile)
-            self.addItem(item)
-            self.thumbs.request(t.thumb_id, self._set_icon(token, i))
+            add_tile(self, text, ROLE_MONTH, (t.year, t.month), self._tile)
+            self.thumbs.request(t.thumb_id, tile_icon_setter(self, token, i))
         self.scrollToTop()
-
-    def _set_icon(self, token: int, row: int) -> Callable[[QPixmap], None]:
-        def apply(pm: QPixmap) -> None:
-            if token == self._token:
-                item = self.item(row)
-                if item is not None:
-                    item.setIcon(QIcon(pm))
-
-        return apply
 
     def _open(self, item: QListWidgetItem) -> None:
         y, m = item.data(ROLE_MONTH)
