@@ -26,11 +26,12 @@ from lifelog.consolidate.describe import without_speech
 from lifelog.consolidate.profile import ProfileError, ProfileReport, refresh, render, save_text
 from lifelog.store.files import shred_file
 from lifelog.store.lock import write_lock
-from lifelog.store.notes import HistoryEntry, ProfileLine, history, load_profile
+from lifelog.store.notes import HistoryEntry, LineSource, ProfileLine, history, load_profile
 from lifelog.store.scratch import private_dir, write_private
 
 __all__ = [
     "HistoryEntry",
+    "LineSource",
     "ProfileError",
     "ProfileLine",
     "ProfileReport",

@@ -42,6 +42,17 @@ PlaceKind = Literal["gps", "scene"]
 MAX_NAME = 80
 
 
+NameSource = Literal["user", "sign", "geocode"]
+"""Where a place's name came from: the user, a sign read there, or offline reverse geocoding."""
+
+
+def _name_source(value: object) -> NameSource | None:
+    for k in ("user", "sign", "geocode"):
+        if value == k:
+            return k
+    return None
+
+
 class PlacesError(ValueError):
     """A place operation that cannot be done (unknown id, bad or taken name); the message says why."""
 
@@ -51,7 +62,7 @@ class PlaceInfo:
     id: str
     kind: str  # gps | scene
     name: str | None
-    name_source: str | None  # user | sign | geocode | None
+    name_source: NameSource | None
     episodes: int
     first_seen: datetime | None
     last_seen: datetime | None
@@ -96,7 +107,7 @@ class _Place:
     id: str
     kind: PlaceKind
     name: str | None
-    name_source: str | None
+    name_source: NameSource | None
     user_named: bool
     center: GeoFix | None
     vector: list[float] | None
@@ -127,8 +138,9 @@ class Places:
             if r["center_enc"]:
                 d = json.loads(self.vault.decrypt_text(r["center_enc"], f"place-center:{pid}"))
                 center = GeoFix(float(d["lat"]), float(d["lon"]))
-            out[pid] = _Place(pid, "scene" if r["kind"] == "scene" else "gps", name or None, r["name_source"],
-                              bool(r["user_named"]), center, r["vector"], r["created_at"])
+            out[pid] = _Place(pid, "scene" if r["kind"] == "scene" else "gps", name or None,
+                              _name_source(r["name_source"]), bool(r["user_named"]), center, r["vector"],
+                              r["created_at"])
         return out
 
     def _visits(self, where: str | None = None, *, shown: bool = True) -> list[Visit]:

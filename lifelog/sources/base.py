@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, get_args, runtime_checkable
 
 from lifelog.ingest.media import AUDIO_EXT, PHOTO_EXT, VIDEO_EXT
 
@@ -53,12 +53,26 @@ class RefusedItem(SourceError):
     """A listed item that must not be taken (hostile name, impossible size)."""
 
 
+SourceKind = Literal["usb", "gopro", "folder", "webcam", "wifi", "localsend"]
+"""What kind of thing a device is (``DeviceIdentity.kind``; the registry's ``kind`` field)."""
+
+SOURCE_KINDS: tuple[SourceKind, ...] = get_args(SourceKind)
+
+
+def source_kind(value: object) -> SourceKind:
+    """``value`` as a :data:`SourceKind`; ValueError naming it when it is none."""
+    for k in SOURCE_KINDS:
+        if value == k:
+            return k
+    raise ValueError(f"unknown device kind {value!r} (one of {', '.join(SOURCE_KINDS)})")
+
+
 @dataclass(frozen=True)
 class DeviceIdentity:
     """Who a device is, stably across plug-ins and reboots."""
 
     id: str  # e.g. usb-6f1c2a…, gopro-c3501324500711, folder-…
-    kind: str  # usb | gopro | folder | webcam | wifi
+    kind: SourceKind
     label: str  # for people: "GoPro HERO12 (SD card)", "Canon EOS"…
     details: dict[str, str] = field(default_factory=dict)
 
@@ -234,7 +248,7 @@ def walk_media(root: Path, top: Path | None = None) -> Iterator[tuple[str, os.st
 class FolderSource:
     """Any folder as a source (read-only): every media file under it, by relative path."""
 
-    kind = "folder"
+    kind: SourceKind = "folder"
 
     def __init__(self, root: Path, *, device_id: str | None = None, label: str | None = None) -> None:
         self.root = Path(root)

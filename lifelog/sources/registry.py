@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lifelog.sources.base import DeviceIdentity
+from lifelog.sources.base import DeviceIdentity, SourceKind, source_kind
 from lifelog.sources.ledger import check_device_id, device_dir, devices_dir
 from lifelog.store.files import atomic_write
 
@@ -33,7 +33,7 @@ class RegistryError(Exception):
 @dataclass(frozen=True)
 class PairedDevice:
     id: str
-    kind: str
+    kind: SourceKind
     label: str
     paired_at: str
     details: dict[str, str] = field(default_factory=dict)
@@ -75,7 +75,7 @@ def _read(path: Path) -> PairedDevice | None:
     try:
         d = json.loads(path.read_text("utf-8"))
         return PairedDevice(
-            str(d["id"]), str(d["kind"]), str(d["label"]), str(d["paired_at"]),
+            str(d["id"]), source_kind(d["kind"]), str(d["label"]), str(d["paired_at"]),
             {str(k): str(v) for k, v in (d.get("details") or {}).items()},
         )  # fmt: skip
     except FileNotFoundError:

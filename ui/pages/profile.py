@@ -24,6 +24,7 @@ from typing import Any
 
 from lifelog.api.profile import (
     HistoryEntry,
+    LineSource,
     ProfileReport,
     ProfileView,
     profile_history,
@@ -58,7 +59,7 @@ class Shown:
 
     block: str
     text: str
-    source: str  # inferred | user | hidden
+    source: LineSource
     key: str | None
 
 

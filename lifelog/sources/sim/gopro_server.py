@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
+
+FaultKind = Literal["truncate", "stall", "503", "slow", "wrong_length", "extra_bytes"]
 
 
 @dataclass
 class Fault:
-    kind: str  # truncate | stall | 503 | slow | wrong_length | extra_bytes
+    kind: FaultKind
     times: int | None  # None: every request
     fraction: float = 0.5
     seconds: float = 30.0  # stall: how long the body stops before the connection closes
@@ -234,7 +236,7 @@ class GoProServer:
     def add(self, folder: str, name: str, path: Path, mtime: float) -> None:
         self.state.files[f"{folder}/{name}"] = _File(folder, name, Path(path), int(mtime))
 
-    def fault(self, name: str, kind: str, *, times: int | None = None, **kw: Any) -> None:
+    def fault(self, name: str, kind: FaultKind, *, times: int | None = None, **kw: Any) -> None:
         self.state.faults.setdefault(name, []).append(Fault(kind, times, **kw))
 
     def clear_faults(self) -> None:
