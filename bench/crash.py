@@ -22,8 +22,16 @@ faces, ocr (and their ids), no vault blob that no row references, no ``.tmp-`` f
 no journal entry. ``lifelog transcribe`` is killed the same way (speech journal, utterances
 written, the first file's transcript committed) and re-run: the same utterances as a clean run.
 
+``lifelog sync`` (a paired, simulated DCF card of three clips) is killed at each of its write
+steps for the n-th file — ``partial`` (a ``.part`` download appeared), ``journal`` (its import
+journalled), ``media`` (its media row committed), ``original`` (its encrypted kept copy
+``.lgo`` written), ``ledger`` (the device ledger records it) — and re-run: the same store as a
+clean sync, the same encrypted originals, every file in the ledger, no ``.part``, no plaintext
+copy left in ``originals/``, no ``.tmp-`` file.
+
     .venv/bin/python bench/crash.py            # every point (~6 min on 2 cores)
     .venv/bin/python bench/crash.py --quick    # a few points, like the test suite
+    .venv/bin/python bench/crash.py --only sync    # one command's points (import|transcribe|sync)
 
 Prints a table and writes ``bench/results/crash.json``. ``tests/test_crash_matrix.py`` runs a
 few of the same points through :func:`run_import_point` and :func:`run_transcribe_point`.
@@ -366,6 +374,156 @@ def clean_transcribe(work: Path, speech: Path) -> dict[str, Any]:
     return summary(data)
 
 
+# ------------------------------------------------------------------------------- sync
+SYNC_STEPS = ("partial", "journal", "media", "original", "ledger")
+
+
+def make_card(dst: Path) -> Path:
+    """A folder of mount points holding one simulated camera card (DCF) with three short clips."""
+    from lifelog.sources.sim.clips import make_clips
+    from lifelog.sources.sim.dcf import make_volume
+
+    mounts = dst / "mounts"
+    if not (mounts / "CRASHCAM").is_dir():
+        clips = make_clips(dst / "card-clips", 3, datetime(2024, 5, 20, 9, 0, tzinfo=UTC))
+        make_volume(mounts, "CRASHCAM", "gopro", clips)
+    return mounts
+
+
+def _sync_env(mounts: Path) -> dict[str, str]:
+    return {**cli_env(), "LIFELOG_MOUNT_ROOTS": str(mounts)}
+
+
+def paired_memory(data: Path, mounts: Path) -> str:
+    """A fresh memory with the card paired; the device id."""
+    shutil.rmtree(data, ignore_errors=True)
+    r = subprocess.run([sys.executable, "-m", "lifelog", "--data-dir", str(data), "devices", "pair", "usb",
+                        str(mounts / "CRASHCAM"), "--json"], capture_output=True, text=True, env=_sync_env(mounts),
+                       cwd=REPO, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"pairing the card failed: {r.stderr[-800:]}")
+    return str(json.loads(r.stdout)["id"])
+
+
+def cli_sync(mounts: Path) -> Rerun:
+    def run(data: Path) -> None:
+        r = subprocess.run([sys.executable, "-m", "lifelog", "--data-dir", str(data), "sync", "--json"],
+                           capture_output=True, text=True, env=_sync_env(mounts), cwd=REPO, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"sync failed ({r.returncode}): {r.stderr[-800:]}")
+    return run
+
+
+def _ledger_items(data: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for led in (data / "devices").glob("*/ledger.json"):
+        try:
+            items = json.loads(led.read_text()).get("items") or {}
+        except (OSError, ValueError):
+            continue
+        out.update({k: v.get("status") if isinstance(v, dict) else v for k, v in items.items()})
+    return out
+
+
+def _files_named(d: Path, suffix: str) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob(f"*{suffix}")) if d.is_dir() else []
+
+
+def sync_summary(data: Path) -> dict[str, Any]:
+    """:func:`summary` plus what a sync leaves: kept originals, the ledger, partial downloads."""
+    got = summary(data)
+    originals = data / "originals"
+    got["originals"] = _files_named(originals, ".lgo")
+    got["plain_originals"] = sorted(str(p.relative_to(data)) for p in originals.rglob("*")
+                                    if p.is_file() and p.suffix != ".lgo") if originals.is_dir() else []
+    got["ledger"] = _ledger_items(data)
+    got["partials"] = _files_named(data / "devices", ".part")
+    return got
+
+
+def compare_sync(got: dict[str, Any], clean: dict[str, Any]) -> list[str]:
+    problems = compare(got, clean)
+    if got["originals"] != clean["originals"]:
+        problems.append(f"kept originals {got['originals']}, a clean sync keeps {clean['originals']}")
+    if got["plain_originals"]:
+        problems.append(f"plaintext copies left: {got['plain_originals'][:3]}")
+    if sorted(got["ledger"]) != sorted(clean["ledger"]):
+        problems.append(f"ledger holds {sorted(got['ledger'])}, a clean sync {sorted(clean['ledger'])}")
+    if got["partials"]:
+        problems.append(f"partial downloads left: {got['partials'][:3]}")
+    return problems
+
+
+def kill_sync_at(data: Path, mounts: Path, step: str, nth: int, timeout: float = 300) -> Outcome:
+    """Run ``lifelog sync`` and SIGKILL it when ``step`` of the ``nth`` file shows on disk."""
+    out = Outcome("sync", step, nth)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "lifelog", "--data-dir", str(data), "sync", "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_sync_env(mounts), cwd=REPO)
+    parts: list[str] = []
+    mids: list[str] = []
+    base: dict[str, int] = {}
+    try:
+        while proc.poll() is None and time.monotonic() - t0 < timeout:
+            for name in _files_named(data / "devices", ".part"):
+                if name not in parts:
+                    parts.append(name)
+            for m in _names(data / "journal"):
+                if m not in mids:
+                    mids.append(m)
+                    if len(mids) == nth:
+                        base = {t: versions(data, t) for t in VERSIONED}
+            if step == "partial":
+                hit = len(parts) >= nth
+            elif step == "journal":
+                hit = len(mids) >= nth
+            elif step == "media":
+                hit = bool(base) and versions(data, "media") > base["media"]
+            elif step == "original":
+                hit = len(_files_named(data / "originals", ".lgo")) >= nth
+            else:  # ledger
+                hit = len(_ledger_items(data)) >= nth
+            if hit:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                out.killed = True
+                out.kill_after_s = time.monotonic() - t0
+                break
+            time.sleep(POLL_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    out.seen = _after_kill(data, mids[nth - 1] if len(mids) >= nth else None)
+    out.seen["partials"] = _files_named(data / "devices", ".part")
+    out.seen["originals"] = _files_named(data / "originals", ".lgo")
+    out.seen["ledger"] = len(_ledger_items(data))
+    if base:
+        out.seen["tables_written"] = sorted(t for t in VERSIONED if out.seen["versions"][t] > base[t])
+    return out
+
+
+def run_sync_point(work: Path, mounts: Path, step: str, nth: int, clean: dict[str, Any]) -> Outcome:
+    data = work / f"sync-{step}-{nth}"
+    paired_memory(data, mounts)
+    out = kill_sync_at(data, mounts, step, nth)
+    t = time.monotonic()
+    cli_sync(mounts)(data)
+    out.rerun_s = time.monotonic() - t
+    got = sync_summary(data)
+    out.counts = got["counts"]
+    out.problems = compare_sync(got, clean)
+    out.ok = out.killed and not out.problems
+    return out
+
+
+def clean_sync(work: Path, mounts: Path) -> dict[str, Any]:
+    data = work / "clean-sync"
+    paired_memory(data, mounts)
+    cli_sync(mounts)(data)
+    return sync_summary(data)
+
+
 # ------------------------------------------------------------------------------- the bench
 # file 1 has faces, file 2 text (OCR), file 3 is a photo with a face; "indexes" follows the last file
 ALL_IMPORT_POINTS = [
@@ -376,37 +534,54 @@ ALL_IMPORT_POINTS = [
 QUICK_IMPORT_POINTS = [("blob-tmp", 2), ("frames", 2), ("episodes", 2), ("media", 2)]
 ALL_SPEECH_POINTS = [(s, n) for n in (1, 2) for s in SPEECH_STEPS]
 QUICK_SPEECH_POINTS = [("transcripts", 1)]
+ALL_SYNC_POINTS = [(s, n) for n in (1, 2) for s in SYNC_STEPS]
+QUICK_SYNC_POINTS = [("partial", 2), ("media", 2), ("original", 1), ("ledger", 1)]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="only the points the test suite runs")
+    ap.add_argument("--only", choices=("import", "transcribe", "sync"), action="append",
+                    help="only this command's points (repeatable; default: all three)")
     ap.add_argument("--keep", action="store_true", help="keep the data dirs")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "crash.json")
     args = ap.parse_args(argv)
+    only = set(args.only or ("import", "transcribe", "sync"))
     os.environ.setdefault("LIFELOG_PASSPHRASE", "test passphrase")
     started = datetime.now(UTC)
     load0 = list(os.getloadavg())
     work = Path(tempfile.mkdtemp(prefix="lifelog-crash-"))
     t_all = time.monotonic()
+    clean: dict[str, Any] = {}
+    outcomes: list[Outcome] = []
     try:
         footage, speech = make_inputs(work / "inputs")
-        t = time.monotonic()
-        clean_i = clean_import(work, footage)
-        clean_i_s = time.monotonic() - t
-        t = time.monotonic()
-        clean_t = clean_transcribe(work, speech)
-        clean_t_s = time.monotonic() - t
-        outcomes: list[Outcome] = []
-        points = QUICK_IMPORT_POINTS if args.quick else ALL_IMPORT_POINTS
-        for step, nth in points:
-            o = run_import_point(work, footage, step, nth, clean_i, cli_import(footage))
-            outcomes.append(o)
-            _row(o)
-        for step, nth in QUICK_SPEECH_POINTS if args.quick else ALL_SPEECH_POINTS:
-            o = run_transcribe_point(work, speech, step, nth, clean_t, cli_transcribe)
-            outcomes.append(o)
-            _row(o)
+        if "import" in only:
+            t = time.monotonic()
+            clean_i = clean_import(work, footage)
+            clean.update(import_=clean_i["counts"], import_s=round(time.monotonic() - t, 2))
+            for step, nth in QUICK_IMPORT_POINTS if args.quick else ALL_IMPORT_POINTS:
+                o = run_import_point(work, footage, step, nth, clean_i, cli_import(footage))
+                outcomes.append(o)
+                _row(o)
+        if "transcribe" in only:
+            t = time.monotonic()
+            clean_t = clean_transcribe(work, speech)
+            clean.update(transcribe=clean_t["counts"], transcribe_s=round(time.monotonic() - t, 2))
+            for step, nth in QUICK_SPEECH_POINTS if args.quick else ALL_SPEECH_POINTS:
+                o = run_transcribe_point(work, speech, step, nth, clean_t, cli_transcribe)
+                outcomes.append(o)
+                _row(o)
+        if "sync" in only:
+            mounts = make_card(work / "inputs")
+            t = time.monotonic()
+            clean_s = clean_sync(work, mounts)
+            clean.update(sync=clean_s["counts"], sync_originals=len(clean_s["originals"]),
+                         sync_s=round(time.monotonic() - t, 2))
+            for step, nth in QUICK_SYNC_POINTS if args.quick else ALL_SYNC_POINTS:
+                o = run_sync_point(work, mounts, step, nth, clean_s)
+                outcomes.append(o)
+                _row(o)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -414,19 +589,23 @@ def main(argv: list[str] | None = None) -> int:
     bad = [o for o in outcomes if not o.ok]
     missed = [o for o in outcomes if not o.killed]
     print(f"\n{len(outcomes)} kill points, {len(outcomes) - len(bad)} recovered to a clean run's store; "
-          f"{len(missed)} not reached; {total:.0f} s in all (clean import {clean_i_s:.1f} s, "
-          f"clean transcribe {clean_t_s:.1f} s)")
+          f"{len(missed)} not reached; {total:.0f} s in all "
+          f"(clean runs: {', '.join(f'{k} {v} s' for k, v in clean.items() if k.endswith('_s'))})")
+    if "import_" in clean:
+        clean["import"] = clean.pop("import_")
     doc = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
-        "args": {"quick": args.quick},
+        "args": {"quick": args.quick, "only": sorted(only)},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_avg_at_start": load0, "load_avg_at_end": list(os.getloadavg())},
         "inputs": {"import": "a_obama.mp4 (6 s, faces), b_sign.mp4 (6 s, text), c_biden.jpg (a face)",
-                   "transcribe": "cards_001.wav, cards_002.wav, cards_003.wav"},
-        "clean": {"import": clean_i["counts"], "import_s": round(clean_i_s, 2),
-                  "transcribe": clean_t["counts"], "transcribe_s": round(clean_t_s, 2)},
+                   "transcribe": "cards_001.wav, cards_002.wav, cards_003.wav",
+                   "sync": "a paired simulated DCF card (gopro layout) with 3 clips of 3 s"},
+        "clean": clean,
         "total_s": round(total, 1),
+        "summary": {"points": len(outcomes), "recovered": len(outcomes) - len(bad), "not_reached": len(missed),
+                    "by_command": {c: sum(o.command == c for o in outcomes) for c in sorted(only)}},
         "points": [asdict(o) for o in outcomes],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,4 +4,4 @@ The core library. It never imports Qt (``tests/test_architecture.py`` enforces t
 the desktop app in ``ui/`` calls it through :mod:`lifelog.api`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

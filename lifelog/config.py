@@ -95,6 +95,13 @@ class EpisodeSettings(BaseModel):
     min_episode_s: float = Field(6.0, ge=0.0, title="Shortest episode")
 
 
+#: How long a new memory keeps the faces (crops and descriptors) of people the user has not
+#: named: long enough to notice a recurring face and name it, short enough that passers-by do
+#: not pile up (docs/privacy.md, "Bystanders"). Settings saved before the rule existed keep it
+#: off (:func:`migrate`).
+STRANGER_FACES_DAYS = 90
+
+
 class RetentionSettings(BaseModel):
     """How long each kind of memory is kept (days; None keeps it for ever). Applied by
     ``lifelog retention --apply``, when the app starts and by the nightly maintenance pass; the
@@ -119,8 +126,9 @@ class RetentionSettings(BaseModel):
         None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
     )
     stranger_faces_days: int | None = Field(
-        None, ge=1, title="Keep strangers' faces for",
-        description="Days to keep the faces and face crops of people you have not named.",
+        STRANGER_FACES_DAYS, ge=1, title="Keep strangers' faces for",
+        description="Days to keep the faces, face crops and face descriptors of people you have not named "
+        f"(a new memory: {STRANGER_FACES_DAYS}; a memory whose settings predate the rule keeps it off).",
     )
     trash_days: int = Field(
         30, ge=1, title="Keep the trash for",
@@ -306,6 +314,43 @@ class ConsolidationSettings(BaseModel):
         return self
 
 
+class StorageSettings(BaseModel):
+    """Where the memory's tables live (docs/scale.md): the default local folder ``<data>/db``, another
+    folder, or an S3-compatible object store. **No credentials here**: they come from the environment
+    (``AWS_ACCESS_KEY_ID`` …) or the OS keyring (``lifelog storage set-credentials``). The vault's
+    blobs stay in the data dir. Read by :func:`lifelog.store.location.location_for`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tables: str | None = Field(
+        None, title="Tables",
+        description="A folder (relative to the data dir, or absolute) or s3://bucket/prefix; None: <data>/db.",
+    )
+    endpoint: str | None = Field(
+        None, title="Object store endpoint",
+        description="URL of an S3-compatible server (MinIO, Ceph, Garage …); None: AWS S3.",
+    )
+    region: str | None = Field(None, title="Region", description="The bucket's region (e.g. eu-central-1).")
+    retry_timeout_s: float = Field(
+        30.0, ge=1.0, le=3600.0, title="Give up after",
+        description="Seconds of retrying an unreachable object store before a job stops with an error.",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, v: str | None) -> str | None:
+        from lifelog.store.location import parse_tables_uri
+
+        return parse_tables_uri(v) if v is not None and v.strip() else None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        from lifelog.store.location import parse_endpoint
+
+        return parse_endpoint(v) if v is not None and v.strip() else None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -316,6 +361,7 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings, title="Retention")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, title="Privacy")
     consolidation: ConsolidationSettings = Field(default_factory=ConsolidationSettings, title="Consolidation")
+    storage: StorageSettings = Field(default_factory=StorageSettings, title="Storage")
     timezone: str | None = Field(
         None, title="Time zone", description="IANA zone for days and answers; default: the system's."
     )
@@ -343,6 +389,11 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     if version > SETTINGS_VERSION:
         raise SettingsError(f"settings were written by a newer lifelog (format {version})")
     raw["version"] = SETTINGS_VERSION
+    retention = raw.get("retention")
+    if isinstance(retention, dict) and "stranger_faces_days" not in retention:
+        retention["stranger_faces_days"] = None  # saved before the rule had a default: it stays off
+    elif retention is None and "retention" not in raw:
+        raw["retention"] = {"stranger_faces_days": None}
     return raw
 
 

@@ -22,7 +22,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "lifelog setup: installing Python packages into .venv" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade "pip>=23" >&2
-  .venv/bin/python -m pip install --quiet -c packaging/constraints.txt -e ".[app,dev]" >&2
+  .venv/bin/python -m pip install --quiet -c packaging/constraints.txt -e ".[app,dev,scale]" >&2
   .venv/bin/python -m pip install --quiet --no-deps -c packaging/constraints.txt -r packaging/requirements-nodeps.txt >&2
   echo "$want" > "$stamp"
 fi
@@ -30,6 +30,11 @@ fi
 echo "lifelog setup: building models (cached in models/build/)" >&2
 .venv/bin/python models/build.py >&2
 .venv/bin/python models/wordnet.py >&2  # the WordNet kinds of the ImageNet classes (docs/recall.md)
+
+# The desktop app's system libraries (Qt's platform plugin): named with the packages to install,
+# as a warning only — the tests run Qt offscreen, which needs none of them (lifelog/api/system.py).
+if [ -n "${WAYLAND_DISPLAY:-}" ] && [ -z "${DISPLAY:-}" ]; then gui_platform=wayland; else gui_platform=xcb; fi
+.venv/bin/python -m lifelog.api.system --warn --platform "$gui_platform" || true
 
 echo "lifelog setup: fetching real sample media (cached)" >&2
 .venv/bin/python -m lifelog.sample.fetch >&2 || echo "lifelog setup: sample media could not be fetched; tests that need it will be skipped" >&2

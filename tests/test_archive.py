@@ -113,7 +113,7 @@ def test_export_and_import_round_trip(memory: dict[str, Any], tmp_path: Path) ->
     doc = memory["doc"]
     assert doc["counts"]["episodes"] == 4 and doc["counts"]["people"] >= 1 and doc["counts"]["originals"] == 1
     manifest = json.loads((export / "manifest.json").read_text())
-    assert manifest["format"] == "lifelog-export" and manifest["format_version"] == 1
+    assert manifest["format"] == "lifelog-export" and manifest["format_version"] == 2
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
     assert NAME in (export / "data" / "people.json").read_text(), "the export is open: names in plain JSON"
     assert not list(memory["tmp"].glob("export.partial-*"))

@@ -264,3 +264,34 @@ def test_a_broken_wordnet_file_is_refused_with_its_reason(models_ready: None, tm
     bad.write_text("not json")
     with pytest.raises(LexiconError, match="unreadable"):
         load_wordnet(names, bad)
+
+
+# ------------------------------------------------------------------ label noise and claims (issue 16, session 5)
+def test_the_sign_about_parking_is_read_not_taken_for_a_person(days: tuple[Any, Any]) -> None:
+    a = _ask(days, "what did the sign about parking say?")
+    assert "anyone called" not in a.answer
+    assert a.answer.startswith("The sign about parking read") and "PARKING" in a.answer, a.answer
+    assert a.hits and all(_overlaps(h, _scenes(days[1], text="PARKING")) for h in a.hits)
+    nothing = _ask(days, "what did the sign about cheese say?")
+    assert not nothing.hits and nothing.answer == "I found no sign about cheese.", nothing.answer
+
+
+def test_a_face_is_not_a_ball_or_a_bassoon(days: tuple[Any, Any]) -> None:
+    from lifelog.store.sql import sql_in
+
+    mem = days[0]
+    faces = mem.store.rows("faces", None, columns=["frame_id", "box", "det_score"]).to_pylist()
+    filled = {f["frame_id"] for f in faces if f["det_score"] >= 0.8 and f["box"][2] * f["box"][3] >= 0.1}
+    assert filled  # the meetings' faces
+    rows = mem.store.rows("frames", sql_in("id", sorted(filled)), columns=["labels", "label_scores"]).to_pylist()
+    noise = {"ping-pong ball", "bassoon", "oboe", "flute", "whistle"}
+    assert not [(lab, p) for r in rows for lab, p in zip(r["labels"], r["label_scores"], strict=True)
+                if lab in noise and p >= 0.05]
+    # The cats' faces (detections at ~0.5) keep their labels: the cat is still found.
+    assert _ask(days, "when did I last see a cat?").hits
+
+
+def test_a_kind_resting_on_one_weak_label_is_not_claimed(days: tuple[Any, Any]) -> None:
+    a = _ask(days, "did I see any musical instruments?")
+    assert not _CONFIDENT_WRONG.match(a.answer), a.answer  # no instrument was there
+    assert not a.hits or a.answer.startswith("I'm not sure I saw musical instruments"), a.answer

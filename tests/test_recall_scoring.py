@@ -424,3 +424,12 @@ def test_places_the_classifier_has_no_class_for(places: tuple[Path, dict[str, da
     else:
         assert a.hits and a.hits[0].start == taken[photo], (a.answer, [(h.start, h.score) for h in a.hits])
         assert any(e.kind == "label" for e in a.hits[0].evidence)  # the objects that made it a garden…
+
+
+def test_about_splits_a_phrase_so_the_sign_is_the_head() -> None:
+    from lifelog.recall.score import TEXT_LINKS, head_noun, noun_chunks
+
+    # "what did the sign about parking say?" is about a sign (its words: parking), not a person.
+    assert head_noun("sign about parking") == "sign"
+    assert noun_chunks("the sign about parking") == [("sign", ""), ("parking", "about")]
+    assert "about" in TEXT_LINKS

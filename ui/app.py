@@ -1,26 +1,17 @@
-"""The lifelog desktop app: a main window with a navigation list on the left and one page at a
-time on the right (a ``QStackedWidget``), a menu and a status bar.
+"""``lifelog app``: start the desktop app (the window itself is :mod:`ui.main_window`).
 
-Pages are registered in one place, :data:`PAGES`: add a page with one line
-``PageSpec("key", "Title", PageClass)``. The third field is any :data:`PageFactory` — the page
-class itself, or a function taking the context — and it is called as ``factory(ctx)`` with the
-window's :class:`ui.context.AppContext` when the window is built. A page may define any of these
-(all optional):
+Start-up is ordered for a fast first window (issue #18, measured by ``bench/startup.py``):
+importing this module costs only Qt; :func:`main` takes the instance lock, shows a start
+window ("Opening your memory…", the size and title of the main window) within a fraction of a
+second, and only then imports the core and the pages (LanceDB alone takes seconds to import),
+opens the memory — asking for its passphrase where no keyring holds the key — and puts the main
+window in its place.
 
-``show_with(**kw)``   called by ``ctx.navigate(key, **kw)`` after the page is shown
-``on_changed(what)``  another page changed the memory (``ctx.changed("episodes" | "people" | …)``)
-``focus_box()``       (the Ask page) Ctrl+K puts the cursor in the question box
-``can_close()``       asked before the window closes; False keeps it open (e.g. an import runs)
-``before_close()``    the window is closing: cancel long work (the window then waits for the pools)
-``read_only``         attribute set to True when the memory folder cannot be written
+A second start on the same memory brings the first app's window to the front
+(:func:`ui.instance.knock`) and exits; closing the window can keep lifelog running in the tray
+(:mod:`ui.tray`, asked once).
 
-Threading: every core call goes through ``ctx.tasks`` (reads on a small pool, writes serialised
-on one thread); the UI thread only renders plain data. See docs/app.md.
-
-At start-up the window applies the retention rules (and purges the trash of what has been there
-longer than ``retention.trash_days``) once, on its write thread, and says in the status bar what
-was removed, if anything (:meth:`MainWindow.apply_retention_at_start`). The status bar also
-offers **Undo** after a move to the trash (:mod:`ui.trash`).
+``MainWindow``, ``PAGES``, ``PageSpec``… are still importable from here (loaded on first use).
 """
 
 from __future__ import annotations
@@ -28,379 +19,62 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lifelog.api import Memory
-from lifelog.api.settings import chosen_data_dir
-from lifelog.api.settings import data_dir as default_data_dir
-from ui.archive import Archiver, archiver_for
-from ui.context import AppContext
-from ui.forget import Forgetter, forgetter_for
-from ui.pages.ask import AskPage
-from ui.pages.connected import ConnectedPage
-from ui.pages.devices import DevicesPage
-from ui.pages.importer import Page as ImportPage
-from ui.pages.objects import ObjectsPage
-from ui.pages.people import PeoplePage
-from ui.pages.profile import ProfilePage
-from ui.pages.settings import Page as SettingsPage
-from ui.pages.timeline import TimelinePage
-from ui.pages.upkeep import SchedulerKeeper, UpkeepIndicator, UpkeepPage
-from ui.pages.welcome import Page as WelcomePage
-from ui.pages.welcome import is_first_run
-from ui.qt import (
-    QAction,
-    QApplication,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QFileDialog,
-    QHBoxLayout,
-    QKeySequence,
-    QListWidget,
-    QListWidgetItem,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QShortcut,
-    QSize,
-    QStackedWidget,
-    Qt,
-    QTimer,
-    QWidget,
-)
-from ui.tasks import Tasks
-from ui.trash import UNDO_MS, Trasher, trasher_for
-from ui.widgets import thumbs_for
+from ui.qt import QApplication, QLabel, QMessageBox, Qt, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from ui.main_window import (
+        FIRST_RUN_PAGE,
+        PAGES,
+        START_PAGE,
+        UI_SWITCH_INTERVAL_S,
+        MainWindow,
+        PageFactory,
+        PageSpec,
+    )
+
+__all__ = ["FIRST_RUN_PAGE", "PAGES", "START_PAGE", "UI_SWITCH_INTERVAL_S", "MainWindow", "PageFactory", "PageSpec",
+           "StartWindow", "main"]
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval for the app process (ui.main_window.UI_SWITCH_INTERVAL_S)
+_FROM_WINDOW = {"FIRST_RUN_PAGE", "PAGES", "START_PAGE", "UI_SWITCH_INTERVAL_S", "MainWindow", "PageFactory",
+                "PageSpec"}
 
 
-PageFactory = Callable[[AppContext], QWidget]
-"""What builds a page: its class, or a function, called with the window's context."""
+def __getattr__(name: str) -> Any:
+    if name in _FROM_WINDOW:
+        from ui import main_window
+
+        return getattr(main_window, name)
+    raise AttributeError(f"module 'ui.app' has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class PageSpec:
-    key: str  # what ctx.navigate() takes
-    title: str  # shown in the navigation and the Go menu
-    page: PageFactory  # called as page(ctx) when the window is built
-    nav: bool = True  # False: reachable by navigate() only (e.g. the first-run welcome)
+class StartWindow(QWidget):
+    """What shows while the core loads: the main window's title and size, and one line."""
 
-
-# One line per page, in navigation order.
-PAGES: list[PageSpec] = [
-    PageSpec("timeline", "Timeline", TimelinePage),
-    PageSpec("ask", "Ask", AskPage),
-    PageSpec("people", "People", PeoplePage),
-    PageSpec("objects", "Objects", ObjectsPage),
-    PageSpec("import", "Import", ImportPage),
-    PageSpec("devices", "Devices", DevicesPage),
-    PageSpec("profile", "Profile", ProfilePage),
-    PageSpec("upkeep", "Upkeep", UpkeepPage),
-    PageSpec("connected", "Connected apps", ConnectedPage),
-    PageSpec("settings", "Settings", SettingsPage),
-    PageSpec("welcome", "Welcome", WelcomePage, nav=False),
-]
-
-START_PAGE = "timeline"
-UI_SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval for the app process (see main)
-FIRST_RUN_PAGE = "welcome"  # shown instead when the memory is empty, if such a page is registered
-
-
-class MainWindow(QMainWindow):
-    def __init__(self, memory: Memory, now: datetime | None = None, *, read_only: bool = False,
-                 pages: list[PageSpec] | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         super().__init__()
-        self.memory = memory
-        self.read_only = read_only
-        self.tasks = Tasks(self)
-        self.tasks.error.connect(lambda msg: self.status(f"Error: {msg}"))
-        fixed_now = now
-
-        def now_fn() -> datetime:
-            return fixed_now if fixed_now is not None else datetime.now().astimezone()
-
-        self.ctx = AppContext(memory=memory, tasks=self.tasks, now=now_fn, navigate=self.navigate,
-                              status=self.status, changed=self.changed)
-        self.thumbs = thumbs_for(memory, self.tasks)
-        self.setWindowTitle(f"lifelog — {memory.data_dir}" + ("  (read-only)" if read_only else ""))
+        self.setObjectName("start_window")
+        self.setWindowTitle(f"lifelog — {folder}")
         self.resize(1280, 800)
-        self.setAcceptDrops(True)
-
-        self.nav = QListWidget()
-        self.nav.setFixedWidth(150)
-        self.nav.setIconSize(QSize(16, 16))
-        f = self.nav.font()
-        f.setPointSizeF(f.pointSizeF() * 1.15)
-        self.nav.setFont(f)
-        self.nav.setSpacing(3)
-        self.stack = QStackedWidget()
-        self.specs: list[PageSpec] = list(pages if pages is not None else PAGES)
-        self.pages: dict[str, QWidget] = {}
-        for spec in self.specs:
-            page = spec.page(self.ctx)
-            if read_only and hasattr(page, "read_only"):
-                page.read_only = True
-            self.pages[spec.key] = page
-            self.stack.addWidget(page)
-            if spec.nav:
-                item = QListWidgetItem(spec.title)
-                item.setData(Qt.ItemDataRole.UserRole, spec.key)
-                self.nav.addItem(item)
-        forgetter_for(self.ctx).read_only = read_only
-        self.trasher = trasher_for(self.ctx)
-        self.trasher.read_only = read_only
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.setObjectName("undo_trash")
-        self.undo_button.setToolTip("Restore what was just moved to the trash")
-        self.undo_button.setVisible(False)
-        self.undo_button.clicked.connect(self.trasher.undo)
-        self.statusBar().addPermanentWidget(self.undo_button)
-        from ui.capture import CaptureToggle  # the pause for everything (issue #13)
-
-        self.capture_toggle = CaptureToggle(memory.data_dir, self)
-        self.statusBar().addPermanentWidget(self.capture_toggle)
-        # the nightly pass: an indicator while one runs (here or in `lifelog service`), and the
-        # schedule hosted by this window once start_scheduler() is called (main() does; issue #14)
-        self.upkeep_indicator = UpkeepIndicator(self.ctx)
-        self.statusBar().addPermanentWidget(self.upkeep_indicator)
-        self.scheduler = SchedulerKeeper(self.ctx)
-        self.service_pid: int | None = None  # `lifelog service` started on close (keep running)
-        self._undo_timer = QTimer(self)
-        self._undo_timer.setSingleShot(True)
-        self._undo_timer.timeout.connect(lambda: self.undo_button.setVisible(False))
-        self.trasher.undo_changed.connect(self._offer_undo)
-        self.nav.currentItemChanged.connect(self._nav_changed)
-        central = QWidget()
-        row = QHBoxLayout(central)
-        row.setContentsMargins(4, 4, 4, 0)
-        row.addWidget(self.nav)
-        row.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
-
-        self._build_menu()
-        self.focus_ask = QShortcut(QKeySequence("Ctrl+K"), self)
-        self.focus_ask.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.focus_ask.activated.connect(self.focus_ask_box)
-        self.status(f"Memory: {memory.data_dir}" + (" — read-only: browsing only" if read_only else ""))
-        self.navigate(START_PAGE)
-        if FIRST_RUN_PAGE in self.pages:
-            # empty and never opened (a marker file)
-            self.tasks.read(lambda: 0 if is_first_run(memory) else 1, self._first_run)
-        self.retention_result: Any = None  # what the start-up retention removed (a RetentionPlan), once done
-        if not read_only:
-            self.apply_retention_at_start()
-
-    # ------------------------------------------------------------------ pages
-    @property
-    def import_page(self) -> QWidget | None:
-        """The Import page when one is registered (drops and File ▸ Import go there)."""
-        return self.pages.get("import")
-
-    def page(self, key: str) -> QWidget:
-        return self.pages[key]
-
-    def current_key(self) -> str:
-        current = self.stack.currentWidget()
-        return next((k for k, p in self.pages.items() if p is current), "")
-
-    def navigate(self, key: str, **kwargs: Any) -> None:
-        page = self.pages.get(key)
-        if page is None:
-            self.status(f"There is no {key} page in this app.")
-            return
-        self.stack.setCurrentWidget(page)
-        for i in range(self.nav.count()):
-            item = self.nav.item(i)
-            if item.data(Qt.ItemDataRole.UserRole) == key and self.nav.currentRow() != i:
-                self.nav.blockSignals(True)
-                self.nav.setCurrentRow(i)
-                self.nav.blockSignals(False)
-        if kwargs:
-            show_with = getattr(page, "show_with", None)
-            if callable(show_with):
-                show_with(**kwargs)
-            elif "paths" in kwargs and callable(getattr(page, "add_paths", None)):
-                page.add_paths(kwargs["paths"])  # type: ignore[attr-defined]
-
-    def _nav_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
-        if current is not None:
-            self.navigate(str(current.data(Qt.ItemDataRole.UserRole)))
-
-    def status(self, message: str) -> None:
-        self.statusBar().showMessage(message)
-
-    def changed(self, what: str) -> None:
-        """Tell every page that the memory changed (they re-read what they show)."""
-        for page in self.pages.values():
-            hook = getattr(page, "on_changed", None)
-            if callable(hook):
-                hook(what)
-
-    def _offer_undo(self, offered: bool) -> None:
-        self.undo_button.setVisible(offered)
-        if offered:
-            self._undo_timer.start(UNDO_MS)
-
-    def apply_retention_at_start(self) -> None:
-        """The retention rules and the trash's purge, once, on the write thread. Another process
-        writing (an import from the command line) is not waited for: the next start does it."""
-        memory, now = self.memory, self.ctx.now
-
-        def work() -> Any:
-            from lifelog.api.errors import WriteLockBusy
-
-            try:
-                return memory.apply_retention(now())
-            except WriteLockBusy:
-                return None
-
-        def done(plan: Any) -> None:
-            self.retention_result = plan
-            if plan is not None and not plan.is_empty():
-                removed = plan.describe().removeprefix("retention will remove ")
-                self.status(f"Retention removed for good: {removed} (rules in Settings ▸ Privacy).")
-                self.changed("forgotten")
-
-        def failed(msg: str) -> None:
-            self.retention_result = False
-            self.status(f"Retention could not be applied: {msg}")
-
-        self.tasks.write(work, done, failed)
-
-    def focus_ask_box(self) -> None:
-        self.navigate("ask")
-        page = self.pages.get("ask")
-        focus = getattr(page, "focus_box", None)
-        if callable(focus):
-            focus()
-
-    def _first_run(self, episodes: int) -> None:
-        if episodes == 0 and self.current_key() == START_PAGE:
-            self.navigate(FIRST_RUN_PAGE)
-
-    # ------------------------------------------------------------------- menu
-    def _build_menu(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self.import_files_action = QAction("Import &files…", self)
-        self.import_files_action.setShortcut(QKeySequence("Ctrl+O"))
-        self.import_files_action.triggered.connect(lambda: self.import_dialog(folder=False))
-        self.import_folder_action = QAction("Import f&older…", self)
-        self.import_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
-        self.import_folder_action.triggered.connect(lambda: self.import_dialog(folder=True))
-        for a in (self.import_files_action, self.import_folder_action):
-            a.setEnabled(self.import_page is not None and not self.read_only)
-            file_menu.addAction(a)
-        file_menu.addSeparator()
-        self.archiver = archiver_for(self.ctx)  # File ▸ Export memory… / Import archive… (ui/archive.py)
-        self.archiver.read_only = self.read_only
-        self.export_action = QAction("&Export memory…", self)
-        self.export_action.triggered.connect(lambda: self.archiver.export_dialog(self))
-        self.import_archive_action = QAction("Import &archive…", self)
-        self.import_archive_action.setEnabled(not self.read_only)
-        self.import_archive_action.triggered.connect(lambda: self.archiver.import_dialog(self))
-        file_menu.addAction(self.export_action)
-        file_menu.addAction(self.import_archive_action)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-
-        go = bar.addMenu("&Go")
-        n = 0
-        for spec in self.specs:
-            if not spec.nav:
-                continue
-            n += 1
-            action = QAction(spec.title, self)
-            if n <= 9:
-                action.setShortcut(QKeySequence(f"Ctrl+{n}"))
-            action.triggered.connect(lambda _=False, k=spec.key: self.navigate(k))
-            go.addAction(action)
-        ask = QAction("Ask a question", self)
-        ask.setShortcut(QKeySequence("Ctrl+K"))
-        ask.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window-wide shortcut handles it
-        ask.triggered.connect(self.focus_ask_box)
-        go.addSeparator()
-        go.addAction(ask)
-
-    def import_dialog(self, folder: bool) -> None:
-        page = self.import_page
-        if page is None:
-            return
-        self.navigate("import")
-        chooser = getattr(page, "choose_folder" if folder else "choose_files", None)
-        if callable(chooser):
-            chooser()
-            return
-        if folder:
-            d = QFileDialog.getExistingDirectory(self, "Import a folder")
-            paths = [Path(d)] if d else []
-        else:
-            files, _ = QFileDialog.getOpenFileNames(self, "Import files")
-            paths = [Path(f) for f in files]
-        if paths:
-            self.navigate("import", paths=paths)
-
-    # ------------------------------------------------------- drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.import_page is not None and event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths and self.import_page is not None:
-            event.acceptProposedAction()
-            self.navigate("import", paths=paths)
-
-    # ------------------------------------------------------------------ close
-    def closeEvent(self, event: QCloseEvent) -> None:
-        for page in self.pages.values():
-            can_close = getattr(page, "can_close", None)
-            if callable(can_close) and not can_close():
-                event.ignore()
-                return
-        for page in self.pages.values():
-            before = getattr(page, "before_close", None)
-            if callable(before):
-                before()
-        forgetter = self.tasks.findChild(Forgetter)
-        if isinstance(forgetter, Forgetter):
-            forgetter.before_close()  # stops waiting for another writer; a forget begun finishes
-        trasher = self.tasks.findChild(Trasher)
-        if isinstance(trasher, Trasher):
-            trasher.before_close()
-        archiver = self.tasks.findChild(Archiver)
-        if isinstance(archiver, Archiver):
-            archiver.before_close()  # a running export or import stops at its next check, leaving nothing
-        self.tasks.wait_idle()  # writes finish or stop at their next cancel check
-        self.scheduler.stop()  # a scheduled pass running here is cancelled; the next one finishes it
-        self.service_pid = self.scheduler.after_close(self.read_only)  # "keep running in the background"
-        event.accept()
-
-    def start_scheduler(self) -> None:
-        """Host the nightly consolidation schedule in this window unless another process (the
-        background service, another app) does; stopped when the window closes."""
-        if not self.read_only:
-            self.scheduler.start()
+        lay = QVBoxLayout(self)
+        self.label = QLabel("Opening your memory…")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        f = self.label.font()
+        f.setPointSizeF(f.pointSizeF() * 1.4)
+        self.label.setFont(f)
+        lay.addWidget(self.label)
 
 
 def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int:
     """``lifelog app``: open the window on a memory folder; returns the exit code."""
     # Everything the app (LanceDB, the vault, the Wi-Fi receiver, sync) creates is private to
-    # the user: umask 0o077 before anything is written (docs/privacy.md).
-    from lifelog.api.memory import use_private_umask
-
-    use_private_umask()
+    # the user: umask 0o077 before anything is written (docs/privacy.md; lifelog.store.modes).
+    os.umask(0o077)
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("lifelog")
@@ -409,8 +83,10 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     follow_system(app)
     # A worker running Python code (an import) hands the GIL back to the UI thread within 1 ms
     # instead of 5: measured in bench/ui.py, it cuts the longest event-loop stall of an import.
-    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
-    from ui.instance import AlreadyRunning, InstanceLock
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    from lifelog.api.settings import chosen_data_dir
+    from lifelog.api.settings import data_dir as default_data_dir
+    from ui.instance import AlreadyRunning, FrontDoor, InstanceLock, knock
 
     folder = default_data_dir(data_dir)
     if not data_dir and not os.environ.get("LIFELOG_HOME"):
@@ -418,22 +94,42 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     try:
         lock = InstanceLock.acquire(folder)
     except AlreadyRunning as e:
+        if knock(folder):  # the first app brought its window to the front
+            print(f"lifelog is already open on {folder}: its window was brought to the front", file=sys.stderr)
+            return 0
         QMessageBox.critical(None, "lifelog is already open", str(e))
         return 2
+    start = StartWindow(folder)
+    start.show()
+    app.processEvents()
+    door: FrontDoor | None = None
     try:
+        if not lock.read_only:
+            try:
+                door = FrontDoor(folder, lambda: None)
+            except OSError as e:  # a second start then shows the message instead
+                log.warning("no front door for a second start: %s", e)
         try:
             from ui.passphrase import open_memory_asking  # asks for the passphrase where no keyring is
 
-            opened = open_memory_asking(folder)
+            opened = open_memory_asking(folder, parent=start)
         except Exception as e:  # a clear message instead of a traceback (bad folder…)
             log.exception("cannot open the memory")
-            QMessageBox.critical(None, "lifelog cannot open this memory", f"{folder}:\n{e}")
+            QMessageBox.critical(start, "lifelog cannot open this memory", f"{folder}:\n{e}")
             return 2
         if opened is None:  # the passphrase was not given
             return 1
         memory = opened
+        from ui.main_window import MainWindow
+
         win = MainWindow(memory, now=now, read_only=lock.read_only)
+        win.setGeometry(start.geometry())
         win.show()
+        start.close()
+        if door is not None:
+            door.on_knock = win.open_from_tray
+        # with a tray, a hidden window is not "the last window closed": Quit quits
+        app.setQuitOnLastWindowClosed(not win.tray.visible)
         win.start_scheduler()
         # What is loaded by now lives as long as the app: out of the collector's sight, a full
         # collection no longer walks it (111 ms stalls on a day switch before; bench/timeline.py)
@@ -445,4 +141,7 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
             win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
         return int(app.exec())
     finally:
+        start.close()
+        if door is not None:
+            door.close()
         lock.release()

@@ -9,6 +9,11 @@ A folder that cannot be written (a read-only disk or mount, no permission) canno
 :meth:`InstanceLock.acquire` then returns a lock with ``read_only=True`` and the app opens the
 memory for browsing only (its Import page refuses with a clear message).
 
+A second start on the same folder first knocks (:func:`knock`) on the first app's :class:`FrontDoor`
+(a ``QLocalServer`` in the memory folder): the first app brings its window to the front (also
+out of the tray) and the second exits quietly. Only when nobody answers (the holder is not an
+app: a test, an older version) is the message shown.
+
 The import's own ``write.lock`` (``lifelog.store.lock.write_lock``) still guards every
 write, so the CLI and the app never write at the same time either.
 """
@@ -18,8 +23,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LOCK_FILE = "app.lock"
 
@@ -80,3 +87,75 @@ def _read_pid(fd: int) -> int | None:
         return int(raw) if raw.isdigit() else None
     except OSError:
         return None
+
+
+# ---------------------------------------------------------------- bringing the first app to the front
+FRONT_SOCKET = "run/app.sock"
+KNOCK = b"front\n"
+
+
+def front_socket(data_dir: Path) -> Path:
+    return Path(data_dir) / FRONT_SOCKET
+
+
+def knock(data_dir: Path, timeout_ms: int = 2000) -> bool:
+    """Ask the app that holds this memory to bring its window to the front; True when it said it
+    did. Only a socket owned by this user, private, in the private memory folder is used."""
+    from lifelog.api.handoff import trusted_socket
+    from ui.qt import QLocalSocket
+
+    path = front_socket(data_dir)
+    if not trusted_socket(path):
+        return False
+    sock = QLocalSocket()
+    sock.connectToServer(str(path))
+    if not sock.waitForConnected(timeout_ms):
+        return False
+    try:
+        sock.write(KNOCK)
+        sock.flush()
+        if not sock.waitForReadyRead(timeout_ms):
+            return False
+        return bytes(sock.readAll().data()).startswith(b"ok")
+    finally:
+        sock.disconnectFromServer()
+
+
+class FrontDoor:
+    """The first app's end of :func:`knock`: a ``QLocalServer`` on ``<data>/run/app.sock``
+    (mode 0700 via ``UserAccessOption``, in the 0700 memory folder); ``on_knock`` is called on the
+    UI thread for each knock. Only the holder of the instance lock opens it, so a socket file
+    found there was left by a killed app and is replaced."""
+
+    def __init__(self, data_dir: Path, on_knock: Callable[[], None]) -> None:
+        from ui.qt import QLocalServer
+
+        self.path = front_socket(data_dir)
+        self.on_knock = on_knock
+        self.knocks = 0
+        self.server = QLocalServer()
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        QLocalServer.removeServer(str(self.path))  # a stale socket of a killed app
+        self.listening = bool(self.server.listen(str(self.path)))
+        self.server.newConnection.connect(self._connection)
+
+    def _connection(self) -> None:
+        while self.server.hasPendingConnections():
+            conn = self.server.nextPendingConnection()
+            if conn is None:
+                return
+            conn.readyRead.connect(lambda c=conn: self._read(c))
+            conn.disconnected.connect(conn.deleteLater)
+
+    def _read(self, conn: Any) -> None:
+        if bytes(conn.readAll().data()).startswith(KNOCK.strip()):
+            self.knocks += 1
+            conn.write(b"ok\n")
+            conn.flush()
+            self.on_knock()
+
+    def close(self) -> None:
+        if self.listening:
+            self.server.close()  # removes the socket file
+            self.listening = False

@@ -212,3 +212,9 @@ _pin_none()
 from PySide6.QtWidgets import QSlider  # noqa: E402
 
 __all__ += ["QSlider"]
+
+# Names used by the tray, bringing the first window to the front and the Settings wheel guard (issue #18).
+from PySide6.QtNetwork import QLocalServer, QLocalSocket  # noqa: E402
+from PySide6.QtWidgets import QAbstractSpinBox, QMenu, QSystemTrayIcon  # noqa: E402
+
+__all__ += ["QAbstractSpinBox", "QLocalServer", "QLocalSocket", "QMenu", "QSystemTrayIcon"]

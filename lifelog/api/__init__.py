@@ -15,10 +15,33 @@ Long operations take a progress callback (plain dataclasses) and a ``threading.E
 cancel; none of them knows about widgets or terminals.
 """
 
-from lifelog.api.memory import DayInfo, EpisodeInfo, EpisodeMedia, FrameInfo, Memory, UtteranceInfo
-from lifelog.ingest.pipeline import ImportFailure, ImportResult
-from lifelog.objects.timeline import ObjectInfo, ObjectSighting
-from lifelog.people.types import FaceInfo, PersonInfo
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lifelog.api.memory import DayInfo, EpisodeInfo, EpisodeMedia, FrameInfo, Memory, UtteranceInfo
+    from lifelog.ingest.pipeline import ImportFailure, ImportResult
+    from lifelog.objects.timeline import ObjectInfo, ObjectSighting
+    from lifelog.people.types import FaceInfo, PersonInfo
+
+# Loaded on first use (PEP 562): importing a light module of the door (``lifelog.api.handoff``,
+# ``lifelog.api.background``) must not import LanceDB (seconds of a cold start, issue #18).
+_LAZY = {"DayInfo": "lifelog.api.memory", "EpisodeInfo": "lifelog.api.memory", "EpisodeMedia": "lifelog.api.memory",
+         "FrameInfo": "lifelog.api.memory", "Memory": "lifelog.api.memory", "UtteranceInfo": "lifelog.api.memory",
+         "ImportFailure": "lifelog.ingest.pipeline", "ImportResult": "lifelog.ingest.pipeline",
+         "ObjectInfo": "lifelog.objects.timeline", "ObjectSighting": "lifelog.objects.timeline",
+         "FaceInfo": "lifelog.people.types", "PersonInfo": "lifelog.people.types"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lifelog.api' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DayInfo",

@@ -226,6 +226,13 @@ class Memory:
                 self.refresh_places()
             except Exception as e:  # the fixes are stored; the next import or the nightly pass places them
                 result.warnings.append(ImportFailure(str(self.data_dir), f"places not updated: {e}"))
+            try:  # the new episodes join the graph; the nightly pass completes it (docs/graph.md)
+                from lifelog.graph.build import build_graph
+
+                with write_lock(self.data_dir):
+                    build_graph(self.store, self.vault, result.episodes)
+            except Exception as e:
+                result.warnings.append(ImportFailure(str(self.data_dir), f"graph not updated: {e}"))
         if result.episodes:
             try:  # new moments get words at once (docs/profile.md), not only after the nightly pass
                 self.describe_episodes(result.episodes)
@@ -607,6 +614,12 @@ class Memory:
                 from lifelog.speech.speakers import reattribute
 
                 reattribute(self.store)
+            try:  # names and merges reach the graph at once, so its history has every name (docs/graph.md)
+                from lifelog.graph.build import build_graph
+
+                build_graph(self.store, self.vault, [])
+            except Exception as e:  # the nightly pass builds it
+                logging.getLogger(__name__).warning("graph not updated after a people edit: %s", e)
         self._describe_quietly()  # names in the descriptions follow the edit
         return out
 

@@ -6,13 +6,17 @@
 * what each part of the pipeline uses (:func:`models_in_use`): the visual and text encoders,
   the face models, speech and OCR.
 
-Re-indexing existing frames with the active model is :meth:`lifelog.api.Memory.reindex_image_text`.
+Re-indexing existing frames with the active model: :func:`reindex_image_text` (on this process, or
+on Ray with ``engine="ray"``; docs/scale.md), or :meth:`lifelog.api.Memory.reindex_image_text`.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Protocol
 
 from lifelog.config import Settings
 from lifelog.encoders import get_text_encoder, get_visual_encoder
@@ -35,8 +39,12 @@ from lifelog.encoders.registry import (
 from lifelog.encoders.registry import RegistryError as ModelRegistryError
 from lifelog.encoders.vectors import stale_frames
 from lifelog.faces.models import FaceModels
+from lifelog.ingest.reindex import ReindexProgress, ReindexResult
+from lifelog.ingest.reindex_ray import RAY_MISSING, RayUnavailable
 from lifelog.ocr.read import MODEL as OCR_MODEL
 from lifelog.store.db import Store
+from lifelog.store.joblock import JobBusy, job_lock
+from lifelog.store.vault import Vault
 
 FACE_MODELS = f"{FaceModels.detector_name} + {FaceModels.descriptor_name}"
 """The face detector and descriptor, as one line."""
@@ -80,6 +88,57 @@ def frames_to_reindex(data_dir: Path, model: InstalledModel) -> int:
     return stale_frames(Store(data_dir), model)
 
 
+Engine = Literal["local", "ray"]
+ENGINES: tuple[Engine, ...] = ("local", "ray")
+
+
+class _HasStoreAndVault(Protocol):
+    @property
+    def store(self) -> Store: ...
+    @property
+    def vault(self) -> Vault: ...
+
+
+def reindex_image_text(
+    memory: _HasStoreAndVault,
+    *,
+    engine: Engine = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[ReindexProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> ReindexResult:
+    """Give every frame a vector of the active image-text model, on this process (``local``, the
+    default) or on Ray (``ray``: a local Ray, or the cluster at ``address``; docs/scale.md).
+
+    One re-index per memory at a time: a second is refused (:class:`JobBusy`).
+    :class:`RayUnavailable` when Ray is asked for and not installed (``lifelog[scale]``)."""
+    from lifelog.encoders.registry import RegistryError, active_model
+
+    model = active_model(memory.store.data_dir)
+    if model is None:
+        raise RegistryError("the offline default is in use: nothing to re-index")
+    if engine == "ray":
+        from lifelog.ingest.reindex_ray import reindex_on_ray
+
+        return reindex_on_ray(memory.store, memory.vault, model, address=address, workers=workers,
+                              progress=progress, cancel=cancel)
+    if engine != "local":
+        raise ValueError(f"unknown engine {engine!r} (use local or ray)")
+    from lifelog.ingest.reindex import reindex
+    from lifelog.ingest.reindex_ray import JOB_LOCK
+
+    with job_lock(memory.store.data_dir, JOB_LOCK, "a re-index"):
+        return reindex(memory.store, memory.vault, model, progress=progress, cancel=cancel)
+
+
+def ray_installed() -> bool:
+    """Is the optional Ray engine installed (``pip install 'lifelog[scale]'``)?"""
+    from lifelog.ingest.reindex_ray import ray_installed as installed
+
+    return installed()
+
+
 def _line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -88,18 +147,24 @@ def _line(e: BaseException) -> str:
 __all__ = [
     "DEFAULT_DESCRIPTION",
     "DEFAULT_NAME",
+    "ENGINES",
     "FACE_MODELS",
     "OCR_MODEL",
+    "RAY_MISSING",
     "FaceModels",
     "InstallCancelled",
     "InstallError",
     "InstallProgress",
     "InstalledModel",
+    "JobBusy",
     "ModelFile",
     "ModelInUse",
     "ModelMissingError",
     "ModelRegistryError",
     "ModelSpec",
+    "RayUnavailable",
+    "ReindexProgress",
+    "ReindexResult",
     "active_model",
     "active_name",
     "frames_to_reindex",
@@ -109,7 +174,9 @@ __all__ = [
     "installed_models",
     "manifest",
     "models_in_use",
+    "ray_installed",
     "read_installed",
+    "reindex_image_text",
     "set_active",
     "spec",
 ]

@@ -71,7 +71,11 @@ def name_place(mem: Memory, place_id: str, name: str) -> PlaceInfo:
     """:class:`PlacesError` for an unknown id, an empty or over-long name, or a name another
     place has."""
     with write_lock(mem.data_dir):
-        return _local(mem, _places(mem).name(place_id, name))
+        named = _places(mem).name(place_id, name)
+        from lifelog.graph.build import build_graph
+
+        build_graph(mem.store, mem.vault, [])  # the name's history (docs/graph.md)
+        return _local(mem, named)
 
 
 def refresh_places(mem: Memory) -> RefreshReport:

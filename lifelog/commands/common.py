@@ -107,7 +107,18 @@ def private_process() -> None:
 
 def open_memory(args: argparse.Namespace) -> Any:
     from lifelog.api import Memory
+    from lifelog.api.system import check_data_dir, data_dir_error
 
-    return Memory(getattr(args, "data_dir", None))
+    # A memory on a disk that is not mounted, or a folder that cannot be made: say so (exit 1).
+    path, problem = check_data_dir(getattr(args, "data_dir", None))
+    if problem:
+        raise CliError(problem, EXIT_ERROR)
+    try:
+        return Memory(getattr(args, "data_dir", None))
+    except OSError as e:
+        said = data_dir_error(path, e)
+        if said is None:
+            raise
+        raise CliError(said, EXIT_ERROR) from e
 
 

@@ -115,6 +115,7 @@ def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
         consolidate,
         devices,
         grants,
+        graph,
         keys,
         mcp,
         models,
@@ -122,12 +123,13 @@ def _register_extensions(sub: Any, common: argparse.ArgumentParser) -> None:
         privacy,
         profile,
         service,
+        storage,
         wifi,
     )
 
     # forget, audit (privacy); export, import-archive (archive); profile …
     for mod in (devices, wifi, models, privacy, archive, capture, keys, mcp, profile, grants, consolidate, service,
-                places):
+                places, storage, graph):
         _EXTENSION_COMMANDS.update(mod.register(sub, common))
 
 
@@ -236,34 +238,35 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from lifelog.api.clock import Clock
-    from lifelog.api.errors import QuestionError
-    from lifelog.api.words import parse_now
+    from lifelog.commands.ask import answer_question
+
+    return answer_question(open_memory, args, sys.stdout)
+
+
+def _ask_via_service(args: argparse.Namespace) -> int | None:
+    """Hand the question to a ``lifelog service`` running for the same memory (it has the models
+    loaded: issue #18); its exit code, or None when none answers (then it is answered here)."""
+    if os.environ.get("LIFELOG_NO_HANDOFF"):
+        return None
+    from datetime import datetime
+
+    from lifelog.api.handoff import resolve_data_dir, send
+    from lifelog.commands.ask import ASK_FIELDS
 
     try:
-        now = parse_now(args.now)
-    except QuestionError as e:
-        raise CliError(str(e), EXIT_USAGE) from e
-    if args.limit < 1:
-        raise CliError("--limit must be at least 1", EXIT_USAGE)
-    mem = open_memory(args)
-    try:
-        ans = mem.ask(args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
-    except QuestionError as e:
-        raise CliError(str(e), EXIT_USAGE) from e
-    if args.json:
-        emit(ans.to_json())
-        return EXIT_OK
-    clock = Clock.of(mem)  # one clock: the memory's zone, as in the app (lifelog.api.clock)
-    print(ans.answer)
-    for p in ans.to_name:  # the answer names no command; the CLI's way to name someone is one
-        print(f"  not named yet: lifelog people name {p.person_id} {p.suggested_name or 'NAME'}"
-              + (f"  [{p.thumbnail}]" if p.thumbnail else ""))
-    for i, h in enumerate(ans.hits, 1):
-        print(f"  {i}. {clock.stamp(h.start, weekday=True)}–{clock.time(h.end)}  score {h.score:.2f}  {h.episode_id}")
-        for ev in h.evidence[:3]:
-            print(f"       {ev.kind}: {ev.text}" + (f"  [{ev.thumbnail}]" if ev.thumbnail else ""))
-    return EXIT_OK
+        folder = resolve_data_dir(getattr(args, "data_dir", None))
+    except Exception:  # any problem with the folder is reported by the in-process path
+        return None
+    # "now" is this process's clock and zone, as it would be in-process
+    now = args.now or datetime.now().astimezone().isoformat()
+    reply = send(folder, {"command": "ask", **{k: getattr(args, k) for k in ASK_FIELDS}, "now": now})
+    if reply is None:
+        return None
+    sys.stdout.write(str(reply.get("stdout", "")))
+    sys.stdout.flush()
+    sys.stderr.write(str(reply.get("stderr", "")))
+    code = reply.get("code")
+    return code if isinstance(code, int) else EXIT_ERROR
 
 
 def cmd_episodes(args: argparse.Namespace) -> int:
@@ -410,6 +413,13 @@ def cmd_objects(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    # Before Qt loads: a missing system library or no display is a message and exit 1, not the
+    # SIGABRT Qt's platform plugin would end the process with (lifelog/api/system.py).
+    from lifelog.api.system import check_gui
+
+    gui = check_gui()
+    if not gui.ok:
+        raise CliError(gui.message(), EXIT_ERROR)
     try:
         from ui.app import main as app_main
     except ImportError as e:
@@ -447,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command == "ask" and (handed := _ask_via_service(args)) is not None:
+        return handed  # answered by the running service, which has everything loaded
     private_process()  # umask 0o077 before anything is written; privacy notices on stderr
     from lifelog.api.errors import ModelMissingError, VaultError
 
@@ -473,6 +485,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, WriteLockBusy):
             print(f"lifelog: {e}", file=sys.stderr)
             return _LOCKED_EXIT.get(args.command, EXIT_USAGE)
+        if isinstance(e, OSError) or "(os error 30)" in str(e):  # a read-only or vanished memory folder
+            from lifelog.api.system import check_data_dir, data_dir_error  # (LanceDB's EROFS is no OSError)
+
+            os_err = e if isinstance(e, OSError) else OSError(30, "Read-only file system")  # EROFS
+            said = data_dir_error(check_data_dir(getattr(args, "data_dir", None))[0], os_err)
+            if said:
+                print(f"lifelog: {said}", file=sys.stderr)
+                return EXIT_ERROR
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"lifelog: error: {msg} (set LIFELOG_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_ERROR

@@ -5,8 +5,9 @@
 * ``lifelog models install NAME [--yes] [--json]`` — download (after a yes), verify, install and
   make it the active model. Without ``--yes`` on a non-interactive stdin it refuses (exit 2).
 * ``lifelog models use NAME|default [--json]`` — choose the model new imports and questions use.
-* ``lifelog models reindex [--json]`` — give existing frames vectors of the active model
-  (progress on stderr; Ctrl-C stops it and the next run resumes).
+* ``lifelog models reindex [--engine local|ray] [--address ADDRESS] [--workers N] [--json]`` — give
+  existing frames vectors of the active model (progress on stderr; Ctrl-C stops it and the next
+  run resumes). ``--engine ray`` encodes in Ray actors (docs/scale.md); one re-index at a time.
 
 Exit codes: 0 done; 1 install/re-index failed (the message says why; nothing half-installed);
 2 usage (unknown model, no confirmation, not installed); 130 cancelled.
@@ -19,7 +20,7 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -35,7 +36,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     ins.add_argument("--yes", action="store_true", help="do not ask before downloading")
     use = act.add_parser("use", parents=[common, js], help="choose the model new imports and questions use")
     use.add_argument("name", metavar="NAME|default")
-    act.add_parser("reindex", parents=[common, js], help="give existing frames vectors of the active model")
+    rx = act.add_parser("reindex", parents=[common, js], help="give existing frames vectors of the active model")
+    rx.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local: this process (default); ray: Ray actors (pip install 'lifelog[scale]')")
+    rx.add_argument("--address", metavar="ADDRESS",
+                    help="with --engine ray: a Ray cluster to join (ray://HOST:10001 or HOST:6379); "
+                    "default: a local Ray")
+    rx.add_argument("--workers", type=int, metavar="N", help="with --engine ray: encoder actors (default: CPUs)")
     return {"models": cmd_models}
 
 
@@ -209,19 +216,31 @@ class _ReindexLine:
 
 def _reindex(args: argparse.Namespace, as_json: bool) -> int:
     from lifelog.api import Memory
-    from lifelog.api.models import active_model
+    from lifelog.api.models import JobBusy, RayUnavailable, active_model, ray_installed, reindex_image_text
     from lifelog.commands.common import CliError
 
+    engine: Literal["local", "ray"] = "ray" if getattr(args, "engine", "local") == "ray" else "local"
+    if engine != "ray" and (getattr(args, "address", None) or getattr(args, "workers", None)):
+        raise CliError("--address and --workers go with --engine ray", EXIT_USAGE)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1", EXIT_USAGE)
+    if engine == "ray" and not ray_installed():
+        raise CliError("--engine ray needs Ray: pip install 'lifelog[scale]' (or use --engine local)", EXIT_USAGE)
     mem = Memory(getattr(args, "data_dir", None))
     model = active_model(mem.data_dir)
     if model is None:
         raise CliError("the offline default is in use: nothing to re-index (install a model first)", EXIT_USAGE)
     cancel = threading.Event()
     try:
-        result = mem.reindex_image_text(progress=_ReindexLine(), cancel=cancel)
+        result = reindex_image_text(mem, engine=engine, address=getattr(args, "address", None),
+                                    workers=getattr(args, "workers", None), progress=_ReindexLine(), cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         raise CliError("re-index interrupted; run it again to resume", EXIT_CANCELLED) from None
+    except JobBusy as e:
+        raise CliError(str(e), EXIT_ERROR) from e
+    except RayUnavailable as e:
+        raise CliError(str(e), EXIT_ERROR) from e
     if as_json:
         _emit(result.to_json())
     else:

@@ -330,6 +330,20 @@ def recluster_places(ctx: ConsolidationContext, now: datetime) -> Figures:
             "removed_places": len(report.removed)}
 
 
+# ==================================================================== graph
+def rebuild_graph(ctx: ConsolidationContext, now: datetime) -> Figures:
+    """Complete and repair the knowledge graph (:func:`lifelog.graph.build.build_graph` over every
+    episode: merges, renames, re-clustered places expire old edges; idempotent), then drop its
+    old versions (docs/graph.md)."""
+    from lifelog.graph import tables
+    from lifelog.graph.build import build_graph
+
+    report = build_graph(ctx.store, ctx.vault, None)
+    tables.prune(ctx.store)
+    tables.compact(ctx.store, drop_old_versions=True)
+    return report.to_json()
+
+
 # ================================================================== 3. compact
 def compact_store(ctx: ConsolidationContext, now: datetime) -> Figures:
     """Fold small fragments together, drop every old LanceDB version (so nothing deleted
@@ -389,20 +403,25 @@ def reindex_frames(ctx: ConsolidationContext, now: datetime) -> Figures:
 # ================================================================ 5. retention
 def apply_retention_rules(ctx: ConsolidationContext, now: datetime) -> Figures:
     """The user's retention rules, the trash's purge included
-    (:func:`lifelog.privacy.retention.apply_retention`, as ``lifelog retention --apply``)."""
+    (:func:`lifelog.privacy.retention.apply_retention`, as ``lifelog retention --apply``), after
+    removing the vault's orphan ``.tmp-*`` files (``temp_files_removed``)."""
     from lifelog.privacy.retention import apply_retention, plan_retention
+    from lifelog.store.blind_index import INDEX_KEY_BLOB
 
+    # The pass's first step tidies too: temporary files a killed vault write left (the pass holds
+    # the write lock, so no put is running; the index key is written without it, hence the grace).
+    tidied = ctx.vault.remove_orphan_temps(unlocked=(INDEX_KEY_BLOB,))
     ctx.store.refresh()
     plan = plan_retention(ctx.store, ctx.settings.retention, now)
     if plan.is_empty():
-        return {"removed": {}}
+        return {"removed": {}, "temp_files_removed": tidied}
     kill_point("retention:mid")
     done = apply_retention(ctx.store, ctx.vault, plan)
     if (plan.forget is not None or plan.trash or plan.faces) and ctx.store.count("utterances"):
         from lifelog.speech.speakers import reattribute
 
         reattribute(ctx.store)
-    return {"removed": done.counts() | {"trash": len(plan.trash)}}
+    return {"removed": done.counts() | {"trash": len(plan.trash)}, "temp_files_removed": tidied}
 
 
 # ==================================================================== 6. dedup
@@ -558,6 +577,7 @@ STEPS: tuple[Step, ...] = (
     Step("dedup", drop_near_duplicates, title="Dropping near-duplicate frames"),
     Step("people", recluster_people, title="Grouping faces into people"),
     Step("places", recluster_places, title="Grouping episodes into places"),
+    Step("graph", rebuild_graph, title="Linking people, places and things"),
     Step("reindex", reindex_frames, locks=False, title="Re-indexing frames"),
     Step("describe", describe_episodes, title="Describing days and episodes"),
     Step("profile", refresh_memory_profile, title="Refreshing the memory profile"),

@@ -260,11 +260,13 @@ class Importer:
                     result.failed.append(ImportFailure(name, str(e)))
                     continue
                 except OSError as e:
+                    self.store.raise_if_storage_failed(e)  # the object store went away: stop (docs/scale.md)
                     result.failed.append(ImportFailure(name, os_reason(e)))
                     continue
                 except ModelMissingError:
                     raise
                 except Exception as e:  # a store or codec error: report it, keep going
+                    self.store.raise_if_storage_failed(e)
                     result.failed.append(ImportFailure(name, other_reason(e)))
                     continue
                 if status is FileOutcome.IMPORTED:
@@ -422,6 +424,8 @@ class Importer:
             sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
             batch_out.append(self.encoder.encode([f.rgb for f in pending]))
             shown = analyze(pending, len(kept_t)) if self.analyzers else [f.rgb for f in pending]
+            ids = [f"{mid}-{len(kept_t) + k:05d}" for k in range(len(pending))]
+            quiet_face_labels(self.encoder, batch_out[-1], [f.rgb for f in pending], ids, extra_rows.get("faces", []))
             thumbs.extend(_thumbnail(rgb) for rgb in shown)
             kept_t.extend(f.offset_s for f in pending)
             pending.clear()
@@ -626,6 +630,60 @@ def _read_ahead(source: Iterator[decode.SampledFrame], depth: int) -> Iterator[d
             with suppress(queue.Empty):
                 q.get(timeout=0.05)
         t.join()
+
+
+FACE_SURE = 0.8  # a detection this confident is a face (a cat's face scores ~0.5 and keeps its labels)
+FACE_MIN_AREA = 0.02  # smaller faces cannot hold a label's evidence
+FACE_LABEL_KEEP = 0.25  # a label keeping this share of its probability with the faces hidden was not in them
+
+
+def quiet_face_labels(encoder: VisualEncoder, batch: VisualBatch, rgbs: Sequence[NDArray[Any]],
+                      frame_ids: Sequence[str], faces: Sequence[dict[str, Any]]) -> None:
+    """Label noise where a face was detected (issue 16): each frame of ``batch`` with a sure face
+    is classified again with its faces covered (the frame's mean colour). A label that hiding the
+    faces all but removes (to under :data:`FACE_LABEL_KEEP` of its probability) had its evidence
+    in a face and keeps only what is left: a face taken for a "ping-pong ball" or a "bassoon"
+    loses the label, a cup held beside the face or the seat belt across a driver's chest keeps it.
+    A frame whose labels changed gets its text-comparable (ConSE) vector again from the labels it
+    kept, the probability they lost going to the mean label vector ("nothing in particular"), so
+    the bassoon is gone from meaning-based search too. Changes ``batch.labels`` and ``batch.semantic`` in place; the
+    image features stay as they are (docs/recall.md, "Label noise")."""
+    index = {fid: k for k, fid in enumerate(frame_ids)}
+    boxes: dict[int, list[list[float]]] = {}
+    for r in faces:
+        k = index.get(str(r.get("frame_id")))
+        box = r.get("box")
+        if k is not None and box and (r.get("det_score") or 0.0) >= FACE_SURE and box[2] * box[3] >= FACE_MIN_AREA:
+            boxes.setdefault(k, []).append(box)
+    if not boxes:
+        return
+    covered = []
+    for k, bs in boxes.items():
+        rgb = np.array(rgbs[k], copy=True)
+        h, w = rgb.shape[:2]
+        fill = rgb.reshape(-1, rgb.shape[-1]).mean(axis=0).astype(rgb.dtype)
+        for x, y, bw, bh in bs:
+            rgb[max(0, int(y * h)):int((y + bh) * h) + 1, max(0, int(x * w)):int((x + bw) * w) + 1] = fill
+        covered.append(rgb)
+    hidden = encoder.encode(covered)
+    index_of = {name: i for i, name in enumerate(encoder.label_names)}
+    anything = encoder.label_vectors.mean(axis=0)
+    anything = anything / max(float(np.linalg.norm(anything)), 1e-9)
+    for j, k in enumerate(boxes):
+        without = dict(hidden.labels[j])
+        in_face = {lab for lab, p in batch.labels[k] if without.get(lab, 0.0) < FACE_LABEL_KEEP * p}
+        if not in_face:
+            continue
+        kept = sorted(((lab, without.get(lab, 0.0) if lab in in_face else p) for lab, p in batch.labels[k]),
+                      key=lambda x: -x[1])
+        kept = [(lab, p) for lab, p in kept if lab not in in_face or p >= 0.01]
+        batch.labels[k] = kept
+        # The probability the face took with it goes to "nothing in particular" (the mean label
+        # vector), not to what is left: a faint leftover must not become the frame's meaning.
+        vec = anything * max(0.0, 1.0 - sum(p for _, p in kept))
+        for lab, p in kept:
+            vec = vec + p * encoder.label_vectors[index_of[lab]]
+        batch.semantic[k] = vec / max(float(np.linalg.norm(vec)), 1e-9)
 
 
 def _thumbnail(rgb: NDArray[Any]) -> bytes:

@@ -276,3 +276,10 @@ def frames_by_model(store: Store, model: InstalledModel) -> dict[str, str]:
     t = vectors.table.search().where(f"model = {sql_str(model.full_name)}").select(["id", "model"]).limit(None)
     got = t.to_arrow()
     return dict(zip(got.column("id").to_pylist(), got.column("model").to_pylist(), strict=True))
+
+
+# The Ray engine (lifelog.ingest.reindex_ray) works on the same list with the same pictures.
+todo_frames = _todo
+media_rows = _media_rows
+frame_pictures = _pictures
+ReindexCancelled = _Cancelled

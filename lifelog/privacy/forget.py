@@ -40,15 +40,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lifelog.encoders.vectors import vector_tables
+from lifelog.graph import tables as graph_tables
 from lifelog.objects.timeline import Objects
 from lifelog.objects.vocabulary import match_objects
+from lifelog.people.store import PeopleTables
 from lifelog.places import Places
 from lifelog.privacy import audit
 from lifelog.sources import registry
 from lifelog.sources.ledger import device_dir
 from lifelog.speech.store import SPEECH_TABLES
 from lifelog.store.blind_index import INDEX_KEY_BLOB
-from lifelog.store.db import SCHEMAS, Store
+from lifelog.store.db import SCHEMAS, Store, delete_rows
 from lifelog.store.files import atomic_write, shred_file
 from lifelog.store.notes import forget_notes
 from lifelog.store.originals import ORIGINALS, encrypted_path, is_kept
@@ -246,10 +248,14 @@ def apply_forget(
             _forget_episodes(store, vault, plan.episodes, res)
         for mid in plan.media:
             _forget_media(store, vault, mid, res)
+        if plan.episodes or plan.media:  # a person seen only there: their centroid is of forgotten faces
+            _people_after(store, vault)
         for dev in plan.devices:
             _forget_device(data_dir, dev)
         if plan.episodes or plan.media:  # places lose those episodes; one with none left goes
             Places(store, vault).refresh()
+    # the graph: every node, edge and fact about them (old versions go with _compact)
+    graph_tables.forget(store, people=plan.people, episodes=plan.episodes, everything=plan.everything)
     clear_private(data_dir)
     say("removing old versions")
     _compact(store)
@@ -292,6 +298,22 @@ def _forget_people(store: Store, vault: Vault, people: list[str], res: ForgetRes
     store.delete("people", f"{sql_in('id', people)} OR {sql_in('merged_into', people)}")
 
 
+def _people_after(store: Store, vault: Vault) -> None:
+    """People whose faces all went with forgotten episodes go too (their centroid, the mean of
+    those faces' descriptors, is derived from what was forgotten; so is their name's link to
+    them); everyone else's centroid is recomputed from the faces they have left. Idempotent."""
+    with_faces = set(store.rows("faces", "person_id IS NOT NULL", columns=["person_id"])
+                     .column("person_id").to_pylist())
+    people = _ids(store, "people", "merged_into IS NULL")
+    gone = [p for p in people if p not in with_faces]
+    for chunk in _chunks(gone):
+        names = ", ".join(sql_str(p) for p in chunk)
+        store.table("utterances").update(where=sql_in("speaker_id", chunk), values={"speaker_id": None})
+        store.delete("person_edits", f"array_has_any(person_ids, make_array({names}))")
+        store.delete("people", f"{sql_in('id', chunk)} OR {sql_in('merged_into', chunk)}")
+    PeopleTables(store, vault).refresh_centroids(p for p in people if p in with_faces)
+
+
 def _forget_episodes(store: Store, vault: Vault, episodes: list[str], res: ForgetResult) -> None:
     for chunk in _chunks(episodes):
         where = sql_in("episode_id", chunk)
@@ -307,7 +329,7 @@ def _forget_episodes(store: Store, vault: Vault, episodes: list[str], res: Forge
         frame_ids = frames.column("id").to_pylist()
         for part in _chunks(frame_ids):
             for vt in vector_tables(store):
-                store.db.open_table(vt).delete(sql_in("id", part))
+                delete_rows(store.db.open_table(vt), sql_in("id", part))  # no ids left in versions
         store.delete("frames", where)
         store.delete("episodes", sql_in("id", chunk))
 
@@ -321,7 +343,7 @@ def _forget_media(store: Store, vault: Vault, media_id: str, res: ForgetResult) 
     for name in SPEECH_TABLES:
         store.delete(name, where)
     for vt in vector_tables(store):
-        store.db.open_table(vt).delete(where)
+        delete_rows(store.db.open_table(vt), where)
     store.delete("media", f"id = {sql_str(media_id)}")
     bdir = vault.root / "blobs" / media_id[:2]
     if bdir.is_dir():
@@ -380,7 +402,7 @@ def _forget_everything(store: Store, vault: Vault, res: ForgetResult) -> None:
 def _compact(store: Store) -> None:
     from datetime import timedelta
 
-    store.compact()
+    store.compact()  # the graph's tables too (they are the store's)
     for vt in vector_tables(store):
         store.db.open_table(vt).optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
 

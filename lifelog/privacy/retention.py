@@ -57,6 +57,9 @@ class RetentionPlan:
     faces: int = 0
     stranger_faces: int = 0
     trash: list[str] = field(default_factory=list)  # episodes whose time in the trash is over
+    # episodes past the pictures' cut-off still listing thumbnails: none after a finished run;
+    # some after a run killed between shredding the pictures and unlinking them (finished now)
+    episode_pictures: int = 0
 
     def counts(self) -> dict[str, int]:
         out = {"episodes": len(self.forget.episodes) if self.forget else 0, "originals": len(self.originals),
@@ -66,7 +69,7 @@ class RetentionPlan:
         return out
 
     def is_empty(self) -> bool:
-        return not any(self.counts().values()) and not self.trash
+        return not any(self.counts().values()) and not self.trash and not self.episode_pictures
 
     def describe(self) -> str:
         names = {"episodes": "episodes forgotten", "originals": "copied files shredded",
@@ -100,6 +103,7 @@ def plan_retention(store: Store, rules: RetentionSettings, now: datetime) -> Ret
     if (c := _cutoff(now, rules.thumbnails_days)) is not None:
         plan.cutoffs["thumbnails"] = c.isoformat()
         plan.thumbnails = store.count("frames", f"t < {ts_literal(c)} AND thumb_id IS NOT NULL")
+        plan.episode_pictures = store.count("episodes", f"`end` < {ts_literal(c)} AND array_length(thumb_ids) > 0")
     if (c := _cutoff(now, rules.transcripts_days)) is not None:
         plan.cutoffs["transcripts"] = c.isoformat()
         plan.utterances = store.count("utterances", f"start < {ts_literal(c)}")
@@ -125,7 +129,10 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
                 for p in {encrypted_path(Path(r["path"])), Path(r["path"])}:
                     shred_file(p)
         clear_private(store.data_dir)  # decrypted copies given out for playing
-    if "thumbnails" in plan.cutoffs and plan.thumbnails:
+    if "thumbnails" in plan.cutoffs and (plan.thumbnails or plan.episode_pictures):
+        # pictures are shredded first, then unlinked: killed in between, the rows still match the
+        # cut-off and the next run (start-up, the nightly pass) finishes; never the other way
+        # round, which would leave bytes no run finds again
         cut = ts_literal(datetime.fromisoformat(plan.cutoffs["thumbnails"]))
         ids = store.rows("frames", f"t < {cut} AND thumb_id IS NOT NULL", columns=["thumb_id"])
         delete_blobs(vault, ids.column("thumb_id").to_pylist())
@@ -150,8 +157,9 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
     if plan.trash:  # forgotten for good by the forget code (its own audit entry, target "trash")
         trash_cut = datetime.fromisoformat(plan.cutoffs["trash"])
         trash.purge(store, vault, [b for b in trash.batches(store) if b.at < trash_cut])
-    if any(plan.counts().values()):
+    if any(plan.counts().values()) or plan.episode_pictures:
         store.compact()
+    if any(plan.counts().values()):
         audit.record(store.data_dir, "purge", plan.counts(), target="retention")
     return plan
 

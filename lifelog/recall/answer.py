@@ -35,13 +35,22 @@ from lifelog.recall.context import RecallContext
 from lifelog.recall.model_search import model_query, rescore_frames
 from lifelog.recall.parse import Intent, ParsedQuestion, parse_question
 from lifelog.recall.retrieve import candidate_frames, label_filter, label_rows, merge_candidates, window_where
-from lifelog.recall.score import FUNCTION_WORDS, TEXT_BEARERS, Scorer, frame_scores, head_noun, noun_chunks
+from lifelog.recall.score import (
+    FUNCTION_WORDS,
+    TEXT_BEARERS,
+    TEXT_LINKS,
+    Scorer,
+    frame_scores,
+    head_noun,
+    noun_chunks,
+)
 from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
+from lifelog.recall.who_where import GraphReply, graph_question, place_asked
 
 if TYPE_CHECKING:
     from lifelog.speech.recall import SpeechEpisodeHit, SpeechQuestion
 
-EvidenceKind = Literal["frame", "transcript", "face", "object", "ocr", "label"]
+EvidenceKind = Literal["frame", "transcript", "face", "object", "ocr", "label", "place"]
 
 
 @dataclass(frozen=True)
@@ -173,8 +182,11 @@ def ask(
         return _sign_answer(ctx, pq, sq.speaker, now, limit, thumbnails, strategy)
     if sq is not None:
         return _speech_answer(ctx, pq, sq, now, limit)
-    if _WHO.match(pq.text) and not pq.person:
-        return _who_answer(ctx, pq, now, limit, thumbnails)
+    # Who and where through the knowledge graph (docs/graph.md); None: not a graph question.
+    local_now = now.astimezone(ctx.tz)
+    reply = graph_question(ctx, pq, now, limit, lambda t: _when(t.astimezone(ctx.tz), local_now))
+    if reply is not None:
+        return _graph_answer(ctx, pq, reply, thumbnails)
     asked = pq.subject
     pq = _reshape(pq, strategy)
     nobody = None  # "Rose": nobody has the name, so the question is asked of the pictures
@@ -292,6 +304,7 @@ def ask(
     tz = ctx.tz  # one clock: the memory's zone, whatever the zone of ``now`` (docs/recall.md)
     hits: list[Hit] = []
     cues: dict[str, dict[str, float]] = {}  # episode → scene labels seen clearly there (best probability)
+    kinds: dict[str, list[tuple[str, float]]] = {}  # episode → (frame id, probability) of kind labels there
     for score, ep_id, items in matching[:limit]:
         r = ep_rows.get(ep_id)
         if r is None:
@@ -315,6 +328,8 @@ def ask(
             for lab, p in zip(labs, scs, strict=False):
                 if lab in scorer.scene_labels and p >= SCENE_CUE_P:
                     cues.setdefault(ep_id, {})[lab] = max(p, cues.get(ep_id, {}).get(lab, 0.0))
+                if lab in scorer.kind_labels:
+                    kinds.setdefault(ep_id, []).append((frames.column("id")[i].as_py(), p))
             thumb = ctx.thumbnail_file(frames.column("thumb_id")[i].as_py()) if thumbnails else None
             text = ", ".join(f"{lab} {p:.0%}" for lab, p in list(zip(labs, scs, strict=False))[:3])
             evidence.append(Evidence("frame", t, text, thumb))
@@ -333,6 +348,20 @@ def ask(
         sure = [h for h in hits if _well_evidenced(h, scorer, cues.get(h.episode_id, {}))]
         if not sure:
             return Answer(pq.text, pq.intent, _unsure(pq, hits, now.astimezone(tz)), count, hits, pq)
+        hits = sure + [h for h in hits if h not in sure]
+    if hits and pq.intent != "count" and scorer.kind_labels and not scorer.scene_labels:
+        # A kind ("musical instruments", "animals") claimed from one faint label, or from labels
+        # seen only where a face fills the picture (a face taken for a ball, a bassoon), is a guess.
+        faced = _face_filled(ctx, {f for v in kinds.values() for f, _ in v})
+        sure = [h for h in hits if _kind_evidenced(h, scorer, kinds.get(h.episode_id, []), faced)]
+        if not sure:
+            cue = next((e.text for e in hits[0].evidence if e.kind == "label"), None)
+            closest = _when(hits[0].start, now.astimezone(tz))
+            unsure = (f"I'm not sure I saw {_as_asked(pq)}: the closest is {closest}"
+                      + (f" (it looked like a {cue}), and that rests on one weak clue." if cue else "."))
+            if nobody is not None:
+                unsure = f"I don't know anyone called {nobody}, so I looked for it in the pictures. {unsure}"
+            return Answer(pq.text, pq.intent, unsure, count, hits, pq)
         hits = sure + [h for h in hits if h not in sure]
     sentence = _sentence(pq, hits, count, now.astimezone(tz), total=len(matching))
     if hits and pq.intent != "count" and hits[0].score < UNSURE_SCORE and all(
@@ -370,6 +399,39 @@ def _well_evidenced(hit: Hit, scorer: Scorer, cues: dict[str, float]) -> bool:
     if labels - scorer.scene_labels:
         return True
     return len(cues) >= SCENE_CUES or max(cues.values(), default=0.0) >= SCENE_ONE_CUE_P
+
+
+KIND_ONE_P = 0.3  # a kind's label this clear in one frame (no face filling it) is enough …
+KIND_CUE_P = 0.1  # … or this clear in two of the episode's best frames
+FACE_SURE = 0.8  # a face detection this confident is a face (cats' faces score ~0.5)
+FACE_FILLS = 0.1  # … and covering this share of the frame leaves its labels in doubt
+
+
+def _kind_evidenced(hit: Hit, scorer: Scorer, seen: list[tuple[str, float]], faced: set[str]) -> bool:
+    """Whether a hit for a kind rests on more than one weak clue: a sign read or words said, a
+    note, a label naming the subject by its own words, or the kind's labels seen clearly in frames
+    that no face fills (a classifier calls faces "ping-pong ball" and "bassoon")."""
+    if any(e.kind in ("ocr", "transcript") for e in hit.evidence):
+        return True
+    if not any(e.kind == "frame" for e in hit.evidence):
+        return True  # a note or the profile named it
+    if {e.text for e in hit.evidence if e.kind == "label"} - scorer.kind_labels:
+        return True
+    clear = [(f, p) for f, p in seen if f not in faced]
+    return (max((p for _, p in clear), default=0.0) >= KIND_ONE_P
+            or len({f for f, p in clear if p >= KIND_CUE_P}) >= 2)
+
+
+def _face_filled(ctx: RecallContext, frame_ids: set[str]) -> set[str]:
+    """The frames among ``frame_ids`` that a face (a sure detection) fills, from the stored boxes."""
+    from lifelog.store.sql import sql_in
+
+    if not frame_ids or ctx.store.count("faces") == 0:
+        return set()
+    rows = ctx.store.rows("faces", sql_in("frame_id", sorted(frame_ids)),
+                          columns=["frame_id", "box", "det_score"]).to_pylist()
+    return {r["frame_id"] for r in rows
+            if (r["det_score"] or 0.0) >= FACE_SURE and r["box"] and r["box"][2] * r["box"][3] >= FACE_FILLS}
 
 
 def _unsure(pq: ParsedQuestion, hits: list[Hit], now: datetime) -> str:
@@ -420,6 +482,9 @@ def _nothing(ctx: RecallContext, pq: ParsedQuestion, scorer: Scorer, sentence: s
     outside = _outside_memory(ctx, pq)
     if outside is not None:
         return f"Nothing was recorded {pq.window.phrase if pq.window else ''}. {outside}".replace("  ", " ")
+    place = place_asked(pq)
+    if place is not None and not scorer.visible and not speech_or_text:  # "when was I last at Grandma's?"
+        return f"I don't know a place called {place}."
     if not scorer.visible and not speech_or_text:
         span = f" {pq.window.phrase}" if pq.window and pq.window.phrase else ""
         return (f"I found no {pq.subject}{span}: it is nothing I can recognise in pictures, and nothing "
@@ -429,7 +494,6 @@ def _nothing(ctx: RecallContext, pq: ParsedQuestion, scorer: Scorer, sentence: s
 
 STAGE_DAYS = (1, 7, 30, 90, 365)
 
-_WHO = re.compile(r"^\s*who(?:m)?\b(?!\s+(?:said|says|mentioned|told|talked|spoke))", re.IGNORECASE)
 _EAT = re.compile(r"\b(?:eat|ate|eaten|eating|food|meals?|lunch|dinner|breakfast)\b", re.IGNORECASE)
 _DRINK = re.compile(r"\b(?:drink|drank|drunk|drinking|drinks)\b", re.IGNORECASE)
 _ABOUT = re.compile(r"^(?:anything|something|everything|things?|stuff)\s+(?:about|with|of|on|to do with)\s+",
@@ -459,13 +523,15 @@ def _sign_answer(ctx: RecallContext, pq: ParsedQuestion, thing: str, now: dateti
     from dataclasses import replace
 
     thing = re.sub(r"^(?:the|a|an|that|this)\s+", "", thing.strip(), flags=re.IGNORECASE)
-    seen = ask(ctx, thing, now, limit=limit, thumbnails=thumbnails, strategy=strategy)
     w = pq.window
     end = w.end if w is not None and w.end is not None else now
     start = w.start if w is not None else None
+    chunks = noun_chunks(thing)
+    if len(chunks) > 1 and chunks[1][1] in TEXT_LINKS:  # "the sign about parking": its words, not a place
+        return _sign_about(ctx, pq, thing, " ".join(c for c, _ in chunks[1:]), start, end, now, limit)
+    seen = ask(ctx, thing, now, limit=limit, thumbnails=thumbnails, strategy=strategy)
     read = _ocr_presence(ctx, start, end)
     hits = [h for h in seen.hits if (start is None or h.end >= start) and h.start < end]
-    chunks = noun_chunks(thing)
     if len(chunks) > 1:  # "the sign at the arcade": where it was says which sign
         place = " ".join(c for c, _ in chunks[1:])
         there = ask(ctx, place, now, limit=limit, thumbnails=thumbnails, strategy=strategy).hits
@@ -495,6 +561,30 @@ def _sign_answer(ctx: RecallContext, pq: ParsedQuestion, thing: str, now: dateti
                       None, read_hits, spq)
     return Answer(pq.text, "what", f'The {thing} read "{_episode_text(ctx, top.episode_id)}" ({when}).', None,
                   hits, spq)
+
+
+def _sign_about(ctx: RecallContext, pq: ParsedQuestion, thing: str, words: str, start: datetime | None,
+                end: datetime, now: datetime, limit: int) -> Answer:
+    """"what did the sign about parking say?": the episodes where lines with those words were read
+    (OCR through its blind index), best read first; the sentence quotes the best one."""
+    from dataclasses import replace
+
+    spq = replace(pq, subject=thing, person=None, intent="what")
+    found = _ocr_episodes(ctx, words, start, end)
+    rows = _episode_rows(ctx, list(found))
+    tz, local_now = ctx.tz, now.astimezone(ctx.tz)
+    order = sorted((ep for ep in found if ep in rows), key=lambda ep: (-found[ep].score, rows[ep]["start"]))
+    hits = [Hit(ep, rows[ep]["start"].astimezone(tz), rows[ep]["end"].astimezone(tz), found[ep].score,
+                [Evidence("ocr", found[ep].time.astimezone(tz), found[ep].text, None)]) for ep in order[:limit]]
+    span = f" {pq.window.phrase}" if pq.window is not None and pq.window.phrase else ""
+    if not hits:
+        return Answer(pq.text, "what", f"I found no {_head_of(thing)} about {words}{span}.", None, [], spq)
+    top = hits[0]
+    sentence = f'The {thing} read "{_episode_text(ctx, top.episode_id)}" ({_when(top.start, local_now)})'
+    if len(hits) > 1:
+        more = ", ".join(_when(h.start, local_now) for h in hits[1:3])
+        sentence += f"; I read {words} on {len(hits) - 1} more ({more})"
+    return Answer(pq.text, "what", sentence + ".", None, hits, spq)
 
 
 def _episode_text(ctx: RecallContext, episode_id: str, most: int = 4) -> str:
@@ -547,8 +637,12 @@ def _reshape(pq: ParsedQuestion, strategy: RecallStrategy) -> ParsedQuestion:
 
 def _spelled(subject: str) -> str:
     """Each word of ``subject`` that no label, lexicon or WordNet word has, replaced by the
-    closest one that does (difflib ratio ≥ 0.8); other words as they are."""
+    closest one that does (difflib ratio ≥ 0.8); other words as they are. A real English word
+    (any WordNet lemma, :func:`scenes.english_words`) is never "corrected": "photographer" is not
+    a misspelt "photographic"."""
     import difflib
+
+    from lifelog.recall.scenes import is_english
 
     vocab = _vocabulary()
     if not vocab:
@@ -556,7 +650,7 @@ def _spelled(subject: str) -> str:
     def known(w: str) -> bool:
         low = w.lower()
         return (len(low) < 4 or not (low.isascii() and low.isalpha()) or low in vocab or low.rstrip("s") in vocab
-                or w[:1].isupper() or low in FUNCTION_WORDS)
+                or w[:1].isupper() or low in FUNCTION_WORDS or is_english(low))
 
     words = subject.split()
     unknown = [w for w in words if not known(w)]
@@ -588,45 +682,23 @@ def _vocabulary() -> frozenset[str]:
     return _VOCAB[0]
 
 
-def _who_answer(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit: int, thumbnails: bool) -> Answer:
-    """"who did I meet yesterday?": the people seen (by their faces) in the question's window."""
+def _graph_answer(ctx: RecallContext, pq: ParsedQuestion, reply: GraphReply, thumbnails: bool) -> Answer:
+    """A graph reply (lifelog.recall.who_where) as an answer: its moments are the hits, each with
+    the face, place or object it shows as evidence; people not named yet are offered to name."""
     tz = ctx.tz
-    w = pq.window
-    end = w.end if w is not None and w.end is not None else now
-    eps = ctx.episodes_between(w.start if w is not None else None, end)
-    try:
-        from lifelog.people.service import People
-
-        who = People(ctx.store, ctx.vault).people_in_episodes([e.id for e in eps])
-    except Exception:  # no people tables yet (the faces stage is optional)
-        who = {}
-    span = f" {w.phrase}" if w is not None and w.phrase else ""
-    seen = [e for e in eps if e.id in who]
-    if pq.intent != "first":
-        seen = seen[::-1]
-    if not seen:
-        outside = _outside_memory(ctx, pq)
-        sentence = f"I saw nobody's face{span}." + (f" {outside}" if outside else "")
-        return Answer(pq.text, "list", sentence, None, [], pq)
+    kinds: dict[str, EvidenceKind] = {"face": "face", "place": "place", "object": "object"}
     hits = []
-    for e in seen[:limit]:
-        thumb = ctx.thumbnail_file(e.thumb_ids[0]) if thumbnails and e.thumb_ids else None
-        names = ", ".join(_person_label(n) for n in who[e.id])
-        hits.append(Hit(e.id, e.start.astimezone(tz), e.end.astimezone(tz), 1.0,
-                        [Evidence("face", e.start.astimezone(tz), names, thumb)]))
-    everyone: list[str] = []
-    for e in seen:
-        for n in who[e.id]:
-            if _person_label(n) not in everyone:
-                everyone.append(_person_label(n))
-    listed = everyone[0] if len(everyone) == 1 else ", ".join(everyone[:-1]) + " and " + everyone[-1]
-    moments = ", ".join(_when(h.start, now.astimezone(tz)) for h in hits[:3])
-    sentence = f"You saw {listed}{span} ({moments})."
-    return Answer(pq.text, "list", sentence, None, hits, pq)
-
-
-def _person_label(name: str) -> str:
-    return "someone you have not named yet" if name.startswith("person ") else name
+    for m in reply.moments:
+        thumb = ctx.thumbnail_file(m.thumb_id) if thumbnails and m.thumb_id else None
+        hits.append(Hit(m.episode_id, m.start.astimezone(tz), m.end.astimezone(tz), 1.0,
+                        [Evidence(kinds[m.kind], m.start.astimezone(tz), m.text, thumb)]))
+    sentence = reply.sentence
+    if not hits:
+        outside = _outside_memory(ctx, pq)
+        sentence += f" {outside}" if outside else ""
+    count = len(hits) if reply.intent == "count" else None
+    return Answer(pq.text, reply.intent, sentence, count, hits, pq,
+                  _people_to_name(ctx, reply.to_name, None, thumbnails))
 
 
 def _ocr_episodes(ctx: RecallContext, subject: str, start: datetime | None, end: datetime) -> dict[str, OcrHit]:

@@ -198,6 +198,32 @@ def wordnet_path() -> Path:
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, int], Lexicon] = {}
+_english: dict[str, frozenset[str]] = {}
+
+
+def english_words(path: Path | None = None) -> frozenset[str]:
+    """Every word of every WordNet lemma, all parts of speech, with irregular forms (the
+    ``vocabulary`` that ``models/wordnet.py`` writes): words the spelling fixer must leave alone.
+    Empty (with a logged warning) when the file is missing or has none."""
+    p = path or wordnet_path()
+    with _lock:
+        got = _english.get(str(p))
+        if got is None:
+            try:
+                doc: Any = json.loads(p.read_text(encoding="utf-8"))
+                got = frozenset(str(w) for w in doc.get("vocabulary", []))
+            except (OSError, ValueError, AttributeError) as e:
+                log.warning("no English word list for the spelling fixer: %s", e)
+                got = frozenset()
+            _english[str(p)] = got
+        return got
+
+
+def is_english(word: str) -> bool:
+    """Whether ``word`` (or its singular) is a WordNet word (:func:`english_words`)."""
+    low = word.lower()
+    words = english_words()
+    return low in words or _singular(low) in words
 
 
 def get_lexicon(label_names: list[str], path: Path = LEXICON_PATH) -> Lexicon | None:

@@ -26,6 +26,7 @@ TEXT_BEARERS = {
 }
 _WRITING = {"text", "writing", "word", "lettering", "inscription"}
 _ABOUT = {"for", "to", "saying", "say", "says", "reading", "about", "that", "which", "called", "named"}
+TEXT_LINKS = frozenset(_ABOUT)  # "the sign <link> X": X is the words on it, not where it was
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -88,6 +89,9 @@ class Scorer:
         # Labels that are evidence of a place or activity (scene entries), not the thing itself:
         # one of them alone is a weak claim (answer.py asks for several, docs/recall.md).
         self.scene_labels: set[str] = set()
+        # Labels that only stand for a kind the subject names ("musical instruments" → bassoon,
+        # "animals" → tabby): a kind claimed on one of them needs it seen clearly (answer.py).
+        self.kind_labels: set[str] = set()
         # Whether the classifier can see the subject at all: a label, a lexicon entry or a WordNet
         # kind names it (text similarity alone does not count).
         self.visible = False
@@ -106,6 +110,8 @@ class Scorer:
                 self.scene_words.append(phrase)
                 if lex_table is not None and any(e.kind == "scene" for e in lex_table.match(phrase, _head(phrase))):
                     self.scene_labels |= set(lex)
+                elif not exact and factor == 1.0:
+                    self.kind_labels |= set(lex)
                 for name, w in lex.items():
                     named[name] = max(named.get(name, 0.0), w)
             elif lex_table is not None:
@@ -115,7 +121,7 @@ class Scorer:
                 self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)
 
         if not self.visible and lex_table is not None:  # any content word the models see ("rocket" of "rocket launch")
-            for word in _words(subject) - _STOP:
+            for word in {w for w in _words(subject) - _STOP if len(w) > 1}:  # not the "s" of "Grandma's"
                 if lex_table.knows(word) or any(word in ws for ws in _label_words(tuple(venc.label_names))[0]):
                     self.visible = True
                     break
@@ -170,7 +176,7 @@ def _label_words(names: tuple[str, ...]) -> tuple[list[set[str]], list[str]]:
 _CUT = {
     "on", "in", "at", "with", "of", "by", "near", "from", "under", "behind", "saying", "that",
     "which", "who", "holding", "wearing", "for", "to", "called", "named", "next", "beside", "across",
-    "around", "along", "through", "into", "inside", "outside", "over", "reading", "says",
+    "around", "along", "through", "into", "inside", "outside", "over", "reading", "says", "about",
 }
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifelog.paths import cache_dir
+from lifelog.paths import REPO_ROOT, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,11 @@ class SampleMedia:
 
 
 def media_dir() -> Path:
+    """The cache's media folder; inside the installed package (``packaging/build_linux.sh``), the
+    copy it ships, so ``lifelog demo`` runs offline on a first start."""
+    bundled = REPO_ROOT / "sample-media"
+    if (bundled / SOURCES_FILE).is_file():
+        return bundled
     return cache_dir() / "media"
 
 
@@ -458,6 +463,7 @@ def fetch(sources: Iterable[Source] = SOURCES, *, force: bool = False) -> FetchR
     """Fetch every source whose files are not all cached yet; never raises for one source."""
     root = media_dir()
     root.mkdir(parents=True, exist_ok=True)
+    cache_dir().mkdir(parents=True, exist_ok=True)  # the download scratch; apart from root when bundled
     index = _read_index(root)
     fetches = _read_fetches(root)
     report = FetchReport(media=SampleMedia(root, ()))

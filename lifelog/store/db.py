@@ -1,6 +1,7 @@
 """LanceDB tables of the memory, with typed Arrow schemas.
 
-Tables (all under ``<data>/db``):
+Tables (all under ``<data>/db``, or where ``storage.tables`` puts them: another folder or an
+S3-compatible object store, :mod:`lifelog.store.location`, docs/scale.md):
 
 ``media``      one row per imported source file (content hash). Written **last** for a file: it is
                the import ledger's commit record, so a file without a media row is re-done.
@@ -29,6 +30,7 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 
+from lifelog.store.location import StorageError, TableLocation, location_for, storage_failure
 from lifelog.store.sql import sql_in, sql_str
 
 SCHEMA_VERSION = 1
@@ -294,6 +296,40 @@ PLACE_VISIT_SCHEMA = pa.schema(  # one row per episode that is at a place
     ]
 )
 
+# The knowledge graph (lifelog.graph, docs/graph.md): bi-temporal edges with their evidence
+# episode, and the nodes they link. ``value_enc``: a name in the history or a user's fact, vault
+# ciphertext (aad "graph-edge:<id>"); no other text of the user's is in these tables.
+GRAPH_EDGE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # seen | seen_with | at | with_thing | said | on | named | …
+        pa.field("src", pa.string(), nullable=False),  # node id: person:<id>, place:<id>, thing:<name>, …
+        pa.field("dst", pa.string(), nullable=False),  # node id ("" for names and facts)
+        pa.field("src_kind", pa.string()),
+        pa.field("dst_kind", pa.string()),
+        pa.field("episode_id", pa.string()),  # evidence (episode-derived edges)
+        pa.field("valid_from", TS),  # when it was true in the world …
+        pa.field("valid_to", TS),
+        pa.field("learned_at", TS),  # … and when the memory learnt it / let it go (null: current)
+        pa.field("expired_at", TS),
+        pa.field("weight", pa.float32()),
+        pa.field("source", pa.string()),  # names: user | sign | geocode; facts: user
+        pa.field("value_enc", pa.binary()),
+    ]
+)
+
+GRAPH_NODE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # person | place | thing | episode | day
+        pa.field("ref", pa.string(), nullable=False),  # the domain id
+        pa.field("first", TS),
+        pa.field("last", TS),
+        pa.field("episodes", pa.int32()),
+        pa.field("updated_at", TS),
+    ]
+)
+
 ANN_MIN_ROWS = 50_000
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
@@ -322,6 +358,8 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "media_geo": MEDIA_GEO_SCHEMA,
     "places": PLACE_SCHEMA,
     "place_visits": PLACE_VISIT_SCHEMA,
+    "graph_edges": GRAPH_EDGE_SCHEMA,
+    "graph_nodes": GRAPH_NODE_SCHEMA,
 }
 
 
@@ -333,16 +371,35 @@ def schema_key(schema: pa.Schema) -> str:
 class Store:
     """Thin typed wrapper over the LanceDB connection. One writer at a time (see ``ingest.lock``)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, location: TableLocation | None = None) -> None:
         self.data_dir = data_dir
-        self.path = data_dir / "db"
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(str(self.path))
+        self.location = location or location_for(data_dir)
+        self.uri = self.location.uri
+        # the local folder of the tables; on an object store, the local folder nothing is written to
+        self.path = data_dir / "db" if self.location.remote else Path(self.uri)
+        if not self.location.remote:
+            self.path.mkdir(parents=True, exist_ok=True)
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._trash_cache: tuple[tuple[int, int, int], list[str]] | None = None
-        for name, schema in SCHEMAS.items():
-            self._tables[name] = self._open_or_migrate(name, schema)
+        try:
+            self.db = lancedb.connect(self.uri, storage_options=self.location.storage_options() or None)
+            for name, schema in SCHEMAS.items():
+                self._tables[name] = self._open_or_migrate(name, schema)
+        except Exception as e:
+            raise self.storage_error(e) from e
+
+    def raise_if_storage_failed(self, e: BaseException) -> None:
+        """Raise the clear :class:`StorageError` when ``e`` is the object store failing (unreachable,
+        refused credentials): a job stops then instead of failing item after item."""
+        clear = storage_failure(e, self.location)
+        if clear is not None:
+            raise clear from e
+
+    def storage_error(self, e: BaseException) -> BaseException:
+        """``e`` as a clear :class:`StorageError` when it is the object store failing, else ``e``."""
+        clear: StorageError | None = storage_failure(e, self.location)
+        return clear if clear is not None else e
 
     def _open_or_migrate(self, name: str, schema: pa.Schema) -> Any:
         """Open a table, adding columns that a newer schema introduced (as nulls)."""
@@ -408,7 +465,7 @@ class Store:
 
     def delete(self, name: str, where: str) -> None:
         with self._lock:
-            self._tables[name].delete(where)
+            delete_rows(self._tables[name], where)
 
     # ----------------------------------------------------------------- indexes
     def index_names(self, name: str) -> list[str]:
@@ -547,7 +604,37 @@ class Store:
         return self.count("media", f"id = {sql_str(media_id)}") > 0
 
     def bytes_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        """Bytes of the tables (on an object store: of their latest versions, as LanceDB counts them)."""
+        if not self.location.remote:
+            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        total = 0
+        for tbl in self._tables.values():
+            with contextlib.suppress(Exception):
+                total += int(tbl.stats()["total_bytes"])
+        return total
+
+
+DELETE_CHUNK = 10_000
+
+
+def delete_rows(tbl: Any, where: str) -> int:
+    """Delete the rows of ``tbl`` matching ``where`` by their row addresses; returns how many.
+
+    LanceDB keeps a delete's predicate in the new version's manifest and transaction file, and
+    the latest version survives compaction; a predicate naming what was forgotten (a file's
+    content hash, frame ids) would stay behind. Deleting by ``_rowid`` leaves only row numbers;
+    nothing matching writes no version at all. Callers hold the write lock (row addresses
+    are stable until the next write)."""
+    if where.strip().lower() == "true":
+        n = int(tbl.count_rows())
+        if n:
+            tbl.delete("true")
+        return n
+    got = tbl.search().where(where).with_row_id(True).select([]).limit(None).to_arrow()
+    ids = sorted(int(r) for r in got.column("_rowid").to_pylist())
+    for i in range(0, len(ids), DELETE_CHUNK):
+        tbl.delete(f"_rowid IN ({', '.join(str(r) for r in ids[i : i + DELETE_CHUNK])})")
+    return len(ids)
 
 
 def _gone_version(e: BaseException) -> bool:

@@ -71,6 +71,7 @@ ENCRYPTED_COLUMNS: dict[tuple[str, str], str] = {
     ("media_geo", "fix_enc"): "geo",
     ("places", "name_enc"): "place-name",
     ("places", "center_enc"): "place-center",
+    ("graph_edges", "value_enc"): "graph-edge",
 }
 _BATCH = 500
 
@@ -310,4 +311,5 @@ def _write_rows(tbl: object, key: str, rows: list[dict[str, object]]) -> None:
     """Replace whole rows (matched on ``key``) in one commit."""
     schema: pa.Schema = tbl.schema  # type: ignore[attr-defined]
     batch = pa.Table.from_pylist(rows, schema=schema)
-    tbl.merge_insert(key).when_matched_update_all().execute(batch)  # type: ignore[attr-defined]
+    # a row without a vector (a gps place) keeps it null (LanceDB otherwise refuses the batch)
+    tbl.merge_insert(key).when_matched_update_all().execute(batch, on_bad_vectors="null")  # type: ignore[attr-defined]

@@ -10,6 +10,13 @@ import) and used by the next import.
 The memory folder cannot change under a running app: "Choose another memory folder…" records the
 choice in ``<user config dir>/lifelog/location.json`` (:func:`lifelog.api.settings.choose_data_dir`) and
 the app opens it on its next start (``--data-dir`` and ``LIFELOG_HOME`` still win).
+
+**Background** (issue #18): whether closing the window keeps lifelog running in the tray (asked
+once on the first close; where the desktop has no tray the section says that closing quits) and
+whether desktop notifications are shown. Both are saved at once (``lifelog.api.background``).
+
+The mouse wheel over the page scrolls it: a combo box, spin box or slider takes the wheel only
+once it has the focus (:class:`WheelGuard`), so scrolling past a field never changes it.
 """
 
 from __future__ import annotations
@@ -19,21 +26,28 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from lifelog.api.background import close_to_tray, notifications_on, set_close_to_tray, set_notifications
 from lifelog.api.models import ModelInUse, models_in_use
 from lifelog.api.settings import Settings, choose_data_dir, save_settings
 from ui.context import AppContext
 from ui.qt import (
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDesktopServices,
+    QEvent,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QObject,
     QPushButton,
     QScrollArea,
+    QSlider,
+    Qt,
     QUrl,
     QVBoxLayout,
     QWidget,
@@ -114,6 +128,36 @@ class _Field:
     def show_error(self, message: str | None) -> None:
         self.error.setText(message or "")
         self.error.setVisible(bool(message))
+
+
+class WheelGuard(QObject):
+    """An event filter: a wheel turned over a combo box, spin box or slider that does not have
+    the focus scrolls the page (``scroll``) instead of changing the value."""
+
+    KINDS = (QComboBox, QAbstractSpinBox, QSlider)
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self.scroll = scroll
+        self.redirected = 0
+
+    def guard(self, root: QWidget) -> None:
+        """Put every such field under ``root`` (now) under the guard; called again for fields
+        added later (the page calls it when shown)."""
+        for kind in self.KINDS:
+            for w in root.findChildren(kind):
+                if w.property("wheel_guarded"):
+                    continue
+                w.setProperty("wheel_guarded", True)
+                w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel never gives it the focus
+                w.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            self.redirected += 1
+            QApplication.sendEvent(self.scroll.verticalScrollBar(), event)
+            return True
+        return False
 
 
 class Page(QWidget):
@@ -208,10 +252,73 @@ class Page(QWidget):
 
         self.privacy = PrivacySection(ctx)
         lay.addWidget(self.privacy)
+        lay.addWidget(self._background_section())
         lay.addStretch(1)
         self.models: list[ModelInUse] = []
         self.revert()
         self.refresh_models()
+        self.wheel_guard = WheelGuard(scroll)
+        self.wheel_guard.guard(self)
+
+    def showEvent(self, event: Any) -> None:
+        self.wheel_guard.guard(self)  # fields a section added since
+        self.show_background()
+        super().showEvent(event)
+
+    # ------------------------------------------------------------------ background
+    def _background_section(self) -> QGroupBox:
+        from ui.tray import tray_available
+
+        box = QGroupBox("Background")
+        box.setObjectName("background_section")
+        lay = QVBoxLayout(box)
+        data_dir = self.ctx.memory.data_dir
+        self.tray_here = tray_available()
+        self.close_to_tray_box = QCheckBox("Closing the window keeps lifelog running in the tray")
+        self.close_to_tray_box.setObjectName("close_to_tray")
+        self.close_to_tray_box.setChecked(bool(close_to_tray(data_dir)))
+        self.close_to_tray_box.setEnabled(self.tray_here)
+        self.close_to_tray_box.toggled.connect(lambda on: self._set_option(set_close_to_tray, on))
+        lay.addWidget(self.close_to_tray_box)
+        if self.tray_here:
+            note = ("The tray icon shows whether lifelog is recording, receiving, paused or tidying the "
+                    "memory; its menu pauses capture, opens the window and quits.")
+        else:
+            note = ("This desktop has no system tray: closing the window quits lifelog. To keep receiving "
+                    "and tidying the memory without the window, turn on “Keep running in the background” "
+                    "on the Upkeep page, or run `lifelog service install` to start it at login.")
+        self.background_note = QLabel(note)
+        self.background_note.setObjectName("background_note")
+        self.background_note.setWordWrap(True)
+        lay.addWidget(self.background_note)
+        self.notifications_box = QCheckBox("Desktop notifications: finished syncs, new pairings, LocalSend requests")
+        self.notifications_box.setObjectName("notifications")
+        self.notifications_box.setChecked(notifications_on(data_dir))
+        self.notifications_box.toggled.connect(lambda on: self._set_option(set_notifications, on))
+        lay.addWidget(self.notifications_box)
+        self.background_error = QLabel("")
+        self.background_error.setStyleSheet(ERROR_STYLE)
+        self.background_error.hide()
+        lay.addWidget(self.background_error)
+        return box
+
+    def show_background(self) -> None:
+        """Show the stored choices (they may have been made elsewhere: the close question)."""
+        data_dir = self.ctx.memory.data_dir
+        for box, value in ((self.close_to_tray_box, bool(close_to_tray(data_dir))),
+                           (self.notifications_box, notifications_on(data_dir))):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+
+    def _set_option(self, setter: Any, on: bool) -> None:
+        try:
+            setter(self.ctx.memory.data_dir, on)
+        except OSError as e:  # a read-only memory folder
+            self.background_error.setText(f"Not saved: {e}")
+            self.background_error.show()
+        else:
+            self.background_error.hide()
 
     # ------------------------------------------------------------------ values
     def revert(self) -> None:
@@ -332,6 +439,9 @@ class Page(QWidget):
         self.image_models.before_close()  # stop a running install or re-index
 
     def on_changed(self, what: str) -> None:
+        if what == "background":  # the window asked whether closing keeps lifelog running
+            self.show_background()
+            return
         self.privacy.on_changed(what)
         if what == "settings":
             return

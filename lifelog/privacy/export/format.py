@@ -22,8 +22,9 @@ from lifelog.store.db import SCHEMAS
 from lifelog.store.vault import Vault
 
 FORMAT = "lifelog-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: places (media_geo, places, place_visits) and data/graph.json
 MANIFEST = "manifest.json"
+GRAPH = "data/graph.json"
 DATA = "data"
 VECTORS = "vectors"
 THUMBS = "media/thumbs"
@@ -35,7 +36,8 @@ PARTIAL = ".partial-"
 #: The memory's tables an export carries, in the order they are restored (``media`` last: it
 #: is the commit record of a file, as in an import). ``person_edits`` (the undo log) and the two
 #: blind-index tables are not carried: the index is rebuilt under the target memory's own key.
-TABLES: tuple[str, ...] = ("people", "frames", "faces", "ocr", "utterances", "transcripts", "episodes", "media")
+TABLES: tuple[str, ...] = ("people", "frames", "faces", "ocr", "utterances", "transcripts", "media_geo", "places",
+                           "place_visits", "episodes", "media")
 
 #: Encrypted columns: table -> column -> (JSON field, associated-data prefix, JSON-encoded text).
 ENCRYPTED: dict[str, dict[str, tuple[str, str, bool]]] = {
@@ -43,6 +45,8 @@ ENCRYPTED: dict[str, dict[str, tuple[str, str, bool]]] = {
     "people": {"name_enc": ("name", "person-name", False)},
     "utterances": {"text_enc": ("text", "utterance", False), "words_enc": ("words", "utterance-words", True)},
     "ocr": {"text_enc": ("text", "ocr", False)},
+    "media_geo": {"fix_enc": ("fix", "geo", True)},
+    "places": {"name_enc": ("name", "place-name", False), "center_enc": ("center", "place-center", True)},
 }
 
 #: Fixed-size list columns at least this long are vectors (stored as .npy, not JSON).

@@ -248,6 +248,7 @@ def import_archive(
                 remove_media_rows(store, vault, mid)
             for pid in added_people:
                 store.delete("people", sql_in("id", [pid]))
+            store.delete("places", sql_in("id", [str(d["id"]) for d in new["places"]]))
         raise
     finally:
         for mid in new_media:
@@ -256,6 +257,7 @@ def import_archive(
     store.ensure_indexes()
     res.settings = _restore_settings(store.data_dir, checked, m)
     res.added["profile_lines"] = _restore_profile_lines(store, vault, checked, m)
+    res.added["graph_edges"] = _restore_graph(store, vault, checked, m)
     res.seconds = time.perf_counter() - t0
     audit.record(store.data_dir, "import-archive", {k: v for k, v in res.added.items() if v} | {"blobs": res.blobs,
                  "originals": res.originals}, form="encrypted" if res.encrypted else "folder")
@@ -459,6 +461,24 @@ def _restore_profile_lines(store: Store, vault: Vault, checked: _Checked, m: dic
         doc.lines.extend(new)
         save_profile(store, vault, doc)
     return len(new)
+
+
+def _restore_graph(store: Store, vault: Vault, checked: _Checked, m: dict[str, Any]) -> int:
+    """The archive's facts and name history join this memory's graph; the rest of the graph is
+    derived again from what was imported (places first). Archives before format 2 have none."""
+    from lifelog.graph import archive as graph_archive
+    from lifelog.graph.build import build_graph
+    from lifelog.places import Places
+
+    added = graph_archive.load(store, vault, _load(checked, m["graph"])) if m.get("graph") else 0
+    try:  # derived data: the next import or nightly pass derives it if this fails
+        Places(store, vault).refresh()
+        build_graph(store, vault, None)
+    except Exception as e:
+        import logging
+
+        logging.getLogger(__name__).warning("places and graph not derived after the import: %s", e)
+    return added
 
 
 def _restore_settings(data_dir: Path, checked: _Checked, m: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from lifelog import __version__
 from lifelog.encoders.vectors import vector_tables
+from lifelog.graph import archive as graph_archive
 from lifelog.objects.timeline import Objects
 from lifelog.privacy import audit
 from lifelog.privacy.export.container import EncryptedSink, FolderSink, Sink, check_dest
@@ -24,6 +25,7 @@ from lifelog.privacy.export.format import (
     FACES,
     FORMAT,
     FORMAT_VERSION,
+    GRAPH,
     ORIGINALS,
     TABLES,
     THUMBS,
@@ -181,6 +183,10 @@ def _write(
         rows["media"] = _without(store.rows("media", store.committed_filter("id")), "id", gone)
         # with episodes in the trash, a person seen only there leaves the export with them
         rows["people"] = _people_seen(store, rows["faces"], rows["utterances"]) if trashed else store.rows("people")
+    # places: the fixes of the exported files, the visits of the exported episodes, their places
+    rows["media_geo"] = _rows_in(store, "media_geo", "media_id", rows["media"].column("id").to_pylist())
+    rows["place_visits"] = _rows_in(store, "place_visits", "episode_id", eids)
+    rows["places"] = _rows_in(store, "places", "id", rows["place_visits"].column("place_id").to_pylist())
     frame_ids = [str(f) for f in rows["frames"].column("id").to_pylist()]
     thumbs = sorted({t for t in rows["frames"].column("thumb_id").to_pylist() if t}
                     | {t for ts in episodes.column("thumb_ids").to_pylist() for t in (ts or [])})
@@ -262,6 +268,11 @@ def _write(
         ln.to_json() for ln in load_profile(store, vault).lines
         if ln.source in ("user", "hidden") and set(ln.people) <= exported_people]
     sink.add_bytes(f"{DATA}/profile.json", _dumps({"version": 1, "lines": mine}))
+    kept_nodes = {f"person:{p}" for p in exported_people} | {
+        f"place:{p}" for p in rows["places"].column("id").to_pylist()}
+    graph_doc = graph_archive.dump(store, vault, kept_nodes)
+    sink.add_bytes(GRAPH, _dumps(graph_doc))
+    res.counts["graph_edges"] = len(graph_doc["edges"])
     res.counts["profile_lines"] = len(mine)
     res.counts.update(originals=len(originals), objects=len(objects))
     res.counts["thumbnails"] = sum(1 for n in sink.files if n.startswith(THUMBS + "/"))
@@ -278,6 +289,7 @@ def _write(
         "objects": f"{DATA}/objects.json",
         "settings": f"{DATA}/settings.json",
         "profile": f"{DATA}/profile.json",
+        "graph": GRAPH,
         "files": dict(sorted(sink.files.items())),
     }
     check()

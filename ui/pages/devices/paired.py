@@ -370,6 +370,7 @@ class PairedDevicesPanel(QGroupBox):
             if res.imported or res.episodes:
                 self.ctx.changed("episodes")
             self.ctx.status(f"{name}: {st.describe()}")
+            self.ctx.changed("synced")  # a desktop notification (ui/tray.py), quiet when turned off
             self._show_sync(device_id)
             self.refresh()
 

@@ -1,0 +1,231 @@
+"""The knowledge graph: build time and query latency, on the sample days and on a month.
+
+    .venv/bin/python bench/graph.py [--days 30] [--queries 40]
+
+* **sample days**: the composed sample days imported once (``bench/archive.py``'s cached memory,
+  ``<cache>/bench/archive-days``; imported here if missing), on a fresh copy: a full build, then
+  the same build again (idempotent: nothing written).
+* **a month**: ``bench/forget.py``'s synthetic month (``bench/ui.py``'s ``build_month``: 30 days
+  × 91 one-minute episodes of 30 frames, one named person in every third episode), on a fresh
+  copy given a second person (every fifth episode, so the two meet in every fifteenth) and four
+  places (each episode at one, by the hour). Measured: a full build; the incremental build an
+  import of the last day would run (only that day's frames read for objects); a no-op build.
+* **queries** (models warm, graph built): ``people_between`` over one day and
+  ``seen_with`` over a week, ``places_between`` over a day, p50/p95 over random windows, each as a
+  ratio to a plain scan of the same window's episodes (``Store.rows("episodes", overlap)``)
+  measured in the same run; and ``people_between`` answered from the domain tables alone (a
+  memory whose graph is not built yet).
+
+Figures are printed and written to ``bench/results/graph.json``. Nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+RESULTS = REPO / "bench" / "results" / "graph.json"
+PASSPHRASE = "bench passphrase"
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _ms(xs: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(xs) * 1000, 2), "p95_ms": round(_pct(xs, 0.95) * 1000, 2)}
+
+
+def _drop_graph(store: Any) -> None:
+    from lifelog.graph import tables
+
+    for t in tables.TABLES:
+        store.table(t).delete("true")
+
+
+def _timed_build(store: Any, vault: Any, episodes: list[str] | None) -> dict[str, Any]:
+    from lifelog.graph.build import build_graph
+
+    t0 = time.perf_counter()
+    r = build_graph(store, vault, episodes)
+    wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 3), **r.to_json()}
+
+
+def sample_days(cache: Path) -> dict[str, Any]:
+    from lifelog.api import Memory
+
+    base = cache / "archive-days"
+    if not (base / "db").exists():
+        from lifelog.api.sample import compose_sample_days, fetch_sample_media
+
+        log("importing the sample days (once) …")
+        days = compose_sample_days(fetch_sample_media())
+        Memory(base).import_paths(days.files)
+    with tempfile.TemporaryDirectory(prefix="lifelog-bench-graph-") as tmp:
+        data = Path(tmp) / "memory"
+        shutil.copytree(base, data)
+        mem = Memory(data)
+        _drop_graph(mem.store)
+        eps = mem.store.count("episodes")
+        log(f"sample days: {eps} episodes; full build")
+        full = _timed_build(mem.store, mem.vault, None)
+        again = _timed_build(mem.store, mem.vault, None)
+        return {"episodes": eps, "frames": mem.store.count("frames"), "faces": mem.store.count("faces"),
+                "full": full, "again": again}
+
+
+def _enrich_month(data: Path) -> tuple[str, str, list[str]]:
+    """A second person (every 5th episode) and four places (by the hour) on a copy of the month."""
+    import numpy as np
+    import pyarrow as pa
+
+    from lifelog.api import Memory
+    from lifelog.store.db import FACE_DIM, FACE_SCHEMA, PEOPLE_SCHEMA, PLACE_SCHEMA, PLACE_VISIT_SCHEMA
+
+    mem = Memory(data)
+    store = mem.store
+    first = store.rows("people", None, columns=["id"]).column("id").to_pylist()[0]
+    eps = sorted(store.rows("episodes", None, columns=["id", "media_id", "start", "end"]).to_pylist(),
+                 key=lambda r: r["start"])
+    rng = np.random.default_rng(9)
+    pid = "c" * 10
+    rows = []
+    for i, e in enumerate(eps):
+        if i % 5:
+            continue
+        emb = rng.normal(0, 1, FACE_DIM).astype(np.float32)
+        rows.append({"id": f"{e['id']}-f1", "frame_id": f"{e['media_id']}-00001", "media_id": e["media_id"],
+                     "episode_id": e["id"], "t": e["start"] + timedelta(seconds=2), "box": [0.6, 0.2, 0.2, 0.3],
+                     "quality": 0.9, "embedding": (emb / np.linalg.norm(emb)).tolist(), "person_id": pid,
+                     "crop_id": None, "model": "bench", "seed": True, "assigned_by": "auto"})
+    store.table("faces").add(pa.Table.from_pylist(rows, schema=FACE_SCHEMA))
+    now = eps[0]["start"]
+    store.table("people").add(pa.Table.from_pylist(
+        [{"id": pid, "hidden": False, "user_locked": False, "centroid": [0.0] * FACE_DIM, "updated_at": now,
+          "created_at": now, "model": "bench"}], schema=PEOPLE_SCHEMA))
+    places = [f"plbench{k:03d}" for k in range(4)]
+    store.table("places").add(pa.Table.from_pylist(
+        [{"id": p, "kind": "scene", "name_source": None, "user_named": False, "created_at": now, "updated_at": now}
+         for p in places], schema=PLACE_SCHEMA))
+    store.table("place_visits").add(pa.Table.from_pylist(
+        [{"id": e["id"], "episode_id": e["id"], "media_id": e["media_id"], "place_id": places[e["start"].hour % 4],
+          "start": e["start"], "end": e["end"]} for e in eps], schema=PLACE_VISIT_SCHEMA))
+    last_day = eps[-1]["start"].date()
+    return first, pid, [e["id"] for e in eps if e["start"].date() == last_day]
+
+
+def month(cache: Path, days: int, n_queries: int) -> dict[str, Any]:
+    from lifelog.api import Memory
+    from lifelog.graph import query
+    from lifelog.store.sql import overlap_conditions
+
+    base = cache / f"forget-month-{days}d"
+    if not (base / ".built").exists():
+        raise SystemExit(f"build the month first: .venv/bin/python bench/forget.py --days {days}")
+    with tempfile.TemporaryDirectory(prefix="lifelog-bench-graph-") as tmp:
+        data = Path(tmp) / "memory"
+        shutil.copytree(base, data)
+        first, _second, last_day = _enrich_month(data)
+        mem = Memory(data)
+        s, v = mem.store, mem.vault
+        _drop_graph(s)
+        out: dict[str, Any] = {"episodes": s.count("episodes"), "frames": s.count("frames"),
+                               "faces": s.count("faces")}
+        # answered from the domain tables (no graph yet), before building
+        starts = sorted(s.rows("episodes", None, columns=["start"]).column("start").to_pylist())
+        lo, hi = starts[0], starts[-1]
+        rnd = random.Random(4)
+
+        def window(span: timedelta) -> tuple[datetime, datetime]:
+            a = lo + (hi - lo - span) * rnd.random()
+            return a, a + span
+
+        day_windows = [window(timedelta(days=1)) for _ in range(n_queries)]
+        week_windows = [window(timedelta(days=7)) for _ in range(n_queries)]
+        fallback = []
+        for a, b in day_windows[: max(3, n_queries // 8)]:
+            t0 = time.perf_counter()
+            query.people_between(s, v, a, b)
+            fallback.append(time.perf_counter() - t0)
+        out["people_between_without_graph"] = _ms(fallback)
+        log("month: full build")
+        out["full"] = _timed_build(s, v, None)
+        out["again"] = _timed_build(s, v, None)
+        out["incremental_last_day"] = {**_timed_build(s, v, last_day), "new_episodes": len(last_day)}
+
+        def timed(fn: Any, windows: list[tuple[datetime, datetime]]) -> list[float]:
+            xs = []
+            for a, b in windows:
+                t0 = time.perf_counter()
+                fn(a, b)
+                xs.append(time.perf_counter() - t0)
+            return xs
+
+        def scan(a: datetime, b: datetime) -> Any:
+            return s.rows("episodes", " AND ".join(overlap_conditions(a, b)), columns=["id", "start", "end"])
+
+        timed(lambda a, b: query.people_between(s, v, a, b), day_windows[:3])  # warm
+        base_day = timed(scan, day_windows)
+        base_week = timed(scan, week_windows)
+        q = {
+            "people_between_day": timed(lambda a, b: query.people_between(s, v, a, b), day_windows),
+            "seen_with_week": timed(lambda a, b: query.seen_with(s, v, first, a, b), week_windows),
+            "places_between_day": timed(lambda a, b: query.places_between(s, v, a, b), day_windows),
+        }
+        scans = {"people_between_day": base_day, "seen_with_week": base_week, "places_between_day": base_day}
+        out["episode_scan_day"] = _ms(base_day)
+        out["episode_scan_week"] = _ms(base_week)
+        out["queries"] = {k: {**_ms(xs), "ratio_p50_to_episode_scan": round(statistics.median(xs) /
+                                                                          statistics.median(scans[k]), 2)}
+                          for k, xs in q.items()}
+        out["seen_with_count"] = len(query.seen_with(s, v, first))
+        out["stats"] = query.stats(s).to_json()
+        return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--queries", type=int, default=40)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--skip-sample-days", action="store_true")
+    a = ap.parse_args()
+    os.environ.setdefault("LIFELOG_PASSPHRASE", PASSPHRASE)
+    from lifelog.paths import cache_dir
+
+    cache = cache_dir() / "bench"
+    load0 = os.getloadavg()[0]
+    res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
+                           "cpus": os.cpu_count(), "load_before": round(load0, 2)}
+    if not a.skip_sample_days:
+        res["sample_days"] = sample_days(cache)
+    res["month"] = month(cache, a.days, a.queries)
+    res["load_after"] = round(os.getloadavg()[0], 2)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,291 @@
+"""The graph's questions (``docs/graph.md``, "Query API"): who was seen when, with whom, where,
+with what; the names a person or place had; the user's facts.
+
+Every function takes ``(store, vault, ...)`` and returns frozen dataclasses of
+:mod:`lifelog.graph.types` with UTC times. Windows are half-open, ``[start, end)``, and an
+episode counts when it overlaps the window. Episodes in the trash and hidden people are left
+out; labels are the user's names, decrypted here from the domains' stores (None when unnamed).
+
+A memory whose graph has not been built yet (made before the graph existed, or never written
+since) is answered from the domain tables directly (:mod:`lifelog.graph.derive`): never an
+error for a missing table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from lifelog.graph import tables
+from lifelog.graph.build import fact_aad, name_aad
+from lifelog.graph.derive import as_rows, episode_edges, merged_into, shown_episodes
+from lifelog.graph.types import EdgeKind, Fact, GraphStats, NameSpan, Presence, PresenceKind
+from lifelog.objects.vocabulary import NAMES, match_objects
+from lifelog.people.store import PeopleTables
+from lifelog.places import Places, PlacesError
+from lifelog.store.db import Store
+from lifelog.store.sql import sql_in, sql_str, ts_literal
+from lifelog.store.vault import Vault
+
+EDGE_COLUMNS = ["kind", "src", "dst", "episode_id", "valid_from", "valid_to"]
+
+
+# ----------------------------------------------------------------- reading edges
+def _edges(store: Store, kinds: Sequence[EdgeKind], start: datetime | None, end: datetime | None,
+           *, src: Iterable[str] | None = None, dst: Iterable[str] | None = None,
+           src_kind: str | None = None, dst_kind: str | None = None) -> list[dict[str, Any]]:
+    """Current episode-derived edges of ``kinds`` overlapping the window, trash left out."""
+    src_set = set(src) if src is not None else None
+    dst_set = set(dst) if dst is not None else None
+    trashed = set(store.trashed_episodes())
+    tbl = tables.open_table(store, tables.EDGES)
+    if tbl is None:
+        eps = shown_episodes(store)
+        rows = as_rows(episode_edges(store, eps, None if "with_thing" in kinds else []))
+        rows = [r for r in rows if r["kind"] in kinds
+                and (end is None or r["valid_from"] < end) and (start is None or r["valid_to"] > start)]
+    else:
+        conds = ["expired_at IS NULL", sql_in("kind", kinds)]
+        if end is not None:
+            conds.append(f"valid_from < {ts_literal(end)}")
+        if start is not None:
+            conds.append(f"valid_to > {ts_literal(start)}")
+        if src_set is not None:
+            conds.append(tables.any_in("src", src_set))
+        if dst_set is not None:
+            conds.append(tables.any_in("dst", dst_set))
+        if src_kind is not None:
+            conds.append(f"src_kind = {sql_str(src_kind)}")
+        if dst_kind is not None:
+            conds.append(f"dst_kind = {sql_str(dst_kind)}")
+        rows = tables.read(tbl, " AND ".join(f"({c})" for c in conds), EDGE_COLUMNS).to_pylist()
+    return [r for r in rows if r["episode_id"] not in trashed
+            and (src_set is None or r["src"] in src_set) and (dst_set is None or r["dst"] in dst_set)
+            and (src_kind is None or r["src"].partition(":")[0] == src_kind)
+            and (dst_kind is None or r["dst"].partition(":")[0] == dst_kind)]
+
+
+def _presences(kind: PresenceKind, pairs: Iterable[tuple[str, dict[str, Any]]],
+               labels: dict[str, str | None]) -> list[Presence]:
+    """Group edges by the node they are about (a domain id): evidence in time order; most
+    episodes first, then the most recently seen."""
+    by: dict[str, dict[str, tuple[datetime, datetime]]] = {}
+    for ref, r in pairs:
+        eps = by.setdefault(ref, {})
+        e = r["episode_id"]
+        a, b = r["valid_from"], r["valid_to"]
+        if e in eps:
+            a, b = min(a, eps[e][0]), max(b, eps[e][1])
+        eps[e] = (a, b)
+    out = []
+    for ref, eps in by.items():
+        order = sorted(eps, key=lambda e: (eps[e][0], e))
+        out.append(Presence(node_id=ref, kind=kind, label=labels.get(ref), episode_ids=tuple(order),
+                            first=min(v[0] for v in eps.values()), last=max(v[1] for v in eps.values()),
+                            count=len(order)))
+    out.sort(key=lambda p: (-p.count, -p.last.timestamp(), p.node_id))
+    return out
+
+
+def _ref(node: str) -> str:
+    return node.partition(":")[2]
+
+
+def _people_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
+    """Names of people (None when unnamed) and the ids of those hidden or merged away."""
+    pt = PeopleTables(store, vault)
+    wanted = sorted(set(ids))
+    rows = pt.people(sql_in("id", wanted)) if wanted else {}
+    labels = {pid: pt.name_of(r) for pid, r in rows.items()}
+    hidden = {pid for pid, r in rows.items() if r.hidden or r.merged_into} | (set(wanted) - set(rows))
+    return labels, hidden
+
+
+def _place_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
+    """Names of the places (None when unnamed) and which of them still exist."""
+    places = Places(store, vault)
+    labels: dict[str, str | None] = {}
+    for pid in sorted(set(ids)):
+        try:
+            labels[pid] = places.get(pid).name
+        except PlacesError:
+            continue
+    return labels, set(labels)
+
+
+def _person(store: Store, person_id: str) -> str:
+    """A person id as it stands now (a person merged into another answers as that one)."""
+    pid = person_id.strip()
+    if pid.startswith("person:"):
+        pid = pid[7:]
+    return merged_into(store).get(pid, pid)
+
+
+def _place(place_id: str) -> str:
+    pid = place_id.strip()
+    return pid[6:] if pid.startswith("place:") else pid
+
+
+# ----------------------------------------------------------------------- people
+def people_between(store: Store, vault: Vault, start: datetime | None, end: datetime | None) -> list[Presence]:
+    """People seen in episodes overlapping ``[start, end)``; hidden people and the trash left out;
+    most episodes first."""
+    rows = _edges(store, ["seen"], start, end)
+    labels, hidden = _people_labels(store, vault, {_ref(r["src"]) for r in rows})
+    return _presences("person", ((_ref(r["src"]), r) for r in rows if _ref(r["src"]) not in hidden), labels)
+
+
+def seen_with(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
+              end: datetime | None = None) -> list[Presence]:
+    """Other people who shared an episode with ``person_id``; evidence: the shared episodes."""
+    me = f"person:{_person(store, person_id)}"
+    rows = [r for r in _edges(store, ["seen_with"], start, end) if me in (r["src"], r["dst"])]
+    others = [(_ref(r["dst"] if r["src"] == me else r["src"]), r) for r in rows]
+    labels, hidden = _people_labels(store, vault, {o for o, _ in others})
+    return _presences("person", ((o, r) for o, r in others if o not in hidden), labels)
+
+
+def said_count(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
+               end: datetime | None = None) -> int:
+    """How many things a person was heard saying in the window (utterances attributed to them)."""
+    return len(_edges(store, ["said"], start, end, src=[f"person:{_person(store, person_id)}"]))
+
+
+# ----------------------------------------------------------------------- places
+def places_between(store: Store, vault: Vault, start: datetime | None = None,
+                   end: datetime | None = None) -> list[Presence]:
+    """Places of the episodes overlapping the window."""
+    rows = _edges(store, ["at"], start, end, src_kind="episode")
+    labels, known = _place_labels(store, vault, {_ref(r["dst"]) for r in rows})
+    return _presences("place", ((_ref(r["dst"]), r) for r in rows if _ref(r["dst"]) in known), labels)
+
+
+def places_of_person(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
+                     end: datetime | None = None) -> list[Presence]:
+    """Where a person was seen: places of the episodes they are in."""
+    me = f"person:{_person(store, person_id)}"
+    rows = _edges(store, ["at"], start, end, src=[me])
+    labels, known = _place_labels(store, vault, {_ref(r["dst"]) for r in rows})
+    return _presences("place", ((_ref(r["dst"]), r) for r in rows if _ref(r["dst"]) in known), labels)
+
+
+def people_at(store: Store, vault: Vault, place_id: str, start: datetime | None = None,
+              end: datetime | None = None) -> list[Presence]:
+    """Who was seen at a place (most episodes first)."""
+    rows = _edges(store, ["at"], start, end, dst=[f"place:{_place(place_id)}"], src_kind="person")
+    labels, hidden = _people_labels(store, vault, {_ref(r["src"]) for r in rows})
+    return _presences("person", ((_ref(r["src"]), r) for r in rows if _ref(r["src"]) not in hidden), labels)
+
+
+# ----------------------------------------------------------------------- things
+def things_between(store: Store, vault: Vault, start: datetime | None = None,
+                   end: datetime | None = None) -> list[Presence]:
+    """Everyday objects seen in the window (label: the object's name)."""
+    rows = _edges(store, ["with_thing"], start, end)
+    names = {_ref(r["dst"]) for r in rows}
+    return _presences("thing", ((_ref(r["dst"]), r) for r in rows), {n: n for n in names})
+
+
+def last_seen_thing(store: Store, vault: Vault, thing: str) -> Presence | None:
+    """The latest episode with that object ("phone", "my keys", …), or None; its place is
+    ``Places.places_of([presence.episode_ids[0]])``."""
+    names = match_objects(thing) or ([thing.strip().lower()] if thing.strip().lower() in NAMES else [])
+    if not names:
+        return None
+    rows = _edges(store, ["with_thing"], None, None, dst=[f"thing:{n}" for n in names])
+    if not rows:
+        return None
+    r = max(rows, key=lambda r: (r["valid_to"], r["episode_id"]))
+    name = _ref(r["dst"])
+    return Presence(node_id=name, kind="thing", label=name, episode_ids=(r["episode_id"],), first=r["valid_from"],
+                    last=r["valid_to"], count=1)
+
+
+# ------------------------------------------------------------- names and facts
+def subject_nodes(node: str) -> list[str]:
+    """The node ids a subject may mean: itself when it has a kind, else a person, place or thing."""
+    node = node.strip()
+    kind = node.partition(":")[0]
+    if kind in ("person", "place", "thing", "episode", "day") and ":" in node:
+        return [node]
+    return [f"person:{node}", f"place:{node}", f"thing:{node}"]
+
+
+def facts_about(store: Store, vault: Vault, node_id: str) -> list[Fact]:
+    """The user's current facts about a person, place or thing (retracted ones left out)."""
+    return list_facts(store, vault, node_id)
+
+
+def list_facts(store: Store, vault: Vault, subject: str | None = None, *,
+               with_retracted: bool = False) -> list[Fact]:
+    tbl = tables.open_table(store, tables.EDGES)
+    if tbl is None:
+        return []
+    conds = ["kind = 'fact'"]
+    if not with_retracted:
+        conds.append("expired_at IS NULL")
+    if subject is not None:
+        nodes = subject_nodes(subject)
+        if nodes[0].startswith("person:"):
+            nodes.append(f"person:{_person(store, nodes[0])}")
+        conds.append(sql_in("src", nodes))
+    rows = tables.read(tbl, " AND ".join(conds), ["id", "src", "valid_from", "valid_to", "learned_at",
+                                                  "expired_at", "value_enc"]).to_pylist()
+    out = [Fact(id=r["id"], subject=r["src"], text=vault.decrypt_text(r["value_enc"], fact_aad(r["id"])),
+                valid_from=r["valid_from"], valid_to=r["valid_to"], learned_at=r["learned_at"],
+                expired_at=r["expired_at"]) for r in rows]
+    out.sort(key=lambda f: (f.learned_at, f.id))
+    return out
+
+
+def name_history(store: Store, vault: Vault, node: str) -> list[NameSpan]:
+    """Every name a person or place had, oldest first — with the names of the people merged into
+    it (their own node says whose they were)."""
+    tbl = tables.open_table(store, tables.EDGES)
+    if tbl is None:
+        return []
+    nodes = {node}
+    merges = tables.read(tbl, "kind = 'merged'", ["src", "dst", "valid_from", "expired_at"]).to_pylist()
+    grew = True
+    while grew:  # people merged into it, and into those
+        more = {r["src"] for r in merges if r["dst"] in nodes and r["expired_at"] is None} - nodes
+        grew = bool(more)
+        nodes |= more
+    rows = tables.read(tbl, f"{sql_in('kind', ['named', 'renamed'])} AND {sql_in('src', sorted(nodes))}",
+                       ["id", "src", "valid_from", "valid_to", "source", "value_enc"]).to_pylist()
+    out = [NameSpan(node=r["src"], name=vault.decrypt_text(r["value_enc"], name_aad(r["id"])),
+                    source=r["source"] or "user", valid_from=r["valid_from"], valid_to=r["valid_to"])
+           for r in rows if r["value_enc"]]
+    out.sort(key=lambda s: (s.valid_from, s.valid_to is None, s.node))
+    return out
+
+
+def stats(store: Store) -> GraphStats:
+    edges, nodes = tables.open_table(store, tables.EDGES), tables.open_table(store, tables.NODES)
+    if edges is None or nodes is None:
+        return GraphStats({}, {}, 0, 0, False)
+    e = tables.read(edges, None, ["kind", "expired_at"]).to_pylist()
+    n = tables.read(nodes, None, ["kind"]).column("kind").to_pylist()
+    by_node: dict[str, int] = {}
+    for k in n:
+        by_node[k] = by_node.get(k, 0) + 1
+    by_edge: dict[str, int] = {}
+    for r in e:
+        if r["expired_at"] is None:
+            by_edge[r["kind"]] = by_edge.get(r["kind"], 0) + 1
+    expired = sum(1 for r in e if r["expired_at"] is not None)
+    return GraphStats(dict(sorted(by_node.items())), dict(sorted(by_edge.items())), expired,
+                      by_edge.get("fact", 0), True)
+
+
+def current_graph(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(nodes, current edges) as stored, for an export to other tools (no text in them)."""
+    edges, nodes = tables.open_table(store, tables.EDGES), tables.open_table(store, tables.NODES)
+    if edges is None or nodes is None:
+        return [], []
+    e = tables.read(edges, "expired_at IS NULL AND kind <> 'fact'",
+                    ["id", "kind", "src", "dst", "episode_id", "valid_from", "valid_to", "learned_at", "weight",
+                     "source"]).to_pylist()
+    n = tables.read(nodes, None, ["id", "kind", "ref", "first", "last", "episodes"]).to_pylist()
+    return n, e
