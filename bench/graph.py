@@ -203,12 +203,207 @@ def month(cache: Path, days: int, n_queries: int) -> dict[str, Any]:
         return out
 
 
+# --------------------------------------------------------------------------- a year
+YEAR_PEOPLE = ["Sam", "Alex", "Robin", "Kim", "Jo", "Lee", "Max", "Pat"]  # 8 named + 12 not named yet
+YEAR_PLACES = ["home", "the gym", "the office", "the park"]  # 4 named + 8 not named
+
+
+def _year_memory(cache: Path, frames: int) -> Path:
+    """``bench/query.py``'s cached year (``query-<frames>``), copied once to ``graph-year-<frames>``
+    (the frames table hard-linked: LanceDB never rewrites a data file) and given 20 people (0–2
+    per episode, 8 named), 12 places (by weekday and hour, 4 named) and its graph, built once."""
+    import numpy as np
+    import pyarrow as pa
+
+    from lifelog.api import Memory
+    from lifelog.places import Places
+    from lifelog.store.db import FACE_DIM, FACE_SCHEMA, PEOPLE_SCHEMA, PLACE_SCHEMA, PLACE_VISIT_SCHEMA
+
+    base = cache / f"query-{frames}"
+    if not (base / "bench-stamp.json").exists():
+        raise SystemExit(f"build the year first: .venv/bin/python bench/query.py --frames {frames}")
+    data = cache / f"graph-year-{frames}"
+    stamp = data / "graph-stamp.json"
+    if stamp.exists():
+        return data
+    if not (data / "db").exists():
+        log(f"year: copying {base.name} (frames hard-linked)")
+        shutil.copytree(base, data, ignore=shutil.ignore_patterns("frames.lance"))
+        shutil.copytree(base / "db" / "frames.lance", data / "db" / "frames.lance", copy_function=os.link)
+    os.environ["LIFELOG_PASSPHRASE"] = "bench"  # bench/query.py's
+    mem = Memory(data)
+    store = mem.store
+    if store.count("faces"):  # a run stopped after the people were added: start again from the year
+        shutil.rmtree(data)
+        return _year_memory(cache, frames)
+    eps = sorted(store.rows("episodes", None, columns=["id", "media_id", "start", "end"]).to_pylist(),
+                 key=lambda r: r["start"])
+    rng = np.random.default_rng(15)
+    people = [f"pby{k:07d}" for k in range(20)]
+    weights = np.array([1.0 / (k + 1) for k in range(len(people))])
+    weights /= weights.sum()
+    faces = []
+    for e in eps:
+        for k in rng.choice(len(people), size=int(rng.integers(0, 3)), replace=False, p=weights):
+            emb = rng.normal(0, 1, FACE_DIM).astype(np.float32)
+            faces.append({"id": f"{e['id']}-p{k}", "frame_id": f"{e['media_id']}-00001", "media_id": e["media_id"],
+                          "episode_id": e["id"], "t": e["start"] + timedelta(seconds=2),
+                          "box": [0.6, 0.2, 0.2, 0.3], "quality": 0.9,
+                          "embedding": (emb / np.linalg.norm(emb)).tolist(), "person_id": people[k],
+                          "crop_id": None, "model": "bench", "seed": True, "assigned_by": "auto"})
+    store.table("faces").add(pa.Table.from_pylist(faces, schema=FACE_SCHEMA))
+    now = eps[0]["start"]
+    store.table("people").add(pa.Table.from_pylist(
+        [{"id": p, "hidden": False, "user_locked": False, "centroid": [0.0] * FACE_DIM, "updated_at": now,
+          "created_at": now, "model": "bench"} for p in people], schema=PEOPLE_SCHEMA))
+    places = [f"plyear{k:04d}" for k in range(12)]
+    store.table("places").add(pa.Table.from_pylist(
+        [{"id": p, "kind": "scene", "name_source": None, "user_named": False, "created_at": now, "updated_at": now}
+         for p in places], schema=PLACE_SCHEMA))
+    store.table("place_visits").add(pa.Table.from_pylist(
+        [{"id": e["id"], "episode_id": e["id"], "media_id": e["media_id"],
+          "place_id": places[(e["start"].hour // 3 + 3 * e["start"].weekday()) % 12], "start": e["start"],
+          "end": e["end"]} for e in eps], schema=PLACE_VISIT_SCHEMA))
+    log(f"year: {len(eps)} episodes, {len(faces)} faces; building the graph")
+    t0 = time.perf_counter()
+    built = _timed_build(store, mem.vault, None)
+    from lifelog.graph.build import build_graph
+    from lifelog.people.service import People
+
+    pl, pe = Places(store, mem.vault), People(store, mem.vault)
+    for pid, name in zip(places, YEAR_PLACES, strict=False):
+        pl.name(pid, name)
+    for pid, name in zip(people, YEAR_PEOPLE, strict=False):
+        pe.name(pid, name)  # not Memory.name_person: that re-describes the whole year after each name
+    build_graph(store, mem.vault, [])  # the names' history, as after a people edit
+    stamp.write_text(json.dumps({"build": built, "named_s": round(time.perf_counter() - t0, 1)}) + "\n")
+    return data
+
+
+GRAPH_INDEXES = (("kind", "BITMAP"), ("valid_from", "BTREE"), ("src", "BTREE"), ("dst", "BTREE"))
+
+
+def year(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
+    """Graph questions on the year (1M frames), models warm: the query functions and the full
+    ``ask``, p50/p95, as ratios to a plain scan of the same window's episodes; ``places_between``
+    with the old labels (one ``Places.get`` per place: the place's visits read each time) against
+    the new (one read of the places table, names decrypted once); then again with scalar indexes
+    on the edges' kind/time/ends, on a scratch copy of the edges table."""
+    from lifelog.api import Memory
+    from lifelog.encoders import get_text_encoder, get_visual_encoder
+    from lifelog.graph import query
+    from lifelog.places import Places
+    from lifelog.store.sql import overlap_conditions
+
+    data = _year_memory(cache, frames)
+    os.environ["LIFELOG_PASSPHRASE"] = "bench"
+    mem = Memory(data)
+    s, v = mem.store, mem.vault
+    get_visual_encoder(), get_text_encoder()  # models warm (graph questions load none; the rest do)
+    out: dict[str, Any] = {"frames": s.count("frames"), "episodes": s.count("episodes"), "faces": s.count("faces"),
+                           "build": json.loads((data / "graph-stamp.json").read_text()),
+                           "stats": query.stats(s).to_json()}
+    starts = sorted(s.rows("episodes", None, columns=["start"]).column("start").to_pylist())
+    lo, hi = starts[0], starts[-1]
+    rnd = random.Random(15)
+
+    def window(span: timedelta) -> tuple[datetime, datetime]:
+        a = lo + (hi - lo - span) * rnd.random()
+        return a, a + span
+
+    days = [window(timedelta(days=1)) for _ in range(n_queries)]
+    weeks = [window(timedelta(days=7)) for _ in range(n_queries)]
+    sam = next(p.id for p in mem.people() if p.name == "Sam")
+    gym = Places(s, v).find("the gym")
+    assert gym is not None
+
+    def timed(fn: Any, windows: list[tuple[datetime, datetime]]) -> list[float]:
+        xs = []
+        for a, b in windows:
+            t0 = time.perf_counter()
+            fn(a, b)
+            xs.append(time.perf_counter() - t0)
+        return xs
+
+    def scan(a: datetime, b: datetime) -> Any:
+        return s.rows("episodes", " AND ".join(overlap_conditions(a, b)), columns=["id", "start", "end"])
+
+    def old_places_between(a: datetime, b: datetime) -> Any:  # the labels as before this change
+        rows = query._edges(s, ["at"], a, b, src_kind="episode")
+        pl = Places(s, v)
+        labels = {}
+        for pid in sorted({r["dst"].partition(":")[2] for r in rows}):
+            labels[pid] = pl.get(pid).name
+        return labels
+
+    def funcs() -> dict[str, tuple[Any, list[tuple[datetime, datetime]]]]:
+        return {
+            "people_between_day": (lambda a, b: query.people_between(s, v, a, b), days),
+            "seen_with_week": (lambda a, b: query.seen_with(s, v, sam, a, b), weeks),
+            "places_between_day": (lambda a, b: query.places_between(s, v, a, b), days),
+            "places_of_person_week": (lambda a, b: query.places_of_person(s, v, sam, a, b), weeks),
+            "people_at_week": (lambda a, b: query.people_at(s, v, gym.id, a, b), weeks),
+        }
+
+    questions = ["who did I meet on Tuesday?", "who was I with this morning?", "who do I see most at the gym?",
+                 "when was I last at home with Sam?", "where was I on Wednesday afternoon?",
+                 "where did I see Sam last?", "what do I usually do on Friday mornings?",
+                 "who did I see with Alex last week?"]
+    nows = [lo + (hi - lo) * (0.2 + 0.8 * rnd.random()) for _ in range(max(2, n_queries // 4))]
+
+    def run(label: str) -> dict[str, Any]:
+        timed(lambda a, b: query.people_between(s, v, a, b), days[:3])  # warm
+        base_day, base_week = timed(scan, days), timed(scan, weeks)
+        res: dict[str, Any] = {"episode_scan_day": _ms(base_day), "episode_scan_week": _ms(base_week)}
+        for name, (fn, ws) in funcs().items():
+            xs = timed(fn, ws)
+            base = base_week if ws is weeks else base_day
+            res[name] = {**_ms(xs),
+                         "ratio_p50_to_episode_scan": round(statistics.median(xs) / statistics.median(base), 2),
+                         "ratio_p95_to_episode_scan": round(_pct(xs, 0.95) / _pct(base, 0.95), 2)}
+        asks: dict[str, Any] = {}
+        every: list[float] = []
+        for q in questions:
+            xs = []
+            for n in nows:
+                t0 = time.perf_counter()
+                a = mem.ask(q, now=n, thumbnails=False)
+                xs.append(time.perf_counter() - t0)
+            every += xs
+            asks[q] = {**_ms(xs), "answer": a.answer[:160]}
+        res["ask"] = asks
+        res["ask_all"] = {**_ms(every),
+                          "ratio_p95_to_episode_scan_day": round(_pct(every, 0.95) / _pct(base_day, 0.95), 2)}
+        log(f"year [{label}]: places_between p95 {res['places_between_day']['p95_ms']} ms, "
+            f"ask p95 {res['ask_all']['p95_ms']} ms")
+        return res
+
+    xs_old = timed(old_places_between, days)
+    out["places_between_day_old_labels"] = _ms(xs_old)
+    out["no_index"] = run("no index")
+    edges = s.table("graph_edges")
+    made = []
+    t0 = time.perf_counter()
+    for col, kind in GRAPH_INDEXES:
+        edges.create_scalar_index(col, index_type=kind, replace=True)
+        made.append(f"{col}:{kind}")
+    out["index_s"] = round(time.perf_counter() - t0, 2)
+    out["indexes"] = made
+    out["with_index"] = run("scalar indexes")
+    for ix in edges.list_indices():
+        edges.drop_index(getattr(ix, "name", str(ix)))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--skip-sample-days", action="store_true")
+    ap.add_argument("--skip-month", action="store_true")
+    ap.add_argument("--year", type=int, default=0, metavar="FRAMES",
+                    help="also time graph questions on bench/query.py's year of FRAMES frames (1000000)")
     a = ap.parse_args()
     os.environ.setdefault("LIFELOG_PASSPHRASE", PASSPHRASE)
     from lifelog.paths import cache_dir
@@ -219,7 +414,10 @@ def main() -> int:
                            "cpus": os.cpu_count(), "load_before": round(load0, 2)}
     if not a.skip_sample_days:
         res["sample_days"] = sample_days(cache)
-    res["month"] = month(cache, a.days, a.queries)
+    if not a.skip_month:
+        res["month"] = month(cache, a.days, a.queries)
+    if a.year:
+        res["year"] = year(cache, a.year, a.queries)
     res["load_after"] = round(os.getloadavg()[0], 2)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")

@@ -527,6 +527,72 @@ def _short(iso: str | None, zone: Any) -> str:
     return f"{datetime.fromisoformat(iso).astimezone(zone):%m-%d %H:%M:%S}"
 
 
+# ------------------------------------------------------------------ who / where / with whom
+_PARTS = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 22)}
+
+
+def who_where_questions(gt: Any, known: set[str]) -> list[dict[str, Any]]:
+    """Who/where/with-whom questions written from the ground truth of the composed days alone
+    (issue 15): per day and part of day, "who did I meet on <day> <part>?" (truth: the people the
+    scenes of that window show); per person the user named, "who did I see with X?" (truth: the
+    others in X's scenes) and "where did I see X last?" (truth: X's last scene). ``known``: the
+    people the user could name (those a cluster was named after); others cannot be named by
+    anyone and are left out of the truth."""
+    zone = gt.scenes[0].start.tzinfo
+    now = max(s.end for s in gt.scenes).astimezone(zone).replace(hour=23, minute=0, second=0, microsecond=0)
+    out: list[dict[str, Any]] = []
+    for day in gt.days:
+        d = datetime.fromisoformat(day).date()
+        weekday = d.strftime("%A")
+        for part, (lo, hi) in _PARTS.items():
+            scenes = [sc for sc in gt.scenes if sc.start.astimezone(zone).date() == d
+                      and lo <= sc.start.astimezone(zone).hour < hi]
+            with_people = [sc for sc in scenes if set(sc.people) & known]
+            out.append({"question": f"who did I meet on {weekday} {part}?", "now": now, "kind": "who",
+                        "names": sorted({p for sc in with_people for p in sc.people if p in known}),
+                        "scenes": [sc.id for sc in with_people]})
+    for person in sorted(known):
+        mine = [sc for sc in gt.scenes if person in sc.people]
+        others = [sc for sc in mine if set(sc.people) - {person}]
+        out.append({"question": f"who did I see with {person.split()[0]}?", "now": now, "kind": "with", "about": person,
+                    "names": sorted({p for sc in others for p in sc.people if p != person and p in known}),
+                    "scenes": [sc.id for sc in others]})
+        last = max(mine, key=lambda sc: sc.start)
+        out.append({"question": f"where did I see {person.split()[0]} last?", "now": now, "kind": "last",
+                    "names": [person], "scenes": [last.id]})
+    return out
+
+
+def who_where_section(mem: Any, gt: Any, named: dict[str, str]) -> dict[str, Any]:
+    """Ask :func:`who_where_questions` and score them: **R@1** (tIoU >= 0.3 of the top hit with one
+    of the truth's scenes, over the questions whose truth has scenes) and **names right** (the
+    set of people the answer names, among those the user named, equals the truth's)."""
+    known = set(named.values())
+    qs = who_where_questions(gt, known)
+    by_id = {sc.id: sc for sc in gt.scenes}
+    rows = []
+    for q in qs:
+        t0 = time.perf_counter()
+        a = mem.ask(q["question"], now=q["now"], thumbnails=False).to_json()
+        dt = time.perf_counter() - t0
+        said = sorted(n for n in known if (n in a["answer"] or n.split()[0] in a["answer"].split())
+                      and n != q.get("about"))  # "with Barack you saw …": Barack is not an answer
+        spans = [span_of(by_id[i].start, by_id[i].end) for i in q["scenes"]]
+        r1 = bool(a["hits"]) and best_iou(a["hits"][0], spans) >= THRESHOLDS[0] if spans else None
+        rows.append({"question": q["question"], "kind": q["kind"], "truth_names": q["names"], "named": said,
+                     "names_right": said == q["names"], "r1": r1, "answer": a["answer"],
+                     "latency_ms": round(dt * 1000, 1)})
+    r1s = [r["r1"] for r in rows if r["r1"] is not None]
+    summary = {"questions": len(rows), "with_scenes": len(r1s), "R@1 tIoU>=0.3": _frac(r1s),
+               "names right": _frac([r["names_right"] for r in rows]),
+               "by_kind": {k: {"n": sum(r["kind"] == k for r in rows),
+                               "names right": _frac([r["names_right"] for r in rows if r["kind"] == k]),
+                               "R@1": _frac([r["r1"] for r in rows if r["kind"] == k and r["r1"] is not None])}
+                           for k in ("who", "with", "last")},
+               "ask_latency_ms": distribution([r["latency_ms"] for r in rows])}
+    return {"summary": summary, "questions": rows}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/recall.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, help="memory to use and keep (default: a fresh temp dir, removed after)")
@@ -583,7 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The same pipeline as `lifelog import`: speech is transcribed after the visual import.
         speech = mem.transcribe_pending()
         log(f"transcribed {sum(r.status == 'done' for r in speech)} file(s) with audio")
-        log(f"named people as a user would: {name_people_like_a_user(mem, gt)}")
+        named = name_people_like_a_user(mem, gt)
+        log(f"named people as a user would: {named}")
         import_s = time.monotonic() - t0
         for f in res.failed:
             log(f"  import failed: {f.path}: {f.error}")
@@ -593,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"asking {len(qs)} questions…")
         answers = ask_all(mem, qs, args.limit, strategy)
         raw = [] if args.no_raw else raw_pass(mem, qs, args.limit, strategy)
+        log("who/where/with-whom questions…")
+        who_where = who_where_section(mem, gt, named)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -705,6 +774,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"    {row['threshold']:4.2f}   {_f(row['R@1 0.3'])}          {_f(row['no-answer precision'])}"
                     f"                 {_f(row['no-answer recall'])}"
                 )
+    ww = who_where["summary"]
+    print(f"\n  who / where / with whom ({ww['questions']} questions from the ground truth): "
+          f"R@1 tIoU>=0.3 {_f(ww['R@1 tIoU>=0.3'])} (of {ww['with_scenes']}), names right {_f(ww['names right'])}")
+    for k, v in ww["by_kind"].items():
+        print(f"    {k:<6} n {v['n']:>3}   names right {_f(v['names right'])}   R@1 {_f(v['R@1'])}")
+    for r in who_where["questions"]:
+        if not r["names_right"] or r["r1"] is False:
+            print(f"    miss: {r['question']}  truth {r['truth_names']}  named {r['named']}  r1 {r['r1']}")
+            print(f"          {r['answer'][:150]}")
     print(f"\n  failures ({len(failures)}):")
     for r in failures:
         print(f"    {r['id']} [{r['signal']}, expects {r['intent']}] {r['question']}   (now {r['now']})")
@@ -750,6 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in failures
         ],
         "questions": rows,
+        "who_where": who_where,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str))

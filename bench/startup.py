@@ -17,8 +17,13 @@ run ``--runs`` times; the median and the max of the wall time and the peak RSS (
 * the same question while a ``lifelog service`` runs for that memory (the CLI hands it to the
   service over the memory's local socket, ``lifelog.serve.asks``) — this tree only, when it has
   the hand-off;
-* the app (``ui.app.main`` offscreen, the real window and pages) until its first window is shown,
-  and until its content is loaded (the timeline's day has its moments and no task is left).
+* the app (``ui.app.main`` offscreen, the real window and pages) until its first window is shown
+  (a visible top-level window titled "lifelog — …": the start window, or the main window where
+  there is none), and until its content is loaded (the main window's timeline has its day's
+  moments and no task is left).
+
+Peak RSS is ``wait4``'s ``ru_maxrss`` of the child: it includes what the child had at ``fork``
+(this script's own ~20 MB), so figures under ~20 MB read as this script's size.
 
 The baseline is the same run of today's code: ``--baseline-ref`` (default ``HEAD``) is extracted
 with ``git archive`` into a temporary folder (git state is not touched) and measured with the
@@ -101,11 +106,13 @@ state = {"shown": False}
 def poll():
     from PySide6.QtWidgets import QApplication as A
     for w in A.topLevelWidgets():
-        if type(w).__name__ != "MainWindow" or not w.isVisible():
+        if not w.isVisible() or not w.windowTitle().startswith("lifelog"):
             continue
-        if not state["shown"]:
+        if not state["shown"]:  # the first window (the start window where there is one)
             state["shown"] = True
             print(f"MARK window {time.time()}", flush=True)
+        if type(w).__name__ != "MainWindow":
+            continue
         page = w.pages.get("timeline")
         if page is not None and getattr(page, "moments", None) and not w.tasks.busy():
             print(f"MARK content {time.time()}", flush=True)

@@ -110,7 +110,7 @@ def m(built: Path, tmp_path: Path) -> Iterator[M]:
     faces = store_rows(data, "faces", ["episode_id", "person_id"])
 
     def person_in(key: str) -> str:
-        found = {f["person_id"] for f in faces if f["episode_id"] == eps[key] and f["person_id"]}
+        found = {str(f["person_id"]) for f in faces if f["episode_id"] == eps[key] and f["person_id"]}
         assert len(found) == 1, (key, found)
         return found.pop()
 
@@ -368,10 +368,7 @@ def test_a_retention_purge_killed_at_a_write_step_is_finished_by_the_next_run(
     t0 = time.monotonic()
     try:
         while p.poll() is None and time.monotonic() - t0 < 240:
-            if step == "blobs":
-                hit = _blob_count(m.data) < blobs0
-            else:
-                hit = _versions(m.data, step) > base[step]
+            hit = _blob_count(m.data) < blobs0 if step == "blobs" else _versions(m.data, step) > base[step]
             if hit:
                 p.send_signal(signal.SIGKILL)
                 killed = True

@@ -61,7 +61,7 @@ def _handed(log: Path) -> int:
 
 
 def test_the_service_answers_exactly_as_the_command_would(memory: Path, service: Any) -> None:
-    proc, log = service
+    _proc, log = service
     sock = memory / "run" / "service.sock"
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600 and sock.stat().st_uid == os.getuid()
     for args in ([QUESTION, "--now", NOW.isoformat()], [QUESTION, "--now", NOW.isoformat(), "--json"],

@@ -426,6 +426,12 @@ class MainWindow(QMainWindow):
 
     def _ask_close_to_tray(self) -> bool:
         """Asked once, on the first close where a tray exists; remembered (Settings changes it)."""
+        box, keep = self.close_question()
+        box.exec()
+        return box.clickedButton() is keep
+
+    def close_question(self) -> tuple[QMessageBox, QPushButton]:
+        """The question (and its "Keep running" button), not shown yet."""
         box = QMessageBox(self)
         box.setObjectName("close_to_tray_question")
         box.setWindowTitle("Keep lifelog running?")
@@ -435,8 +441,7 @@ class MainWindow(QMainWindow):
         keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
-        box.exec()
-        return box.clickedButton() is keep
+        return box, keep
 
     def _close_hides(self) -> bool:
         """Whether this close only hides the window to the tray."""

@@ -15,6 +15,9 @@ recorded moment (as the demo's questions do), and saves:
 * ``episode.png`` — the moment someone mentioned Dashwood: frames, transcript, people;
 * ``people.png`` — the people grid;
 * ``objects.png`` — the objects seen, the most seen one selected with its moments;
+* ``people-places-person.png``, ``people-places-place.png`` — People & Places: the person seen
+  most (with what they said when no one was seen with them), then the place visited most
+  (places and the graph are derived first when the sample memory has none);
 * one ``<key>.png`` for every other registered page (import, settings, welcome, devices…);
 * ``privacy.png`` — Settings ▸ Privacy: capture, forget and trash, retention, the audit log;
 * ``profile.png``, ``upkeep.png``, ``connected.png`` — the memory profile (refreshed, with one
@@ -178,6 +181,8 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
         if spec.key == "upkeep":  # this window hosts the nightly schedule while the picture is taken
             _upkeep_hosted(app, busy, win)
         shot(spec.key)
+    if not only or {"people-places-person", "people-places-place"} & set(only):
+        _people_places(app, busy, win, shot)
     if not only or "privacy" in only:  # Settings ▸ Privacy: capture, forget, trash, retention, audit
         from ui.pages.settings import Page as SettingsPage
 
@@ -189,8 +194,82 @@ def render(out: Path, data_dir: str | None = None, size: tuple[int, int] = (1280
             settings.scroller.verticalScrollBar().setValue(settings.privacy.y())
             _settle(app, busy)
             shot("privacy")
+    _background(app, busy, win, out, only, saved)
     win.close()
     return saved
+
+
+def _background(app: object, busy: Callable[[], bool], win: Any, out: Path, only: list[str] | None,
+                saved: list[Path]) -> None:
+    """Issue #18: ``tray-menu.png`` (the tray icon's menu), ``background.png`` (Settings ▸
+    Background: close to the tray, notifications; offscreen has no tray, so the section says so;
+    a desktop notification cannot be drawn offscreen) and ``background-question.png`` (the
+    question asked on the first close where a tray exists)."""
+    from ui.qt import QGroupBox, QPoint
+
+    def save(name: str, widget: Any) -> None:
+        if only and name not in only:
+            return
+        path = out / f"{name}.png"
+        widget.grab().save(str(path), "PNG")
+        _shrink(path)
+        saved.append(path)
+        print(f"screenshots: {path}", file=sys.stderr)
+
+    menu = win.tray.menu
+    menu.popup(QPoint(900, 40))
+    _settle(app, busy)
+    save("tray-menu", menu)
+    menu.hide()
+    win.navigate("settings")
+    settings = win.page("settings")
+    _settle(app, busy)
+    section = settings.findChild(QGroupBox, "background_section")
+    if section is not None:
+        settings.scroller.verticalScrollBar().setValue(section.y())
+        _settle(app, busy)
+    save("background", win)
+    box, _keep = win.close_question()
+    box.show()
+    _settle(app, busy)
+    save("background-question", box)
+    box.hide()
+
+
+def _people_places(app: object, busy: Callable[[], bool], win: Any, shot: Callable[[str], None]) -> None:
+    """People & Places: the person seen in the most episodes, then the place with the most. A
+    sample memory whose graph was never built (or that has no places yet) gets them first."""
+    from lifelog.api import graph as gapi
+    from ui.pages.graph import GraphPage
+
+    page = win.page("graph") if "graph" in win.pages else None
+    if not isinstance(page, GraphPage):
+        return
+    mem = win.memory
+    if not gapi.overview(mem)[1]:
+        mem.refresh_places()
+    if not gapi.stats(mem).built:
+        gapi.build_graph(mem)
+    win.navigate("graph")
+    page.refresh()
+    _settle(app, busy, lambda: page.loaded)
+    for kind in ("person", "place"):
+        key = next((k for k in page.keys if k.startswith(f"{kind}:")), None)
+        if key is None:
+            continue
+        page.select(key)
+
+        def opened(key: str = key) -> bool:
+            return page.detail is not None and page.detail.key == key
+
+        _settle(app, busy, opened)
+        d = page.detail
+        if d is not None and kind == "person" and d.said and not d.view.people:
+            page.tabs.setCurrentIndex(2)  # what they said, when nobody was seen with them
+        else:
+            page.tabs.setCurrentIndex(0)
+        _settle(app, busy)
+        shot(f"people-places-{kind}")
 
 
 def _objects_selected(app: object, busy: Callable[[], bool], page: object) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "NameSpan",
     "Neighbourhood",
     "Presence",
+    "Saying",
     "add_fact",
     "build_graph",
     "day_view",
@@ -55,6 +56,7 @@ __all__ = [
     "resolve_person",
     "resolve_place",
     "retract_fact",
+    "said_by",
     "seen_with",
     "stats",
 ]
@@ -213,6 +215,35 @@ def people_between(mem: Memory, start: datetime | None, end: datetime | None) ->
 def seen_with(mem: Memory, who: str, start: datetime | None = None, end: datetime | None = None) -> list[Presence]:
     pid, _ = resolve_person(mem, who)
     return _local(mem, query.seen_with(mem.store, mem.vault, pid, start, end))
+
+
+@dataclass(frozen=True)
+class Saying:
+    """One thing a person was heard saying (times in the memory's zone)."""
+
+    episode_id: str
+    start: datetime
+    end: datetime
+    text: str
+
+
+def said_by(mem: Memory, who: str, limit: int = 100) -> list[Saying]:
+    """What a person (or anyone merged into them) was heard saying, newest first, at most
+    ``limit``: the utterances speech attributed to them (docs/speech.md), trash left out."""
+    from lifelog.speech.store import load_utterances
+    from lifelog.store.sql import sql_in
+
+    pid, _ = resolve_person(mem, who)
+    if mem.store.count("utterances") == 0:
+        return []
+    ids = {pid} | {r.id for r in PeopleTables(mem.store, mem.vault).people().values() if r.merged_into == pid}
+    rows = mem.store.rows("utterances", sql_in("speaker_id", ids), columns=["id", "episode_id", "start"]).to_pylist()
+    trashed = set(mem.store.trashed_episodes())
+    rows = sorted((r for r in rows if r["episode_id"] and r["episode_id"] not in trashed),
+                  key=lambda r: r["start"], reverse=True)[:limit]
+    utts = load_utterances(mem.store, mem.vault, [r["id"] for r in rows])
+    return [Saying(str(u.episode_id), u.start.astimezone(mem.tz), u.end.astimezone(mem.tz), u.text)
+            for u in sorted(utts, key=lambda u: u.start, reverse=True)]
 
 
 def history(mem: Memory, ident: str) -> tuple[str, list[NameSpan]]:

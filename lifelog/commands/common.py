@@ -97,7 +97,7 @@ def private_process() -> None:
     """What every ``lifelog`` run does first (docs/privacy.md): files and folders it creates are
     private to the user (umask 0o077: LanceDB, the vault, the receiver, sync all inherit it), and
     permissions a memory had to have repaired on opening are said on stderr, once per memory."""
-    from lifelog.api.memory import PRIVACY_LOGGER, use_private_umask
+    from lifelog.api.process import PRIVACY_LOGGER, use_private_umask  # light: no LanceDB (issue #18)
 
     use_private_umask()
     log = logging.getLogger(PRIVACY_LOGGER)

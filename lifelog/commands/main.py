@@ -460,28 +460,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ask" and (handed := _ask_via_service(args)) is not None:
         return handed  # answered by the running service, which has everything loaded
     private_process()  # umask 0o077 before anything is written; privacy notices on stderr
-    from lifelog.api.errors import ModelMissingError, VaultError
-
     try:
         handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
         return int(handler(args))
     except CliError as e:
         print(f"lifelog: {e}", file=sys.stderr)
         return e.code
-    except VaultError as e:
-        print(f"lifelog: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ModelMissingError as e:
-        print(f"lifelog: {e}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("lifelog: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as e:
+        # the core's errors are imported only when one happened: importing them imports the
+        # core (seconds), which a command that never opens a memory must not pay (issue #18)
+        from lifelog.api.errors import ModelMissingError, VaultError, WriteLockBusy
+
+        if isinstance(e, VaultError):
+            print(f"lifelog: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(e, ModelMissingError):
+            print(f"lifelog: {e}", file=sys.stderr)
+            return EXIT_ERROR
         if os.environ.get("LIFELOG_DEBUG"):
             raise
-        from lifelog.api.errors import WriteLockBusy
-
         if isinstance(e, WriteLockBusy):
             print(f"lifelog: {e}", file=sys.stderr)
             return _LOCKED_EXIT.get(args.command, EXIT_USAGE)

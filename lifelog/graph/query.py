@@ -13,7 +13,7 @@ error for a missing table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from lifelog.graph.derive import as_rows, episode_edges, merged_into, shown_epis
 from lifelog.graph.types import EdgeKind, Fact, GraphStats, NameSpan, Presence, PresenceKind
 from lifelog.objects.vocabulary import NAMES, match_objects
 from lifelog.people.store import PeopleTables
-from lifelog.places import Places, PlacesError
 from lifelog.store.db import Store
 from lifelog.store.sql import sql_in, sql_str, ts_literal
 from lifelog.store.vault import Vault
@@ -102,15 +101,33 @@ def _people_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict
     return labels, hidden
 
 
+_PLACE_NAMES: dict[tuple[str, bytes], str] = {}  # (place id, name ciphertext) -> name, this process
+_PLACE_NAMES_MAX = 4096
+
+
 def _place_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
-    """Names of the places (None when unnamed) and which of them still exist."""
-    places = Places(store, vault)
+    """Names of the places (None when unnamed) and which of them still exist: one read of the
+    places table (two short columns), names decrypted once per process. The cache is keyed by the
+    ciphertext, so a rename (a new ciphertext) or a forgotten place (no row) is never answered
+    from it."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}, set()
+    rows = store.rows("places", tables.any_in("id", wanted), columns=["id", "name_enc"]).to_pylist()
     labels: dict[str, str | None] = {}
-    for pid in sorted(set(ids)):
-        try:
-            labels[pid] = places.get(pid).name
-        except PlacesError:
+    for r in rows:
+        pid, enc = r["id"], r["name_enc"]
+        if not enc:
+            labels[pid] = None
             continue
+        key = (pid, bytes(enc))
+        name = _PLACE_NAMES.get(key)
+        if name is None:
+            name = vault.decrypt_text(enc, f"place-name:{pid}")
+            if len(_PLACE_NAMES) >= _PLACE_NAMES_MAX:
+                _PLACE_NAMES.clear()
+            _PLACE_NAMES[key] = name
+        labels[pid] = name or None
     return labels, set(labels)
 
 
@@ -200,6 +217,57 @@ def last_seen_thing(store: Store, vault: Vault, thing: str) -> Presence | None:
     name = _ref(r["dst"])
     return Presence(node_id=name, kind="thing", label=name, episode_ids=(r["episode_id"],), first=r["valid_from"],
                     last=r["valid_to"], count=1)
+
+
+# --------------------------------------------------------------------- speakers
+def speakers_of(store: Store, vault: Vault, utterances: Mapping[str, str | None]) -> dict[str, tuple[str, str | None]]:
+    """Who said each utterance (``{utterance id: its own speaker_id}``), by the current ``said``
+    edges, or the utterance's speaker where the graph has not linked it yet (transcribed after
+    the last build): ``{utterance id: (person id, name or None)}`` — a person merged away answers
+    as the one they joined; utterances with no speaker, or whose speaker is hidden or forgotten,
+    are left out."""
+    wanted = {f"utterance:{u}" for u in utterances}
+    if not wanted:
+        return {}
+    rows = _edges(store, ["said"], None, None, dst=wanted)
+    merged = merged_into(store)
+    linked = {_ref(r["dst"]): _ref(r["src"]) for r in rows}
+    linked.update({u: p for u, p in utterances.items() if p and u not in linked})
+    pairs = [(u, merged.get(p, p)) for u, p in linked.items()]
+    labels, hidden = _people_labels(store, vault, {p for _, p in pairs})
+    return {u: (p, labels.get(p)) for u, p in pairs if p not in hidden}
+
+
+# ------------------------------------------------------------------ routines
+def presences_in_windows(store: Store, vault: Vault, windows: Sequence[tuple[datetime, datetime]]
+                         ) -> list[list[Presence]]:
+    """For each window (sorted, not overlapping: the Friday mornings of a routine), the people,
+    places and things of its episodes — one read of the edges over the whole span, not one per
+    window."""
+    if not windows:
+        return []
+    import bisect
+
+    starts = [a for a, _ in windows]
+    rows = _edges(store, ["seen", "at", "with_thing"], windows[0][0], windows[-1][1])
+    per: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in windows]
+    for r in rows:
+        if r["kind"] == "at" and not r["src"].startswith("episode:"):
+            continue
+        i = bisect.bisect_right(starts, r["valid_from"]) - 1
+        for j in (i, i + 1):  # an episode overlapping a window's start began in the gap before it
+            if 0 <= j < len(windows) and r["valid_from"] < windows[j][1] and r["valid_to"] > windows[j][0]:
+                per[j].append((r["kind"], r))
+    people, hidden = _people_labels(store, vault, {_ref(r["src"]) for rs in per for k, r in rs if k == "seen"})
+    places, known = _place_labels(store, vault, {_ref(r["dst"]) for rs in per for k, r in rs if k == "at"})
+    out = []
+    for rs in per:
+        seen = [(_ref(r["src"]), r) for k, r in rs if k == "seen" and _ref(r["src"]) not in hidden]
+        at = [(_ref(r["dst"]), r) for k, r in rs if k == "at" and _ref(r["dst"]) in known]
+        things = [(_ref(r["dst"]), r) for k, r in rs if k == "with_thing"]
+        out.append(_presences("person", seen, people) + _presences("place", at, places)
+                   + _presences("thing", things, {n: n for n, _ in things}))
+    return out
 
 
 # ------------------------------------------------------------- names and facts

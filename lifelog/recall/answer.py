@@ -45,7 +45,7 @@ from lifelog.recall.score import (
     noun_chunks,
 )
 from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
-from lifelog.recall.who_where import GraphReply, graph_question, place_asked
+from lifelog.recall.who_where import GraphReply, graph_question, place_asked, who_talked
 
 if TYPE_CHECKING:
     from lifelog.speech.recall import SpeechEpisodeHit, SpeechQuestion
@@ -180,6 +180,11 @@ def ask(
         return _sign_answer(ctx, pq, sign.group(1), now, limit, thumbnails, strategy)
     if sq is not None and sq.speaker and _head_of(sq.speaker) in _READABLE:
         return _sign_answer(ctx, pq, sq.speaker, now, limit, thumbnails, strategy)
+    if sq is not None and sq.asks_who and not sq.speaker and ctx.store.count("utterances"):  # through the graph
+        talked = who_talked(ctx, pq, parse_question(sq.topic, now, ctx.tz).subject or sq.topic if sq.topic else None,
+                            now, limit, lambda t: _when(t.astimezone(ctx.tz), now.astimezone(ctx.tz)))
+        if talked is not None:
+            return _graph_answer(ctx, pq, talked, thumbnails)
     if sq is not None:
         return _speech_answer(ctx, pq, sq, now, limit)
     # Who and where through the knowledge graph (docs/graph.md); None: not a graph question.
@@ -686,7 +691,7 @@ def _graph_answer(ctx: RecallContext, pq: ParsedQuestion, reply: GraphReply, thu
     """A graph reply (lifelog.recall.who_where) as an answer: its moments are the hits, each with
     the face, place or object it shows as evidence; people not named yet are offered to name."""
     tz = ctx.tz
-    kinds: dict[str, EvidenceKind] = {"face": "face", "place": "place", "object": "object"}
+    kinds: dict[str, EvidenceKind] = {"face": "face", "place": "place", "object": "object", "said": "transcript"}
     hits = []
     for m in reply.moments:
         thumb = ctx.thumbnail_file(m.thumb_id) if thumbnails and m.thumb_id else None

@@ -24,7 +24,7 @@ from lifelog.graph.types import Presence
 from lifelog.recall.context import RecallContext
 from lifelog.recall.parse import Intent, ParsedQuestion
 
-MomentKind = Literal["face", "place", "object"]
+MomentKind = Literal["face", "place", "object", "said"]
 UNNAMED = "someone not named yet"
 MOST_NAMED = 5  # people or places named in one sentence; the rest are "and N more"
 
@@ -66,12 +66,25 @@ def graph_question(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     start = w.start if w is not None else None
     end = w.end if w is not None and w.end is not None else now
     span = f" {w.phrase}" if w is not None and w.phrase else ""
+    routine = _ROUTINE.match(pq.text)
+    if routine is not None:
+        return _routine(ctx, pq.text, now, limit, when)
+    if _WHO.match(pq.text) and not pq.person:
+        place = _place_phrase(pq)
+        if place is not None:
+            return _who_at(ctx, pq, place, start, end, span, limit, when)
     if _WHO.match(pq.text) and pq.person and _WITH.search(pq.text):
         return _seen_with(ctx, pq, pq.person, start, end, span, limit, when)
     if _WHO.match(pq.text) and not pq.person:
         return _who(ctx, start, end, span, limit, when, first=pq.intent == "first")
     if _WHERE.match(pq.text) and pq.person and pq.subject.strip().lower() == pq.person.strip().lower():
+        if _LAST.search(_without(pq.text, w.phrase if w is not None else "")):
+            return _where_person_last(ctx, pq.person, start, end, span, when)
         return _where_person(ctx, pq.person, start, end, span, limit, when)
+    if pq.person and not _WHO.match(pq.text) and not _WHERE.match(pq.text):
+        place = _place_phrase(pq)
+        if place is not None:
+            return _at_place_with(ctx, pq, place, pq.person, start, end, span, limit, when)
     if _WHERE.match(pq.text) and not pq.subject and w is not None:
         return _where_between(ctx, start, end, span, limit, when)
     if _WHERE.match(pq.text) and pq.subject and _LEFT.search(pq.text):
@@ -80,6 +93,33 @@ def graph_question(ctx: RecallContext, pq: ParsedQuestion, now: datetime, limit:
     if place is not None:
         return _at_place(ctx, pq, place, start, end, span, limit, when)
     return None
+
+
+_LAST = re.compile(r"\blast\b", re.IGNORECASE)
+_ROUTINE = re.compile(r"^\s*what\s+(?:do|did)\s+(?:I|we)\s+(?:usually|normally|typically|generally|often|tend\s+to)\s+"
+                      r"do\b", re.IGNORECASE)
+_OFTEN = re.compile(r"^(?:(?:the\s+)?most|usually|often|normally|regularly|mostly)\s+", re.IGNORECASE)
+
+
+def _without(text: str, phrase: str) -> str:
+    return text.replace(phrase, " ") if phrase else text
+
+
+def _place_phrase(pq: ParsedQuestion) -> str | None:
+    """"who do I see most at the gym?", "when was I last at home with Barack?": the place phrase
+    when the rest of the subject is only "most …" or the person asked about."""
+    if not pq.subject:
+        return None
+    m = _AT_PLACE.search(pq.text)
+    if m is None:
+        return None
+    place = m.group("place").strip()
+    rest = _OFTEN.sub("", pq.subject.strip())
+    rest = re.sub(r"^(?:at|in|to)\s+", "", rest, flags=re.IGNORECASE)
+    rest = re.sub(r"^(?:the|my|our)\s+", "", rest, flags=re.IGNORECASE)
+    if pq.person:
+        rest = re.sub(rf"\s+with\s+{re.escape(pq.person)}\s*$", "", rest, flags=re.IGNORECASE)
+    return place if place.lower() == rest.strip().lower() else None
 
 
 def place_asked(pq: ParsedQuestion) -> str | None:
@@ -298,3 +338,284 @@ def _left_thing(ctx: RecallContext, thing: str, when: Callable[[datetime], str])
              else ", at a place you have not named" if place is not None else " (no place known)")
     return GraphReply("where", f"The last time I saw {word} was {when(a)}{where}.",
                       [Moment(ep, a, b, "object", seen.label or word)])
+
+
+# ------------------------------------------------------------ people at places
+def _find_place(ctx: RecallContext, place: str) -> tuple[str, str] | None:
+    """(id, name) of the place the user named ``place``, or None."""
+    from lifelog.places import Places
+
+    bare = re.sub(r"^(?:the|my|our)\s+", "", place, flags=re.IGNORECASE)
+    info = None
+    for name in dict.fromkeys((place, bare, f"the {bare}")):  # "the gym" named "gym", or "the gym"
+        try:
+            info = Places(ctx.store, ctx.vault).find(name)
+        except Exception:  # no places tables yet
+            return None
+        if info is not None:
+            break
+    return (info.id, info.name or place) if info is not None else None
+
+
+def _the(pq: ParsedQuestion, place: str, name: str) -> str:
+    if re.search(rf"\bthe\s+{re.escape(place)}", pq.text, re.IGNORECASE) and not name.lower().startswith("the "):
+        return f"the {name}"
+    return name
+
+
+def _who_at(ctx: RecallContext, pq: ParsedQuestion, place: str, start: datetime | None, end: datetime, span: str,
+            limit: int, when: Callable[[datetime], str]) -> GraphReply:
+    """"who do I see most at the gym?": the people seen at a named place, most episodes first."""
+    from lifelog.graph.query import people_at
+
+    found = _find_place(ctx, place)
+    if found is None:
+        return GraphReply("list", f"I don't know a place called {_the(pq, place, place)}.")
+    pid, name = found
+    name = _the(pq, place, name)
+    seen = people_at(ctx.store, ctx.vault, pid, start, end)
+    if not seen:
+        return GraphReply("list", f"I didn't see anyone I can recognise at {name}{span}.")
+    moments = _presence_moments(ctx, seen, "face", _person_label, limit)
+    parts = [f"{_person_label(p)} ({p.count} time{'s' if p.count != 1 else ''})" for p in seen]
+    unnamed = [p.node_id for p in seen if not p.label]
+    lead = "most often " if len(seen) > 1 else ""
+    return GraphReply("list", f"At {name}{span} you saw {lead}{_listed(parts)}.", moments, unnamed)
+
+
+def _at_place_with(ctx: RecallContext, pq: ParsedQuestion, place: str, person: str, start: datetime | None,
+                   end: datetime, span: str, limit: int, when: Callable[[datetime], str]) -> GraphReply | None:
+    """"when was I last at home with Barack?": the episodes at the place where the person was
+    seen (the person → place edges). None when no place has that name."""
+    from lifelog.graph.query import places_of_person
+
+    found = _find_place(ctx, place)
+    if found is None:
+        return None
+    people = _person_ids(ctx, person)
+    if not people:
+        return GraphReply(pq.intent, f"I don't know anyone called {person} yet.")
+    pid, name = found
+    name = _the(pq, place, name)
+    full = people[0][1]
+    visits = [p for q, _ in people for p in places_of_person(ctx.store, ctx.vault, q, start, end)
+              if p.node_id == pid]
+    if not visits:
+        return GraphReply(pq.intent, f"You were never at {name} with {full}{span}, as far as I saw.")
+    first = pq.intent == "first"
+    moments = _presence_moments(ctx, visits, "place", lambda p: f"at {name} with {full}", limit, first=first)
+    n = len({e for p in visits for e in p.episode_ids})
+    more = f" ({n} times in all)" if n > 1 else ""
+    if pq.intent == "count":
+        return GraphReply("count", f"You were at {name} with {full} {n} time{'s' if n != 1 else ''}{span}.", moments)
+    word = "first" if first else "last"
+    return GraphReply("first" if first else "last",
+                      f"You were {word} at {name} with {full} {when(moments[0].start)}{more}.", moments)
+
+
+def _where_person_last(ctx: RecallContext, name: str, start: datetime | None, end: datetime, span: str,
+                       when: Callable[[datetime], str]) -> GraphReply:
+    """"where did I see Barack last?": the last episode with the person, and its place."""
+    from lifelog.graph.query import people_between, places_of_person
+
+    people = _person_ids(ctx, name)
+    if not people:
+        return GraphReply("where", f"I don't know anyone called {name} yet.")
+    full = people[0][1]
+    ids = {pid for pid, _ in people}
+    seen = [p for p in people_between(ctx.store, ctx.vault, start, end) if p.node_id in ids]
+    spans = _episode_spans(ctx, [e for p in seen for e in p.episode_ids])
+    if not spans:
+        return GraphReply("where", f"I didn't see {full}{span}.")
+    ep = max(spans, key=lambda e: (spans[e][0], e))
+    a, b = spans[ep]
+    at = [p for pid in ids for p in places_of_person(ctx.store, ctx.vault, pid, a, b) if ep in p.episode_ids]
+    if at:
+        where = _place_label(at[0])
+        text = f"{full} {where}"
+    else:
+        where, text = "but I don't know where (no place known)", full
+    thumb = _thumb_of(ctx, next(iter(ids)))
+    return GraphReply("where", f"You last saw {full} {when(a)}, {where}.",
+                      [Moment(ep, a, b, "place" if at else "face", text, thumb if not at else None)])
+
+
+# ---------------------------------------------------------------------- routines
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_RE = re.compile(r"\b(?:on\s+)?(?P<day>mon|tues|wednes|thurs|fri|satur|sun)days?\b", re.IGNORECASE)
+_PART_RE = re.compile(r"\b(?P<part>morning|afternoon|evening|night)s?\b", re.IGNORECASE)
+_PARTS = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 22), "night": (22, 29)}
+ROUTINE_MIN_DAYS = 2  # fewer matching days than this: too few to speak of a routine
+ROUTINE_SHARE = 0.5  # something recurs when it is there on at least this share of the days (and two)
+_STOP = frozenset({"someone", "named", "with", "from", "into", "over", "under", "your", "while", "then", "some",
+                   "this", "that", "there", "read", "video", "photo", "clip", "morning", "afternoon", "evening",
+                   "night", "today"})
+
+
+def _routine(ctx: RecallContext, text: str, now: datetime, limit: int, when: Callable[[datetime], str]) -> GraphReply:
+    """"what do I usually do on Friday mornings?": what recurs across the memory's Friday mornings
+    (places, people, things, words of the episodes' descriptions), with the days as evidence."""
+    from datetime import date, time, timedelta
+
+    from lifelog.graph.query import presences_in_windows
+
+    dm, pm = _DAY_RE.search(text), _PART_RE.search(text)
+    weekday = next((i for i, d in enumerate(_WEEKDAYS) if dm and d.startswith(dm.group("day").lower())), None)
+    part = pm.group("part").lower() if pm else None
+    what = (f"{_WEEKDAYS[weekday].capitalize()} " if weekday is not None else "") + (f"{part}s" if part else "")
+    what = what.strip() or "days"
+    if weekday is not None and not part:
+        what = f"{_WEEKDAYS[weekday].capitalize()}s"
+    tz = ctx.tz
+    rows = ctx.store.rows("episodes", ctx.store.committed_filter(episode_column="id") or None,
+                          columns=["start"]).column("start").to_pylist()
+    local_now = now.astimezone(tz)
+    lo, hi = _PARTS[part] if part else (0, 24)
+    days: set[date] = set()
+    for t in rows:
+        lt = t.astimezone(tz)
+        d = lt.date() if not (part == "night" and lt.hour < 5) else lt.date() - timedelta(days=1)
+        hour = lt.hour + (24 if part == "night" and lt.hour < 5 else 0)
+        if (weekday is None or d.weekday() == weekday) and lo <= hour < hi and lt <= local_now:
+            days.add(d)
+    order = sorted(days)
+    windows = [(datetime.combine(d, time(0), tz) + timedelta(hours=lo),
+                datetime.combine(d, time(0), tz) + timedelta(hours=hi)) for d in order]
+    if len(order) < ROUTINE_MIN_DAYS:
+        if not order:
+            return GraphReply("what", f"Your memory has no {what} yet, so I can't tell what you usually do then.")
+        return GraphReply("what", f"Your memory has only one of your {what} ({when(windows[0][0]).split(' at ')[0]}): "
+                                  "too few to tell what you usually do then.",
+                          _day_moments(ctx, presences_in_windows(ctx.store, ctx.vault, windows), windows, limit))
+    per = presences_in_windows(ctx.store, ctx.vault, windows)
+    words = _description_words(ctx, per)
+    need = max(2, -(-len(order) * ROUTINE_SHARE // 1))
+    tally: dict[tuple[str, str], int] = {}
+    label: dict[tuple[str, str], str] = {}
+    for i, ps in enumerate(per):
+        for p in ps:
+            key = (p.kind, p.node_id)
+            label[key] = _person_label(p) if p.kind == "person" else (p.label or "a place you have not named")
+            tally[key] = tally.get(key, 0) + 1
+        for w in words[i]:
+            tally[("word", w)] = tally.get(("word", w), 0) + 1
+            label[("word", w)] = w
+    n = len(order)
+    recurring = sorted(((label[k], k[0], c) for k, c in tally.items() if c >= need), key=lambda x: (-x[2], x[0]))
+    moments = _day_moments(ctx, per, windows, limit)
+    if not recurring:
+        return GraphReply("what", f"Nothing recurs across your {n} {what} that I can tell (no place, person or "
+                                  "thing is there on most of them).", moments)
+    heads = {"place": "you are usually at", "person": "you usually see", "thing": "there is usually",
+             "word": "your days there read"}
+    parts = []
+    for kind in ("place", "person", "thing", "word"):
+        items = [f"{name} ({c} of {n})" for name, k, c in recurring if k == kind]
+        if items:
+            parts.append(f"{heads[kind]} {_listed(items)}")
+    return GraphReply("what", f"On your {n} {what}: {'; '.join(parts)}.", moments)
+
+
+def _day_moments(ctx: RecallContext, per: list[list[Presence]], windows: list[tuple[datetime, datetime]],
+                 limit: int) -> list[Moment]:
+    """One moment per day of a routine: its first episode, naming what the day held."""
+    out: list[Moment] = []
+    for ps, (a, b) in reversed(list(zip(per, windows, strict=True))):
+        eps = [e for p in ps for e in p.episode_ids]
+        if not eps:
+            hits = _window_episode(ctx, a, b)
+            if hits is None:
+                continue
+            out.append(Moment(hits[0], hits[1], hits[2], "place", "nothing I can name"))
+        else:
+            spans = _episode_spans(ctx, eps)
+            if not spans:
+                continue
+            first = min(spans, key=lambda e: spans[e][0])
+            text = ", ".join(_person_label(p) if p.kind == "person" else _place_label(p) if p.kind == "place"
+                             else p.label or p.node_id for p in ps[:4])
+            out.append(Moment(first, spans[first][0], spans[first][1], "place" if any(p.kind == "place" for p in ps)
+                              else "face" if any(p.kind == "person" for p in ps) else "object", text))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _window_episode(ctx: RecallContext, a: datetime, b: datetime) -> tuple[str, datetime, datetime] | None:
+    from lifelog.store.sql import overlap_conditions
+
+    conds = overlap_conditions(a, b)
+    hidden = ctx.store.committed_filter(episode_column="id")
+    rows = ctx.store.rows("episodes", " AND ".join([*conds, *([hidden] if hidden else [])]),
+                          columns=["id", "start", "end"]).to_pylist()
+    if not rows:
+        return None
+    r = min(rows, key=lambda r: r["start"])
+    return r["id"], r["start"], r["end"]
+
+
+def _description_words(ctx: RecallContext, per: list[list[Presence]]) -> list[set[str]]:
+    """The activity words of each day's episode descriptions (the nightly pass writes them), less
+    the names and things already counted; empty sets when nothing is described."""
+    from lifelog.store.notes import episode_descriptions
+
+    eps = sorted({e for ps in per for p in ps for e in p.episode_ids})
+    try:
+        texts = episode_descriptions(ctx.store, ctx.vault, eps) if eps else {}
+    except Exception:  # no notes table yet
+        texts = {}
+    out = []
+    for ps in per:
+        named = {w.lower() for p in ps for w in (p.label or "").split()}
+        words: set[str] = set()
+        for e in {e for p in ps for e in p.episode_ids}:
+            text = re.sub(r"“[^”]*”|\"[^\"]*\"", " ", texts.get(e, "")).lower()  # words read on signs
+            for w in re.findall(r"[a-z]{4,}", text):
+                if w not in _STOP and w not in named:
+                    words.add(w)
+        out.append(words)
+    return out
+
+
+# ------------------------------------------------------------------------ speech
+def who_talked(ctx: RecallContext, pq: ParsedQuestion, topic: str | None, now: datetime, limit: int,
+               when: Callable[[datetime], str]) -> GraphReply | None:
+    """"who talked about the trip?": the speakers (the graph's ``said`` edges) of the utterances
+    that mention the words. None when nothing said matches (the caller says so)."""
+    from lifelog.graph.query import speakers_of
+    from lifelog.speech.recall import episode_hits
+
+    w = pq.window
+    window = (w.start if w else None, w.end if w and w.end else now)
+    span = f" {w.phrase}" if w is not None and w.phrase else ""
+    eps = episode_hits(ctx.store, ctx.vault, topic, window, limit=limit * 4)
+    if not eps:
+        return None
+    utts = [(e, h) for e in eps for h in e.hits]
+    who = speakers_of(ctx.store, ctx.vault, {h.utterance.id: h.utterance.speaker_id for _, h in utts})
+    by: dict[str, list[tuple[datetime, str]]] = {}
+    names: dict[str, str | None] = {}
+    unknown = 0
+    moments: list[Moment] = []
+    for e, h in sorted(utts, key=lambda eh: eh[1].time, reverse=True):
+        spoke = who.get(h.utterance.id)
+        label = (spoke[1] or UNNAMED) if spoke else "someone (speaker unknown)"
+        if spoke is None:
+            unknown += 1
+        else:
+            names[spoke[0]] = spoke[1]
+            by.setdefault(spoke[0], []).append((h.time, h.quote))
+        if len(moments) < limit and all(m.episode_id != e.episode_id for m in moments):
+            thumb = _thumb_of(ctx, spoke[0]) if spoke else None
+            moments.append(Moment(e.episode_id, e.start, e.end, "said", f'{label}: "{h.quote}"', thumb))
+    about = f" about {topic}" if topic else ""
+    if not by:
+        return GraphReply("list", f"I heard it said {unknown} time{'s' if unknown != 1 else ''}{about}{span}, but "
+                                  "I can't tell who spoke (no speaker is known for those words).", moments)
+    order = sorted(by, key=lambda p: (-len(by[p]), -max(t for t, _ in by[p]).timestamp()))
+    parts = [f"{names[p] or UNNAMED} ({when(max(t for t, _ in by[p]))})" for p in order]
+    if unknown:
+        parts.append(f"someone I can't tell ({unknown} time{'s' if unknown != 1 else ''})")
+    unnamed = [p for p in order if not names[p]]
+    sentence = f"{_listed(parts)} talked{about}{span}."
+    return GraphReply("list", sentence[0].upper() + sentence[1:], moments, unnamed)

@@ -63,8 +63,10 @@ from lifelog.sources.base import (
 )
 from lifelog.sources.capture import CHECK_INTERVAL_S, CaptureWatch
 from lifelog.sources.ledger import Ledger
-from lifelog.store.lock import WriterWaitCancelled, when_writer_free
+from lifelog.store.files import shred_file
+from lifelog.store.lock import WriteLockBusy, WriterWaitCancelled, when_writer_free, write_lock
 from lifelog.store.originals import kept_copy
+from lifelog.store.vault import TEMP_PREFIX
 
 if TYPE_CHECKING:
     from lifelog.ingest.pipeline import ImportResult
@@ -206,7 +208,40 @@ def sync_source(
         if not locked:
             res.error = "another sync of this device is running (lifelog sync or the app); try again later"
             return res
+        _remove_orphan_temps(memory.data_dir, ledger.dir, ident.id)
         return _sync_locked(memory, source, ledger, res, opts, progress, cancel)
+
+
+def _remove_orphan_temps(data_dir: Path, device_dir: Path, device_id: str) -> int:
+    """Delete the temporary files (``.tmp-*``) killed writes left for this device: in its folder
+    (the ledger and the partial downloads' notes, rewritten atomically) and in its kept originals
+    (an encrypted copy cut short: ``keep_original`` writes a temp and renames it). Called with
+    this device's sync lock held (no sync of it is writing); the originals only with the memory's
+    write lock too (the memory's own encryption of plaintext originals is not running), else
+    left for next time. The number deleted."""
+
+    def sweep(root: Path) -> int:
+        n = 0
+        if not root.is_dir() or root.is_symlink():
+            return n
+        for tmp in root.rglob(f"{TEMP_PREFIX}*"):
+            try:
+                if tmp.is_file() and not tmp.is_symlink():
+                    shred_file(tmp)
+                    n += 1
+            except OSError:
+                continue
+        return n
+
+    removed = sweep(device_dir)
+    try:
+        with write_lock(data_dir):
+            removed += sweep(originals_dir(data_dir, device_id))
+    except WriteLockBusy:
+        pass
+    if removed:
+        log.info("removed %d unfinished temporary file(s) of device %s", removed, device_id)
+    return removed
 
 
 @contextlib.contextmanager
