@@ -492,6 +492,7 @@ def test_people_and_places_page(mem: Mem, qtbot: Any) -> None:
     from ui.app import MainWindow, PageSpec
     from ui.pages.graph import GraphPage
     from ui.pages.timeline import TimelinePage
+    from ui.qt import Qt
 
     biden, _, obama_b = mem.cast()
     mem.api.name_person(biden, "Joe Biden")
@@ -504,7 +505,9 @@ def test_people_and_places_page(mem: Mem, qtbot: Any) -> None:
     assert isinstance(page, GraphPage)
     qtbot.waitUntil(lambda: page.loaded, timeout=60_000)
     assert page.keys[0] == f"person:{biden}"  # most episodes first
-    assert page.list.item(0).text().startswith("👤 Joe Biden\n2 episodes")
+    assert page.list.item(0).text().startswith("Joe Biden\n2 episodes")
+    assert page.list.item(0).data(Qt.ItemDataRole.AccessibleDescriptionRole) == "person"
+    assert not page.list.item(0).icon().isNull()
     assert sum(k.startswith("place:") for k in page.keys) == 1
     assert any("someone not named yet" in page.list.item(i).text() for i in range(page.list.count()))
     page.select(f"person:{biden}")

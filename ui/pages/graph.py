@@ -30,12 +30,18 @@ from ui.context import AppContext
 from ui.graph.chart import Period, SightingsChart, periods
 from ui.graph.view import MOMENTS_PER_EDGE, GraphNode, NeighbourView
 from ui.qt import (
+    QColor,
     QHBoxLayout,
+    QIcon,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPainter,
+    QPainterPath,
+    QPixmap,
     QPushButton,
+    QRectF,
     QSplitter,
     Qt,
     QTabWidget,
@@ -45,6 +51,34 @@ from ui.qt import (
 from ui.widgets import error_line, guarded, heading, muted
 
 ROLE_KEY = Qt.ItemDataRole.UserRole
+
+
+def kind_icon(kind: str, size: int = 32) -> QIcon:
+    """A person (head and shoulders) or a place (a map pin), painted: no emoji font needed."""
+    pix = QPixmap(size, size)
+    pix.fill(QColor(0, 0, 0, 0))
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    s = float(size)
+    if kind == "person":
+        p.setBrush(QColor("#4a7bd0"))
+        p.drawEllipse(QRectF(s * 0.32, s * 0.08, s * 0.36, s * 0.36))
+        p.drawPie(QRectF(s * 0.12, s * 0.5, s * 0.76, s * 0.8), 0, 180 * 16)
+    else:
+        p.setBrush(QColor("#d0574a"))
+        pin = QPainterPath()
+        pin.addEllipse(QRectF(s * 0.22, s * 0.06, s * 0.56, s * 0.56))
+        pin.moveTo(s * 0.26, s * 0.45)
+        pin.lineTo(s * 0.5, s * 0.94)
+        pin.lineTo(s * 0.74, s * 0.45)
+        pin.closeSubpath()
+        p.drawPath(pin.simplified())
+        p.setBrush(QColor("#ffffff"))
+        p.drawEllipse(QRectF(s * 0.39, s * 0.2, s * 0.22, s * 0.22))
+    p.end()
+    return QIcon(pix)
+
 MOMENTS_SHOWN = 50
 
 
@@ -263,8 +297,8 @@ class GraphPage(QWidget):
         self.keys = []
         for p in [*people, *places]:
             key = f"{p.kind}:{p.node_id}"
-            icon = "👤" if p.kind == "person" else "📍"
-            item = QListWidgetItem(f"{icon} {_label(p)}\n{_episodes_text(p.count)}")
+            item = QListWidgetItem(kind_icon(p.kind), f"{_label(p)}\n{_episodes_text(p.count)}")
+            item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, p.kind)
             item.setData(ROLE_KEY, key)
             self.list.addItem(item)
             self.keys.append(key)
