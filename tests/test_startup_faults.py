@@ -125,6 +125,28 @@ def test_second_start_brings_the_first_to_the_front_and_a_killed_app_leaves_no_b
     assert not (data_dir / "run" / "app.sock").exists(), "a clean exit removes its socket"
 
 
+def test_sigterm_quits_the_app_cleanly(qtbot: Any, data_dir: Path) -> None:
+    """A logout or `kill` (SIGTERM) ends the app through its normal exit: exit 0, its socket gone,
+    and the next start opens the memory at once."""
+    app = _child(data_dir, "hold")
+    seen: list[str] = []
+    try:
+        _until(app, "up", seen)
+        app.send_signal(signal.SIGTERM)
+        _until(app, "exit", seen)
+        assert app.wait(60) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(30)
+    assert seen[-1] == "exit 0", seen
+    assert not (data_dir / "run" / "app.sock").exists(), "a clean exit removes its socket"
+    nxt = _child(data_dir, "open")
+    seen2: list[str] = []
+    _until(nxt, "exit", seen2)
+    assert nxt.wait(30) == 0 and seen2[-1] == "exit 0", seen2
+
+
 @pytest.fixture
 def locked_memory(data_dir: Path) -> Path:
     from lifelog.api import Memory

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ui.qt import QApplication, QLabel, QMessageBox, Qt, QVBoxLayout, QWidget
+from ui.qt import QApplication, QLabel, QMessageBox, Qt, QTimer, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from ui.main_window import (
@@ -70,6 +73,30 @@ class StartWindow(QWidget):
         lay.addWidget(self.label)
 
 
+def _quit_on_sigterm(app: QApplication) -> Callable[[], None]:
+    """SIGTERM (logout, ``systemctl stop``, ``kill``) quits like File ▸ Quit: the event loop ends and
+    the locks, sockets and open writers are released by the normal exit path, not cut off.
+    Python runs signal handlers only between bytecodes, so a timer wakes it while Qt waits."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    def term(*_: object) -> None:
+        app.setProperty("lifelog_terminated", True)  # before the event loop runs, main() checks this
+        app.quit()
+
+    app.setProperty("lifelog_terminated", False)
+    before = signal.signal(signal.SIGTERM, term)
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+
+    def restore() -> None:
+        wake.stop()
+        wake.deleteLater()
+        signal.signal(signal.SIGTERM, before)
+
+    return restore
+
+
 def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int:
     """``lifelog app``: open the window on a memory folder; returns the exit code."""
     # Everything the app (LanceDB, the vault, the Wi-Fi receiver, sync) creates is private to
@@ -84,6 +111,14 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     # A worker running Python code (an import) hands the GIL back to the UI thread within 1 ms
     # instead of 5: measured in bench/ui.py, it cuts the longest event-loop stall of an import.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    restore_sigterm = _quit_on_sigterm(app)
+    try:
+        return _open(app, data_dir, now)
+    finally:
+        restore_sigterm()
+
+
+def _open(app: QApplication, data_dir: str | Path | None, now: datetime | None) -> int:
     from lifelog.api.settings import chosen_data_dir
     from lifelog.api.settings import data_dir as default_data_dir
     from ui.instance import AlreadyRunning, FrontDoor, InstanceLock, knock
@@ -139,6 +174,8 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
         gc.freeze()
         if memory.permissions_fixed:  # said once, without blocking; the core also logged it (lifelog.permissions)
             win.statusBar().showMessage(f"lifelog: {memory.permissions_fixed}", 30_000)
+        if app.property("lifelog_terminated"):  # SIGTERM while opening: no event loop to quit yet
+            return 0
         return int(app.exec())
     finally:
         start.close()
