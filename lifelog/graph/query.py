@@ -33,8 +33,10 @@ EDGE_COLUMNS = ["kind", "src", "dst", "episode_id", "valid_from", "valid_to"]
 # ----------------------------------------------------------------- reading edges
 def _edges(store: Store, kinds: Sequence[EdgeKind], start: datetime | None, end: datetime | None,
            *, src: Iterable[str] | None = None, dst: Iterable[str] | None = None,
-           src_kind: str | None = None, dst_kind: str | None = None) -> list[dict[str, Any]]:
-    """Current episode-derived edges of ``kinds`` overlapping the window, trash left out."""
+           src_kind: str | None = None, dst_kind: str | None = None,
+           windows: Sequence[tuple[datetime, datetime]] = ()) -> list[dict[str, Any]]:
+    """Current episode-derived edges of ``kinds`` overlapping the window (and one of
+    ``windows``, when given), trash left out."""
     src_set = set(src) if src is not None else None
     dst_set = set(dst) if dst is not None else None
     trashed = set(store.trashed_episodes())
@@ -58,6 +60,9 @@ def _edges(store: Store, kinds: Sequence[EdgeKind], start: datetime | None, end:
             conds.append(f"src_kind = {sql_str(src_kind)}")
         if dst_kind is not None:
             conds.append(f"dst_kind = {sql_str(dst_kind)}")
+        if windows:
+            conds.append(" OR ".join(f"(valid_from < {ts_literal(b)} AND valid_to > {ts_literal(a)})"
+                                     for a, b in windows))
         rows = tables.read(tbl, " AND ".join(f"({c})" for c in conds), EDGE_COLUMNS).to_pylist()
     return [r for r in rows if r["episode_id"] not in trashed
             and (src_set is None or r["src"] in src_set) and (dst_set is None or r["dst"] in dst_set)
@@ -151,6 +156,18 @@ def people_between(store: Store, vault: Vault, start: datetime | None, end: date
     rows = _edges(store, ["seen"], start, end)
     labels, hidden = _people_labels(store, vault, {_ref(r["src"]) for r in rows})
     return _presences("person", ((_ref(r["src"]), r) for r in rows if _ref(r["src"]) not in hidden), labels)
+
+
+def seen_of(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
+            end: datetime | None = None) -> Presence | None:
+    """One person's episodes in the window (their ``seen`` edges only), or None when not seen
+    (or hidden, or gone)."""
+    pid = _person(store, person_id)
+    rows = _edges(store, ["seen"], start, end, src=[f"person:{pid}"])
+    labels, hidden = _people_labels(store, vault, [pid])
+    if not rows or pid in hidden:
+        return None
+    return _presences("person", ((pid, r) for r in rows), labels)[0]
 
 
 def seen_with(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
@@ -249,7 +266,7 @@ def presences_in_windows(store: Store, vault: Vault, windows: Sequence[tuple[dat
     import bisect
 
     starts = [a for a, _ in windows]
-    rows = _edges(store, ["seen", "at", "with_thing"], windows[0][0], windows[-1][1])
+    rows = _edges(store, ["seen", "at", "with_thing"], windows[0][0], windows[-1][1], windows=windows)
     per: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in windows]
     for r in rows:
         if r["kind"] == "at" and not r["src"].startswith("episode:"):

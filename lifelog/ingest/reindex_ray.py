@@ -8,9 +8,10 @@ One Ray Data pipeline for the whole job:
    pictures (the original file when it is still there unchanged, else the encrypted thumbnail
    decrypted in memory). The vault's key never leaves the driver; workers get pixels only. The
    reader hands blocks of one batch to a :class:`Feeder` actor, a bounded number ahead;
-2. **encode** — ``range(blocks)`` → ``map_batches(_fetch)`` (takes block *k* from the feeder, no
-   CPU) → ``map_batches(EncodeActor, compute=ActorPoolStrategy(size=N))``: each actor loads the
-   same ONNX image encoder once and encodes batches while the driver reads the next ones;
+2. **encode** — ``from_items(block numbers)`` → ``map_batches(EncodeActor, compute=ActorPoolStrategy(size=N))``:
+   each actor loads the same ONNX image encoder once, takes block *k* from the feeder and encodes
+   it while the driver reads the next ones (the feeder keeps a block until the driver has its
+   vectors, so a batch retried after its actor died finds it again);
 3. **write** — the driver appends the vectors to the model's Lance table under the memory's
    write lock, skipping frames that got a vector meanwhile or were forgotten (a batch encoded
    twice — a retried batch, a second job — is written once).
@@ -95,19 +96,41 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
 
 
 class EncodeActor:
-    """One Ray actor: loads the model's ONNX image encoder once, encodes batches of pixels."""
+    """One Ray actor: loads the model's ONNX image encoder once; each call takes the blocks of
+    pixels it is given the numbers of from the :class:`Feeder` and encodes them."""
 
-    def __init__(self, model: InstalledModel, threads: int = 1) -> None:
+    def __init__(self, model: InstalledModel, feeder: Any, threads: int = 1) -> None:
         from lifelog.encoders.clip import ClipEncoder
 
         self.encoder = ClipEncoder(model, threads=threads)
+        self.feeder = feeder
+
+    def take(self, k: int) -> Any:
+        import time
+
+        import ray
+
+        while isinstance(t := ray.get(self.feeder.take.remote(k)), str):  # NOT_YET: the driver reads it now
+            time.sleep(0.02)
+        return t
 
     def __call__(self, batch: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
-        images = [np.frombuffer(p, np.uint8).reshape(int(h), int(w), 3)
-                  for p, h, w in zip(batch["pixels"], batch["h"], batch["w"], strict=True)]
-        vecs = self.encoder.encode_images(images)
-        return {"id": batch["id"], "vector": vecs.astype(np.float32),
-                "pid": np.full(len(images), os.getpid(), np.int64)}
+        ids: list[str] = []
+        blocks: list[int] = []
+        images: list[NDArray[Any]] = []
+        for k in batch["id"]:
+            t = self.take(int(k))
+            if t is None:  # the reader stopped (cancelled) before this block
+                continue
+            cols = t.to_pydict()
+            for fid, p, h, w in zip(cols["id"], cols["pixels"], cols["h"], cols["w"], strict=True):
+                ids.append(fid)
+                blocks.append(int(k))
+                images.append(np.frombuffer(p, np.uint8).reshape(int(h), int(w), 3))
+        dim = int(self.encoder.model.spec.dim)
+        vecs = self.encoder.encode_images(images) if images else np.zeros((0, dim), np.float32)
+        return {"id": np.asarray(ids, dtype=object), "vector": vecs.astype(np.float32),
+                "block": np.asarray(blocks, np.int64), "pid": np.full(len(ids), os.getpid(), np.int64)}
 
 
 @dataclass(frozen=True)
@@ -135,13 +158,18 @@ class Feeder:
             return len(self.blocks)
 
     def take(self, k: int) -> Any:
-        """Block ``k``; ``NOT_YET`` when the driver has not read it yet (never blocks: every call
-        returns at once, so a crowd of waiting fetches cannot starve ``put``); None when the
-        reader stopped without it."""
+        """Block ``k``; ``NOT_YET`` when the driver has not read it yet (never blocks); None when
+        the reader stopped without it. The block stays until :meth:`release`: a batch retried
+        after its actor was killed takes it again."""
         with self.cv:
             if k in self.blocks:
-                return self.blocks.pop(k)
+                return self.blocks[k]
             return None if self.closed else NOT_YET
+
+    def release(self, ks: list[int]) -> None:
+        with self.cv:
+            for k in ks:
+                self.blocks.pop(k, None)
 
     def waiting(self) -> int:
         with self.cv:
@@ -151,29 +179,6 @@ class Feeder:
         with self.cv:
             self.closed = True
             self.cv.notify_all()
-
-
-def _empty_block() -> Any:
-    import pyarrow as pa
-
-    return pa.table({"id": pa.array([], pa.string()), "pixels": pa.array([], pa.binary()),
-                     "h": pa.array([], pa.int32()), "w": pa.array([], pa.int32())})
-
-
-def _fetch(batch: Any, feeder: Any) -> Any:
-    """The pipeline's first stage: block numbers → the blocks of pixels the driver read."""
-    import time
-
-    import pyarrow as pa
-    import ray
-
-    got = []
-    for k in batch.column("id").to_pylist():
-        while isinstance(t := ray.get(feeder.take.remote(int(k))), str):  # NOT_YET
-            time.sleep(0.02)
-        got.append(t)
-    tables = [t for t in got if t is not None and t.num_rows]
-    return pa.concat_tables(tables) if tables else _empty_block()
 
 
 def reindex_on_ray(
@@ -242,13 +247,13 @@ def reindex_on_ray(
         try:
             if feeder is not None:
                 reader.start()
-                ds = (
-                    ray.data.range(n_blocks, override_num_blocks=n_blocks)  # one task per block, in order
-                    .map_batches(_fetch, fn_kwargs={"feeder": feeder}, batch_size=1, num_cpus=0,
-                                 batch_format="pyarrow")
-                    .map_batches(encoder_cls, fn_constructor_kwargs={"model": model, "threads": threads_per_worker},
-                                 batch_size=batch, compute=ray.data.ActorPoolStrategy(size=n_workers),
-                                 num_cpus=threads_per_worker, batch_format="numpy")
+                # from_items, not range: read tasks would need CPUs the actors hold (a stall)
+                blocks = ray.data.from_items([{"id": k} for k in range(n_blocks)], override_num_blocks=n_blocks)
+                ds = blocks.map_batches(
+                    encoder_cls,
+                    fn_constructor_kwargs={"model": model, "feeder": feeder, "threads": threads_per_worker},
+                    batch_size=1, compute=ray.data.ActorPoolStrategy(size=n_workers),
+                    num_cpus=threads_per_worker, batch_format="numpy",
                 )  # Ray Data restarts a dead actor and retries its batch (max_restarts/max_task_retries -1)
                 for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
                     last = None
@@ -257,6 +262,7 @@ def reindex_on_ray(
                         if it is not None:
                             pending.append((it, np.asarray(vec, np.float32)))
                             last = it.row["media_id"]
+                    feeder.release.remote(sorted({int(k) for k in out["block"]}))
                     if len(pending) >= write_every:
                         write()
                         tick(last)
@@ -302,10 +308,10 @@ class _Reader(threading.Thread):
         self.use_media, self.cancel, self.batch, self.n_blocks = use_media, cancel, batch, n_blocks
         self.items, self.result = items, result
         self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.is_alive():
             self.join(30)
 
@@ -319,8 +325,8 @@ class _Reader(threading.Thread):
 
         def put() -> None:
             nonlocal k
-            while not self._stop.is_set() and ray.get(self.feeder.waiting.remote()) >= self.ahead:
-                self._stop.wait(0.05)
+            while not self._halt.is_set() and ray.get(self.feeder.waiting.remote()) >= self.ahead:
+                self._halt.wait(0.05)
             table = pa.table({"id": pa.array(block["id"], pa.string()),
                               "pixels": pa.array(block["pixels"], pa.binary()),
                               "h": pa.array(block["h"], pa.int32()), "w": pa.array(block["w"], pa.int32())})
@@ -332,7 +338,7 @@ class _Reader(threading.Thread):
         try:
             for r, im, src, err in frame_pictures(self.todo, self.media, self.vault, self.store.data_dir,
                                                   self.use_media, self.cancel):
-                if self._stop.is_set():
+                if self._halt.is_set():
                     break
                 seen += 1
                 if im is None:

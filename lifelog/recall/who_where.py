@@ -145,9 +145,16 @@ def _person_ids(ctx: RecallContext, name: str) -> list[tuple[str, str]]:
         return []
 
 
-def _thumb_of(ctx: RecallContext, person_id: str) -> str | None:
+def _thumb_of(ctx: RecallContext, person_id: str, episode_id: str | None = None) -> str | None:
+    """The best face crop of the person in that episode (one filtered read of the faces), or
+    without an episode their best face."""
     from lifelog.people.service import People
+    from lifelog.store.sql import sql_str
 
+    if episode_id is not None:
+        rows = ctx.store.rows("faces", f"person_id = {sql_str(person_id)} AND episode_id = {sql_str(episode_id)} "
+                                       "AND crop_id IS NOT NULL", columns=["crop_id", "quality"]).to_pylist()
+        return str(max(rows, key=lambda r: r["quality"] or 0.0)["crop_id"]) if rows else None
     try:
         return People(ctx.store, ctx.vault).get(person_id).thumbnail
     except Exception:  # merged or forgotten meanwhile
@@ -181,12 +188,15 @@ def _presence_moments(ctx: RecallContext, presences: list[Presence], kind: Momen
     for p in presences:
         for e in p.episode_ids:
             shows.setdefault(e, []).append(p)
-    spans = _episode_spans(ctx, list(shows))
+    # the latest (or first) ``limit`` episodes overall are among each presence's latest (first) few:
+    # episode ids are in time order
+    near = {e for p in presences for e in (p.episode_ids[:limit] if first else p.episode_ids[-limit:])}
+    spans = _episode_spans(ctx, sorted(near))
     order = sorted(spans, key=lambda e: spans[e][0], reverse=not first)
     out = []
     for e in order[:limit]:
         ps = shows[e]
-        thumb = _thumb_of(ctx, ps[0].node_id) if kind == "face" else None
+        thumb = _thumb_of(ctx, ps[0].node_id, e) if kind == "face" else None
         out.append(Moment(e, spans[e][0], spans[e][1], kind, ", ".join(label(p) for p in ps), thumb))
     return out
 
@@ -201,16 +211,24 @@ def _who(ctx: RecallContext, start: datetime | None, end: datetime, span: str, l
     moments = _presence_moments(ctx, seen, "face", _person_label, limit, first)
     named = [p for p in seen if p.label]
     unnamed = [p for p in seen if not p.label]
-    parts = [f"{p.label} ({', '.join(when(t) for t in _times(ctx, p.episode_ids, 2))})" for p in named]
+    latest = _latest(ctx, named[:MOST_NAMED])
+    parts = [f"{p.label} ({', '.join(when(t) for t in latest.get(p.node_id, []))})" for p in named]
     if unnamed:
         parts.append(UNNAMED if len(unnamed) == 1 else f"{len(unnamed)} people not named yet")
-    return GraphReply("list", f"You saw {_listed(parts)}{span}.", moments, [p.node_id for p in unnamed])
+    return GraphReply("list", f"You saw {_listed(parts)}{span}.", moments, _offered(unnamed, moments))
 
 
-def _times(ctx: RecallContext, episode_ids: tuple[str, ...], most: int) -> list[datetime]:
-    """The starts of the latest ``most`` of ``episode_ids``, in time order."""
-    spans = _episode_spans(ctx, list(episode_ids))
-    return sorted(s for s, _ in spans.values())[-most:]
+def _offered(unnamed: list[Presence], moments: list[Moment]) -> list[str]:
+    """The people not named yet a reply offers to name: those its moments show first, a few."""
+    shown = {m.episode_id for m in moments}
+    order = sorted(unnamed, key=lambda p: not shown & set(p.episode_ids))
+    return [p.node_id for p in order[:MOST_NAMED]]
+
+
+def _latest(ctx: RecallContext, presences: list[Presence], most: int = 2) -> dict[str, list[datetime]]:
+    """:func:`_times` for many presences in one read of the episodes."""
+    spans = _episode_spans(ctx, [e for p in presences for e in p.episode_ids[-most:]])
+    return {p.node_id: sorted(spans[e][0] for e in p.episode_ids[-most:] if e in spans) for p in presences}
 
 
 def _seen_with(ctx: RecallContext, pq: ParsedQuestion, name: str, start: datetime | None, end: datetime, span: str,
@@ -231,11 +249,12 @@ def _seen_with(ctx: RecallContext, pq: ParsedQuestion, name: str, start: datetim
     ps = list(others.values())
     moments = _presence_moments(ctx, ps, "face", _person_label, limit)
     names = [p.label for p in ps if p.label]
-    unnamed = [p.node_id for p in ps if not p.label]
+    unnamed = [p for p in ps if not p.label]
     if unnamed:
         names.append(UNNAMED if len(unnamed) == 1 else f"{len(unnamed)} people not named yet")
     moments_text = ", ".join(when(m.start) for m in moments[:3])
-    return GraphReply("list", f"With {full} you saw {_listed(names)}{span} ({moments_text}).", moments, unnamed)
+    return GraphReply("list", f"With {full} you saw {_listed(names)}{span} ({moments_text}).", moments,
+                      _offered(unnamed, moments))
 
 
 # ---------------------------------------------------------------------- places
@@ -255,7 +274,8 @@ def _where_between(ctx: RecallContext, start: datetime | None, end: datetime, sp
     if not places:
         return GraphReply("where", f"I don't know where you were{span}: no place is known for those moments.")
     moments = _presence_moments(ctx, places, "place", _place_label, limit)
-    parts = [f"{_place_label(p)} ({', '.join(when(t) for t in _times(ctx, p.episode_ids, 2))})" for p in places]
+    latest = _latest(ctx, places[:MOST_NAMED])
+    parts = [f"{_place_label(p)} ({', '.join(when(t) for t in latest.get(p.node_id, []))})" for p in places]
     lead = span.strip() or "lately"
     return GraphReply("where", f"{lead[0].upper()}{lead[1:]} you were {_listed(parts)}.", moments)
 
@@ -273,7 +293,8 @@ def _where_person(ctx: RecallContext, name: str, start: datetime | None, end: da
     seen = [p for p in people_between(ctx.store, ctx.vault, start, end) if p.node_id in ids]
     if places:
         moments = _presence_moments(ctx, places, "place", _place_label, limit)
-        parts = [f"{_place_label(p)} ({', '.join(when(t) for t in _times(ctx, p.episode_ids, 2))})" for p in places]
+        latest = _latest(ctx, places[:MOST_NAMED])
+        parts = [f"{_place_label(p)} ({', '.join(when(t) for t in latest.get(p.node_id, []))})" for p in places]
         placed = {e for p in places for e in p.episode_ids}
         elsewhere = len({e for p in seen for e in p.episode_ids} - placed)
         more = f"; {elsewhere} more time{'s' if elsewhere != 1 else ''} I don't know where" if elsewhere else ""
@@ -378,9 +399,9 @@ def _who_at(ctx: RecallContext, pq: ParsedQuestion, place: str, start: datetime 
         return GraphReply("list", f"I didn't see anyone I can recognise at {name}{span}.")
     moments = _presence_moments(ctx, seen, "face", _person_label, limit)
     parts = [f"{_person_label(p)} ({p.count} time{'s' if p.count != 1 else ''})" for p in seen]
-    unnamed = [p.node_id for p in seen if not p.label]
     lead = "most often " if len(seen) > 1 else ""
-    return GraphReply("list", f"At {name}{span} you saw {lead}{_listed(parts)}.", moments, unnamed)
+    return GraphReply("list", f"At {name}{span} you saw {lead}{_listed(parts)}.", moments,
+                      _offered([p for p in seen if not p.label], moments))
 
 
 def _at_place_with(ctx: RecallContext, pq: ParsedQuestion, place: str, person: str, start: datetime | None,
@@ -416,15 +437,15 @@ def _at_place_with(ctx: RecallContext, pq: ParsedQuestion, place: str, person: s
 def _where_person_last(ctx: RecallContext, name: str, start: datetime | None, end: datetime, span: str,
                        when: Callable[[datetime], str]) -> GraphReply:
     """"where did I see Barack last?": the last episode with the person, and its place."""
-    from lifelog.graph.query import people_between, places_of_person
+    from lifelog.graph.query import places_of_person, seen_of
 
     people = _person_ids(ctx, name)
     if not people:
         return GraphReply("where", f"I don't know anyone called {name} yet.")
     full = people[0][1]
     ids = {pid for pid, _ in people}
-    seen = [p for p in people_between(ctx.store, ctx.vault, start, end) if p.node_id in ids]
-    spans = _episode_spans(ctx, [e for p in seen for e in p.episode_ids])
+    seen = [p for pid in sorted(ids) if (p := seen_of(ctx.store, ctx.vault, pid, start, end)) is not None]
+    spans = _episode_spans(ctx, [p.episode_ids[-1] for p in seen])  # episode ids are in time order
     if not spans:
         return GraphReply("where", f"I didn't see {full}{span}.")
     ep = max(spans, key=lambda e: (spans[e][0], e))
@@ -435,7 +456,7 @@ def _where_person_last(ctx: RecallContext, name: str, start: datetime | None, en
         text = f"{full} {where}"
     else:
         where, text = "but I don't know where (no place known)", full
-    thumb = _thumb_of(ctx, next(iter(ids)))
+    thumb = _thumb_of(ctx, next(iter(ids)), ep)
     return GraphReply("where", f"You last saw {full} {when(a)}, {where}.",
                       [Moment(ep, a, b, "place" if at else "face", text, thumb if not at else None)])
 
@@ -455,8 +476,6 @@ _STOP = frozenset({"someone", "named", "with", "from", "into", "over", "under", 
 def _routine(ctx: RecallContext, text: str, now: datetime, limit: int, when: Callable[[datetime], str]) -> GraphReply:
     """"what do I usually do on Friday mornings?": what recurs across the memory's Friday mornings
     (places, people, things, words of the episodes' descriptions), with the days as evidence."""
-    from datetime import date, time, timedelta
-
     from lifelog.graph.query import presences_in_windows
 
     dm, pm = _DAY_RE.search(text), _PART_RE.search(text)
@@ -466,21 +485,9 @@ def _routine(ctx: RecallContext, text: str, now: datetime, limit: int, when: Cal
     what = what.strip() or "days"
     if weekday is not None and not part:
         what = f"{_WEEKDAYS[weekday].capitalize()}s"
-    tz = ctx.tz
-    rows = ctx.store.rows("episodes", ctx.store.committed_filter(episode_column="id") or None,
-                          columns=["start"]).column("start").to_pylist()
-    local_now = now.astimezone(tz)
     lo, hi = _PARTS[part] if part else (0, 24)
-    days: set[date] = set()
-    for t in rows:
-        lt = t.astimezone(tz)
-        d = lt.date() if not (part == "night" and lt.hour < 5) else lt.date() - timedelta(days=1)
-        hour = lt.hour + (24 if part == "night" and lt.hour < 5 else 0)
-        if (weekday is None or d.weekday() == weekday) and lo <= hour < hi and lt <= local_now:
-            days.add(d)
-    order = sorted(days)
-    windows = [(datetime.combine(d, time(0), tz) + timedelta(hours=lo),
-                datetime.combine(d, time(0), tz) + timedelta(hours=hi)) for d in order]
+    windows = _routine_windows(ctx, weekday, lo, hi, now)
+    order = [a.date() for a, _ in windows]
     if len(order) < ROUTINE_MIN_DAYS:
         if not order:
             return GraphReply("what", f"Your memory has no {what} yet, so I can't tell what you usually do then.")
@@ -514,6 +521,47 @@ def _routine(ctx: RecallContext, text: str, now: datetime, limit: int, when: Cal
         if items:
             parts.append(f"{heads[kind]} {_listed(items)}")
     return GraphReply("what", f"On your {n} {what}: {'; '.join(parts)}.", moments)
+
+
+def _routine_windows(ctx: RecallContext, weekday: int | None, lo: int, hi: int, now: datetime
+                     ) -> list[tuple[datetime, datetime]]:
+    """The windows (that weekday, or every day, from ``lo`` to ``hi`` o'clock in the memory's zone,
+    before ``now``) that have an episode: the memory's span from the start column's min and max,
+    then one read of the episodes in those windows."""
+    import bisect
+    from datetime import time, timedelta
+
+    import pyarrow.compute as pc
+
+    from lifelog.store.sql import ts_literal
+
+    tz = ctx.tz
+    hidden = ctx.store.committed_filter(episode_column="id")
+    starts = ctx.store.rows("episodes", hidden or None, columns=["start"]).column("start")
+    if len(starts) == 0:
+        return []
+    span = pc.min_max(starts).as_py()
+    first, last = span["min"].astimezone(tz).date() - timedelta(days=1), min(span["max"], now).astimezone(tz).date()
+    cands = []
+    d = first
+    while d <= last:
+        if weekday is None or d.weekday() == weekday:
+            a = datetime.combine(d, time(0), tz) + timedelta(hours=lo)
+            b = min(datetime.combine(d, time(0), tz) + timedelta(hours=hi), now)
+            if a < b:
+                cands.append((a, b))
+        d += timedelta(days=1)
+    found: set[int] = set()
+    for k in range(0, len(cands), 200):
+        chunk = cands[k:k + 200]
+        cond = " OR ".join(f"(start >= {ts_literal(a)} AND start < {ts_literal(b)})" for a, b in chunk)
+        where = f"({cond}) AND ({hidden})" if hidden else cond
+        keys = [a for a, _ in chunk]
+        for t in ctx.store.rows("episodes", where, columns=["start"]).column("start").to_pylist():
+            i = bisect.bisect_right(keys, t) - 1
+            if i >= 0 and t < chunk[i][1]:
+                found.add(k + i)
+    return [cands[i] for i in sorted(found)]
 
 
 def _day_moments(ctx: RecallContext, per: list[list[Presence]], windows: list[tuple[datetime, datetime]],
@@ -606,7 +654,7 @@ def who_talked(ctx: RecallContext, pq: ParsedQuestion, topic: str | None, now: d
             names[spoke[0]] = spoke[1]
             by.setdefault(spoke[0], []).append((h.time, h.quote))
         if len(moments) < limit and all(m.episode_id != e.episode_id for m in moments):
-            thumb = _thumb_of(ctx, spoke[0]) if spoke else None
+            thumb = _thumb_of(ctx, spoke[0], e.episode_id) if spoke else None
             moments.append(Moment(e.episode_id, e.start, e.end, "said", f'{label}: "{h.quote}"', thumb))
     about = f" about {topic}" if topic else ""
     if not by:
