@@ -106,8 +106,9 @@ def test_descriptions_are_words_a_person_would_write(memory: dict[str, Any]) -> 
     assert "cup" in eps[memory["coffee1"]].description and eps[memory["coffee1"]].description.startswith("Morning")
     assert "read \u201c" in eps[memory["sign"]].description, eps[memory["sign"]].description
     for e in eps.values():  # never a raw label list ("alp, submarine, pole")
-        assert ", ".join(e.labels[:3]) not in e.description, e.description
-        assert ", ".join(e.labels[:2]) not in e.description, e.description
+        if len(e.labels) >= 2:  # (a face-only moment has no labels left: face noise is dropped at import)
+            assert ", ".join(e.labels[:3]) not in e.description, e.description
+            assert ", ".join(e.labels[:2]) not in e.description, e.description
         assert not e.description.startswith(("Video:", "Photo:")), e.description
     day = mem.day_description(T_TALK.date())
     assert day is not None and f"{T_TALK.astimezone(mem.tz):%H:%M}" in day and NAME in day, day

@@ -43,7 +43,7 @@ from lifelog.store.modes import ModeRepair, make_private
 from lifelog.store.modes import use_private_umask as use_private_umask
 from lifelog.store.originals import decrypted_copy, is_kept, kept_copy
 from lifelog.store.scratch import private_dir, write_private
-from lifelog.store.sql import overlap_conditions
+from lifelog.store.sql import overlap_conditions, sql_in
 from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
@@ -575,22 +575,22 @@ class Memory:
         return [e for e in (self.episode(i) for i in ids) if e is not None]
 
     def name_person(self, person_id: str, name: str) -> PersonInfo:
-        return self._local(self._edit_people(lambda p: p.name(person_id, name)))
+        return self._local(self._edit_people(lambda p: p.name(person_id, name), _ids_of_person))
 
     def merge_people(self, into_id: str, other_id: str) -> PersonInfo:
-        return self._local(self._edit_people(lambda p: p.merge(into_id, other_id)))
+        return self._local(self._edit_people(lambda p: p.merge(into_id, other_id), _ids_of_person))
 
     def split_person(self, person_id: str, face_ids: list[str]) -> PersonInfo:
-        return self._local(self._edit_people(lambda p: p.split(person_id, face_ids)))
+        return self._local(self._edit_people(lambda p: p.split(person_id, face_ids), _ids_of_person))
 
     def hide_person(self, person_id: str) -> PersonInfo:
-        return self._local(self._edit_people(lambda p: p.hide(person_id)))
+        return self._local(self._edit_people(lambda p: p.hide(person_id), _ids_of_person))
 
     def unhide_person(self, person_id: str) -> PersonInfo:
-        return self._local(self._edit_people(lambda p: p.unhide(person_id)))
+        return self._local(self._edit_people(lambda p: p.unhide(person_id), _ids_of_person))
 
     def undo_people_edit(self) -> PeopleEdit:
-        return self._edit_people(lambda p: p.undo())
+        return self._edit_people(lambda p: p.undo(), lambda e: list(e.person_ids))
 
     def recluster_people(self) -> AssignReport:
         """Cluster every automatic face assignment again (nightly consolidation)."""
@@ -604,8 +604,11 @@ class Memory:
             last_seen=p.last_seen.astimezone(self.tz) if p.last_seen else None,
         )
 
-    def _edit_people(self, op: Callable[[People], _T]) -> _T:
-        """Run a people operation under the write lock, then re-derive who spoke (speech uses faces)."""
+    def _edit_people(self, op: Callable[[People], _T], affected: Callable[[_T], list[str]] | None = None) -> _T:
+        """Run a people operation under the write lock, then re-derive who spoke (speech uses faces).
+        ``affected``: the people whose faces now hold every face the edit moved or renamed (the
+        named, hidden or merged-into person, the split-off one, an undone edit's people); only the
+        episodes they appear in are described again (None: every episode that changed)."""
         from lifelog.people.service import People
         with write_lock(self.data_dir):
             self.store.refresh()
@@ -620,8 +623,23 @@ class Memory:
                 build_graph(self.store, self.vault, [])
             except Exception as e:  # the nightly pass builds it
                 logging.getLogger(__name__).warning("graph not updated after a people edit: %s", e)
-        self._describe_quietly()  # names in the descriptions follow the edit
+        if affected is None:
+            self._describe_quietly()  # names in the descriptions follow the edit
+        else:
+            self._describe_people_quietly(affected(out))
         return out
+
+    def _describe_people_quietly(self, person_ids: list[str]) -> None:
+        """Describe again the episodes (and their days) where these people's faces are."""
+        try:
+            ids = [p for p in person_ids if p]
+            rows = self.store.rows("faces", f"{sql_in('person_id', ids)} AND episode_id IS NOT NULL",
+                                   columns=["episode_id"]) if ids else None
+            episodes = sorted(set(rows.column("episode_id").to_pylist())) if rows is not None else []
+            if episodes:
+                self.describe_episodes(episodes)
+        except Exception as e:
+            logging.getLogger("lifelog").warning("descriptions not brought up to date: %s", e)
 
     def thumbnail(self, blob_id: str) -> bytes:
         """JPEG bytes of a thumbnail, decrypted in memory."""
@@ -882,3 +900,7 @@ class Memory:
         ctx = ConsolidationContext(self.data_dir, self.settings, self.store, self.vault, self.tz,
                                    cancel or threading.Event(), progress)
         return run_pass(ctx, now=now, wait=wait)
+
+
+def _ids_of_person(p: PersonInfo) -> list[str]:
+    return [p.id]

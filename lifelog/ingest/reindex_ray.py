@@ -271,6 +271,7 @@ def reindex_on_ray(
                 if reader.error is not None:
                     raise reader.error
                 write()
+                tick(None)
         except ReindexCancelled:
             pending.clear()  # encoded but not written: the next run does them again
             result.cancelled = True

@@ -20,7 +20,17 @@ from lifelog.people.cluster import ClusterParams
 from lifelog.people.edits import EditLog
 from lifelog.people.names import clean_name, name_key
 from lifelog.people.store import FaceAssignment, PeopleTables, PersonRow, PersonStats, new_person_id, now
-from lifelog.people.types import AssignReport, Edit, EditOp, EditState, FaceInfo, PeopleError, PersonInfo, Sighting
+from lifelog.people.types import (
+    AssignReport,
+    Edit,
+    EditOp,
+    EditState,
+    FaceInfo,
+    PeopleError,
+    PersonBrief,
+    PersonInfo,
+    Sighting,
+)
 from lifelog.store.db import Store
 from lifelog.store.sql import sql_in, sql_str
 from lifelog.store.vault import Vault
@@ -57,17 +67,48 @@ class People:
     def get(self, person_id: str) -> PersonInfo:
         return self._infos([self.tables.person(person_id)])[0]
 
-    def find(self, name: str) -> list[PersonInfo]:
-        """People whose name matches ``name`` (case and spacing ignored): the full name, else a
-        first name or surname. For questions like "when did I last see Sam?"."""
+    def brief(self, person_ids: Sequence[str]) -> dict[str, PersonBrief]:
+        """Id, name, best face crop and hidden flag of each of ``person_ids`` that still exists
+        (merged-away and unknown ids are absent): one read of the people rows and one of three
+        face columns for all of them, instead of :meth:`get`'s full stats per person."""
+        wanted = sorted({p for p in person_ids if p})
+        if not wanted:
+            return {}
+        rows = {pid: r for pid, r in self.tables.people(sql_in("id", wanted)).items() if not r.merged_into}
+        crops = self.tables.best_crops(list(rows)) if rows else {}
+        return {pid: PersonBrief(pid, self.tables.name_of(r), crops.get(pid), bool(r.hidden))
+                for pid, r in rows.items()}
+
+    def _named_rows(self) -> list[tuple[PersonRow, str]]:
+        rows = [r for r in self.tables.people().values() if not r.merged_into and r.name_enc]
+        return [(r, n) for r in rows if (n := self.tables.name_of(r))]
+
+    def names(self) -> list[tuple[str, str]]:
+        """(id, name) of every named person (hidden ones too), as :meth:`list` would give them,
+        without their stats."""
+        if self.store.trashed_episodes():  # someone seen only in the trash is not listed
+            return [(p.id, p.name) for p in self.list(include_hidden=True) if p.name]
+        return sorted((r.id, n) for r, n in self._named_rows())
+
+    def _find_rows(self, name: str) -> list[tuple[PersonRow, str]]:
         key = name_key(name)
         if not key:
             return []
-        rows = [r for r in self.tables.people().values() if not r.merged_into and r.name_enc]
-        named = [(r, name_key(self.tables.name_of(r) or "")) for r in rows]
-        hits = [r for r, k in named if k == key]
+        named = [(r, n, name_key(n)) for r, n in self._named_rows()]
+        hits = [(r, n) for r, n, k in named if k == key]
         if not hits:
-            hits = [r for r, k in named if key in k.split()]
+            hits = [(r, n) for r, n, k in named if key in k.split()]
+        return hits
+
+    def find_ids(self, name: str) -> list[tuple[str, str]]:
+        """(id, name) of the people :meth:`find` gives, without their stats (one read of the
+        people rows; names decrypted once per vault)."""
+        return [(r.id, n) for r, n in self._find_rows(name)]
+
+    def find(self, name: str) -> list[PersonInfo]:
+        """People whose name matches ``name`` (case and spacing ignored): the full name, else a
+        first name or surname. For questions like "when did I last see Sam?"."""
+        hits = [r for r, _ in self._find_rows(name)]
         if not hits:
             return []
         return self._infos(hits)

@@ -56,6 +56,16 @@ class PeopleError(ValueError):
 
 
 @dataclass(frozen=True)
+class PersonBrief:
+    """What an answer needs of a person (:meth:`People.brief`): no counts, no first/last seen."""
+
+    id: str
+    name: str | None
+    thumbnail: str | None  # vault blob id of the person's best face crop (as PersonInfo.thumbnail)
+    hidden: bool
+
+
+@dataclass(frozen=True)
 class PersonInfo:
     id: str
     name: str | None

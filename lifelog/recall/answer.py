@@ -928,7 +928,7 @@ def _person_names(ctx: RecallContext) -> list[tuple[str, str]]:
     try:
         from lifelog.people.service import People
 
-        return [(p.id, p.name) for p in People(ctx.store, ctx.vault).list(include_hidden=True) if p.name]
+        return People(ctx.store, ctx.vault).names()
     except Exception:  # no people yet (the faces stage is optional)
         return []
 
@@ -988,10 +988,12 @@ def _people_to_name(ctx: RecallContext, ids: list[str], suggested: str | None, t
     try:
         from lifelog.people.service import People
 
-        people = People(ctx.store, ctx.vault)
+        brief = People(ctx.store, ctx.vault).brief(ids)  # one read for all, not each one's stats
+        if any(pid not in brief for pid in ids):
+            return []  # a person gone meanwhile (merged, forgotten): nobody to offer
         out = []
         for pid in ids:
-            p = people.get(pid)
+            p = brief[pid]
             if not p.name:
                 thumb = ctx.thumbnail_file(p.thumbnail) if thumbnails else None
                 out.append(PersonToName(p.id, p.thumbnail, thumb, suggested))

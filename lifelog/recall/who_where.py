@@ -140,7 +140,7 @@ def _person_ids(ctx: RecallContext, name: str) -> list[tuple[str, str]]:
     from lifelog.people.service import People
 
     try:
-        return [(p.id, p.name or name) for p in People(ctx.store, ctx.vault).find(name)]
+        return People(ctx.store, ctx.vault).find_ids(name)
     except Exception:  # no people tables yet (the faces stage is optional)
         return []
 
