@@ -95,13 +95,6 @@ class EpisodeSettings(BaseModel):
     min_episode_s: float = Field(6.0, ge=0.0, title="Shortest episode")
 
 
-#: How long a new memory keeps the faces (crops and descriptors) of people the user has not
-#: named: long enough to notice a recurring face and name it, short enough that passers-by do
-#: not pile up (docs/privacy.md, "Bystanders"). Settings saved before the rule existed keep it
-#: off (:func:`migrate`).
-STRANGER_FACES_DAYS = 90
-
-
 class RetentionSettings(BaseModel):
     """How long each kind of memory is kept (days; None keeps it for ever). Applied by
     ``lifelog retention --apply``, when the app starts and by the nightly maintenance pass; the
@@ -126,9 +119,9 @@ class RetentionSettings(BaseModel):
         None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
     )
     stranger_faces_days: int | None = Field(
-        STRANGER_FACES_DAYS, ge=1, title="Keep strangers' faces for",
+        None, ge=1, title="Keep strangers' faces for",
         description="Days to keep the faces, face crops and face descriptors of people you have not named "
-        f"(a new memory: {STRANGER_FACES_DAYS}; a memory whose settings predate the rule keeps it off).",
+        "(counted from when they were recorded; off by default: see docs/privacy.md, \"Strangers' faces\").",
     )
     trash_days: int = Field(
         30, ge=1, title="Keep the trash for",
@@ -389,11 +382,6 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     if version > SETTINGS_VERSION:
         raise SettingsError(f"settings were written by a newer lifelog (format {version})")
     raw["version"] = SETTINGS_VERSION
-    retention = raw.get("retention")
-    if isinstance(retention, dict) and "stranger_faces_days" not in retention:
-        retention["stranger_faces_days"] = None  # saved before the rule had a default: it stays off
-    elif retention is None and "retention" not in raw:
-        raw["retention"] = {"stranger_faces_days": None}
     return raw
 
 

@@ -81,8 +81,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, media: Any, models_ready: No
         make_clip(work / "rocket.mp4", media.path("rocket.jpg"), 6, T_ROCKET, fps=5, size=(320, 240), seed=5),
     ]
     root = work / "memory"
-    mem = Memory(root)  # a new memory: default settings (bystanders blurred, strangers kept 90 days)
-    assert mem.settings.privacy.blur_bystanders and mem.settings.retention.stranger_faces_days == 90
+    mem = Memory(root)  # a new memory: default settings (bystanders blurred)
+    assert mem.settings.privacy.blur_bystanders
     res = mem.import_paths(clips)
     assert res.imported == len(clips) and not res.failed, res.to_json()
     return root
@@ -265,19 +265,27 @@ def test_forgetting_a_person_keeps_shared_episodes_without_them_and_blurs_nothin
 
 
 # ------------------------------------------------------------- strangers' descriptors
-def test_strangers_descriptors_go_after_the_default_90_days_and_named_ones_stay(m: M) -> None:
+def test_strangers_descriptors_go_after_their_rule_and_named_ones_stay(m: M) -> None:
+    """The rule is off by default (importing last year's footage must not drop faces before the
+    user could name them); set to 90 days, a stranger's crop and descriptor go, a named person's stay."""
+    from lifelog.config import load_settings, save_settings
+
     m.mem.name_person(m.obama, NAME)
+    soon = (T_ROCKET + timedelta(days=30)).isoformat()
+    assert "stranger_faces" not in json_doc(run_cli(m.data, "retention", "--now", soon, "--json"))["counts"]
+    s = load_settings(m.data)
+    save_settings(m.data, s.model_copy(update={"retention": s.retention.model_copy(
+        update={"stranger_faces_days": 90})}))
     faces = store_rows(m.data, "faces", ["id", "person_id", "crop_id", "embedding"])
     strangers = [f for f in faces if f["person_id"] != m.obama]
     named = [f for f in faces if f["person_id"] == m.obama]
     assert strangers and named and all(f["embedding"] is not None for f in faces)
     # within 90 days of the footage nothing is due; after them the strangers' faces are
-    soon = (T_ROCKET + timedelta(days=30)).isoformat()
     assert json_doc(run_cli(m.data, "retention", "--now", soon, "--json"))["counts"]["stranger_faces"] == 0
     late = (T_ROCKET + timedelta(days=91)).isoformat()
     preview = json_doc(run_cli(m.data, "retention", "--now", late, "--json"))
     assert preview["counts"]["stranger_faces"] == len(strangers)
-    assert preview["cutoffs"]["stranger_faces"].startswith("2024-05-17T09:00")  # 90 days, the default
+    assert preview["cutoffs"]["stranger_faces"].startswith("2024-05-17T09:00")  # 90 days
     needles = {"stranger crop": _blob_needle(m, strangers[0]["crop_id"]),
                "stranger descriptor": np.asarray(strangers[0]["embedding"], dtype=np.float32).tobytes()[:64]}
     assert set(_found(m.data, needles)) == set(needles), "the descriptor is stored as plain floats: findable"
@@ -288,24 +296,6 @@ def test_strangers_descriptors_go_after_the_default_90_days_and_named_ones_stay(
     assert _found(m.data, needles) == {}, "the stranger's crop and descriptor are gone from every byte"
     assert [p["id"] for p in json_doc(run_cli(m.data, "people", "--json"))] == [m.obama]
     assert _episode_ids(m.data) == set(m.episodes.values()), "the moments themselves stay"
-
-
-def test_settings_saved_before_the_rule_keep_it_off(tmp_path: Path) -> None:
-    import json
-
-    from lifelog.config import STRANGER_FACES_DAYS, Settings, load_settings
-
-    assert Settings().retention.stranger_faces_days == STRANGER_FACES_DAYS == 90
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "settings.json").write_text(json.dumps({"version": 1, "retention": {"faces_days": 400}}))
-    assert load_settings(old).retention.stranger_faces_days is None
-    (old / "settings.json").write_text(json.dumps({"version": 1, "capture": {"faces": True}}))
-    assert load_settings(old).retention.stranger_faces_days is None
-    chosen = tmp_path / "chosen"
-    chosen.mkdir()
-    (chosen / "settings.json").write_text(Settings().model_dump_json())
-    assert load_settings(chosen).retention.stranger_faces_days == 90
 
 
 # -------------------------------------------------------- a retention purge, SIGKILLed
