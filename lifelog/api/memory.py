@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lifelog import paths
 from lifelog.config import RetentionSettings, Settings, load_settings
+from lifelog.ingest.failures import is_disk_full
 from lifelog.ingest.media import MediaKind, kind_of
 from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.privacy.audit import read as read_audit
@@ -309,7 +310,7 @@ class Memory:
         try:
             self.describe_episodes(None)
         except Exception as e:
-            logging.getLogger("lifelog").warning("descriptions not brought up to date: %s", e)
+            _descriptions_later(e)
 
     # -------------------------------------------------------------- episodes
     def episodes(self, day: date | None = None) -> list[EpisodeInfo]:
@@ -639,7 +640,7 @@ class Memory:
             if episodes:
                 self.describe_episodes(episodes)
         except Exception as e:
-            logging.getLogger("lifelog").warning("descriptions not brought up to date: %s", e)
+            _descriptions_later(e)
 
     def thumbnail(self, blob_id: str) -> bytes:
         """JPEG bytes of a thumbnail, decrypted in memory."""
@@ -904,3 +905,10 @@ class Memory:
 
 def _ids_of_person(p: PersonInfo) -> list[str]:
     return [p.id]
+
+
+def _descriptions_later(e: BaseException) -> None:
+    """Descriptions are derived and rewritten by the nightly pass: a failure here is said in words
+    (a full disk as such, never a storage engine's source location) and does not fail the caller."""
+    why = "the disk is full" if is_disk_full(e) else (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    logging.getLogger("lifelog").warning("descriptions not brought up to date (%s); the nightly pass will do it", why)
