@@ -222,23 +222,24 @@ class Memory:
             try:  # new faces join people (or start new ones) once their files are committed
                 self._edit_people(lambda p: p.assign_new_faces())
             except Exception as e:  # the faces are stored; the next import or recluster places them
-                result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {e}"))
+                result.warnings.append(ImportFailure(str(self.data_dir), f"people not updated: {_in_words(e)}"))
             try:  # new episodes join places (or start new ones); docs/places.md
                 self.refresh_places()
             except Exception as e:  # the fixes are stored; the next import or the nightly pass places them
-                result.warnings.append(ImportFailure(str(self.data_dir), f"places not updated: {e}"))
+                result.warnings.append(ImportFailure(str(self.data_dir), f"places not updated: {_in_words(e)}"))
             try:  # the new episodes join the graph; the nightly pass completes it (docs/graph.md)
                 from lifelog.graph.build import build_graph
 
                 with write_lock(self.data_dir):
                     build_graph(self.store, self.vault, result.episodes)
             except Exception as e:
-                result.warnings.append(ImportFailure(str(self.data_dir), f"graph not updated: {e}"))
+                result.warnings.append(ImportFailure(str(self.data_dir), f"graph not updated: {_in_words(e)}"))
         if result.episodes:
             try:  # new moments get words at once (docs/profile.md), not only after the nightly pass
                 self.describe_episodes(result.episodes)
             except Exception as e:  # the nightly pass describes them
-                result.warnings.append(ImportFailure(str(self.data_dir), f"descriptions not written yet: {e}"))
+                result.warnings.append(ImportFailure(str(self.data_dir),
+                                                     f"descriptions not written yet: {_in_words(e)}"))
         return result
 
     def refresh_places(self) -> Any:
@@ -623,7 +624,7 @@ class Memory:
 
                 build_graph(self.store, self.vault, [])
             except Exception as e:  # the nightly pass builds it
-                logging.getLogger(__name__).warning("graph not updated after a people edit: %s", e)
+                logging.getLogger(__name__).warning("graph not updated after a people edit: %s", _in_words(e))
         if affected is None:
             self._describe_quietly()  # names in the descriptions follow the edit
         else:
@@ -907,8 +908,15 @@ def _ids_of_person(p: PersonInfo) -> list[str]:
     return [p.id]
 
 
+def _in_words(e: BaseException) -> str:
+    """Why a derived step (people, places, graph, descriptions) did not run, in words: a full disk as
+    such, otherwise the error's first line, never a storage engine's source location."""
+    if is_disk_full(e):
+        return "the disk is full"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def _descriptions_later(e: BaseException) -> None:
-    """Descriptions are derived and rewritten by the nightly pass: a failure here is said in words
-    (a full disk as such, never a storage engine's source location) and does not fail the caller."""
-    why = "the disk is full" if is_disk_full(e) else (str(e).splitlines()[0] if str(e) else type(e).__name__)
-    logging.getLogger("lifelog").warning("descriptions not brought up to date (%s); the nightly pass will do it", why)
+    """Descriptions are derived and rewritten by the nightly pass: a failure here does not fail the caller."""
+    logging.getLogger("lifelog").warning("descriptions not brought up to date (%s); the nightly pass will do it",
+                                         _in_words(e))
