@@ -323,6 +323,9 @@ def test_a_forget_waits_for_another_writer_and_can_stop_waiting(window: Any, sam
     assert tl.error.isVisible() and "Nothing was forgotten" in tl.error.text()
 
     # again, and this time the other writer finishes: the forget goes ahead
+    # (the page reloads after the cancelled forget; Forget… is clickable again once it has)
+    qtbot.waitUntil(lambda: tl.panel.episode_id == sample.last_cat and tl.panel.forget_btn.isEnabled(),
+                    timeout=WAIT)
     lock = write_lock(data_dir)
     lock.__enter__()
     try:
