@@ -32,8 +32,11 @@ ray = pytest.importorskip("ray", reason="Ray is in the scale extra")
 pytestmark = [pytest.mark.media]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
+    # Module-scoped: Ray's driver threads stay in this process while it is up, and the Qt tests
+    # that follow in the same session must not share the process with them (a LanceDB read in a
+    # later UI test never completed while a session-wide Ray was still running).
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
