@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lifelog.store.db import GRAPH_EDGE_SCHEMA, GRAPH_NODE_SCHEMA, Store
+from lifelog.store.db import GRAPH_EDGE_SCHEMA, GRAPH_NODE_SCHEMA, Store, select_rows
 from lifelog.store.sql import sql_in
 
 EDGES = "graph_edges"
@@ -60,22 +60,13 @@ def ensure_tables(store: Store) -> dict[str, Any]:
 
 def read(tbl: Any, where: str | None, columns: Sequence[str] | None = None) -> pa.Table:
     """Rows of a graph table (the latest version; another process may have compacted it)."""
-    def go() -> pa.Table:
-        q = tbl.search()
-        if where:
-            q = q.where(where)
-        if columns:
-            q = q.select(list(columns))
-        out: pa.Table = q.limit(None).to_arrow()
-        return out
-
     try:
-        return go()
+        return select_rows(tbl, where, columns)
     except (RuntimeError, OSError) as e:
         if "Not found" not in str(e):
             raise
         tbl.checkout_latest()
-        return go()
+        return select_rows(tbl, where, columns)
 
 
 def chunks(ids: Iterable[str]) -> list[list[str]]:

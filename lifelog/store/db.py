@@ -537,13 +537,7 @@ class Store:
         if where is None and columns is None:
             result: pa.Table = tbl.to_arrow()
             return result
-        q = tbl.search()
-        if where:
-            q = q.where(where)
-        if columns:
-            q = q.select(list(columns))
-        out: pa.Table = q.limit(None).to_arrow()
-        return out
+        return select_rows(tbl, where, columns)
 
     def count(self, name: str, where: str | None = None) -> int:
         try:
@@ -643,3 +637,13 @@ def _gone_version(e: BaseException) -> bool:
     text = str(e)
     return "Not found" in text and ".lance" in text
 
+
+def select_rows(tbl: Any, where: str | None, columns: Sequence[str] | None = None) -> pa.Table:
+    """All rows of an open LanceDB table matching ``where`` (SQL), only ``columns`` if given."""
+    q = tbl.search()
+    if where:
+        q = q.where(where)
+    if columns:
+        q = q.select(list(columns))
+    out: pa.Table = q.limit(None).to_arrow()
+    return out
