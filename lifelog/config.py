@@ -119,9 +119,10 @@ class RetentionSettings(BaseModel):
         None, ge=1, title="Keep faces for", description="Days to keep faces and face crops."
     )
     stranger_faces_days: int | None = Field(
-        None, ge=1, title="Keep strangers' faces for",
-        description="Days to keep the faces, face crops and face descriptors of people you have not named "
-        "(counted from when they were recorded; off by default: see docs/privacy.md, \"Strangers' faces\").",
+        90, ge=1, title="Keep strangers' faces for",
+        description="Days to keep the faces, face crops and face descriptors of people you have not named, "
+        "counted from when they were imported (or recorded, if later): name someone to keep their faces "
+        "(docs/privacy.md, \"Strangers' faces\").",
     )
     trash_days: int = Field(
         30, ge=1, title="Keep the trash for",

@@ -241,7 +241,7 @@ def test_retention_rules_remove_each_kind_when_due(memory: dict[str, Any]) -> No
     assert json_doc(proc)["hits"], "the rocket's episode stays without its copied file"
     assert any(f.thumb_id for f in m["mem"].episode_frames(m["cat"]))
     assert json_doc(run_cli(data, "retention", "--now", NOW, "--json"))["counts"] == {
-        "episodes": 0, "originals": 0, "thumbnails": 0, "utterances": 0, "faces": 0}
+        "episodes": 0, "originals": 0, "thumbnails": 0, "utterances": 0, "faces": 0, "stranger_faces": 0}
     assert json_doc(run_cli(data, "audit", "--json"))[-1]["action"] == "purge"
 
     # Everything older than 2 days: the talk (14 May) is forgotten, the cat (15 May, 19:00) stays.

@@ -266,26 +266,29 @@ def test_forgetting_a_person_keeps_shared_episodes_without_them_and_blurs_nothin
 
 # ------------------------------------------------------------- strangers' descriptors
 def test_strangers_descriptors_go_after_their_rule_and_named_ones_stay(m: M) -> None:
-    """The rule is off by default (importing last year's footage must not drop faces before the
-    user could name them); set to 90 days, a stranger's crop and descriptor go, a named person's stay."""
-    from lifelog.config import load_settings, save_settings
+    """Strangers' faces are kept 90 days by default, counted from the import: footage recorded in
+    2024 and imported today keeps its faces for 90 days (the user can name people first); after
+    them a stranger's crop and descriptor go, a named person's stay."""
+    from lifelog.config import load_settings
 
+    assert load_settings(m.data).retention.stranger_faces_days == 90
     m.mem.name_person(m.obama, NAME)
-    soon = (T_ROCKET + timedelta(days=30)).isoformat()
-    assert "stranger_faces" not in json_doc(run_cli(m.data, "retention", "--now", soon, "--json"))["counts"]
-    s = load_settings(m.data)
-    save_settings(m.data, s.model_copy(update={"retention": s.retention.model_copy(
-        update={"stranger_faces_days": 90})}))
     faces = store_rows(m.data, "faces", ["id", "person_id", "crop_id", "embedding"])
     strangers = [f for f in faces if f["person_id"] != m.obama]
     named = [f for f in faces if f["person_id"] == m.obama]
     assert strangers and named and all(f["embedding"] is not None for f in faces)
-    # within 90 days of the footage nothing is due; after them the strangers' faces are
+    # long after the footage was recorded, but not 90 days after it was imported: nothing is due
+    old_footage = (T_ROCKET + timedelta(days=400)).isoformat()
+    assert json_doc(run_cli(m.data, "retention", "--now", old_footage, "--json"))["counts"]["stranger_faces"] == 0
+    imported = datetime.now(UTC)
+    soon = (imported + timedelta(days=30)).isoformat()
     assert json_doc(run_cli(m.data, "retention", "--now", soon, "--json"))["counts"]["stranger_faces"] == 0
-    late = (T_ROCKET + timedelta(days=91)).isoformat()
+    late_at = imported + timedelta(days=91)
+    late = late_at.isoformat()
     preview = json_doc(run_cli(m.data, "retention", "--now", late, "--json"))
     assert preview["counts"]["stranger_faces"] == len(strangers)
-    assert preview["cutoffs"]["stranger_faces"].startswith("2024-05-17T09:00")  # 90 days
+    cut = datetime.fromisoformat(preview["cutoffs"]["stranger_faces"])
+    assert abs((late_at - cut) - timedelta(days=90)) < timedelta(seconds=1)
     needles = {"stranger crop": _blob_needle(m, strangers[0]["crop_id"]),
                "stranger descriptor": np.asarray(strangers[0]["embedding"], dtype=np.float32).tobytes()[:64]}
     assert set(_found(m.data, needles)) == set(needles), "the descriptor is stored as plain floats: findable"
@@ -296,6 +299,30 @@ def test_strangers_descriptors_go_after_their_rule_and_named_ones_stay(m: M) -> 
     assert _found(m.data, needles) == {}, "the stranger's crop and descriptor are gone from every byte"
     assert [p["id"] for p in json_doc(run_cli(m.data, "people", "--json"))] == [m.obama]
     assert _episode_ids(m.data) == set(m.episodes.values()), "the moments themselves stay"
+
+
+# ------------------------------------------------- pictures' cut-off inside an episode
+def test_an_episode_straddling_the_pictures_cut_off_keeps_only_pictures_that_exist(m: M) -> None:
+    """An episode recorded across the pictures' cut-off loses its earlier pictures and lists
+    only the later ones: it never points at a shredded picture (the app would show a hole)."""
+    ep = m.episodes["pair"]
+    frames = sorted((f for f in m.mem.episode_frames(ep) if f.thumb_id), key=lambda f: f.t)
+    assert len({f.t for f in frames}) >= 2, "the 8 s scene has pictures at several times"
+    listed = set(next(e.thumb_ids for e in m.mem.episodes() if e.id == ep))
+    cut = frames[len(frames) // 2].t  # pictures before this go
+    early = {f.thumb_id for f in frames if f.t < cut} & listed
+    late = {f.thumb_id for f in frames if f.t >= cut} & listed
+    assert early and late, "the episode lists pictures from both sides of the cut-off"
+    m.mem.settings = m.mem.settings.model_copy(update={"retention": m.mem.settings.retention.model_copy(
+        update={"thumbnails_days": 1})})
+    m.mem.apply_retention(cut + timedelta(days=1))
+    from lifelog.api import Memory
+
+    again = Memory(m.data)
+    after = set(next(e.thumb_ids for e in again.episodes() if e.id == ep))
+    assert after == late, "only the pictures after the cut-off are listed"
+    assert all(again.vault.blob_path(t).exists() for t in after)
+    assert not any(again.vault.blob_path(t).exists() for t in early)
 
 
 # -------------------------------------------------------- a retention purge, SIGKILLed

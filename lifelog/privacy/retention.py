@@ -8,8 +8,10 @@
   and episodes (labels, vectors and times stay, so questions still find the moment);
 * **transcripts**: utterances and their blind-index terms go (the file is not transcribed again);
 * **faces**: face rows and crops go; a person left without any face goes too;
-* **strangers' faces** (``stranger_faces_days``): the same, for faces of nobody the user named
-  (not assigned, or assigned to a person without a name);
+* **strangers' faces** (``stranger_faces_days``, 90 by default): the same, for faces of nobody
+  the user named (not assigned, or assigned to a person without a name); their age counts from
+  the later of when they were recorded and when their footage was imported, so importing last
+  year's footage never drops its faces before the user could name anyone in it;
 * **the trash**: episodes moved to the trash more than ``trash_days`` ago are forgotten for good
   (:mod:`lifelog.privacy.trash`).
 
@@ -38,7 +40,7 @@ from lifelog.store.db import Store
 from lifelog.store.files import shred_file
 from lifelog.store.originals import encrypted_path, kept_copy
 from lifelog.store.scratch import clear_private
-from lifelog.store.sql import sql_in, ts_literal
+from lifelog.store.sql import sql_in, sql_str, ts_literal
 from lifelog.store.vault import Vault
 
 CHUNK = 500
@@ -135,7 +137,9 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
         # round, which would leave bytes no run finds again
         cut = ts_literal(datetime.fromisoformat(plan.cutoffs["thumbnails"]))
         ids = store.rows("frames", f"t < {cut} AND thumb_id IS NOT NULL", columns=["thumb_id"])
-        delete_blobs(vault, ids.column("thumb_id").to_pylist())
+        gone = ids.column("thumb_id").to_pylist()
+        delete_blobs(vault, gone)
+        _unlink_straddling(store, cut, set(gone))  # before the frames lose theirs: a rerun still knows them
         store.table("frames").update(where=f"t < {cut}", values={"thumb_id": None})
         store.table("episodes").update(where=f"`end` < {cut}",
                                        values_sql={"thumb_ids": "arrow_cast(make_array(), 'List(Utf8)')"})
@@ -164,6 +168,21 @@ def apply_retention(store: Store, vault: Vault, plan: RetentionPlan) -> Retentio
     return plan
 
 
+def _unlink_straddling(store: Store, cut: str, gone: set[str]) -> None:
+    """Episodes that began before the pictures' cut-off and end after it keep only their later
+    pictures: the ids of the shredded ones are taken out of their list (an episode never points
+    at a picture that is no longer there)."""
+    rows = store.rows("episodes", f"start < {cut} AND `end` >= {cut} AND array_length(thumb_ids) > 0",
+                      columns=["id", "thumb_ids"]).to_pylist()
+    for r in rows:
+        kept = [t for t in r["thumb_ids"] if t not in gone]
+        if len(kept) == len(r["thumb_ids"]):
+            continue
+        items = ", ".join(sql_str(t) for t in kept)
+        store.table("episodes").update(where=f"id = {sql_str(r['id'])}",
+                                       values_sql={"thumb_ids": f"arrow_cast(make_array({items}), 'List(Utf8)')"})
+
+
 def _drop_people_without_faces(store: Store) -> None:
     with_faces = set(store.rows("faces", "person_id IS NOT NULL", columns=["person_id"])
                      .column("person_id").to_pylist())
@@ -174,11 +193,15 @@ def _drop_people_without_faces(store: Store) -> None:
 
 
 def _strangers_before(store: Store, cut: datetime) -> str:
-    """Faces recorded before ``cut`` of nobody the user named."""
+    """Faces of nobody the user named, recorded **and** imported before ``cut``: footage imported
+    recently keeps its faces for the whole period, however old it is, so the user can name people
+    first (a media row without an import time counts as imported when it was recorded)."""
     rows = store.rows("people", "name_enc IS NOT NULL", columns=["id", "name_enc"]).to_pylist()
     named = [r["id"] for r in rows if r["name_enc"]]
     mine = f" AND NOT ({sql_in('person_id', named)})" if named else ""
-    return f"t < {ts_literal(cut)} AND (person_id IS NULL OR (person_id IS NOT NULL{mine}))"
+    recent = store.rows("media", f"imported_at >= {ts_literal(cut)}", columns=["id"]).column("id").to_pylist()
+    fresh = f" AND NOT ({sql_in('media_id', recent)})" if recent else ""
+    return f"t < {ts_literal(cut)}{fresh} AND (person_id IS NULL OR (person_id IS NOT NULL{mine}))"
 
 
 def _kept_copy(data_dir: Path, path: str | None) -> bool:
