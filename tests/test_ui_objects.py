@@ -181,3 +181,47 @@ def test_an_empty_memory_says_what_objects_are(data_dir: Path, qtbot: Any) -> No
     with pytest.raises(ValueError, match="unknown period"):
         page.set_period("fortnight")
     qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=WAIT)
+
+
+def test_forget_the_cup_forgets_every_episode_it_was_seen_in_and_nothing_else(
+        sample: Sample, tmp_path: Path, qtbot: Any) -> None:
+    """Forget… on an object asks first, then forgets its episodes of all time (not only the period
+    shown); the scooter and the cat stay, and the cup leaves the list."""
+    import shutil
+
+    from lifelog.api import Memory
+    from ui.app import MainWindow
+    from ui.forget import ForgetDialog, forgetter_for
+
+    data = tmp_path / "memory"
+    shutil.copytree(sample.data_dir, data)
+    (data / "write.lock").unlink(missing_ok=True)
+    win = MainWindow(Memory(data), now=NOW)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    page = _objects(win, qtbot)
+    page.set_period("week")  # the period shown; the forget still covers April's and May's cups
+    qtbot.waitUntil(lambda: page.period_key() == "week" and not win.tasks.busy(), timeout=WAIT)
+    assert not page.forget_btn.isEnabled(), "nothing selected yet"
+    page.select_object("cup")
+    qtbot.waitUntil(lambda: page.occurrences is not None and page.forget_btn.isEnabled(), timeout=WAIT)
+    before = {e.id: e.start for e in Memory(data).episodes()}
+    cups = {i for i, t in before.items()
+            if any(abs((t - c).total_seconds()) < 2 for c in (CUP_APRIL, CUP_MAY, CUP_WEEK))}
+    assert len(cups) == 3
+
+    qtbot.mouseClick(page.forget_btn, _left())
+    f = forgetter_for(win.ctx)
+    qtbot.waitUntil(lambda: f.dialog is not None and f.dialog.isVisible(), timeout=WAIT)
+    dlg = win.findChild(ForgetDialog, "forget_dialog")
+    assert dlg is f.dialog and dlg.summary.text().startswith("This will forget 3 episodes"), dlg.summary.text()
+    qtbot.mouseClick(dlg.forget_button, _left())
+    qtbot.waitUntil(lambda: f.dialog is None and f.job is None and not win.tasks.busy(), timeout=WAIT)
+
+    assert {e.id for e in Memory(data).episodes()} == set(before) - cups
+    page.set_period("all")
+    qtbot.waitUntil(lambda: page.loaded and page.period_key() == "all" and not win.tasks.busy(), timeout=WAIT)
+    assert page.names() == ["scooter"]
+    assert page.selected is None and not page.forget_btn.isEnabled()
+    assert [e["target"] for e in Memory(data).audit_log()] == ["object"]
