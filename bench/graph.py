@@ -19,10 +19,14 @@
 * **a year** (``--year 1000000``): ``bench/query.py``'s cached year of 1M frames (33,333
   episodes), copied once to ``graph-year-<frames>`` with 20 people (0–2 per episode, 8 named), 12
   places (by weekday and hour, 4 named) and its graph (built once, cached). Timed, models warm:
-  the query functions over random days and weeks, and the full ``ask`` of the issue's graph
-  questions (asked at 22:00 on random days), each against a plain scan of the same window's
-  episodes; ``places_between`` with the labels read as before (one ``Places.get`` per place);
-  then everything again with scalar indexes on the edges' kind, valid_from, src and dst.
+  the first question in a fresh process, the query functions over random days and weeks, and
+  the full ``ask`` of the issue's graph questions (asked at 22:00 on random days). With
+  ``--baseline TREE [--rounds 3]`` each round is a fresh process per tree, alternating
+  (baseline, this tree, …), reported as p50/p95 per question and as ratios; the answers of the
+  two trees are compared.
+
+    git -C . archive HEAD | tar -x -C /tmp/base    # the code before (link models/build into it)
+    .venv/bin/python bench/graph.py --skip-sample-days --skip-month --year 1000000 --baseline /tmp/base
 
 Figures are printed and written to ``bench/results/graph.json``. Nothing here is a test.
 """
@@ -36,6 +40,7 @@ import platform
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +51,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+if os.environ.get("LIFELOG_BENCH_TREE"):  # --baseline's rounds: the code of that tree
+    sys.path.insert(0, os.environ["LIFELOG_BENCH_TREE"])
 RESULTS = REPO / "bench" / "results" / "graph.json"
 PASSPHRASE = "bench passphrase"
 
@@ -288,15 +295,17 @@ def _year_memory(cache: Path, frames: int) -> Path:
     return data
 
 
-GRAPH_INDEXES = (("kind", "BITMAP"), ("valid_from", "BTREE"), ("src", "BTREE"), ("dst", "BTREE"))
+QUESTIONS = ["who did I meet on Tuesday?", "who was I with this morning?", "who do I see most at the gym?",
+             "when was I last at home with Sam?", "where was I on Wednesday afternoon?",
+             "where did I see Sam last?", "what do I usually do on Friday mornings?",
+             "who did I see with Alex last week?"]
 
 
-def year(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
-    """Graph questions on the year (1M frames), models warm: the query functions and the full
-    ``ask``, p50/p95, as ratios to a plain scan of the same window's episodes; ``places_between``
-    with the old labels (one ``Places.get`` per place: the place's visits read each time) against
-    the new (one read of the places table, names decrypted once); then again with scalar indexes
-    on the edges' kind/time/ends, on a scratch copy of the edges table."""
+def year_round(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
+    """One round on the year, in this process (whichever ``lifelog`` is first on the path):
+    the first question after the memory is opened (models warm; the graph's per-process state
+    still to read), then the query functions and the full ``ask`` of :data:`QUESTIONS`, each
+    timed, with a plain scan of the same windows' episodes for scale."""
     from lifelog.api import Memory
     from lifelog.encoders import get_text_encoder, get_visual_encoder
     from lifelog.graph import query
@@ -308,9 +317,6 @@ def year(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
     mem = Memory(data)
     s, v = mem.store, mem.vault
     get_visual_encoder(), get_text_encoder()  # models warm (graph questions load none; the rest do)
-    out: dict[str, Any] = {"frames": s.count("frames"), "episodes": s.count("episodes"), "faces": s.count("faces"),
-                           "build": json.loads((data / "graph-stamp.json").read_text()),
-                           "stats": query.stats(s).to_json()}
     starts = sorted(s.rows("episodes", None, columns=["start"]).column("start").to_pylist())
     lo, hi = starts[0], starts[-1]
     rnd = random.Random(15)
@@ -321,6 +327,11 @@ def year(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
 
     days = [window(timedelta(days=1)) for _ in range(n_queries)]
     weeks = [window(timedelta(days=7)) for _ in range(n_queries)]
+    nows = [(lo + (hi - lo) * (0.2 + 0.8 * rnd.random())).replace(hour=22, minute=0)  # asked in the evening
+            for _ in range(max(2, n_queries // 4))]
+    t0 = time.perf_counter()
+    mem.ask(QUESTIONS[0], now=nows[0], thumbnails=False)
+    res: dict[str, Any] = {"first_ask_ms": round((time.perf_counter() - t0) * 1000, 2)}
     sam = next(p.id for p in mem.people() if p.name == "Sam")
     gym = Places(s, v).find("the gym")
     assert gym is not None
@@ -336,71 +347,79 @@ def year(cache: Path, frames: int, n_queries: int) -> dict[str, Any]:
     def scan(a: datetime, b: datetime) -> Any:
         return s.rows("episodes", " AND ".join(overlap_conditions(a, b)), columns=["id", "start", "end"])
 
-    def old_places_between(a: datetime, b: datetime) -> Any:  # the labels as before this change
-        rows = query._edges(s, ["at"], a, b, src_kind="episode")
-        pl = Places(s, v)
-        labels = {}
-        for pid in sorted({r["dst"].partition(":")[2] for r in rows}):
-            labels[pid] = pl.get(pid).name
-        return labels
+    funcs = {
+        "people_between_day": (lambda a, b: query.people_between(s, v, a, b), days),
+        "seen_with_week": (lambda a, b: query.seen_with(s, v, sam, a, b), weeks),
+        "places_between_day": (lambda a, b: query.places_between(s, v, a, b), days),
+        "places_of_person_week": (lambda a, b: query.places_of_person(s, v, sam, a, b), weeks),
+        "people_at_week": (lambda a, b: query.people_at(s, v, gym.id, a, b), weeks),
+    }
+    res["scan_day_s"], res["scan_week_s"] = timed(scan, days), timed(scan, weeks)
+    res["funcs_s"] = {name: timed(fn, ws) for name, (fn, ws) in funcs.items()}
+    res["ask_s"], res["answers"] = {}, {}
+    for q in QUESTIONS:
+        xs = []
+        for n in nows:
+            t0 = time.perf_counter()
+            a = mem.ask(q, now=n, thumbnails=False)
+            xs.append(time.perf_counter() - t0)
+            res["answers"].setdefault(q, []).append(a.answer)
+        res["ask_s"][q] = xs
+    return res
 
-    def funcs() -> dict[str, tuple[Any, list[tuple[datetime, datetime]]]]:
-        return {
-            "people_between_day": (lambda a, b: query.people_between(s, v, a, b), days),
-            "seen_with_week": (lambda a, b: query.seen_with(s, v, sam, a, b), weeks),
-            "places_between_day": (lambda a, b: query.places_between(s, v, a, b), days),
-            "places_of_person_week": (lambda a, b: query.places_of_person(s, v, sam, a, b), weeks),
-            "people_at_week": (lambda a, b: query.people_at(s, v, gym.id, a, b), weeks),
-        }
 
-    questions = ["who did I meet on Tuesday?", "who was I with this morning?", "who do I see most at the gym?",
-                 "when was I last at home with Sam?", "where was I on Wednesday afternoon?",
-                 "where did I see Sam last?", "what do I usually do on Friday mornings?",
-                 "who did I see with Alex last week?"]
-    nows = [(lo + (hi - lo) * (0.2 + 0.8 * rnd.random())).replace(hour=22, minute=0)  # asked in the evening
-            for _ in range(max(2, n_queries // 4))]
+def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """p50/p95 of each query function and question over all the rounds of one tree."""
+    def pool(get: Any) -> list[float]:
+        return [x for r in rounds for x in get(r)]
 
-    def run(label: str) -> dict[str, Any]:
-        timed(lambda a, b: query.people_between(s, v, a, b), days[:3])  # warm
-        base_day, base_week = timed(scan, days), timed(scan, weeks)
-        res: dict[str, Any] = {"episode_scan_day": _ms(base_day), "episode_scan_week": _ms(base_week)}
-        for name, (fn, ws) in funcs().items():
-            xs = timed(fn, ws)
-            base = base_week if ws is weeks else base_day
-            res[name] = {**_ms(xs),
-                         "ratio_p50_to_episode_scan": round(statistics.median(xs) / statistics.median(base), 2),
-                         "ratio_p95_to_episode_scan": round(_pct(xs, 0.95) / _pct(base, 0.95), 2)}
-        asks: dict[str, Any] = {}
-        every: list[float] = []
-        for q in questions:
-            xs = []
-            for n in nows:
-                t0 = time.perf_counter()
-                a = mem.ask(q, now=n, thumbnails=False)
-                xs.append(time.perf_counter() - t0)
-            every += xs
-            asks[q] = {**_ms(xs), "answer": a.answer[:160]}
-        res["ask"] = asks
-        res["ask_all"] = {**_ms(every),
-                          "ratio_p95_to_episode_scan_day": round(_pct(every, 0.95) / _pct(base_day, 0.95), 2)}
-        log(f"year [{label}]: places_between p95 {res['places_between_day']['p95_ms']} ms, "
-            f"ask p95 {res['ask_all']['p95_ms']} ms")
-        return res
+    out: dict[str, Any] = {"first_ask_ms": [r["first_ask_ms"] for r in rounds],
+                           "episode_scan_day": _ms(pool(lambda r: r["scan_day_s"]))}
+    out["funcs"] = {k: _ms(pool(lambda r, k=k: r["funcs_s"][k])) for k in rounds[0]["funcs_s"]}
+    out["ask"] = {q: _ms(pool(lambda r, q=q: r["ask_s"][q])) for q in QUESTIONS}
+    out["ask_all"] = _ms(pool(lambda r: [x for xs in r["ask_s"].values() for x in xs]))
+    return out
 
-    xs_old = timed(old_places_between, days)
-    out["places_between_day_old_labels"] = _ms(xs_old)
-    out["no_index"] = run("no index")
-    edges = s.table("graph_edges")
-    made = []
-    t0 = time.perf_counter()
-    for col, kind in GRAPH_INDEXES:
-        edges.create_scalar_index(col, index_type=kind, replace=True)
-        made.append(f"{col}:{kind}")
-    out["index_s"] = round(time.perf_counter() - t0, 2)
-    out["indexes"] = made
-    out["with_index"] = run("scalar indexes")
-    for ix in edges.list_indices():
-        edges.drop_index(getattr(ix, "name", str(ix)))
+
+def year(cache: Path, frames: int, n_queries: int, baseline: Path | None, rounds: int) -> dict[str, Any]:
+    """Graph questions on the year (1M frames), models warm: p50/p95 of the query functions and of
+    the full ``ask`` of each question. With ``baseline`` (a tree of the code before, e.g.
+    ``git archive HEAD | tar -x -C /tmp/base``) each round runs in a fresh process per tree,
+    alternating (baseline, this tree, baseline, …), and the figures are ratios of this tree's
+    to the baseline's; the answers of both must be the same."""
+    from lifelog.graph import query
+
+    data = _year_memory(cache, frames)
+    if baseline is None:
+        only = _summary([year_round(cache, frames, n_queries)])
+        return {"this_tree": only}
+    os.environ["LIFELOG_PASSPHRASE"] = "bench"
+    from lifelog.api import Memory
+
+    stats = query.stats(Memory(data).store).to_json()
+    per: dict[str, list[dict[str, Any]]] = {"baseline": [], "this_tree": []}
+    for k in range(rounds):
+        for label, tree in (("baseline", baseline), ("this_tree", REPO)):
+            log(f"year round {k + 1}/{rounds}: {label}")
+            with tempfile.NamedTemporaryFile(suffix=".json") as f:
+                env = {**os.environ, "LIFELOG_BENCH_TREE": str(tree)}
+                subprocess.run([sys.executable, __file__, "--year-round", str(frames), "--queries", str(n_queries),
+                                "--out", f.name], check=True, env=env)
+                per[label].append(json.loads(Path(f.name).read_text()))
+    same = all(a["answers"] == b["answers"] for a, b in zip(per["baseline"], per["this_tree"], strict=True))
+    out: dict[str, Any] = {"frames": frames, "rounds": rounds, "stats": stats, "same_answers": same,
+                           "build": json.loads((data / "graph-stamp.json").read_text())}
+    summ = {label: _summary(rs) for label, rs in per.items()}
+    out.update(summ)
+    b, n = summ["baseline"], summ["this_tree"]
+    out["ratio_this_to_baseline"] = {
+        "ask_all_p50": round(n["ask_all"]["p50_ms"] / b["ask_all"]["p50_ms"], 3),
+        "ask_all_p95": round(n["ask_all"]["p95_ms"] / b["ask_all"]["p95_ms"], 3),
+        "ask_p95": {q: round(n["ask"][q]["p95_ms"] / b["ask"][q]["p95_ms"], 3) for q in QUESTIONS},
+        "funcs_p95": {k: round(n["funcs"][k]["p95_ms"] / b["funcs"][k]["p95_ms"], 3) for k in n["funcs"]},
+    }
+    log(f"year: ask p95 {b['ask_all']['p95_ms']} ms (baseline) → {n['ask_all']['p95_ms']} ms; "
+        f"same answers: {same}")
     return out
 
 
@@ -413,11 +432,18 @@ def main() -> int:
     ap.add_argument("--skip-month", action="store_true")
     ap.add_argument("--year", type=int, default=0, metavar="FRAMES",
                     help="also time graph questions on bench/query.py's year of FRAMES frames (1000000)")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                    help="with --year: alternate rounds with the code of TREE (a copy of the code before)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds per tree")
+    ap.add_argument("--year-round", type=int, default=0, metavar="FRAMES", help=argparse.SUPPRESS)
     a = ap.parse_args()
     os.environ.setdefault("LIFELOG_PASSPHRASE", PASSPHRASE)
     from lifelog.paths import cache_dir
 
     cache = cache_dir() / "bench"
+    if a.year_round:  # one round of --baseline, in a process of its own
+        a.out.write_text(json.dumps(year_round(cache, a.year_round, a.queries)) + "\n")
+        return 0
     load0 = os.getloadavg()[0]
     res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
                            "cpus": os.cpu_count(), "load_before": round(load0, 2)}
@@ -426,7 +452,7 @@ def main() -> int:
     if not a.skip_month:
         res["month"] = month(cache, a.days, a.queries)
     if a.year:
-        res["year"] = year(cache, a.year, a.queries)
+        res["year"] = year(cache, a.year, a.queries, a.baseline, a.rounds)
     res["load_after"] = round(os.getloadavg()[0], 2)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")

@@ -5,6 +5,15 @@ Usage::
     .venv/bin/python bench/ingest.py                # composed sample days + a 30-minute 1080p video
     .venv/bin/python bench/ingest.py --quick        # the same with a 2-minute video (smoke run)
     .venv/bin/python bench/ingest.py --minutes 10 --only long --profile
+    .venv/bin/python bench/ingest.py --targets      # issue 21: the decode ceiling and short clips
+
+``--targets`` measures, in alternating rounds in one run: the **keyframe-only decode ceiling**
+(``lifelog.ingest.decode.sample_video`` over a 10-minute 1080p30 H.264 video with a keyframe
+every second, nothing else), the **full default import** of that file through the command
+(``lifelog import``: faces, OCR, speech), and the full import of the **same content as 10 s
+clips** (cut at keyframes, no re-encoding; cached beside the video). It prints each speed (×
+real time), the ratios (import / ceiling, clips / one file) and each child's peak RSS, and
+writes ``bench/results/ingest-targets.json``.
 
 Two inputs are measured:
 
@@ -319,27 +328,71 @@ def _count_frames(total: int) -> Iterator[None]:
             cls.write = orig
 
 
-def child_make_long(out: Path, minutes: float) -> dict[str, Any]:
+def child_make_long(out: Path, minutes: float, gop: float = LONG_GOP_S) -> dict[str, Any]:
     from lifelog.sample.compose import make_long_video
 
     t0 = time.perf_counter()
     with _count_frames(round(minutes * 60 * LONG_FPS)):
-        make_long_video(out, minutes=minutes, size=LONG_SIZE, fps=LONG_FPS, gop_seconds=LONG_GOP_S)
+        make_long_video(out, minutes=minutes, size=LONG_SIZE, fps=LONG_FPS, gop_seconds=gop)
     return {"seconds": time.perf_counter() - t0, "bytes": out.stat().st_size}
+
+
+def child_ceiling(inputs: list[Path]) -> dict[str, Any]:
+    """The decode ceiling: every file's keyframes decoded as the import samples them, nothing else."""
+    from lifelog.config import CaptureSettings
+    from lifelog.ingest.decode import sample_video
+
+    cap = CaptureSettings()
+    t0 = time.perf_counter()
+    frames = 0
+    for f in inputs:
+        for _ in sample_video(f, min_interval=cap.sample_interval_s, max_interval=cap.max_gap_s):
+            frames += 1
+    return {"pipeline": "ceiling", "wall_s": time.perf_counter() - t0, "frames": frames,
+            "peak_rss_kib_self": vm_hwm_kib()}
+
+
+def child_cli(data_dir: Path, inputs: list[Path]) -> dict[str, Any]:
+    """``lifelog import FILES --json`` in this process (the command's own code path, speech
+    included); the wall time of the command, models loading included."""
+    import io
+
+    from lifelog.commands.main import main as lifelog_main
+
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = lifelog_main(["--data-dir", str(data_dir), "import", *map(str, inputs), "--json"],
+                            handoff_tried=True)
+    wall = time.perf_counter() - t0
+    try:
+        doc = json.loads(out.getvalue())
+    except ValueError:
+        doc = {}
+    return {"pipeline": "cli", "wall_s": wall, "exit_code": code, "imported": doc.get("imported"),
+            "failed": doc.get("failed"), "frames_decoded": doc.get("frames_decoded"),
+            "frames_embedded": doc.get("frames_embedded"), "footage_s_reported": doc.get("footage_seconds"),
+            "stage_seconds": doc.get("stage_seconds"), "store_bytes": dir_bytes(data_dir),
+            "peak_rss_kib_self": vm_hwm_kib()}
 
 
 def child_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="bench/ingest.py --child")
-    p.add_argument("kind", choices=["lifelog", "baseline", "make-long"])
+    p.add_argument("kind", choices=["lifelog", "baseline", "make-long", "ceiling", "cli"])
     p.add_argument("--data", type=Path)
     p.add_argument("--inputs", type=Path, help="a JSON list of file paths")
     p.add_argument("--profile-out", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--minutes", type=float)
     p.add_argument("--visual-only", action="store_true")
+    p.add_argument("--gop", type=float, default=LONG_GOP_S)
     a = p.parse_args(argv)
     if a.kind == "make-long":
-        figures = child_make_long(a.out, a.minutes)
+        figures = child_make_long(a.out, a.minutes, a.gop)
+    elif a.kind == "ceiling":
+        figures = child_ceiling([Path(x) for x in json.loads(a.inputs.read_text())])
+    elif a.kind == "cli":
+        figures = child_cli(a.data, [Path(x) for x in json.loads(a.inputs.read_text())])
     elif a.kind == "lifelog":
         figures = child_lifelog(a.data, [Path(x) for x in json.loads(a.inputs.read_text())], a.profile_out,
                                 a.visual_only)
@@ -480,11 +533,11 @@ def prepare_days(cache: Path) -> tuple[list[Path], dict[str, Any]]:
     return files, {"dir": str(out), "compose_s": compose_s, "skipped_scenes": list(truth.skipped)}
 
 
-def prepare_long(cache: Path, minutes: float) -> tuple[list[Path], dict[str, Any]]:
+def prepare_long(cache: Path, minutes: float, gop: float = LONG_GOP_S) -> tuple[list[Path], dict[str, Any]]:
     from lifelog.sample.compose import COMPOSER_VERSION
 
     w, h = LONG_SIZE
-    path = cache / "bench" / f"long-{minutes:g}min-{w}x{h}-{LONG_FPS}fps-gop{LONG_GOP_S:g}-v{COMPOSER_VERSION}.mp4"
+    path = cache / "bench" / f"long-{minutes:g}min-{w}x{h}-{LONG_FPS}fps-gop{gop:g}-v{COMPOSER_VERSION}.mp4"
     info: dict[str, Any] = {"path": str(path), "made_now": False}
     if path.is_file():
         log(f"reusing {path}")
@@ -493,7 +546,9 @@ def prepare_long(cache: Path, minutes: float) -> tuple[list[Path], dict[str, Any
             f"making {path}: {minutes:g} min of {w}x{h}@{LONG_FPS} H.264 "
             f"(about {minutes / 4:.1f} min at 4× real time on 2 cores; cached for the next run)"
         )
-        made = run_child(["make-long", "--out", str(path), "--minutes", str(minutes)], child_env())
+        part = path.with_name(path.name + ".part.mp4")  # a killed run leaves no half video under the name
+        made = run_child(["make-long", "--out", str(part), "--minutes", str(minutes), "--gop", str(gop)], child_env())
+        part.rename(path)
         info.update(made_now=True, make_s=made["seconds"])
         log(f"made {path.name} in {made['seconds']:.0f} s ({made['bytes'] / 1e6:.0f} MB)")
     info["bytes"] = path.stat().st_size
@@ -717,6 +772,112 @@ def print_table(results: dict[str, Any]) -> None:
                 print(f"  {stage:34s} {t['main_thread_s']:10.2f} s {t['other_threads_s']:12.2f} s")
 
 
+def split_clips(src: Path, seconds: float) -> list[Path]:
+    """``src`` cut into ``seconds``-long clips at keyframes (remuxed, not re-encoded), each with
+    its own ``creation_time``; cached in ``<src stem>-clips<seconds>s/`` beside it."""
+    from datetime import timedelta
+    from fractions import Fraction
+
+    import av
+
+    from lifelog.ingest.decode import probe_video
+
+    out = src.with_name(f"{src.stem}-clips{seconds:g}s")
+    done = out / ".done"
+    if done.is_file():
+        return sorted(out.glob("clip*.mp4"))
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    info = probe_video(src)
+    made: list[Path] = []
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        tb = vs.time_base or Fraction(1, 90000)
+        oc: Any = None
+        ost: Any = None
+        t0 = 0.0
+        pts0 = dts0 = 0
+        for pkt in c.demux(vs):
+            if pkt.dts is None or pkt.pts is None:
+                continue
+            t = float(pkt.pts * tb)
+            if pkt.is_keyframe and (oc is None or t - t0 >= seconds - 1e-6):
+                if oc is not None:
+                    oc.close()
+                made.append(out / f"clip{len(made):04d}.mp4")
+                oc = av.open(str(made[-1]), "w")
+                if info.creation_time is not None:
+                    when = info.creation_time + timedelta(seconds=t)
+                    oc.metadata["creation_time"] = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                ost = oc.add_stream_from_template(vs)
+                t0, pts0, dts0 = t, pkt.pts, pkt.dts
+            pkt.pts -= pts0
+            pkt.dts -= dts0
+            pkt.stream = ost
+            oc.mux(pkt)
+        if oc is not None:
+            oc.close()
+    done.write_text(str(len(made)))
+    return made
+
+
+def targets(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
+    """Issue 21's targets: full import vs the decode ceiling, short clips vs one file, peak RSS."""
+    files, info = prepare_long(cache, args.minutes, gop=1.0)
+    clips = split_clips(files[0], args.clip_s)
+    footage, _, _ = footage_seconds(files)
+    clip_footage, _, _ = footage_seconds(clips)
+    log(f"targets: {footage:.0f} s of 1080p footage in one file and as {len(clips)} clips ({clip_footage:.0f} s)")
+    warm(files)
+    warm(clips)
+    one = work / "long.json"
+    one.write_text(json.dumps([str(f) for f in files]))
+    many = work / "clips.json"
+    many.write_text(json.dumps([str(f) for f in clips]))
+    rounds: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        got: dict[str, Any] = {}
+        got["ceiling"] = run_child(["ceiling", "--inputs", str(one)], child_env())
+        log(f"round {r + 1}: ceiling {got['ceiling']['wall_s']:.1f} s")
+        for name, inputs in (("import", one), ("clips", many)):
+            data = work / f"{name}-{r}"
+            got[name] = run_child(["cli", "--data", str(data), "--inputs", str(inputs)], child_env(data))
+            log(f"round {r + 1}: {name} {got[name]['wall_s']:.1f} s, {got[name]['imported']} imported")
+            if not args.keep:
+                shutil.rmtree(data, ignore_errors=True)
+        rounds.append(got)
+
+    def speed(k: str, secs: float) -> list[float]:
+        return [secs / g[k]["wall_s"] for g in rounds]
+
+    ceiling, full, short = speed("ceiling", footage), speed("import", footage), speed("clips", clip_footage)
+    summary = {
+        "footage_s": footage,
+        "clips": len(clips),
+        "clip_footage_s": clip_footage,
+        "ceiling_x": ceiling,
+        "import_x": full,
+        "clips_x": short,
+        "import_over_ceiling": [a / b for a, b in zip(full, ceiling, strict=True)],
+        "clips_over_one_file": [a / b for a, b in zip(short, full, strict=True)],
+        "peak_rss_mb": {k: max(g[k]["peak_rss_kib_self"] or 0 for g in rounds) / 1024 for k in rounds[0]},
+    }
+    return {"inputs": info, "rounds": rounds, "summary": summary}
+
+
+def print_targets(s: dict[str, Any]) -> None:
+    def row(name: str, xs: list[float], fmt: str = "{:.1f}×") -> None:
+        print(f"  {name:<34} " + "  ".join(fmt.format(x) for x in xs))
+
+    print(f"issue 21 targets, {s['footage_s'] / 60:.0f} min 1080p30 (keyframe every 1 s); one column per round")
+    row("keyframe-only decode (ceiling)", s["ceiling_x"])
+    row("full import, one file (CLI)", s["import_x"])
+    row(f"full import, {s['clips']} clips of {s['clip_footage_s'] / max(s['clips'], 1):.0f} s", s["clips_x"])
+    row("import / ceiling  (target ≥ 0.90)", s["import_over_ceiling"], "{:.2f}")
+    row("clips / one file  (target ≥ 0.80)", s["clips_over_one_file"], "{:.2f}")
+    print("  peak RSS (target ≤ 1024 MB): " + ", ".join(f"{k} {v:.0f} MB" for k, v in s["peak_rss_mb"].items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
@@ -731,11 +892,35 @@ def main(argv: list[str] | None = None) -> int:
         help="also profile lifelog's import (cProfile, separate run) and print where the time goes",
     )
     p.add_argument("--keep", action="store_true", help="keep the lifelog data dirs (printed) for inspection")
+    p.add_argument("--targets", action="store_true",
+                   help="issue 21: decode ceiling vs full import vs short clips (10-minute video unless --minutes)")
+    p.add_argument("--rounds", type=int, default=2, help="--targets: alternating rounds (default 2)")
+    p.add_argument("--clip-s", type=float, default=10.0, help="--targets: clip length in seconds (default 10)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(REPO)})")
     args = p.parse_args(argv)
     minutes = QUICK_MINUTES if args.quick else args.minutes
 
     from lifelog import paths
+
+    if args.targets:
+        if "--minutes" not in argv:
+            args.minutes = 10.0
+        work = Path(tempfile.mkdtemp(prefix="lifelog-bench-targets-"))
+        try:
+            t_started = datetime.now(UTC)
+            got = targets(args, paths.cache_dir(), work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        out = args.out if args.out != RESULTS else RESULTS.with_name("ingest-targets.json")
+        doc = {"benchmark": "ingest-targets", "format": 1, "started": t_started.isoformat(),
+               "finished": datetime.now(UTC).isoformat(), "machine": machine_info(),
+               "load_avg_at_end": list(os.getloadavg()), **got}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        print()
+        print_targets(got["summary"])
+        print(f"figures written to {out}")
+        return 0
 
     started = datetime.now(UTC)
     machine = machine_info()

@@ -1,7 +1,7 @@
 """Beyond one machine (issue #22): re-index on Ray against the single process, and ``ask`` on an
 object-store memory against the local one. Figures for docs/scale.md.
 
-    .venv/bin/python bench/scale.py [--frames 83333] [--workers 2] [--queries 40] [--rebuild]
+    .venv/bin/python bench/scale.py [--month | --year | --frames N] [--rounds 2] [--workers 2] [--rebuild]
 
 1. **The generated month** (``bench/query.py``'s generator: real encodings of jittered real
    images, perturbed, 30-frame episodes; ``--frames``, default a twelfth of the year), with
@@ -139,35 +139,134 @@ def per_frame_costs(data: Path, model: Any, n: int = 2000) -> dict[str, float]:
             "frames_sampled": float(len(rows))}
 
 
-def reindex_both(data: Path, model: Any, workers: int) -> dict[str, Any]:
+def _budget(seconds: float | None) -> tuple[Any, Any]:
+    """A cancel event set after ``seconds`` (None: never) and its timer."""
+    import threading
+
+    ev = threading.Event()
+    timer = threading.Timer(seconds, ev.set) if seconds else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    return ev, timer
+
+
+def reindex_both(
+    data: Path, model: Any, workers: int, rounds: int = 1, budget_s: float | None = None
+) -> dict[str, Any]:
+    """Single process and Ray on the same frames, alternating (local, Ray, local, Ray …) so both
+    see the same load; Ray is started once (its start is reported apart). With ``budget_s`` each
+    run is cancelled after that long (both engines stop cleanly on cancel) and the rates are the
+    frames written over the time taken."""
     from lifelog.api import Memory
     from lifelog.ingest.reindex import reindex
     from lifelog.ingest.reindex_ray import connect, reindex_on_ray
 
-    drop_vectors(data)
-    mem = Memory(data)
-    t0 = time.perf_counter()
-    local = reindex(mem.store, mem.vault, model)
-    local_s = time.perf_counter() - t0
-    log(f"single process: {local.reindexed:,} frames in {local_s:.1f} s")
-    drop_vectors(data)
     t0 = time.perf_counter()
     ray = connect(num_cpus=workers)
     init_s = time.perf_counter() - t0
-    mem = Memory(data)
-    t0 = time.perf_counter()
-    got = reindex_on_ray(mem.store, mem.vault, model, workers=workers)
-    ray_s = time.perf_counter() - t0
-    log(f"Ray ({workers} actors): {got.reindexed:,} frames in {ray_s:.1f} s (+{init_s:.1f} s to start Ray)")
+    local_fps: list[float] = []
+    ray_fps: list[float] = []
+    runs: list[dict[str, Any]] = []
+    total = 0
+    for r in range(rounds):
+        drop_vectors(data)
+        mem = Memory(data)
+        cancel, timer = _budget(budget_s)
+        t0 = time.perf_counter()
+        local = reindex(mem.store, mem.vault, model, cancel=cancel)
+        took = time.perf_counter() - t0
+        if timer is not None:
+            timer.cancel()
+        total = local.total
+        local_fps.append(local.reindexed / took)
+        runs.append({"engine": "local", "round": r + 1, "frames": local.reindexed, "s": took, "load": _load()})
+        log(f"round {r + 1}: single process: {local.reindexed:,} of {local.total:,} frames in {took:.1f} s "
+            f"= {local_fps[-1]:.0f}/s (load {_load()})")
+        drop_vectors(data)
+        mem = Memory(data)
+        cancel, timer = _budget(budget_s)
+        t0 = time.perf_counter()
+        got = reindex_on_ray(mem.store, mem.vault, model, workers=workers, cancel=cancel)
+        took = time.perf_counter() - t0
+        if timer is not None:
+            timer.cancel()
+        ray_fps.append(got.reindexed / took)
+        runs.append({"engine": "ray", "round": r + 1, "frames": got.reindexed, "s": took, "load": _load()})
+        log(f"round {r + 1}: Ray ({workers} actors): {got.reindexed:,} of {got.total:,} frames in {took:.1f} s "
+            f"= {ray_fps[-1]:.0f}/s (load {_load()})")
+        if budget_s is None:
+            assert got.reindexed == local.reindexed and got.remaining == 0
     ray.shutdown()
-    assert got.reindexed == local.reindexed and got.remaining == 0
+    lf, rf = float(np.median(local_fps)), float(np.median(ray_fps))
     return {
-        "frames": local.reindexed,
-        "single_process_s": local_s, "single_process_fps": local.reindexed / local_s,
-        "ray_s": ray_s, "ray_fps": got.reindexed / ray_s, "ray_start_s": init_s, "ray_workers": workers,
-        "ratio_ray_over_single": local_s / ray_s,
+        "frames_to_reindex": total, "rounds": rounds, "budget_s": budget_s, "runs": runs,
+        "single_process_fps": lf, "ray_fps": rf, "ray_start_s": init_s, "ray_workers": workers,
+        "ratio_ray_over_single": rf / lf,
+        "ratio_per_round": [b / a for a, b in zip(local_fps, ray_fps, strict=True)],
+        "projected_month_s": {"single_process": total / lf, "ray": total / rf},
+        "projected_year_s": {"single_process": 1_000_000 / lf, "ray": 1_000_000 / rf},
         "target_ratio": 0.8,
     }
+
+
+def make_tree(root: Path, n_clips: int) -> Path:
+    """A folder tree of real clips (sample pictures panned and zoomed, 20 s, 640×360) and photos."""
+    from datetime import UTC, datetime, timedelta
+
+    from lifelog.sample.compose import make_clip
+    from lifelog.sample.fetch import sample_media
+
+    media = sample_media()
+    srcs = ["chelsea.png", "rocket.jpg", "coffee.png", "astronaut.png", "fruits.jpg", "china.jpg", "flower.jpg",
+            "motorcycle_left.png", "box_in_scene.png", "basketball1.png", "camera.png"]
+    tree = root / "tree"
+    if tree.is_dir() and len(list(tree.rglob("*.mp4"))) == n_clips:
+        return tree
+    shutil.rmtree(tree, ignore_errors=True)
+    start = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
+    for i in range(n_clips):
+        src = srcs[i % len(srcs)]
+        make_clip(tree / f"day{i // 4}" / f"{i:03d}.mp4", media.path(src), 20, start + timedelta(minutes=10 * i),
+                  effect=["pan", "zoom_in", "zoom_out"][i % 3], seed=i)
+    return tree
+
+
+def import_both(work: Path, n_clips: int, workers: int, rounds: int) -> dict[str, Any]:
+    """The local import and the Ray import of the same tree into fresh memories, alternating.
+    Faces and OCR off for both (the Ray import does not run them)."""
+    from lifelog.api import Memory
+    from lifelog.api.scale import import_tree_on_ray
+    from lifelog.ingest.reindex_ray import connect
+
+    tree = make_tree(work, n_clips)
+    t0 = time.perf_counter()
+    ray = connect(num_cpus=workers)
+    init_s = time.perf_counter() - t0
+
+    def fresh(name: str) -> Any:
+        d = work / "imports" / name
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        (d / "settings.json").write_text(json.dumps({"capture": {"faces": False, "ocr_interval_s": 0}}))
+        return Memory(d)
+
+    runs: list[dict[str, Any]] = []
+    for r in range(rounds):
+        for engine in ("local", "ray"):
+            mem = fresh(engine)
+            t0 = time.perf_counter()
+            res = mem.import_paths([tree]) if engine == "local" else import_tree_on_ray(mem, [tree], workers=workers)
+            took = time.perf_counter() - t0
+            runs.append({"engine": engine, "round": r + 1, "files": res.imported, "frames": res.frames_embedded,
+                         "s": took, "load": _load()})
+            log(f"import round {r + 1}, {engine}: {res.imported} files, {res.frames_embedded} frames in {took:.1f} s "
+                f"(load {_load()})")
+    ray.shutdown()
+    local = float(np.median([x["s"] for x in runs if x["engine"] == "local"]))
+    on_ray = float(np.median([x["s"] for x in runs if x["engine"] == "ray"]))
+    return {"clips": n_clips, "footage_s": 20 * n_clips, "runs": runs, "single_process_s": local, "ray_s": on_ray,
+            "ratio_ray_over_single": local / on_ray, "ray_start_s": init_s, "ray_workers": workers}
 
 
 def _free_port() -> int:
@@ -228,6 +327,13 @@ def ask_local_and_s3(data: Path, work: Path, queries: int) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=MONTH)
+    ap.add_argument("--month", action="store_true", help=f"the generated month (--frames {MONTH})")
+    ap.add_argument("--year", action="store_true", help="the generated year (--frames 1000000)")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of single process and Ray")
+    ap.add_argument("--budget-s", type=float, help="stop each re-index after this long (rates, not the whole set)")
+    ap.add_argument("--import-clips", type=int, default=0,
+                    help="also: the local and the Ray import of a tree of this many real 20-s clips")
+    ap.add_argument("--import-only", action="store_true", help="only the import comparison (--import-clips)")
     ap.add_argument("--real", type=int, default=500, help="distinct jittered real pictures (encodings, thumbnails)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--queries", type=int, default=40)
@@ -236,7 +342,19 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".scale")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = ap.parse_args()
+    if args.month:
+        args.frames = MONTH
+    if args.year:
+        args.frames = 1_000_000
     load_start = _load()
+    if args.import_only:
+        imported = import_both(args.work, args.import_clips or 8, args.workers, args.rounds)
+        doc = {"bench": "scale-import", "import": imported,
+               "machine": {"cpus": os.cpu_count(), "load_start": load_start, "load_end": _load()}}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1))
+        print(json.dumps(imported, indent=1))
+        return 0
     data = args.work / f"month-{args.frames}"
     if args.rebuild:
         shutil.rmtree(data, ignore_errors=True)
@@ -249,7 +367,7 @@ def main() -> int:
     costs = per_frame_costs(data, model)
     log(f"per frame: read {costs['read_ms']:.2f} ms, encode {costs['encode_ms_one_thread']:.2f} ms, "
         f"write {costs['write_ms']:.3f} ms")
-    reidx = reindex_both(data, model, args.workers)
+    reidx = reindex_both(data, model, args.workers, args.rounds, args.budget_s)
     asked = {} if args.skip_ask else ask_local_and_s3(data, args.work, args.queries)
     doc = {
         "bench": "scale", "frames": args.frames, "built": built, "model": model.full_name,

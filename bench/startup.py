@@ -5,18 +5,23 @@ Usage::
     .venv/bin/python bench/startup.py              # 5 runs of each, this tree against HEAD
     .venv/bin/python bench/startup.py --runs 3 --baseline-ref HEAD~3
     .venv/bin/python bench/startup.py --no-baseline   # this tree only
+    .venv/bin/python bench/startup.py --baseline-tree /tmp/base   # a tree extracted before (git archive)
+    .venv/bin/python bench/startup.py --tree /tmp/mine --baseline-tree /tmp/base   # two trees
 
 Each figure is a **cold process** (a new interpreter, started by this script with ``Popen``),
-run ``--runs`` times; the median and the max of the wall time and the peak RSS (``wait4``'s
-``ru_maxrss`` of that child alone) are reported:
+run ``--runs`` times; the median and the max of the wall time, the CPU time (user + system,
+``wait4``'s ``ru_utime + ru_stime`` of that child: what the process itself cost, which load
+from other processes on the machine does not inflate as much as the wall time) and the peak
+RSS (``wait4``'s ``ru_maxrss`` of that child alone) are reported:
 
 * ``python -c pass`` — the floor: an interpreter that does nothing;
 * ``lifelog --version``;
 * ``lifelog ask "when did I last see a cat?"`` on the sample memory (a private copy of the
   ``lifelog demo`` memory, made by ``lifelog demo`` first when there is none), in-process;
 * the same question while a ``lifelog service`` runs for that memory (the CLI hands it to the
-  service over the memory's local socket, ``lifelog.serve.asks``) — this tree only, when it has
-  the hand-off;
+  service over the memory's local socket, ``lifelog.serve.asks``): each tree's command against
+  the same running service (this tree's), interleaved; ``ask_service`` names the memory with
+  ``--data-dir``, ``ask_service_chosen`` does not (the folder chosen in the app, as a user types it);
 * the app (``ui.app.main`` offscreen, the real window and pages) until its first window is shown
   (a visible top-level window titled "lifelog — …": the start window, or the main window where
   there is none), and until its content is loaded (the main window's timeline has its day's
@@ -27,7 +32,9 @@ Peak RSS is ``wait4``'s ``ru_maxrss`` of the child: it includes what the child h
 
 The baseline is the same run of today's code: ``--baseline-ref`` (default ``HEAD``) is extracted
 with ``git archive`` into a temporary folder (git state is not touched) and measured with the
-same interpreter, the same memory, interleaved with this tree's runs. Ratios are this tree
+same interpreter, the same memory, interleaved with this tree's runs. ``--baseline-tree`` takes
+a tree extracted earlier instead (``git archive REF | tar -x -C DIR``: a baseline that stays put
+while commits are made during the work). Ratios are this tree
 divided by the baseline. Figures are printed and written to ``bench/results/startup.json``.
 Nothing here is a test; load on the machine shows in the ``python -c pass`` figure.
 """
@@ -82,7 +89,8 @@ def run_cold(cmd: list[str], *, cwd: Path, env: dict[str, str], marks: bool = Fa
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])}… exited {proc.returncode}: {err.strip()[-400:]}")
-    doc: dict[str, Any] = {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "stdout": out}
+    doc: dict[str, Any] = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+                           "rss_mb": usage.ru_maxrss / 1024, "stdout": out}
     if marks:
         for line in out.splitlines():
             if line.startswith("MARK "):
@@ -175,6 +183,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--baseline-ref", default="HEAD")
+    ap.add_argument("--baseline-tree", type=Path, help="a tree extracted before (instead of --baseline-ref)")
+    ap.add_argument("--tree", type=Path, default=REPO,
+                    help="the tree measured as 'now' (default: this working tree), e.g. one change alone")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-app", action="store_true")
     args = ap.parse_args()
@@ -187,8 +198,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lifelog-startup-") as tmp:
         root = Path(tmp)
         memory = sample_memory(root, base_env)
-        trees: dict[str, Path] = {"now": REPO}
-        if not args.no_baseline:
+        now_tree = args.tree.resolve()
+        trees: dict[str, Path] = {"now": now_tree}
+        results["tree"] = str(now_tree)
+        if args.baseline_tree is not None and not args.no_baseline:
+            trees["baseline"] = args.baseline_tree.resolve()
+            results["baseline_tree"] = str(trees["baseline"])
+        elif not args.no_baseline:
             trees["baseline"] = tree_of(args.baseline_ref, root)
             results["baseline_ref"] = subprocess.run(["git", "rev-parse", args.baseline_ref], cwd=REPO,
                                                      capture_output=True, text=True).stdout.strip()
@@ -208,8 +224,8 @@ def main() -> int:
                         continue
                     r = run_cold(cmd(tree), cwd=tree, env=env_for(tree, base_env), marks=case == "app")
                     s = samples.setdefault(f"{case}:{label}", {})
-                    s.setdefault("wall_s", []).append(r["wall_s"])
-                    s.setdefault("rss_mb", []).append(r["rss_mb"])
+                    for m in ("wall_s", "cpu_s", "rss_mb"):
+                        s.setdefault(m, []).append(r[m])
                     for mark in ("window", "content"):
                         if mark in r:
                             s.setdefault(f"{mark}_s", []).append(r[mark])
@@ -219,21 +235,29 @@ def main() -> int:
         if "baseline" in answers and answers["baseline"] != answers["now"]:
             log("WARNING: the answer differs from the baseline's")
         results["same_answer_as_baseline"] = answers.get("baseline") == answers.get("now")
-        # the hand-off to a running service (this tree only, when it has one)
-        env = env_for(REPO, base_env)
+        # the hand-off to a running service: each tree's command, this tree's service
+        env = env_for(now_tree, base_env)
         service = subprocess.Popen([py, "-m", "lifelog", "--data-dir", str(memory), "service", "--no-receiver",
-                                    "--no-usb"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                    "--no-usb"], cwd=now_tree, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         try:
             if wait_for_socket(memory):
+                run_cold(cases["ask"](now_tree), cwd=now_tree, env=env)  # the service's first answer warms it
+                config = root / "config"  # the memory folder chosen in the app (location.json)
+                (config / "lifelog").mkdir(parents=True)
+                (config / "lifelog" / "location.json").write_text(json.dumps({"data_dir": str(memory)}))
+                chosen = [py, "-m", "lifelog", "ask", QUESTION, "--now", NOW]
                 for _ in range(args.runs):
-                    r = run_cold(cases["ask"](REPO), cwd=REPO, env=env)
-                    s = samples.setdefault("ask_service:now", {})
-                    s.setdefault("wall_s", []).append(r["wall_s"])
-                    s.setdefault("rss_mb", []).append(r["rss_mb"])
-                    if r["stdout"] != answers.get("now"):
-                        log("WARNING: the service's answer differs from the in-process one")
-                        results["service_same_answer"] = False
+                    for label, tree in trees.items():
+                        for case, cmd, extra in (("ask_service", cases["ask"](tree), {}),
+                                                 ("ask_service_chosen", chosen, {"XDG_CONFIG_HOME": str(config)})):
+                            r = run_cold(cmd, cwd=tree, env={**env_for(tree, base_env), **extra})
+                            s = samples.setdefault(f"{case}:{label}", {})
+                            for m in ("wall_s", "cpu_s", "rss_mb"):
+                                s.setdefault(m, []).append(r[m])
+                            if r["stdout"] != answers.get("now"):
+                                log(f"WARNING: the service's answer ({case}, {label}) differs from the in-process one")
+                                results["service_same_answer"] = False
                 results.setdefault("service_same_answer", True)
             else:
                 log("no service socket: the hand-off is not measured")
@@ -249,8 +273,9 @@ def main() -> int:
             b = figures[f"{case}:baseline"]
             ratios[case] = {m: round(fig[m]["median"] / b[m]["median"], 3) for m in fig if m in b}
     if "ask_service:now" in figures and "ask:baseline" in figures:
-        ratios["ask_service"] = {"wall_s": round(figures["ask_service:now"]["wall_s"]["median"]
-                                                 / figures["ask:baseline"]["wall_s"]["median"], 3)}
+        ratios["ask_service_over_cold_ask_baseline"] = {
+            "wall_s": round(figures["ask_service:now"]["wall_s"]["median"]
+                            / figures["ask:baseline"]["wall_s"]["median"], 3)}
     if "python_pass:now" in figures:
         floor = figures["python_pass:now"]["wall_s"]["median"]
         results["over_python_pass"] = {k: round(f["wall_s"]["median"] / floor, 1) for k, f in figures.items()}

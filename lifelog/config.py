@@ -406,25 +406,11 @@ def save_settings(data_dir: Path, settings: Settings) -> None:
 # ------------------------------------------------------------- where the memory lives
 # The desktop app's "choose another memory folder" is remembered outside any memory, in
 # ``<user config dir>/lifelog/location.json`` ({"data_dir": "/path"}), and takes effect on the
-# next start. An explicit ``--data-dir`` and ``$LIFELOG_HOME`` still win over it.
-LOCATION_FILE = "location.json"
-
-
-def location_file() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("lifelog", appauthor=False)) / LOCATION_FILE
-
-
-def chosen_data_dir() -> Path | None:
-    """The memory folder chosen in the app, or None (never chosen, or the file is unusable)."""
-    path = location_file()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = raw.get("data_dir") if isinstance(raw, dict) else None
-    return Path(value).expanduser() if isinstance(value, str) and value.strip() else None
+# next start. An explicit ``--data-dir`` and ``$LIFELOG_HOME`` still win over it. Reading it lives in
+# lifelog.paths (no pydantic: a handed-over `lifelog ask` resolves its memory folder cheaply, #18).
+from lifelog.paths import LOCATION_FILE as LOCATION_FILE  # noqa: E402
+from lifelog.paths import chosen_data_dir as chosen_data_dir  # noqa: E402
+from lifelog.paths import location_file as location_file  # noqa: E402
 
 
 def choose_data_dir(data_dir: Path | None) -> Path:

@@ -24,12 +24,33 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("LIFELOG_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    from lifelog.config import chosen_data_dir  # the folder chosen in the app's Settings, if any
-
-    chosen = chosen_data_dir()
+    chosen = chosen_data_dir()  # the folder chosen in the app's Settings, if any
     if chosen is not None:
         return chosen.resolve()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+# The desktop app's "choose another memory folder" is remembered outside any memory, in
+# ``<user config dir>/lifelog/location.json`` ({"data_dir": "/path"}; written by
+# lifelog.config.choose_data_dir), and takes effect on the next start.
+LOCATION_FILE = "location.json"
+
+
+def location_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / LOCATION_FILE
+
+
+def chosen_data_dir() -> Path | None:
+    """The memory folder chosen in the app, or None (never chosen, or the file is unusable)."""
+    import json
+
+    path = location_file()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = raw.get("data_dir") if isinstance(raw, dict) else None
+    return Path(value).expanduser() if isinstance(value, str) and value.strip() else None
 
 
 def models_dir() -> Path:

@@ -371,6 +371,178 @@ def test_trash_hides_and_restore_brings_back(mem: Mem) -> None:
     assert [p.node_id for p in query.seen_with(mem.store, mem.vault, biden)] == [obama_b]
 
 
+def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["kind"], r["src"], r["dst"], r["episode_id"]))
+
+
+def test_questions_read_a_snapshot_that_follows_every_change(mem: Mem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edges questions read are held per process (``tables.EdgeSnapshot``, by table
+    version): they are exactly what a read of the table gives, they follow a change made by
+    another process, and after a forget no snapshot or cache of this process holds the person."""
+    from lifelog.api import Memory
+    from lifelog.api.privacy import ForgetRequest
+    from lifelog.graph import query, tables
+
+    s, v = mem.store, mem.vault
+    biden, obama_a, obama_b = mem.cast()
+    sec = timedelta(seconds=1)
+    cases: list[tuple[list[Any], datetime | None, datetime | None, dict[str, Any]]] = [
+        (["seen", "seen_with", "at", "with_thing", "on"], None, None, {}),
+        (["seen", "at", "with_thing"], T_A - timedelta(hours=1), T_D + timedelta(hours=1),
+         {"windows": [(T_A - 5 * sec, T_A + 5 * sec), (T_C + 2 * sec, T_C + 3 * sec)]}),
+        (["seen_with", "seen"], T_B + 2 * sec, T_B + 3 * sec, {}),  # a window inside an episode
+        (["at"], None, T_B + sec, {"src_kind": "person"}),
+        (["at"], T_A + sec, None, {"dst_kind": "place", "src": [f"person:{biden}", f"person:{obama_a}"]}),
+        (["seen"], None, None, {"dst": [f"episode:{mem.episode('c')}"]}),
+        (["seen"], T_D + timedelta(days=1), None, {}),  # after everything
+    ]
+
+    def both(kinds: list[Any], a: datetime | None, b: datetime | None, kw: dict[str, Any]) -> list[dict[str, Any]]:
+        fast = _by_key(query._edges(s, kinds, a, b, **kw))
+        with monkeypatch.context() as m:
+            m.setattr(tables, "SNAPSHOT_KINDS", ())  # the table read, as before the snapshot
+            slow = _by_key(query._edges(s, kinds, a, b, **kw))
+        assert fast == slow, (kinds, a, b, kw)
+        return fast
+
+    got = [both(*c) for c in cases]
+    assert len(got[0]) > 10 and got[1] and got[2] and got[3] and got[4] and got[5] and got[6] == []
+    assert {r["episode_id"] for r in got[2]} == {mem.episode("b")}
+    assert {r["episode_id"] for r in got[1]} == {mem.episode("a"), mem.episode("c")}
+
+    # another process (another Memory of the same folder) forgets Biden: the next question here sees it
+    assert [p.node_id for p in query.seen_with(s, v, obama_b)] == [biden]
+    Memory(mem.root).forget(ForgetRequest("person", biden))
+    assert query.seen_with(s, v, obama_b) == []
+    assert biden not in {p.node_id for p in query.people_between(s, v, None, None)}
+
+    # forgotten here: nothing of the person is left in this process's snapshots or people rows
+    assert obama_a in {p.node_id for p in query.people_between(s, v, None, None)}
+    query.places_between(s, v)
+    assert query._PEOPLE and query._PLACES and tables._SNAPSHOTS
+    mem.api.forget(ForgetRequest("person", obama_a))
+    assert not query._PEOPLE and not query._PLACES and not tables._SNAPSHOTS
+    assert obama_a not in {p.node_id for p in query.people_between(s, v, None, None)}
+    held = [str(k.rows.to_pylist()) for snap in tables._SNAPSHOTS.values() for k in snap.by_kind.values()]
+    assert held and not any(obama_a in h for h in held)
+    assert all(obama_a not in rows for _, rows, _ in query._PEOPLE.values())
+
+
+def test_best_crops_and_routine_presences_held_per_process_equal_a_fresh_read(mem: Mem) -> None:
+    """The best face crop of each person (held per faces-table version) and the routine's
+    presences per window (from the edge snapshot's columns) are exactly what a fresh read gives,
+    with the trash and without; a forget by another process is seen at the next question, and a
+    forget here leaves no crop of the person in this process."""
+    from lifelog.api import Memory
+    from lifelog.api.privacy import ForgetRequest
+    from lifelog.graph import query
+    from lifelog.people import store as people_store
+    from lifelog.people.service import People
+
+    s, v = mem.store, mem.vault
+    biden, obama_a, obama_b = mem.cast()
+    pt = people_store.PeopleTables(s, v)
+    everyone = sorted(pt.people())
+    crops = pt.best_crops(everyone)
+    assert crops == pt.best_crops_read(everyone) and set(crops) == {biden, obama_a, obama_b}
+    assert all(crops.values())
+    brief = People(s, v).brief(everyone)
+    assert {pid: b.thumbnail for pid, b in brief.items()} == {pid: People(s, v).get(pid).thumbnail
+                                                              for pid in brief}
+    assert people_store._CROPS  # held
+
+    hours = timedelta(hours=1)
+    windows = [(T_A - hours, T_A + 3 * hours), (T_C - hours, T_D + hours)]  # the two mornings
+    fast = query.presences_in_windows(s, v, windows)
+    assert fast == query.presences_in_windows_read(s, v, windows)
+    assert {p.node_id for p in fast[0] if p.kind == "person"} == {obama_a, obama_b, biden}
+    assert {p.node_id for p in fast[1] if p.kind == "person"} == {biden}
+    mem.api.trash_episodes([mem.episode("b")])  # the trash: a fresh read per question, and no edge of it
+    assert pt.best_crops(everyone) == pt.best_crops_read(everyone)
+    trashed = query.presences_in_windows(s, v, windows)
+    assert trashed == query.presences_in_windows_read(s, v, windows)
+    assert {p.node_id for p in trashed[0] if p.kind == "person"} == {obama_a}
+    mem.api.restore_from_trash([mem.episode("b")])
+    assert query.presences_in_windows(s, v, windows) == fast
+
+    # another process (another Memory of the same folder) forgets Biden: seen at the next question
+    Memory(mem.root).forget(ForgetRequest("person", biden))
+    assert biden not in People(s, v).brief(everyone) and biden not in pt.best_crops(everyone)
+    assert pt.best_crops(everyone) == pt.best_crops_read(everyone)
+    assert all(p.node_id != biden for ps in query.presences_in_windows(s, v, windows) for p in ps)
+
+    # forgotten here: the cache is dropped at once, and what is read again holds nothing of them
+    gone = crops[obama_a]
+    mem.api.forget(ForgetRequest("person", obama_a))
+    assert not people_store._CROPS
+    left = pt.best_crops(everyone)
+    assert set(left) == {obama_b} and left == pt.best_crops_read(everyone)
+    held = [(pid, c) for _, every in people_store._CROPS.values() for pid, c in every.items()]
+    assert held and all(pid != obama_a and c != gone for pid, c in held)
+
+
+def test_answer_moments_show_the_faces_and_times_read_one_by_one(mem: Mem) -> None:
+    """An answer's moments take their times from the edges and their face crops from one read
+    for all of them: the same as reading each episode and each face on its own."""
+    from lifelog.graph import query
+    from lifelog.recall import who_where
+
+    s, v = mem.store, mem.vault
+    biden = mem.cast()[0]
+    seen = query.people_between(s, v, None, None)
+    pairs = [(p.node_id, e) for p in seen for e in p.episode_ids] + [(biden, mem.episode("a"))]  # not there
+    want = {k: t for k in pairs if (t := who_where._thumb_of(mem.api, *k)) is not None}
+    assert who_where._thumbs_of(mem.api, pairs) == want and len(want) == len(pairs) - 1
+    eps = s.rows("episodes", None, columns=["id", "start", "end"]).to_pylist()
+    spans = {r["id"]: (r["start"], r["end"]) for r in eps}
+    for p in [*seen, *query.places_between(s, v), *query.things_between(s, v)]:
+        assert dict(zip(p.episode_ids, p.spans, strict=True)) == {e: spans[e] for e in p.episode_ids}
+    a = mem.api.ask("who did I meet on Tuesday?", now=T_C + timedelta(hours=12), thumbnails=True)
+    faces = [ev for h in a.hits for ev in h.evidence if ev.kind == "face"]
+    assert {h.episode_id for h in a.hits} == {mem.episode("a"), mem.episode("b")}
+    assert faces and all(ev.thumbnail and Path(ev.thumbnail).is_file() for ev in faces)
+    assert [(h.start, h.end) for h in a.hits] == [spans[h.episode_id] for h in a.hits]
+
+
+def test_a_place_is_found_by_its_name_as_places_find_does(mem: Mem) -> None:
+    from lifelog.graph import query
+    from lifelog.places import Places
+
+    s, v = mem.store, mem.vault
+    (place,) = query.places_between(s, v)
+    pl = Places(s, v)
+    pl.name(place.node_id, "Café  Royal")
+    for asked in ("cafe royal", "CAFÉ ROYAL", " café   royal "):
+        found = pl.find(asked)
+        assert found is not None and found.id == place.node_id
+        assert query.find_place(s, v, asked) == (place.node_id, found.name)
+    assert query.find_place(s, v, "the gym") is None
+    assert query.find_place(s, v, "the gym", "cafe royal") == (place.node_id, "Café Royal")
+    pl.name(place.node_id, "home")  # renamed: the old name finds nothing (names cached by ciphertext)
+    assert query.find_place(s, v, "cafe royal") is None and query.find_place(s, v, "Home") == (place.node_id, "home")
+
+
+def test_people_are_found_by_name_as_people_find_ids_does(mem: Mem) -> None:
+    from lifelog.graph import query
+    from lifelog.people.service import People
+
+    s, v = mem.store, mem.vault
+    biden, obama_a, obama_b = mem.cast()
+    mem.api.name_person(biden, "Joe  Biden")
+    mem.api.name_person(obama_a, "Barack Obama")
+    mem.api.name_person(obama_b, "Barack")
+    people = People(s, v)
+    for asked in ("joe biden", "BIDEN", "Barack", "barack obama", "Obama", "nobody", "  "):
+        assert query.find_people(s, v, asked) == people.find_ids(asked), asked
+    assert query.find_people(s, v, "barack") == [(obama_b, "Barack")]  # the full name first
+    assert sorted(query.find_people(s, v, "obama")) == [(obama_a, "Barack Obama")]
+    mem.api.merge_people(obama_a, obama_b)  # merged away: no longer found, the survivor by first name
+    assert query.find_people(s, v, "barack") == people.find_ids("barack") == [(obama_a, "Barack Obama")]
+    assert query.find_people(s, v, "obama") == [(obama_a, "Barack Obama")]
+    mem.api.name_person(biden, "Joseph")  # renamed: found by the new name only
+    assert query.find_people(s, v, "joe biden") == [] and query.find_people(s, v, "joseph") == [(biden, "Joseph")]
+
+
 def test_a_killed_build_is_completed_by_the_next(mem: Mem, tmp_path: Path) -> None:
     from lifelog.graph import tables
     from lifelog.graph.build import build_graph

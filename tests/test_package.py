@@ -117,6 +117,7 @@ def test_the_package_installs_runs_offline_and_uninstalls(package: Path, tmp_pat
           f"offline by {'a network namespace' if offline else 'environment only'}")
     assert report["imported"] > 0
     assert report["correct"] == report["asked"], report["questions"]
+    assert report["warnings"] == [], report["warnings"]  # every analyzer's model and runtime were packaged
     demo_dir = Path(report["data_dir"])
     assert demo_dir.is_relative_to(tmp_path / "home"), demo_dir
     assert not (tmp_path / "home" / ".cache" / "lifelog" / "media").exists()  # the package's own copy was used

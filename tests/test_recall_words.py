@@ -40,6 +40,32 @@ def test_a_misspelt_word_is_still_put_right(models_ready: None, typo: str, fixed
     assert _spelled(typo) == fixed
 
 
+@pytest.mark.parametrize("plural", ["buses", "boxes", "berries", "wolves", "tomatoes"])
+def test_a_plural_of_a_real_word_is_never_corrected(models_ready: None, plural: str) -> None:
+    from lifelog.recall.answer import _spelled
+
+    assert _spelled(f"any {plural}") == f"any {plural}"  # not "abuse" for "any buses"
+
+
+@pytest.mark.parametrize(("plural", "singular"), [("rockets", "rocket"), ("buses", "bus"), ("berries", "berry")])
+def test_a_plural_names_what_its_singular_names(models_ready: None, plural: str, singular: str) -> None:
+    """Asked in the plural, a thing is looked for as in the singular: the same labels, and the
+    models can see it (never "nothing I can recognise in pictures" for "buses")."""
+    from lifelog.recall.score import Scorer
+
+    one, many = Scorer(singular), Scorer(plural)
+    assert one.visible and many.visible
+    best = max(one.label_weight, key=one.label_weight.__getitem__)
+    assert best in many.label_weight, (best, sorted(many.label_weight))
+
+
+def test_a_plural_that_names_something_itself_keeps_its_meaning(models_ready: None) -> None:
+    from lifelog.recall.score import Scorer
+
+    assert "sunglasses" in Scorer("glasses").label_weight  # spectacles, not only a glass to drink from
+    assert Scorer("tennis").visible  # "tennis" is no plural of "tenni"
+
+
 def test_the_english_word_list_comes_from_wordnet_at_set_up(models_ready: None) -> None:
     from lifelog.recall.scenes import english_words, is_english
 

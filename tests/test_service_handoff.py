@@ -5,6 +5,7 @@ killed one (its socket file left behind) or a socket open to others, it answers 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -115,3 +116,64 @@ def test_a_killed_service_leaves_a_socket_and_ask_still_answers_in_process(memor
         proc2.send_signal(signal.SIGTERM)
         proc2.wait(60)
     assert not (memory / "run" / "service.sock").exists(), "a service that stops removes its socket"
+
+
+# ------------------------------------------------------------------ the quick way in (no parser)
+QUICK_SAME = [  # command lines the quick path reads: exactly what the full parser reads
+    ["ask", QUESTION],
+    ["--data-dir", "/m", "ask", QUESTION],
+    ["--data-dir=/m", "ask", "--json", QUESTION, "--limit", "2"],
+    ["ask", QUESTION, "--data-dir", "/other", "--now", "2024-05-16T00:00:00+00:00", "--no-thumbnails"],
+    ["--data-dir", "/m", "ask", "--limit=3", QUESTION, "--data-dir=/n", "--json", "--json"],
+    ["ask", "--now=2024-05-16", QUESTION, "--limit", " 4"],
+]
+QUICK_DECLINED = [  # left to the full parser: help, abbreviations, errors it words, other commands
+    ["ask", "--help"], ["ask", "-h"], ["--version"], ["status"], [], ["ask"], ["ask", QUESTION, "more"],
+    ["ask", QUESTION, "--lim", "2"], ["ask", QUESTION, "--limit", "two"], ["ask", QUESTION, "--limit"],
+    ["ask", QUESTION, "--now", "-1"], ["--json", "ask", QUESTION], ["ask", QUESTION, "--json=yes"],
+    ["ask", "--", QUESTION], ["ask", "-5 degrees"], ["--now", "x", "ask", QUESTION],
+]
+
+
+def test_the_quick_path_reads_a_command_line_as_the_parser_does() -> None:
+    from lifelog.commands.ask import ASK_FIELDS, quick_ask_args
+    from lifelog.commands.main import _parser
+
+    parser = _parser()
+    for argv in QUICK_SAME:
+        quick = quick_ask_args(argv)
+        assert quick is not None, argv
+        full = parser.parse_args(argv)
+        assert quick == {**{k: getattr(full, k) for k in ASK_FIELDS}, "data_dir": getattr(full, "data_dir", None)}
+    for argv in QUICK_DECLINED:
+        assert quick_ask_args(argv) is None, argv
+
+
+def test_the_quick_path_hands_over_without_building_the_parser_or_the_core(memory: Path, service: Any,
+                                                                           tmp_path: Path) -> None:
+    """What a user notices: the same answer, sooner; here, what the command did not load to give it."""
+    _proc, log = service
+    # the memory folder chosen in the app (no --data-dir, no LIFELOG_HOME): read without the settings' models
+    config = tmp_path / "config"
+    (config / "lifelog").mkdir(parents=True)
+    (config / "lifelog" / "location.json").write_text(json.dumps({"data_dir": str(memory)}))
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['lifelog'] + sys.argv[1:]\n"
+             "try:\n"
+             "    runpy.run_module('lifelog', run_name='__main__')\n"
+             "except SystemExit as e:\n"
+             "    code = e.code\n"
+             "heavy = ('argparse', 'lifelog.commands.main', 'lifelog.commands.common', 'numpy', 'pydantic',"
+             " 'lancedb', 'lifelog.api.memory')\n"
+             "print('loaded:', [m for m in heavy if m in sys.modules], 'code', code, file=sys.stderr)\n")
+    for args, env in (
+            (["ask", QUESTION, "--data-dir", str(memory), "--now", NOW.isoformat(), "--limit=2"], cli_env()),
+            (["--data-dir", str(memory), "ask", "--json", QUESTION, "--now", NOW.isoformat()], cli_env()),
+            (["ask", QUESTION, "--now", NOW.isoformat()], cli_env(XDG_CONFIG_HOME=str(config)))):
+        before = _handed(log)
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=180,
+                             env=env, cwd=REPO_ROOT)
+        assert _handed(log) == before + 1, out.stderr
+        assert "loaded: [] code 0" in out.stderr, out.stderr
+        here = run_cli(None, *args, env={**env, "LIFELOG_NO_HANDOFF": "1"})
+        assert here.returncode == 0 and out.stdout == here.stdout and "cat" in out.stdout.lower()

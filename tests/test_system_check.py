@@ -148,3 +148,69 @@ def test_the_setup_script_check_warns_but_does_not_fail(tmp_path: Path) -> None:
         assert m.soname in warn.stderr and m.soname in strict.stderr
     # and packaging/setup.sh calls it in warn mode
     assert "-m lifelog.api.system --warn" in (REPO / "packaging" / "setup.sh").read_text()
+
+
+def _complete_plugin_dir(tmp: Path) -> Path:
+    """A platforms folder whose 'xcb' plugin needs nothing this machine lacks (Qt's offscreen
+    plugin under that name): the library check passes, so the display itself is what is asked."""
+    real = _plugins()
+    root = tmp / "Qt"
+    pdir = root / "plugins" / "platforms"
+    pdir.mkdir(parents=True)
+    (pdir / "libqxcb.so").write_bytes((real / "libqoffscreen.so").read_bytes())
+    (root / "lib").symlink_to(real.parent.parent / "lib")
+    assert not check_gui({}, platform="xcb", plugins_dir=pdir).missing
+    return pdir
+
+
+def _no_x_server(display: str) -> None:
+    if Path(f"/tmp/.X11-unix/X{display.lstrip(':')}").exists():
+        pytest.skip(f"an X server may be listening on {display} here")
+
+
+def test_a_display_that_does_not_answer_is_said_in_words_before_qt(tmp_path: Path) -> None:
+    _no_x_server(":99")
+    pdir = _complete_plugin_dir(tmp_path)
+    result = check_gui({"DISPLAY": ":99"}, plugins_dir=pdir)
+    assert not result.ok and not result.missing and not result.no_display
+    msg = result.message()
+    assert "':99'" in msg and "does not answer" in msg and "QT_QPA_PLATFORM=offscreen" in msg
+    # a nonsense display name is said as such
+    assert "could not be parsed" in check_gui({"DISPLAY": "not a display"}, plugins_dir=pdir).message()
+    # checking what a desktop would need (packaging/setup.sh: platform given) does not ask a display
+    assert check_gui({"DISPLAY": ":99"}, platform="xcb", plugins_dir=pdir).ok
+
+
+def test_a_wayland_display_is_asked_through_its_socket(tmp_path: Path) -> None:
+    import socket
+
+    from lifelog.api.system import display_problem
+
+    env = {"WAYLAND_DISPLAY": "wayland-test", "XDG_RUNTIME_DIR": str(tmp_path)}
+    gone = display_problem("wayland", env)
+    assert gone is not None and "'wayland-test'" in gone and "does not answer" in gone
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a compositor's socket that answers
+    try:
+        server.bind(str(tmp_path / "wayland-test"))
+        server.listen(1)
+        assert display_problem("wayland", env) is None
+    finally:
+        server.close()
+    assert "XDG_RUNTIME_DIR is not set" in (display_problem("wayland", {"WAYLAND_DISPLAY": "wayland-0"}) or "")
+
+
+def test_lifelog_app_on_an_unreachable_display_exits_1_with_a_message_not_a_qt_abort(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import lifelog.api.system as system
+    from lifelog.commands.main import main
+
+    _no_x_server(":99")
+    pdir = _complete_plugin_dir(tmp_path)
+    monkeypatch.setattr(system, "platform_plugins_dir", lambda: pdir)  # this machine lacks xcb's libraries
+    for k in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert main(["--data-dir", str(tmp_path / "memory"), "app"]) == 1
+    err = capsys.readouterr().err
+    assert "the X display ':99' (DISPLAY) does not answer" in err
+    assert not (tmp_path / "memory").exists()  # refused before anything was opened or written

@@ -146,6 +146,8 @@ def run_demo(
     )
     for f in result.failed:
         print(f"  failed: {f.path}: {f.error}", file=log)
+    for w in result.warnings:  # a step that could not run (a model that did not load): said, not hidden
+        print(f"  warning: {w.path}: {w.error}", file=log)
     print("lifelog demo: transcribing speech on the device…", file=log)
     speech = mem.transcribe_pending()
     print(f"lifelog demo: transcribed {sum(r.status == 'done' for r in speech)} file(s) with speech", file=log)
@@ -160,7 +162,8 @@ def run_demo(
                        "correct": ok, "expected": list(q.expect_scene_ids), "hits": ans["hits"]})
     if as_json:
         print(json.dumps({"data_dir": str(ddir), "imported": result.imported, "questions": report,
-                          "correct": right, "asked": len(qs)}))
+                          "correct": right, "asked": len(qs),
+                          "warnings": [{"path": w.path, "warning": w.error} for w in result.warnings]}))
     else:
         print(f"\nSample memory: {ddir}")
         print(f"Questions asked as if it were {qs[0].now:%A %d %B %Y, %H:%M}:\n")

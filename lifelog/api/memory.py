@@ -202,6 +202,9 @@ class Memory:
         # (docs/privacy.md, "Redaction"); faces of people not named are blurred in the thumbnails.
         priv = self.settings.privacy
         analyzers: list[Any] = []
+        from lifelog.objects.detect import detection_analyzers  # objects with boxes (docs/models.md)
+
+        analyzers += detection_analyzers()
         if self.settings.capture.ocr_interval_s > 0:
             analyzers += ocr_analyzers(
                 self.vault, min_interval_s=self.settings.capture.ocr_interval_s,
@@ -240,6 +243,8 @@ class Memory:
             except Exception as e:  # the nightly pass describes them
                 result.warnings.append(ImportFailure(str(self.data_dir),
                                                      f"descriptions not written yet: {_in_words(e)}"))
+        if result.imported:
+            self._tidy_tables()  # the versions the steps above wrote (docs/storage.md)
         return result
 
     def refresh_places(self) -> Any:
@@ -303,7 +308,62 @@ class Memory:
         done = transcribe_pending(self.store, self.vault, self.settings.speech, progress=progress, cancel=cancel)
         if done:
             self._describe_quietly()  # what was said joins the moments' descriptions
+            self._tidy_tables()
         return done
+
+    def import_and_transcribe(
+        self,
+        paths_: list[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        device: str | None = None,
+        speech_progress: Callable[[Any], None] | None = None,
+    ) -> tuple[ImportResult, list[Any]]:
+        """:meth:`import_paths` then :meth:`transcribe_pending`, overlapped: each imported file's
+        speech is transcribed on a background thread while the next file is imported, and written
+        when the import is done (docs/speech.md, "Beside the import"). ``speech_progress`` is
+        called from that thread. A missing speech model becomes a warning of the import (the
+        files stay pending for ``lifelog transcribe``)."""
+        from lifelog.encoders.base import ModelMissingError
+        from lifelog.speech.transcribe import SpeechModelError
+        from lifelog.speech.worker import SpeechWorker
+
+        worker = SpeechWorker(self.store, self.vault, self.settings.speech, progress=speech_progress,
+                              cancel=cancel).start()
+        seen = [-1]
+
+        def tell(p: Any) -> None:
+            if p.files_done != seen[0] or p.stage == "done":  # a file may have been committed
+                seen[0] = p.files_done
+                worker.notify()
+            if progress is not None:
+                progress(p)
+
+        try:
+            result = self.import_paths(paths_, progress=tell, cancel=cancel, device=device)
+        except BaseException:
+            worker.abandon()  # nothing of the speech was written: it stays pending
+            raise
+        try:
+            speech = worker.finish()
+        except (SpeechModelError, ModelMissingError) as e:
+            result.warnings.append(ImportFailure(str(self.data_dir), f"speech not transcribed: {e}"))
+            return result, []
+        if speech:
+            self._describe_quietly()
+            self._tidy_tables()
+        return result, speech
+
+    def _tidy_tables(self) -> None:
+        """Compact the tables and drop their older versions after an import (lifelog.store.tidy);
+        on failure the tables stay whole and the next import or the nightly pass does it."""
+        from lifelog.store.tidy import after_import
+
+        try:
+            with write_lock(self.data_dir):
+                after_import(self.store)
+        except Exception as e:
+            logging.getLogger(__name__).warning("tables not tidied after the import: %s", _in_words(e))
 
     def _describe_quietly(self) -> None:
         """Bring the descriptions up to date (only what changed is written); on failure the

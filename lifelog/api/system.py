@@ -21,6 +21,7 @@ import errno
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "chosen_platform",
     "data_dir_error",
     "data_dir_problem",
+    "display_problem",
     "main",
     "platform_plugins_dir",
 ]
@@ -119,10 +121,11 @@ class GuiCheck:
     missing: tuple[MissingLibrary, ...] = ()
     no_display: bool = False  # no QT_QPA_PLATFORM, and neither DISPLAY nor WAYLAND_DISPLAY
     problems: tuple[str, ...] = field(default=())  # other reasons, in words (no PySide6, no plugin)
+    unreachable: str | None = None  # the display named (DISPLAY=:99) does not answer, in words
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.no_display or self.problems)
+        return not (self.missing or self.no_display or self.problems or self.unreachable)
 
     def message(self) -> str:
         """What to tell the user, several lines; empty when nothing is wrong."""
@@ -147,6 +150,8 @@ class GuiCheck:
             unknown = [m.soname for m in self.missing if m.debian is None]
             if unknown:
                 lines.append(f"  (install the packages that provide {', '.join(unknown)})")
+        if self.unreachable:
+            lines.append(self.unreachable)
         lines.extend(self.problems)
         return "\n".join(lines)
 
@@ -241,14 +246,19 @@ def check_gui(
     plugins_dir: Path | None = None,
     platform: str | None = None,
     use_ldd: bool = True,
+    probe: bool | None = None,
 ) -> GuiCheck:
     """Check that Qt can open a window here, without starting Qt.
 
     ``plugins_dir`` overrides where the platform plugins are (default: the installed PySide6's);
     ``platform`` checks that plugin whatever the environment says (``packaging/setup.sh`` checks
     what a desktop needs while the tests run offscreen). ``use_ldd=False`` uses the fallback.
+    ``probe`` asks the display the environment names whether it answers (:func:`display_problem`;
+    default: when ``platform`` is not given, i.e. when checking this session).
     """
     env = os.environ if env is None else env
+    if probe is None:
+        probe = platform is None
     no_display = False
     if platform is None:
         platform = chosen_platform(env)
@@ -276,7 +286,89 @@ def check_gui(
     if sonames is None:
         sonames = _lookup_missing(platform)
     missing = tuple(library_for(s) for s in sonames)
-    return GuiCheck(platform=platform, plugin=plugin, missing=missing, no_display=no_display)
+    unreachable = None
+    if probe and not (missing or no_display):
+        unreachable = display_problem(platform, env)
+    return GuiCheck(platform=platform, plugin=plugin, missing=missing, no_display=no_display,
+                    unreachable=unreachable)
+
+
+# ------------------------------------------------------------------ the display itself
+_HEADLESS_HINT = ("Start lifelog from your desktop session (or fix {var}), or run it headless with "
+                  "QT_QPA_PLATFORM=offscreen (the command line and `lifelog service` need no display).")
+PROBE_TIMEOUT_S = 3.0
+
+
+def display_problem(platform: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Why the display the environment names cannot be reached, in words; None when it answers
+    (or when it cannot be asked here). Qt aborts the process (SIGABRT, "could not connect to
+    display") when ``DISPLAY`` names an X server that is not there — a session that ended, a
+    forwarded display that was closed, ``DISPLAY=:99`` left from a test run: this asks first.
+
+    X11 (``xcb``): the same ``xcb_connect`` Qt makes (libxcb through ctypes), so a refused
+    authorisation counts too. Wayland: a connection to the compositor's socket.
+    """
+    env = os.environ if env is None else env
+    if platform == "xcb":
+        name = env.get("DISPLAY", "")
+        if not name:
+            return None
+        err = _xcb_connect_error(name)
+        if err is None or err == 0:
+            return None
+        why = _XCB_ERRORS.get(err, f"X connection error {err}")
+        return (f"cannot open a window: the X display {name!r} (DISPLAY) does not answer ({why}). "
+                + _HEADLESS_HINT.format(var="DISPLAY"))
+    if platform == "wayland":
+        name = env.get("WAYLAND_DISPLAY", "") or "wayland-0"
+        path = Path(name) if os.path.isabs(name) else Path(env.get("XDG_RUNTIME_DIR", "")) / name
+        if not env.get("XDG_RUNTIME_DIR") and not os.path.isabs(name):
+            return ("cannot open a window: XDG_RUNTIME_DIR is not set, so the Wayland display "
+                    f"{name!r} cannot be found. " + _HEADLESS_HINT.format(var="WAYLAND_DISPLAY"))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(PROBE_TIMEOUT_S)
+            sock.connect(os.fspath(path))
+        except OSError as e:
+            return (f"cannot open a window: the Wayland display {name!r} (WAYLAND_DISPLAY) does not answer "
+                    f"at {path} ({e.strerror or e}). " + _HEADLESS_HINT.format(var="WAYLAND_DISPLAY"))
+        finally:
+            sock.close()
+    return None
+
+
+# xcb_connection_has_error's codes (xcb.h)
+_XCB_ERRORS = {
+    1: "no X server is listening there, or the connection broke",
+    2: "an X extension is not supported",
+    3: "out of memory",
+    4: "a request was too long",
+    5: "the display name could not be parsed",
+    6: "no such screen on that display",
+    7: "a file descriptor could not be passed",
+}
+
+
+def _xcb_connect_error(display: str) -> int | None:
+    """``xcb_connection_has_error`` of a connection to ``display`` (0: it answered), or None
+    when libxcb cannot be loaded (then the missing library is what the check reports)."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.restype = ctypes.c_int
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.restype = None
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    conn = xcb.xcb_connect(os.fsencode(display), None)
+    if not conn:
+        return 3
+    try:
+        return int(xcb.xcb_connection_has_error(conn))
+    finally:
+        xcb.xcb_disconnect(conn)
 
 
 # ------------------------------------------------------------------ the memory folder

@@ -1,28 +1,118 @@
 """``lifelog ask``'s work and output, shared by the command and by ``lifelog service``, which
 answers questions handed over by a cold command (``lifelog.serve.asks``, issue #18): the same
 function writes the same bytes either way.
+
+:func:`handed_over` is the quick way in: before the ``lifelog`` command builds its parser (every
+command's options, ~40 ms) or imports anything of the core, a command line that is plainly an
+``ask`` is handed to the memory's running service. Anything it is not sure about (``--help``, an
+abbreviated option, a bad ``--limit``) is left to the full parser, which tries the service too.
+Importing this module imports only the standard library.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
-from collections.abc import Callable
-from typing import Any, TextIO
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError
+if TYPE_CHECKING:
+    import argparse
 
 ASK_FIELDS = ("question", "now", "limit", "json", "no_thumbnails")
+_VALUE_OPTIONS = {"--now": "now", "--limit": "limit", "--data-dir": "data_dir"}
+_FLAG_OPTIONS = {"--json": "json", "--no-thumbnails": "no_thumbnails"}
+_EXIT_ERROR = 1  # lifelog.commands.common.EXIT_ERROR, without importing it
+
+
+def quick_ask_args(argv: Sequence[str]) -> dict[str, Any] | None:
+    """``lifelog [--data-dir D] ask QUESTION [--now T] [--limit N] [--json] [--no-thumbnails]
+    [--data-dir D]`` read without argparse: the fields of :data:`ASK_FIELDS` and ``data_dir``, as
+    the full parser would give them; None for anything else (then the full parser reads it)."""
+    args: dict[str, Any] = {"question": None, "now": None, "limit": 5, "json": False, "no_thumbnails": False,
+                            "data_dir": None}
+    i, seen_command = 0, False
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        if tok.startswith("-"):
+            name, eq, value = tok.partition("=")
+            if name in _FLAG_OPTIONS and not eq and seen_command:
+                args[_FLAG_OPTIONS[name]] = True
+                continue
+            if name not in _VALUE_OPTIONS or (name != "--data-dir" and not seen_command):
+                return None  # --help, --version, an abbreviation, another option: argparse's to say
+            if not eq:
+                if i >= len(argv):
+                    return None
+                value = argv[i]
+                i += 1
+                if value.startswith("-"):
+                    return None
+            args[_VALUE_OPTIONS[name]] = value
+        elif not seen_command:
+            if tok != "ask":
+                return None
+            seen_command = True
+        elif args["question"] is None:
+            args["question"] = tok
+        else:
+            return None  # a second positional: a usage error the parser words
+    if not seen_command or args["question"] is None:
+        return None
+    try:
+        args["limit"] = int(args["limit"])  # argparse's type=int
+    except ValueError:
+        return None
+    return args
+
+
+def hand_over(fields: dict[str, Any], data_dir: str | None) -> int | None:
+    """Send an ``ask`` to the running ``lifelog service`` of the memory (it has the models
+    loaded: issue #18) and print its reply; its exit code, or None when none answers (then the
+    question is answered in-process)."""
+    if os.environ.get("LIFELOG_NO_HANDOFF"):
+        return None
+    from datetime import datetime
+
+    from lifelog.api.handoff import resolve_data_dir, send
+
+    try:
+        folder = resolve_data_dir(data_dir)
+    except Exception:  # any problem with the folder is reported by the in-process path
+        return None
+    # "now" is this process's clock and zone, as it would be in-process
+    now = fields.get("now") or datetime.now().astimezone().isoformat()
+    reply = send(folder, {"command": "ask", **{k: fields.get(k) for k in ASK_FIELDS}, "now": now})
+    if reply is None:
+        return None
+    sys.stdout.write(str(reply.get("stdout", "")))
+    sys.stdout.flush()
+    sys.stderr.write(str(reply.get("stderr", "")))
+    code = reply.get("code")
+    return code if isinstance(code, int) else _EXIT_ERROR
+
+
+def handed_over(argv: Sequence[str]) -> tuple[bool, int | None]:
+    """The quick way in (``python -m lifelog`` and :func:`lifelog.commands.main.main` call it
+    first): a plain ``ask`` command line handed to the running service. Whether it was tried
+    (the command line was a plain ``ask``) and the exit code when the service answered."""
+    fields = quick_ask_args(argv)
+    if fields is None:
+        return False, None
+    return True, hand_over(fields, fields.get("data_dir"))
 
 
 def answer_question(memory: Any, args: argparse.Namespace, out: TextIO) -> int:
     """``lifelog ask``'s work and output, written to ``out``. ``memory`` is the open memory, or a
     function of ``args`` opening it (after the arguments were checked, as the command does). The
     service runs this same function for a question handed to it (:func:`ask_handler`)."""
+    import json
+
     from lifelog.api.clock import Clock
     from lifelog.api.errors import QuestionError
     from lifelog.api.words import parse_now
+    from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError
 
     try:
         now = parse_now(args.now)
@@ -56,6 +146,10 @@ def ask_handler(mem: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """What ``lifelog service`` runs for a question a cold ``lifelog ask`` handed over: the
     command's own code on the service's open memory; the reply carries the exit code and what
     the command would have written on stdout and stderr."""
+    import argparse
+    import io
+
+    from lifelog.commands.common import CliError
 
     def handle(req: dict[str, Any]) -> dict[str, Any]:
         args = argparse.Namespace(**{k: req.get(k) for k in ASK_FIELDS})

@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--json", action="store_true", help="print one JSON document")
     imp.add_argument("--device", help=argparse.SUPPRESS)
     imp.add_argument("--no-transcribe", action="store_true", help="skip speech transcription (run it later)")
+    imp.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="ray: decode and encode in Ray actors (pip install 'lifelog[scale]'; docs/scale.md)")
+    imp.add_argument("--address", metavar="ADDRESS", help="with --engine ray: a Ray cluster to join")
+    imp.add_argument("--workers", type=int, metavar="N", help="with --engine ray: actors (default: the CPUs)")
 
     tr = sub.add_parser("transcribe", parents=[common], help="transcribe speech of imported files not yet done")
     tr.add_argument("--json", action="store_true")
@@ -150,7 +154,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("lifelog: quiet hours do not filter a manual import (you picked these files)", file=sys.stderr)
     cancel = threading.Event()
     try:
-        result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
+        if getattr(args, "engine", "local") == "ray" or args.address or args.workers is not None:
+            from lifelog.commands.models import import_on_ray
+
+            result = import_on_ray(mem, args, Progress(), cancel)
+        else:
+            result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
     except KeyboardInterrupt:
         raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
     for path in result.rolled_back:
@@ -246,27 +255,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _ask_via_service(args: argparse.Namespace) -> int | None:
     """Hand the question to a ``lifelog service`` running for the same memory (it has the models
     loaded: issue #18); its exit code, or None when none answers (then it is answered here)."""
-    if os.environ.get("LIFELOG_NO_HANDOFF"):
-        return None
-    from datetime import datetime
+    from lifelog.commands.ask import ASK_FIELDS, hand_over
 
-    from lifelog.api.handoff import resolve_data_dir, send
-    from lifelog.commands.ask import ASK_FIELDS
-
-    try:
-        folder = resolve_data_dir(getattr(args, "data_dir", None))
-    except Exception:  # any problem with the folder is reported by the in-process path
-        return None
-    # "now" is this process's clock and zone, as it would be in-process
-    now = args.now or datetime.now().astimezone().isoformat()
-    reply = send(folder, {"command": "ask", **{k: getattr(args, k) for k in ASK_FIELDS}, "now": now})
-    if reply is None:
-        return None
-    sys.stdout.write(str(reply.get("stdout", "")))
-    sys.stdout.flush()
-    sys.stderr.write(str(reply.get("stderr", "")))
-    code = reply.get("code")
-    return code if isinstance(code, int) else EXIT_ERROR
+    return hand_over({k: getattr(args, k) for k in ASK_FIELDS}, getattr(args, "data_dir", None))
 
 
 def cmd_episodes(args: argparse.Namespace) -> int:
@@ -451,13 +442,22 @@ COMMANDS = {
 _LOCKED_EXIT: dict[str, int] = {"models": EXIT_ERROR}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, handoff_tried: bool = False) -> int:
+    """``lifelog``; ``handoff_tried``: the caller already offered this command line to the
+    running service (``python -m lifelog`` does, before importing this module)."""
+    if not handoff_tried:
+        from lifelog.commands.ask import handed_over
+
+        # a plain `ask` goes to the running service before the parser is built (issue #18)
+        handoff_tried, handed = handed_over(sys.argv[1:] if argv is None else argv)
+        if handed is not None:
+            return handed
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if args.command == "ask" and (handed := _ask_via_service(args)) is not None:
+    if args.command == "ask" and not handoff_tried and (handed := _ask_via_service(args)) is not None:
         return handed  # answered by the running service, which has everything loaded
     private_process()  # umask 0o077 before anything is written; privacy notices on stderr
     try:

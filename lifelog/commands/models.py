@@ -249,3 +249,32 @@ def _reindex(args: argparse.Namespace, as_json: bool) -> int:
         for fid, err in result.failed:
             print(f"  not re-indexed: {fid}: {err}")
     return EXIT_CANCELLED if result.cancelled else EXIT_OK
+
+
+def import_on_ray(mem: Any, args: argparse.Namespace, progress: Any, cancel: threading.Event) -> Any:
+    """``lifelog import PATH --engine ray [--address A] [--workers N]``: the bulk import on Ray
+    (docs/scale.md); the result reads as the local import's (``cmd_import`` prints it)."""
+    from lifelog.api.scale import LOCAL_ONLY, JobBusy, RayUnavailable, import_tree_on_ray, ray_installed
+    from lifelog.commands.common import CliError
+
+    if getattr(args, "engine", "local") != "ray":
+        raise CliError("--address and --workers go with --engine ray", EXIT_USAGE)
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1", EXIT_USAGE)
+    if not ray_installed():
+        raise CliError("--engine ray needs Ray: pip install 'lifelog[scale]' (or use --engine local)", EXIT_USAGE)
+    try:
+        result = import_tree_on_ray(mem, args.paths, address=args.address, workers=args.workers,
+                                    device=args.device, progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    except (JobBusy, RayUnavailable) as e:
+        raise CliError(str(e), EXIT_ERROR) from e
+    if result.imported:
+        skipped = [x for x in LOCAL_ONLY if x in result.local_only]
+        vectors = (f"; {result.image_text_vectors} frame(s) got the image-text model's vectors by the re-index on Ray"
+                   if result.image_text_vectors else "")
+        print(f"lifelog: imported on Ray; {', '.join(skipped)} are not part of the Ray import (import with "
+              f"--engine local for them; speech is transcribed after the import){vectors}", file=sys.stderr)
+    return result

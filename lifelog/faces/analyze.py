@@ -42,6 +42,13 @@ MIN_FACE_PX = 20.0
 MIN_VISIBLE = 0.5
 CROP_SIZE = 96  # px, square, JPEG
 CROP_QUALITY = 80
+# The detection gate (issue 21): detection is skipped on a frame that cannot hold a face (flat:
+# a dark, blank or washed-out frame) and on a frame that has hardly moved since the last frame in
+# which the detector found no face (a face cannot appear without the picture changing).
+GATE_FLAT_STD = 6.0  # grey standard deviation (0–255) below which a frame is flat
+GATE_STILL = 0.035  # mean 16×16 grey difference (0–1) below which a frame has not moved
+GATE_RECHECK_S = 10.0  # a still scene is looked at again after this many seconds
+GATING = True  # the default of ``FaceAnalyzer(gate=…)``; benchmarks switch it off to measure the gate
 
 
 @dataclass
@@ -70,7 +77,8 @@ class Face:
         if any(p for pair in pad[:2] for p in pair):
             crop = np.pad(crop, pad, mode="constant")
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_LINEAR)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY,
+                                                                             cv2.IMWRITE_JPEG_OPTIMIZE, 1])
         if not ok:
             raise RuntimeError("JPEG encoding of a face crop failed")
         return bytes(buf.tobytes())
@@ -121,6 +129,8 @@ class AnalyzerStats:
     frames: int = 0
     faces: int = 0
     capped_frames: int = 0  # frames with more than MAX_FACES faces (only the best were kept)
+    skipped_flat: int = 0  # frames the gate did not search: flat (dark, blank)
+    skipped_still: int = 0  # frames the gate did not search: unchanged since a frame without a face
     detect_s: float = 0.0  # detection, landmarks, chips and quality
     describe_s: float = 0.0
     crops_s: float = 0.0
@@ -140,10 +150,13 @@ class FaceAnalyzer:
         *,
         blur_bystanders: bool = False,
         keep_clear: Callable[[npt.NDArray[np.float32]], bool] | None = None,
+        gate: bool | None = None,
     ) -> None:
         """``blur_bystanders``: every face found is reported for blurring in the stored pictures
         (:meth:`blur_regions`) except those ``keep_clear(descriptor)`` says belong to a person the
-        user named. The face crops stay unblurred: they are how the user names someone."""
+        user named. The face crops stay unblurred: they are how the user names someone.
+        ``gate``: skip detection where no face can be (flat frames, frames unchanged since one
+        without a face; :data:`GATING` when None, on)."""
         if max_faces < 1:
             raise ValueError("max_faces must be at least 1")
         self.blur_bystanders = blur_bystanders
@@ -153,6 +166,8 @@ class FaceAnalyzer:
         self._models = models
         self.max_faces = max_faces
         self.stats = AnalyzerStats()
+        self.gate = GATING if gate is None else gate
+        self._quiet: tuple[npt.NDArray[np.float32], Any] | None = None  # (signature, t) of the last faceless frame
 
     @property
     def models(self) -> FaceModels:
@@ -170,7 +185,18 @@ class FaceAnalyzer:
         found: list[tuple[FrameInput, FrameFaces]] = []
         t0 = time.perf_counter()
         for fr in frames:
+            sig = None
+            if self.gate:
+                sig, why = self._gate(fr)
+                if why is not None:
+                    if why == "flat":
+                        self.stats.skipped_flat += 1
+                    else:
+                        self.stats.skipped_still += 1
+                    continue
             ff = find_faces(fr.rgb, m, self.max_faces, describe=False)
+            if sig is not None:
+                self._quiet = (sig, fr.t) if ff.detected == 0 else None
             if ff.detected > self.max_faces:
                 self.stats.capped_frames += 1
                 log.info("frame %s: %d faces, kept the best %d", fr.frame_id, ff.detected, len(ff.faces))
@@ -194,6 +220,26 @@ class FaceAnalyzer:
         self.stats.describe_s += t2 - t1
         self.stats.crops_s += time.perf_counter() - t2
         return rows
+
+    def _gate(self, fr: FrameInput) -> tuple[npt.NDArray[np.float32] | None, str | None]:
+        """(the frame's motion signature, why it need not be searched or None)."""
+        import cv2
+
+        rgb = np.asarray(fr.rgb)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+        small = cv2.resize(grey, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        if float(cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).std()) < GATE_FLAT_STD:
+            return None, "flat"
+        sig: npt.NDArray[np.float32] = small - small.mean()
+        if self._quiet is not None:
+            last, t = self._quiet
+            try:
+                recent = 0.0 <= (fr.t - t).total_seconds() < GATE_RECHECK_S
+            except (TypeError, AttributeError):
+                recent = False
+            if recent and float(np.abs(sig - last).mean()) < GATE_STILL:
+                return sig, "still"
+        return sig, None
 
     def blur_regions(self) -> dict[str, list[tuple[float, float, float, float]]]:
         """The faces of the last batch to blur in stored pictures, by frame (``blur_bystanders``)."""

@@ -56,7 +56,11 @@ def shown_episodes(store: Store) -> dict[str, Episode]:
 def merged_into(store: Store) -> dict[str, str]:
     """person id -> the person it was merged into (followed to the end of the chain)."""
     rows = store.rows("people", "merged_into IS NOT NULL", columns=["id", "merged_into"]).to_pylist()
-    direct = {r["id"]: r["merged_into"] for r in rows}
+    return follow_merges({r["id"]: r["merged_into"] for r in rows})
+
+
+def follow_merges(direct: dict[str, str]) -> dict[str, str]:
+    """``{person: the person it was merged into}`` with each chain followed to its end."""
     out: dict[str, str] = {}
     for pid in direct:
         seen, cur = {pid}, direct[pid]

@@ -13,16 +13,19 @@ error for a missing table.
 
 from __future__ import annotations
 
+import unicodedata
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from lifelog.graph import tables
 from lifelog.graph.build import fact_aad, name_aad
-from lifelog.graph.derive import as_rows, episode_edges, merged_into, shown_episodes
+from lifelog.graph.derive import as_rows, episode_edges, follow_merges, shown_episodes
 from lifelog.graph.types import EdgeKind, Fact, GraphStats, NameSpan, Presence, PresenceKind
 from lifelog.objects.vocabulary import NAMES, match_objects
-from lifelog.people.store import PeopleTables
+from lifelog.people.names import name_key
+from lifelog.people.store import PeopleTables, PersonRow
 from lifelog.store.db import Store
 from lifelog.store.sql import sql_in, sql_str, ts_literal
 from lifelog.store.vault import Vault
@@ -46,6 +49,9 @@ def _edges(store: Store, kinds: Sequence[EdgeKind], start: datetime | None, end:
         rows = as_rows(episode_edges(store, eps, None if "with_thing" in kinds else []))
         rows = [r for r in rows if r["kind"] in kinds
                 and (end is None or r["valid_from"] < end) and (start is None or r["valid_to"] > start)]
+    elif all(k in tables.SNAPSHOT_KINDS for k in kinds):
+        rows = tables.snapshot(tbl).select(kinds, start, end, src=src_set, dst=dst_set, src_kind=src_kind,
+                                           dst_kind=dst_kind, windows=windows)
     else:
         conds = ["expired_at IS NULL", sql_in("kind", kinds)]
         if end is not None:
@@ -87,7 +93,7 @@ def _presences(kind: PresenceKind, pairs: Iterable[tuple[str, dict[str, Any]]],
         order = sorted(eps, key=lambda e: (eps[e][0], e))
         out.append(Presence(node_id=ref, kind=kind, label=labels.get(ref), episode_ids=tuple(order),
                             first=min(v[0] for v in eps.values()), last=max(v[1] for v in eps.values()),
-                            count=len(order)))
+                            count=len(order), spans=tuple(eps[e] for e in order)))
     out.sort(key=lambda p: (-p.count, -p.last.timestamp(), p.node_id))
     return out
 
@@ -96,11 +102,54 @@ def _ref(node: str) -> str:
     return node.partition(":")[2]
 
 
+_PEOPLE_COLUMNS = ["id", "name_enc", "hidden", "merged_into"]
+_PEOPLE: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, PersonRow], dict[str, str]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _people_rows(store: Store) -> tuple[dict[str, PersonRow], dict[str, str]]:
+    """The people rows a question needs (id, name ciphertext, hidden, merged into: no face
+    vectors) and who was merged into whom (followed to the end of the chain), read once per
+    version of the people table this store sees (as :meth:`Store.rows` would read them). Names
+    stay ciphertext here; :meth:`PeopleTables.name_of` decrypts (cached by ciphertext)."""
+    tbl = store.table("people")
+    version = int(tbl.version)
+    cached = _PEOPLE.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    rows = {r["id"]: PersonRow.from_dict(r) for r in store.rows("people", None, columns=_PEOPLE_COLUMNS).to_pylist()}
+    merged = follow_merges({pid: r.merged_into for pid, r in rows.items() if r.merged_into})
+    _PEOPLE[tbl] = (version, rows, merged)
+    return rows, merged
+
+
+tables.on_forget(_PEOPLE.clear)
+
+
+def find_people(store: Store, vault: Vault, name: str) -> list[tuple[str, str]]:
+    """(id, name) of the people called ``name``, as :meth:`People.find_ids` finds them (the
+    full name, else a first name or surname; case and spacing ignored; people merged away left
+    out), from the people rows held per table version."""
+    key = name_key(name)
+    if not key:
+        return []
+    pt = PeopleTables(store, vault)
+    named = [(pid, n, name_key(n)) for pid, r in _people_rows(store)[0].items()
+             if not r.merged_into and r.name_enc and (n := pt.name_of(r))]
+    hits = [(pid, n) for pid, n, k in named if k == key]
+    return hits or [(pid, n) for pid, n, k in named if key in k.split()]
+
+
+def _merged_into(store: Store) -> dict[str, str]:
+    return _people_rows(store)[1]
+
+
 def _people_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
     """Names of people (None when unnamed) and the ids of those hidden or merged away."""
     pt = PeopleTables(store, vault)
     wanted = sorted(set(ids))
-    rows = pt.people(sql_in("id", wanted)) if wanted else {}
+    every = _people_rows(store)[0] if wanted else {}
+    rows = {pid: every[pid] for pid in wanted if pid in every}
     labels = {pid: pt.name_of(r) for pid, r in rows.items()}
     hidden = {pid for pid, r in rows.items() if r.hidden or r.merged_into} | (set(wanted) - set(rows))
     return labels, hidden
@@ -110,15 +159,10 @@ _PLACE_NAMES: dict[tuple[str, bytes], str] = {}  # (place id, name ciphertext) -
 _PLACE_NAMES_MAX = 4096
 
 
-def _place_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
-    """Names of the places (None when unnamed) and which of them still exist: one read of the
-    places table (two short columns), names decrypted once per process. The cache is keyed by the
-    ciphertext, so a rename (a new ciphertext) or a forgotten place (no row) is never answered
-    from it."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}, set()
-    rows = store.rows("places", tables.any_in("id", wanted), columns=["id", "name_enc"]).to_pylist()
+def _place_names(vault: Vault, rows: Iterable[dict[str, Any]]) -> dict[str, str | None]:
+    """``{place id: name or None}`` of rows with ``id`` and ``name_enc``, names decrypted once
+    per process. The cache is keyed by the ciphertext, so a rename (a new ciphertext) or a
+    forgotten place (no row) is never answered from it."""
     labels: dict[str, str | None] = {}
     for r in rows:
         pid, enc = r["id"], r["name_enc"]
@@ -133,7 +177,55 @@ def _place_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[
                 _PLACE_NAMES.clear()
             _PLACE_NAMES[key] = name
         labels[pid] = name or None
+    return labels
+
+
+_PLACES: weakref.WeakKeyDictionary[Any, tuple[int, list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+tables.on_forget(_PLACES.clear)
+
+
+def _place_rows(store: Store) -> list[dict[str, Any]]:
+    """Every place's id and name ciphertext (two short columns), read once per version of the
+    places table this store sees."""
+    tbl = store.table("places")
+    version = int(tbl.version)
+    cached = _PLACES.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows: list[dict[str, Any]] = store.rows("places", None, columns=["id", "name_enc"]).to_pylist()
+    _PLACES[tbl] = (version, rows)
+    return rows
+
+
+def _place_labels(store: Store, vault: Vault, ids: Iterable[str]) -> tuple[dict[str, str | None], set[str]]:
+    """Names of the places (None when unnamed) and which of them still exist (the places rows
+    held per table version)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}, set()
+    labels = _place_names(vault, [r for r in _place_rows(store) if r["id"] in wanted])
     return labels, set(labels)
+
+
+def _fold(name: str) -> str:
+    """A place name as :meth:`Places.find` compares it: case, accents and spacing ignored."""
+    s = unicodedata.normalize("NFKD", name)
+    return " ".join("".join(c for c in s if not unicodedata.combining(c)).casefold().split())
+
+
+def find_place(store: Store, vault: Vault, *names: str) -> tuple[str, str] | None:
+    """(id, name) of the place the user called one of ``names`` (tried in order, matched as
+    :meth:`Places.find` matches: case, accents and spacing ignored), or None: from the places
+    rows held per table version, names decrypted once per process (by ciphertext)."""
+    rows = [r for r in _place_rows(store) if r["name_enc"]]
+    labels = _place_names(vault, rows)
+    for name in names:
+        key = _fold(name)
+        for r in rows:
+            label = labels.get(r["id"])
+            if label and _fold(label) == key:
+                return r["id"], label
+    return None
 
 
 def _person(store: Store, person_id: str) -> str:
@@ -141,7 +233,7 @@ def _person(store: Store, person_id: str) -> str:
     pid = person_id.strip()
     if pid.startswith("person:"):
         pid = pid[7:]
-    return merged_into(store).get(pid, pid)
+    return _merged_into(store).get(pid, pid)
 
 
 def _place(place_id: str) -> str:
@@ -170,6 +262,23 @@ def seen_of(store: Store, vault: Vault, person_id: str, start: datetime | None =
     return _presences("person", ((pid, r) for r in rows), labels)[0]
 
 
+def last_seen(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
+              end: datetime | None = None) -> tuple[str, datetime, datetime] | None:
+    """(episode id, start, end) of the latest episode a person was seen in within the window —
+    the last of :func:`seen_of`'s evidence — or None (not seen, hidden, gone)."""
+    pid = _person(store, person_id)
+    if pid in _people_labels(store, vault, [pid])[1]:
+        return None
+    me = f"person:{pid}"
+    tbl = tables.open_table(store, tables.EDGES)
+    if tbl is not None:
+        r = tables.snapshot(tbl).latest("seen", start, end, src=[me], leave_out=set(store.trashed_episodes()))
+    else:
+        rows = _edges(store, ["seen"], start, end, src=[me])
+        r = max(rows, key=lambda r: (r["valid_from"], r["episode_id"])) if rows else None
+    return None if r is None else (r["episode_id"], r["valid_from"], r["valid_to"])
+
+
 def seen_with(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
               end: datetime | None = None) -> list[Presence]:
     """Other people who shared an episode with ``person_id``; evidence: the shared episodes."""
@@ -196,10 +305,11 @@ def places_between(store: Store, vault: Vault, start: datetime | None = None,
 
 
 def places_of_person(store: Store, vault: Vault, person_id: str, start: datetime | None = None,
-                     end: datetime | None = None) -> list[Presence]:
-    """Where a person was seen: places of the episodes they are in."""
+                     end: datetime | None = None, *, place_id: str | None = None) -> list[Presence]:
+    """Where a person was seen: places of the episodes they are in (only ``place_id``, if given)."""
     me = f"person:{_person(store, person_id)}"
-    rows = _edges(store, ["at"], start, end, src=[me])
+    at = None if place_id is None else [f"place:{_place(place_id)}"]
+    rows = _edges(store, ["at"], start, end, src=[me], dst=at)
     labels, known = _place_labels(store, vault, {_ref(r["dst"]) for r in rows})
     return _presences("place", ((_ref(r["dst"]), r) for r in rows if _ref(r["dst"]) in known), labels)
 
@@ -247,7 +357,7 @@ def speakers_of(store: Store, vault: Vault, utterances: Mapping[str, str | None]
     if not wanted:
         return {}
     rows = _edges(store, ["said"], None, None, dst=wanted)
-    merged = merged_into(store)
+    merged = _merged_into(store)
     linked = {_ref(r["dst"]): _ref(r["src"]) for r in rows}
     linked.update({u: p for u, p in utterances.items() if p and u not in linked})
     pairs = [(u, merged.get(p, p)) for u, p in linked.items()]
@@ -263,14 +373,25 @@ def presences_in_windows(store: Store, vault: Vault, windows: Sequence[tuple[dat
     window."""
     if not windows:
         return []
+    fast = _presences_in_windows_snapshot(store, vault, windows)
+    if fast is not None:
+        return fast
+    return presences_in_windows_read(store, vault, windows)
+
+
+def presences_in_windows_read(store: Store, vault: Vault, windows: Sequence[tuple[datetime, datetime]]
+                              ) -> list[list[Presence]]:
+    """:func:`presences_in_windows` from the edges as :func:`_edges` gives them (one dict per
+    edge): without a snapshot, and the reference the snapshot's answer equals."""
+    if not windows:
+        return []
     import bisect
 
     starts = [a for a, _ in windows]
-    rows = _edges(store, ["seen", "at", "with_thing"], windows[0][0], windows[-1][1], windows=windows)
+    rows = (_edges(store, ["seen", "with_thing"], windows[0][0], windows[-1][1], windows=windows)
+            + _edges(store, ["at"], windows[0][0], windows[-1][1], windows=windows, src_kind="episode"))
     per: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in windows]
     for r in rows:
-        if r["kind"] == "at" and not r["src"].startswith("episode:"):
-            continue
         i = bisect.bisect_right(starts, r["valid_from"]) - 1
         for j in (i, i + 1):  # an episode overlapping a window's start began in the gap before it
             if 0 <= j < len(windows) and r["valid_from"] < windows[j][1] and r["valid_to"] > windows[j][0]:
@@ -284,6 +405,98 @@ def presences_in_windows(store: Store, vault: Vault, windows: Sequence[tuple[dat
         things = [(_ref(r["dst"]), r) for k, r in rs if k == "with_thing"]
         out.append(_presences("person", seen, people) + _presences("place", at, places)
                    + _presences("thing", things, {n: n for n, _ in things}))
+    return out
+
+
+def _presences_in_windows_snapshot(store: Store, vault: Vault, windows: Sequence[tuple[datetime, datetime]]
+                                   ) -> list[list[Presence]] | None:
+    """:func:`presences_in_windows` from the edge snapshot's columns (numpy and arrow, no dict per
+    edge): an episode's span per node and window is a group-by, and a datetime is made once per
+    distinct time. None when there is no edge table yet (the caller reads the domain tables)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tbl = tables.open_table(store, tables.EDGES)
+    if tbl is None:
+        return None
+    snap = tables.snapshot(tbl)
+    lo_t, hi_t = windows[0][0], windows[-1][1]
+    parts = [snap.by_kind[k].select(lo_t, hi_t, windows, None, None, None, None) for k in ("seen", "with_thing")]
+    parts.append(snap.by_kind["at"].select(lo_t, hi_t, windows, None, None, "episode", None))
+    cols = ["kind", "src", "dst", "episode_id", "valid_from", "valid_to"]
+    rows = pa.concat_tables([p.select(cols) for p in parts])
+    trashed = store.trashed_episodes()
+    if trashed and rows.num_rows:
+        rows = rows.filter(pc.invert(pc.fill_null(pc.is_in(rows.column("episode_id"),
+                                                           value_set=pa.array(trashed, pa.string())), False)))
+    out: list[list[Presence]] = [[] for _ in windows]
+    if rows.num_rows == 0:
+        return out
+    vf = rows.column("valid_from").cast(pa.int64()).to_numpy()
+    vt = rows.column("valid_to").cast(pa.int64()).to_numpy()
+    wa = np.array([tables.us(a) for a, _ in windows], dtype=np.int64)
+    wb = np.array([tables.us(b) for _, b in windows], dtype=np.int64)
+    first_w = np.searchsorted(wa, vf, side="right") - 1
+    take: list[Any] = []
+    wins: list[Any] = []
+    for j in (first_w, first_w + 1):  # an episode overlapping a window's start began in the gap before it
+        jj = np.clip(j, 0, len(windows) - 1)
+        ok = (j >= 0) & (j < len(windows)) & (vf < wb[jj]) & (vt > wa[jj])
+        take.append(np.nonzero(ok)[0])
+        wins.append(j[ok])
+    idx, win = np.concatenate(take), np.concatenate(wins)
+    kind = rows.column("kind").to_pylist()
+    src, dst = rows.column("src").to_pylist(), rows.column("dst").to_pylist()
+    node = [_ref(s) if k == "seen" else _ref(d) for k, s, d in zip(kind, src, dst, strict=True)]
+    idx_l = idx.tolist()
+    pk = {"seen": "person", "at": "place", "with_thing": "thing"}
+    grouped = pa.table({
+        "w": pa.array(win, pa.int64()),
+        "k": pa.array([pk[kind[i]] for i in idx_l], pa.string()),
+        "n": pa.array([node[i] for i in idx_l], pa.string()),
+        "e": rows.column("episode_id").take(pa.array(idx)),
+        "a": pa.array(vf[idx], pa.int64()),
+        "b": pa.array(vt[idx], pa.int64()),
+    }).group_by(["w", "k", "n", "e"], use_threads=False).aggregate([("a", "min"), ("b", "max")])
+    grouped = grouped.sort_by([("w", "ascending"), ("k", "ascending"), ("n", "ascending"),
+                               ("a_min", "ascending"), ("e", "ascending")])
+    g_w, g_k, g_n, g_e = (grouped.column(c).to_pylist() for c in ("w", "k", "n", "e"))
+    g_a, g_b = grouped.column("a_min").to_pylist(), grouped.column("b_max").to_pylist()
+    people, hidden = _people_labels(store, vault, {n for k, n in zip(g_k, g_n, strict=True) if k == "person"})
+    places, known = _place_labels(store, vault, {n for k, n in zip(g_k, g_n, strict=True) if k == "place"})
+    made: dict[int, datetime] = {}
+
+    def when(us: int) -> datetime:
+        t = made.get(us)
+        if t is None:
+            t = made[us] = tables.from_us(us)
+        return t
+
+    per: list[dict[str, list[Presence]]] = [{"person": [], "place": [], "thing": []} for _ in windows]
+    lasts: dict[int, int] = {}
+    i, n = 0, len(g_w)
+    while i < n:
+        j = i
+        while j < n and g_w[j] == g_w[i] and g_k[j] == g_k[i] and g_n[j] == g_n[i]:
+            j += 1
+        k, ref = g_k[i], g_n[i]
+        if (k == "person" and ref in hidden) or (k == "place" and ref not in known):
+            i = j
+            continue
+        label = people.get(ref) if k == "person" else places.get(ref) if k == "place" else ref
+        eps = tuple(g_e[i:j])
+        spans = tuple((when(g_a[x]), when(g_b[x])) for x in range(i, j))
+        last = max(g_b[i:j])
+        p = Presence(node_id=ref, kind=k, label=label,
+                     episode_ids=eps, first=spans[0][0], last=when(last), count=len(eps), spans=spans)
+        lasts[id(p)] = last
+        per[g_w[i]][k].append(p)
+        i = j
+    for w, by in enumerate(per):
+        for k in ("person", "place", "thing"):
+            by[k].sort(key=lambda p: (-p.count, -lasts[id(p)], p.node_id))
+            out[w] += by[k]
     return out
 
 

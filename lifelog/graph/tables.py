@@ -22,13 +22,19 @@ compute from the domains instead.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+import weakref
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from lifelog.people.store import drop_best_crops
 from lifelog.store.db import GRAPH_EDGE_SCHEMA, GRAPH_NODE_SCHEMA, Store, select_rows
 from lifelog.store.sql import sql_in
 
@@ -56,6 +62,176 @@ def open_table(store: Store, name: str) -> Any | None:
 def ensure_tables(store: Store) -> dict[str, Any]:
     """Both tables, for writers (under the write lock)."""
     return {name: store.table(name) for name in TABLES}
+
+
+# ------------------------------------------------------------ the edge snapshot
+#: The edges :class:`EdgeSnapshot` keeps: those a question reads by time (their evidence is an episode).
+SNAPSHOT_KINDS = ("seen", "seen_with", "at", "with_thing", "said", "on")
+SNAPSHOT_COLUMNS = ["kind", "src", "dst", "episode_id", "valid_from", "valid_to", "src_kind", "dst_kind"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_NO_TIME = np.iinfo(np.int64).min
+
+
+def _us(t: datetime) -> int:
+    return (t.astimezone(UTC) - _EPOCH) // _US
+
+
+def us(t: datetime) -> int:
+    """``t`` as UTC microseconds since the epoch (the snapshot's time unit)."""
+    return _us(t)
+
+
+def from_us(us: int) -> datetime:
+    """The datetime of UTC microseconds as :func:`_times` (and pyarrow's ``to_pylist``) makes it."""
+    return _ZONED_EPOCH + timedelta(microseconds=us)
+
+
+class _KindEdges:
+    """One kind's current edges, sorted by ``valid_from`` (microseconds), with the longest span,
+    so a window is a binary search and a short slice."""
+
+    def __init__(self, rows: pa.Table) -> None:
+        vf = rows.column("valid_from").cast(pa.int64()).fill_null(_NO_TIME).to_numpy()
+        order = np.argsort(vf, kind="stable")
+        self.rows = rows.take(pa.array(order))
+        self.vf = vf[order]
+        self.vt = self.rows.column("valid_to").cast(pa.int64()).fill_null(_NO_TIME).to_numpy()
+        timed = (self.vf != _NO_TIME) & (self.vt != _NO_TIME)
+        self.longest = int((self.vt[timed] - self.vf[timed]).max()) if timed.any() else 0
+
+    def select(self, start: datetime | None, end: datetime | None, windows: Sequence[tuple[datetime, datetime]],
+               src: Collection[str] | None, dst: Collection[str] | None, src_kind: str | None,
+               dst_kind: str | None) -> pa.Table:
+        lo, hi = 0, len(self.vf)
+        if start is not None or end is not None or windows:
+            lo = int(np.searchsorted(self.vf, _NO_TIME, side="right"))  # untimed edges answer no window
+        if start is not None:
+            lo = max(lo, int(np.searchsorted(self.vf, _us(start) - self.longest, side="right")))
+        if end is not None:
+            hi = int(np.searchsorted(self.vf, _us(end), side="left"))
+        if hi <= lo:
+            return self.rows.slice(0, 0)
+        vf, vt = self.vf[lo:hi], self.vt[lo:hi]
+        keep = np.ones(hi - lo, dtype=bool)
+        if start is not None:
+            keep &= vt > _us(start)
+        if windows:  # sorted windows that do not overlap: the last one starting before an edge ends
+            a = np.array([_us(w[0]) for w in windows], dtype=np.int64)
+            b = np.array([_us(w[1]) for w in windows], dtype=np.int64)
+            j = np.searchsorted(a, vt, side="left") - 1
+            keep &= (j >= 0) & (b[np.clip(j, 0, None)] > vf)
+        rows = self.rows.slice(lo, hi - lo)
+        mask = pa.array(keep)
+        for col, want in (("src", src), ("dst", dst)):
+            if want is not None:
+                mask = pc.and_(mask, pc.is_in(rows.column(col), value_set=pa.array(sorted(want), pa.string())))
+        for col, kind in (("src_kind", src_kind), ("dst_kind", dst_kind)):
+            if kind is not None:
+                mask = pc.and_(mask, pc.fill_null(pc.equal(rows.column(col), kind), False))
+        return rows.filter(mask)
+
+
+class EdgeSnapshot:
+    """The current (not expired) episode-derived edges of one version of ``graph_edges``, held
+    in this process and answered by binary search on time instead of a scan of the table per
+    question. Built once per table version (about 100 bytes an edge: 15 MB for a year of 1M
+    frames); a new version — a build, an edit, a forget, in this process or another — makes the
+    next question read the table again. It holds ids and times only, never a name, and
+    :func:`forget` drops it at once."""
+
+    def __init__(self, version: int, rows: pa.Table) -> None:
+        self.version = version
+        kinds = rows.column("kind")
+        self.by_kind = {k: _KindEdges(rows.filter(pc.equal(kinds, k))) for k in SNAPSHOT_KINDS}
+
+    def select(self, kinds: Sequence[str], start: datetime | None, end: datetime | None, *,
+               src: Collection[str] | None = None, dst: Collection[str] | None = None,
+               src_kind: str | None = None, dst_kind: str | None = None,
+               windows: Sequence[tuple[datetime, datetime]] = ()) -> list[dict[str, Any]]:
+        parts = [self.by_kind[k].select(start, end, windows, src, dst, src_kind, dst_kind)
+                 for k in dict.fromkeys(kinds)]
+        out: list[dict[str, Any]] = []
+        for p in parts:
+            out += _edge_dicts(p)
+        return out
+
+    def latest(self, kind: str, start: datetime | None, end: datetime | None, *, src: Collection[str],
+               leave_out: Collection[str] = ()) -> dict[str, Any] | None:
+        """The edge of ``kind`` from one of ``src`` in the window with the latest ``valid_from``
+        (then the greatest episode id), its episode not one of ``leave_out``; None if none."""
+        rows = self.by_kind[kind].select(start, end, (), src, None, None, None)
+        if leave_out:
+            rows = rows.filter(pc.invert(pc.is_in(rows.column("episode_id"),
+                                                  value_set=pa.array(sorted(leave_out), pa.string()))))
+        if rows.num_rows == 0:
+            return None
+        top = rows.filter(pc.equal(rows.column("valid_from"), pc.max(rows.column("valid_from"))))
+        top = top.sort_by([("episode_id", "descending")]).slice(0, 1)
+        return _edge_dicts(top)[0]
+
+
+_UTC_ZONE = ZoneInfo("UTC")  # as pyarrow gives a UTC timestamp
+_ZONED_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC_ZONE)
+
+
+def _times(col: pa.ChunkedArray) -> list[datetime | None]:
+    """A UTC timestamp column as datetimes, equal to pyarrow's ``to_pylist`` (same zone) but each
+    distinct time made once: pyarrow makes every zoned datetime through the zone, slowly."""
+    us = col.cast(pa.int64())
+    if us.null_count:
+        return list(col.to_pylist())
+    values = us.to_numpy()
+    uniq, inverse = np.unique(values, return_inverse=True)
+    made = [_ZONED_EPOCH + timedelta(microseconds=int(v)) for v in uniq.tolist()]
+    return [made[i] for i in inverse.tolist()]
+
+
+def _edge_dicts(rows: pa.Table) -> list[dict[str, Any]]:
+    """The rows as a read of ``kind, src, dst, episode_id, valid_from, valid_to`` gives them
+    (``to_pylist``), made faster: times by :func:`_times`, each dict by a literal."""
+    kind, src, dst, ep = (rows.column(c).to_pylist() for c in ("kind", "src", "dst", "episode_id"))
+    vf, vt = _times(rows.column("valid_from")), _times(rows.column("valid_to"))
+    return [{"kind": k, "src": s, "dst": d, "episode_id": e, "valid_from": a, "valid_to": b}
+            for k, s, d, e, a, b in zip(kind, src, dst, ep, vf, vt, strict=True)]
+
+
+_SNAPSHOTS: weakref.WeakKeyDictionary[Any, EdgeSnapshot] = weakref.WeakKeyDictionary()
+_SNAPSHOT_LOCK = threading.Lock()
+
+
+def snapshot(tbl: Any) -> EdgeSnapshot:
+    """The :class:`EdgeSnapshot` of ``tbl`` (an open ``graph_edges`` at its latest version, as
+    :func:`open_table` gives it), read again when the table's version changed."""
+    version = int(tbl.version)
+    with _SNAPSHOT_LOCK:
+        snap = _SNAPSHOTS.get(tbl)
+    if snap is not None and snap.version == version:
+        return snap
+    rows = read(tbl, f"expired_at IS NULL AND {sql_in('kind', SNAPSHOT_KINDS)}", SNAPSHOT_COLUMNS)
+    snap = EdgeSnapshot(version, rows)
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS[tbl] = snap
+    return snap
+
+
+_ON_FORGET: list[Callable[[], None]] = []
+
+
+def on_forget(clear: Callable[[], None]) -> None:
+    """Have :func:`drop_snapshots` also call ``clear`` (another per-process cache of the graph's
+    readers, e.g. the people rows of :mod:`lifelog.graph.query`)."""
+    _ON_FORGET.append(clear)
+
+
+def drop_snapshots() -> None:
+    """Forget every edge snapshot of this process, the people's best crops and the readers' other
+    caches (after a forget)."""
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS.clear()
+    drop_best_crops()  # the people's best face crops (lifelog.people.store), cached as the edges are
+    for clear in _ON_FORGET:
+        clear()
 
 
 def read(tbl: Any, where: str | None, columns: Sequence[str] | None = None) -> pa.Table:
@@ -113,6 +289,7 @@ def prune(store: Store) -> int:
 
 def _rewrite(store: Store, drop: Callable[[dict[str, Any]], bool]) -> int:
     edges, nodes = store.table(EDGES), store.table(NODES)
+    drop_snapshots()
     store.refresh()
     have = {
         "episode": set(store.rows("episodes", columns=["id"]).column("id").to_pylist()),

@@ -44,6 +44,8 @@ class Presence:
     first: datetime
     last: datetime
     count: int  # number of episodes
+    #: (start, end) of each of ``episode_ids``, as the edges give them (the episode's own times)
+    spans: tuple[tuple[datetime, datetime], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.node_id, "kind": self.kind, "label": self.label, "count": self.count,

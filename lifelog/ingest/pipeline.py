@@ -21,7 +21,9 @@ import os
 import queue
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,10 +60,19 @@ from lifelog.store.db import JOURNAL_DIR, Store
 from lifelog.store.files import atomic_write
 from lifelog.store.lock import write_lock
 from lifelog.store.sql import sql_str
+from lifelog.store.tidy import after_import
 from lifelog.store.vault import Vault
 
 THUMB_WIDTH = 160
 BATCH = 16
+# Files are committed in batches (issue 21): one LanceDB append per table for many short files,
+# not one per file. The first file of an import is committed on its own, then batches double
+# (1, 2, 4, … up to COMMIT_FILES files); a batch is also committed once it holds COMMIT_FRAMES
+# frames (a long video commits on its own) or has been open for COMMIT_AFTER_S seconds. So a
+# kill loses little: at most one batch, rolled back by the next writer (its journal entries).
+COMMIT_FILES = 64
+COMMIT_FRAMES = 2000
+COMMIT_AFTER_S = 5.0
 
 
 ImportStage = Literal["scanning", "hashing", "decoding", "encoding", "writing", "done"]
@@ -110,6 +121,9 @@ class ImportResult:
     frames_decoded: int = 0
     frames_embedded: int = 0
     footage_s: float = 0.0
+    # seconds the importing thread spent in each stage ("decode-wait": waiting for the decoder
+    # thread; "encode"; each analyzer by name; "thumbnails"; "write"), for the benchmark
+    stage_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +138,7 @@ class ImportResult:
             "frames_embedded": self.frames_embedded,
             "footage_seconds": round(self.footage_s, 3),
             "rolled_back": self.rolled_back,
+            "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_s.items())},
         }
 
 
@@ -191,6 +206,26 @@ def remove_media_rows(store: Store, vault: Vault, media_id: str) -> None:
 
 # ----------------------------------------------------------------------- import
 @dataclass
+class _Staged:
+    """One file analysed, its rows not yet written: what a batch commit writes. Its journal entry
+    exists and its vault blobs (thumbnails, face crops) are written."""
+
+    mid: str
+    name: str
+    journal: Path
+    frame_rows: list[dict[str, Any]]
+    extra_rows: dict[str, list[dict[str, Any]]]
+    episode_rows: list[dict[str, Any]]
+    geo_row: dict[str, Any] | None
+    media_row: dict[str, Any]
+    episodes: list[str]
+    decoded: int
+    kept: int
+    duration: float
+    warnings: list[str]
+
+
+@dataclass
 class _FrameRec:
     offset_s: float
     rgb: NDArray[Any]
@@ -205,13 +240,29 @@ class Importer:
         encoder: VisualEncoder | None = None,
         device: str | None = None,
         analyzers: Sequence[FrameAnalyzer] = (),
+        after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
+        """``after_commit``: called (under the write lock, on the importing thread) with the
+        media ids of each batch right after it is committed — the seam for work that may start
+        on committed files while the next batch is analysed (speech in the background, store
+        upkeep). It must be quick or hand the work to a thread of its own; an exception in it
+        becomes a warning, never a failed import."""
+        self.after_commit = after_commit
+        self._stage_s: dict[str, float] = {}
         self.analyzers = list(analyzers)
         self.store = store
         self.vault = vault
         self.settings = settings
         self._encoder = encoder
         self.device = device
+        self.commit_files = COMMIT_FILES
+        self.commit_frames = COMMIT_FRAMES
+        self.commit_after_s = COMMIT_AFTER_S
+
+    def _took(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self._stage_s[stage] = self._stage_s.get(stage, 0.0) + now - since
+        return now
 
     @property
     def encoder(self) -> VisualEncoder:
@@ -226,6 +277,8 @@ class Importer:
         cancel: threading.Event | None = None,
     ) -> ImportResult:
         result = ImportResult()
+        self._stage_s = {}
+
         def should_stop() -> bool:
             return cancel is not None and cancel.is_set()
 
@@ -241,57 +294,88 @@ class Importer:
             # Vault writes of a killed import leave their temporary files; no put is running now.
             self.vault.remove_orphan_temps(unlocked=(INDEX_KEY_BLOB,))
             total = len(found.media)
-            for i, path in enumerate(found.media):
-                if should_stop():
-                    result.cancelled = True
-                    break
-                name = display_path(path)
+            staged: list[_Staged] = []
+            batch_size = 1
+            opened = 0.0
 
-                def sub(stage: ImportStage, frac: float, i: int = i, name: str = name) -> None:
-                    report(ImportProgress(i, total, name, stage, (i + min(max(frac, 0.0), 1.0)) / max(total, 1)))
+            def commit() -> None:
+                nonlocal batch_size
+                if staged:
+                    report(ImportProgress(min(i, total), total, staged[-1].name, "writing",
+                                          min(i, total) / max(total, 1)))
+                    self._commit(staged, result)
+                    staged.clear()
+                    batch_size = min(batch_size * 2, max(self.commit_files, 1))
 
-                sub("hashing", 0.0)
-                try:
-                    status, eps = self._import_file(path, result, sub, should_stop)
-                except ImportCancelled:
-                    result.cancelled = True
-                    break
-                except MediaError as e:
-                    result.failed.append(ImportFailure(name, str(e)))
-                    continue
-                except OSError as e:
-                    self.store.raise_if_storage_failed(e)  # the object store went away: stop (docs/scale.md)
-                    result.failed.append(ImportFailure(name, os_reason(e)))
-                    continue
-                except ModelMissingError:
-                    raise
-                except Exception as e:  # a store or codec error: report it, keep going
-                    self.store.raise_if_storage_failed(e)
-                    result.failed.append(ImportFailure(name, other_reason(e)))
-                    continue
-                if status is FileOutcome.IMPORTED:
-                    result.imported += 1
-                    result.episodes.extend(eps)
-                else:
-                    result.skipped += 1
+            i = 0
+            try:
+                for i, path in enumerate(found.media):
+                    if should_stop():
+                        result.cancelled = True
+                        break
+                    name = display_path(path)
+
+                    def sub(stage: ImportStage, frac: float, i: int = i, name: str = name) -> None:
+                        report(ImportProgress(i, total, name, stage, (i + min(max(frac, 0.0), 1.0)) / max(total, 1)))
+
+                    sub("hashing", 0.0)
+                    try:
+                        status, done = self._import_file(path, sub, should_stop, {s.mid for s in staged})
+                    except ImportCancelled:
+                        result.cancelled = True
+                        break
+                    except MediaError as e:
+                        result.failed.append(ImportFailure(name, str(e)))
+                        continue
+                    except OSError as e:
+                        self.store.raise_if_storage_failed(e)  # the object store went away: stop (docs/scale.md)
+                        result.failed.append(ImportFailure(name, os_reason(e)))
+                        continue
+                    except ModelMissingError:
+                        raise
+                    except Exception as e:  # a store or codec error: report it, keep going
+                        self.store.raise_if_storage_failed(e)
+                        result.failed.append(ImportFailure(name, other_reason(e)))
+                        continue
+                    if status is FileOutcome.SKIPPED or done is None:
+                        result.skipped += 1
+                        continue
+                    if not staged:
+                        opened = time.monotonic()
+                    staged.append(done)
+                    if (len(staged) >= batch_size
+                            or sum(len(s.frame_rows) for s in staged) >= self.commit_frames
+                            or time.monotonic() - opened >= self.commit_after_s):
+                        commit()
+                i = total if not result.cancelled else i
+                commit()  # files analysed before a cancel are complete: they are kept
+            except BaseException:
+                # Undo what is staged if we can; if we cannot (disk full, killed), the journal
+                # entries make the next writer do it.
+                self._discard(staged)
+                raise
             if result.imported:
                 try:
                     self.store.ensure_indexes()
-                    # fold new rows into the indexes and merge the small per-file fragments
-                    self.store.optimize()
+                    # fold new rows into the indexes, merge the small per-file fragments and drop
+                    # the older versions (docs/storage.md)
+                    after_import(self.store)
                 except Exception as e:  # an index is an optimisation: searches stay exact without it
                     result.warnings.append(ImportFailure(str(self.store.data_dir), f"index not updated: {e}"))
             report(ImportProgress(total, total, None, "done", 1.0))
+        result.stage_s = dict(self._stage_s)
         return result
 
     # ..................................................................... one file
     def _import_file(
         self,
         path: Path,
-        result: ImportResult,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
-    ) -> tuple[FileOutcome, list[str]]:
+        staged: AbstractSet[str] = frozenset(),
+    ) -> tuple[FileOutcome, _Staged | None]:
+        """Analyse one file: its rows staged for the next batch commit (its journal entry and
+        vault blobs written), or SKIPPED when the memory (or the batch) holds its content."""
         kind = kind_of(path)
         if kind is None:
             raise MediaError("unsupported file type (not a video, photo or audio file)")
@@ -311,12 +395,12 @@ class Importer:
             mid = content_hash(path, should_stop)
         except InterruptedError as e:
             raise ImportCancelled from e
-        if self.store.has_media(mid):
-            return FileOutcome.SKIPPED, []
+        if mid in staged or self.store.has_media(mid):
+            return FileOutcome.SKIPPED, None
         journal = _journal_dir(self.store.data_dir) / mid
         atomic_write(journal, display_path(path).encode())
         try:
-            eps = self._encode_and_write(path, kind, mid, result, sub, should_stop)
+            done = self._encode_and_write(path, kind, mid, sub, should_stop)
         except BaseException:
             # Undo now if we can; if we cannot (disk full, killed), the journal makes the next
             # writer do it.
@@ -326,18 +410,71 @@ class Importer:
             except Exception:
                 pass
             raise
-        journal.unlink(missing_ok=True)
-        return FileOutcome.IMPORTED, eps
+        done.journal = journal
+        return FileOutcome.IMPORTED, done
+
+    def _commit(self, staged: Sequence[_Staged], result: ImportResult) -> None:
+        """Write a batch of analysed files: every table in one append for the whole batch, in
+        the crash-safe order (frames → analyzers' rows → episodes → places → media, the media
+        rows committing the files), then remove their journal entries. A failed write undoes
+        the batch (its files are reported failed); a kill leaves the journal entries, and the
+        next writer rolls the batch back."""
+        frame_rows = [r for s in staged for r in s.frame_rows]
+        extra: dict[str, list[dict[str, Any]]] = {}
+        for s in staged:
+            for table, rows in s.extra_rows.items():
+                extra.setdefault(table, []).extend(rows)
+        t0 = time.perf_counter()
+        try:
+            self.store.add("frames", frame_rows)
+            for table, rows in extra.items():
+                self.store.add(table, rows)
+            self.store.add("episodes", [r for s in staged for r in s.episode_rows])
+            self.store.add("media_geo", [s.geo_row for s in staged if s.geo_row is not None])
+            self.store.add("media", [s.media_row for s in staged])
+        except BaseException as e:
+            self._discard(staged)
+            if not isinstance(e, Exception):
+                raise
+            self.store.raise_if_storage_failed(e)
+            why = os_reason(e) if isinstance(e, OSError) else other_reason(e)
+            result.failed.extend(ImportFailure(s.name, why) for s in staged)
+            return
+        for s in staged:
+            s.journal.unlink(missing_ok=True)
+        self._took("write", t0)
+        if self.after_commit is not None:
+            try:
+                self.after_commit([s.mid for s in staged])
+            except Exception as e:
+                result.warnings.append(ImportFailure(str(self.store.data_dir), f"after the import: {other_reason(e)}"))
+        for s in staged:
+            result.imported += 1
+            result.episodes.extend(s.episodes)
+            result.frames_decoded += s.decoded
+            result.frames_embedded += s.kept
+            result.footage_s += s.duration
+            for w in s.warnings:
+                result.warnings.append(ImportFailure(s.name, w))
+
+    def _discard(self, staged: Sequence[_Staged]) -> None:
+        """Undo staged files (their rows, if any were written, and their vault blobs); what
+        cannot be undone now the journal entries leave to the next writer."""
+        for s in staged:
+            try:
+                remove_media_rows(self.store, self.vault, s.mid)
+                s.journal.unlink(missing_ok=True)
+            except Exception:
+                pass
 
     def _encode_and_write(
         self,
         path: Path,
         kind: MediaKind,
         mid: str,
-        result: ImportResult,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
-    ) -> list[str]:
+    ) -> _Staged:
         cap = self.settings.capture
         warnings: list[str] = []
         media_row: dict[str, Any] = {
@@ -400,9 +537,11 @@ class Importer:
             for an in self.analyzers:
                 if an.name in failed_analyzers:
                     continue
+                t0 = time.perf_counter()
                 try:
                     rows = an.analyze(inputs)
                     hide = an.blur_regions() if isinstance(an, RegionReporter) else {}
+                    self._took(an.name, t0)
                 except Exception as e:  # degrade this signal only, visibly
                     failed_analyzers.add(an.name)
                     warnings.append(f"{an.name} analysis failed: {type(e).__name__}: {e}")
@@ -422,11 +561,16 @@ class Importer:
             if should_stop():
                 raise ImportCancelled
             sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
+            t0 = time.perf_counter()
             batch_out.append(self.encoder.encode([f.rgb for f in pending]))
+            self._took("encode", t0)
             shown = analyze(pending, len(kept_t)) if self.analyzers else [f.rgb for f in pending]
             ids = [f"{mid}-{len(kept_t) + k:05d}" for k in range(len(pending))]
+            t0 = time.perf_counter()
             quiet_face_labels(self.encoder, batch_out[-1], [f.rgb for f in pending], ids, extra_rows.get("faces", []))
+            t0 = self._took("face-labels", t0)
             thumbs.extend(_thumbnail(rgb) for rgb in shown)
+            self._took("thumbnails", t0)
             kept_t.extend(f.offset_s for f in pending)
             pending.clear()
 
@@ -442,11 +586,15 @@ class Importer:
             try:
                 # Decoding (FFmpeg) and encoding (onnxruntime) both release the GIL: run the
                 # decoder one batch ahead on a second thread so the two cores overlap.
+                waited = time.perf_counter()
                 for fr in _read_ahead(frames_in, BATCH * 2):
+                    self._took("decode-wait", waited)
+                    waited = time.perf_counter()
                     if dup.keep(fr.rgb, fr.offset_s):
                         pending.append(_FrameRec(fr.offset_s, fr.rgb))
                         if len(pending) >= BATCH:
                             flush()
+                            waited = time.perf_counter()
             except InterruptedError as e:
                 raise ImportCancelled from e
             if stats.decoded == 0:
@@ -460,6 +608,7 @@ class Importer:
 
         # ---- episodes
         sub("writing", 0.99)
+        t_rows = time.perf_counter()
         model = f"{self.encoder.name}@{self.encoder.version}"
         if kept_t:
             batch = _concat(batch_out)
@@ -506,7 +655,7 @@ class Importer:
                             "offset_s": kept_t[j],
                             "tz_offset_min": tz_off,
                             "semantic": batch.semantic[j].tolist(),
-                            "features": batch.features[j].astype(np.float16).tolist(),
+                            "features": None,  # used for cutting only, never read back: not stored
                             "labels": [lab for lab, _ in batch.labels[j]],
                             "label_scores": [float(s) for _, s in batch.labels[j]],
                             "thumb_id": fid,
@@ -523,14 +672,12 @@ class Importer:
                                       sem, model, n_frames=b - a)
                 )
                 ep_ids.append(ep_id)
-        self.store.add("frames", frame_rows)
+        self._took("episodes+thumbnails-to-vault", t_rows)
         frame_episode = {r["id"]: r["episode_id"] for r in frame_rows}
-        for table, rows in extra_rows.items():
+        for rows in extra_rows.values():
             for r in rows:
                 r["media_id"] = mid
                 r["episode_id"] = frame_episode.get(r["frame_id"])
-            self.store.add(table, rows)
-        self.store.add("episodes", episode_rows)
         media_row.update(
             capture_start=start,
             capture_end=start + timedelta(seconds=end_total),
@@ -542,15 +689,12 @@ class Importer:
         geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device)
         if geo_dropped:
             warnings.append(geo_dropped)
-        if geo_row is not None:  # before the media row: that row commits the file (docs/places.md)
-            self.store.add("media_geo", [geo_row])
-        self.store.add("media", [media_row])
-        result.frames_decoded += stats.decoded
-        result.frames_embedded += len(kept_t)
-        result.footage_s += duration
-        for w in warnings:
-            result.warnings.append(ImportFailure(display_path(path), w))
-        return ep_ids
+        return _Staged(
+            mid=mid, name=display_path(path), journal=_journal_dir(self.store.data_dir) / mid,
+            frame_rows=frame_rows, extra_rows=extra_rows, episode_rows=episode_rows, geo_row=geo_row,
+            media_row=media_row, episodes=ep_ids, decoded=stats.decoded, kept=len(kept_t), duration=duration,
+            warnings=warnings,
+        )
 
     def _episode_row(
         self,
@@ -692,7 +836,7 @@ def _thumbnail(rgb: NDArray[Any]) -> bytes:
     if w > THUMB_WIDTH:
         im = im.resize((THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), Image.Resampling.BILINEAR)
     buf = BytesIO()
-    im.save(buf, format="JPEG", quality=70, optimize=True)
+    im.save(buf, format="JPEG", quality=60, optimize=True)  # 14 % smaller than 70, -0.9 dB (docs/storage.md)
     return buf.getvalue()
 
 
@@ -712,3 +856,8 @@ def _aggregate_labels(per_frame: list[list[tuple[str, float]]], top: int = 8) ->
     n = max(len(per_frame), 1)
     best = sorted(acc.items(), key=lambda kv: -kv[1])[:top]
     return [k for k, _ in best], [float(v / n) for _, v in best]
+
+
+# The Ray import (lifelog.ingest.import_ray) makes the same thumbnails and episode labels with these.
+thumbnail = _thumbnail
+aggregate_labels = _aggregate_labels

@@ -82,6 +82,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
     import logging
 
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # the CLI prints its own progress lines
+    if ray.is_initialized() and address and address not in _joined_addresses(ray):
+        ray.shutdown()  # joined elsewhere before (the app re-indexed on a local Ray): join the one asked for
     if not ray.is_initialized():
         try:
             if address:
@@ -90,9 +92,21 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         except Exception as e:
             raise RayUnavailable(f"cannot start or join Ray at {address or 'a local cluster'}: {e}") from e
+        _JOINED[0] = address
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     return ray
+
+
+_JOINED: list[str | None] = [None]  # the address this process joined (None: a local Ray it started)
+
+
+def _joined_addresses(ray: Any) -> set[str]:
+    """The addresses that name the Ray this process is in: the one it joined, and its GCS's."""
+    out = {a for a in _JOINED if a}
+    with contextlib.suppress(Exception):
+        out.add(str(ray.get_runtime_context().gcs_address))
+    return out
 
 
 class EncodeActor:

@@ -13,6 +13,7 @@ Writes are not locked here: callers hold the data dir's write lock (``lifelog.ap
 
 from __future__ import annotations
 
+import threading
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -122,6 +123,49 @@ _NAMES: weakref.WeakKeyDictionary[Vault, _NameCache] = weakref.WeakKeyDictionary
 _NAMES_MAX = 4096
 
 
+# Per open ``faces`` table: (its version, person id -> best face crop of every person with a face).
+# Held in this process only (nothing on disk), read again when the table's version changes (an
+# import, an edit, a forget — from any process) and dropped at once by a forget in this process
+# (:func:`drop_best_crops`). It holds ids of vault blobs, never a face or a name.
+_CROPS: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, str | None]]] = weakref.WeakKeyDictionary()
+_CROPS_LOCK = threading.Lock()
+
+
+def drop_best_crops() -> None:
+    """Forget every cached best crop of this process (a forget calls it)."""
+    with _CROPS_LOCK:
+        _CROPS.clear()
+
+
+def _crops_of_all(store: Store) -> dict[str, str | None]:
+    """Person id -> best face crop (highest quality + 1 for a seed; the first in table order on a
+    tie, as :meth:`PeopleTables.best_crops_read` chooses), for every person with a face, read once
+    per version of the faces table. The caller makes sure no import is pending and nothing is in
+    the trash (then every face is shown)."""
+    tbl = store.table(FACES_TABLE)
+    version = int(tbl.version)
+    with _CROPS_LOCK:
+        cached = _CROPS.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = store.rows(FACES_TABLE, "person_id IS NOT NULL", columns=["person_id", "quality", "seed", "crop_id"])
+    best: dict[str, str | None] = {}
+    if rows.num_rows:
+        pids = rows.column("person_id").combine_chunks().dictionary_encode()
+        codes = pids.indices.to_numpy(zero_copy_only=False)
+        quality = rows.column("quality").cast(pa.float64()).fill_null(0.0).to_numpy()
+        seed = rows.column("seed").fill_null(False).to_numpy(zero_copy_only=False).astype(np.float64)
+        score = quality + seed  # as float(quality or 0.0) + (1.0 if seed else 0.0)
+        order = np.lexsort((np.arange(len(codes)), -score, codes))  # per person: best, then first
+        firsts = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
+        names = pids.dictionary.to_pylist()
+        crops = rows.column("crop_id").take(pa.array(firsts)).to_pylist()
+        best = {names[codes[i]]: c for i, c in zip(firsts.tolist(), crops, strict=True)}
+    with _CROPS_LOCK:
+        _CROPS[tbl] = (version, best)
+    return best
+
+
 class PeopleTables:
     """The people rows and face assignments of one memory."""
 
@@ -224,8 +268,19 @@ class PeopleTables:
         return out
 
     def best_crops(self, person_ids: Sequence[str]) -> dict[str, str | None]:
-        """Per person with shown faces: the best face crop, chosen as :meth:`stats` does (one read
-        of three short columns for all of them, no times or episodes)."""
+        """Per person with shown faces: the best face crop, chosen as :meth:`stats` does. While no
+        import is pending and nothing is in the trash, answered from :func:`_crops_of_all` (one
+        read of the faces per version of the table, held in this process); else one read of
+        three short columns for all of them."""
+        if not person_ids:
+            return {}
+        if self.store.committed_filter(episode_column="episode_id") is None:
+            every = _crops_of_all(self.store)
+            return {pid: every[pid] for pid in dict.fromkeys(person_ids) if pid in every}
+        return self.best_crops_read(person_ids)
+
+    def best_crops_read(self, person_ids: Sequence[str]) -> dict[str, str | None]:
+        """:meth:`best_crops` read from the table (one read of three short columns, no cache)."""
         if not person_ids:
             return {}
         columns = ["person_id", "quality", "seed", "crop_id"]

@@ -324,7 +324,7 @@ def _forget_episodes(store: Store, vault: Vault, episodes: list[str], res: Forge
         said = _ids(store, "utterances", where)
         for part in _chunks(said):
             store.delete("utterance_terms", sql_in("utterance_id", part))
-        for name in ("faces", "ocr", "ocr_terms", "utterances", "utterance_terms", "place_visits"):
+        for name in ("faces", "ocr", "ocr_terms", "detections", "utterances", "utterance_terms", "place_visits"):
             store.delete(name, where)
         frame_ids = frames.column("id").to_pylist()
         for part in _chunks(frame_ids):

@@ -48,6 +48,7 @@ from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
 from lifelog.recall.who_where import GraphReply, graph_question, place_asked, who_talked
 
 if TYPE_CHECKING:
+    from lifelog.objects.detect import DetectionHit
     from lifelog.speech.recall import SpeechEpisodeHit, SpeechQuestion
 
 EvidenceKind = Literal["frame", "transcript", "face", "object", "ocr", "label", "place"]
@@ -283,6 +284,14 @@ def ask(
             s, items = by_ep.get(ep, (0.0, []))
             by_ep[ep] = (max(s, oh.score), items)
         scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
+    # Things the object detector found with a box (bicycle, camera, dog, …; docs/recall.md).
+    boxed = _detected_episodes(ctx, scorer, start, end)
+    if boxed:
+        by_ep = {ep: (s, items) for s, ep, items in scored}
+        for ep, dh in boxed.items():
+            s, items = by_ep.get(ep, (0.0, []))
+            by_ep[ep] = (max(s, _detection_score(dh)), items)
+        scored = [(s, ep, items) for ep, (s, items) in by_ep.items()]
     # The episodes' descriptions and the profile's places and routines (docs/profile.md).
     noted = {**_described_episodes(ctx, pq.subject, start, end), **_profile_episodes(ctx, pq, start, end)}
     if noted:
@@ -318,6 +327,10 @@ def ask(
         read = ocr.get(ep_id)
         if read is not None:
             evidence.append(Evidence("ocr", read.time.astimezone(tz), read.text, None))
+        box = boxed.get(ep_id)
+        if box is not None:
+            evidence.append(Evidence("object", box.t.astimezone(tz), f"{box.label} {box.score:.0%}",
+                                     _frame_thumb(ctx, box.frame_id) if thumbnails else None))
         said = speech.get(ep_id)
         if said is not None:
             evidence += [
@@ -416,8 +429,8 @@ def _kind_evidenced(hit: Hit, scorer: Scorer, seen: list[tuple[str, float]], fac
     """Whether a hit for a kind rests on more than one weak clue: a sign read or words said, a
     note, a label naming the subject by its own words, or the kind's labels seen clearly in frames
     that no face fills (a classifier calls faces "ping-pong ball" and "bassoon")."""
-    if any(e.kind in ("ocr", "transcript") for e in hit.evidence):
-        return True
+    if any(e.kind in ("ocr", "transcript", "object") for e in hit.evidence):
+        return True  # read, said, or found with a box by the object detector
     if not any(e.kind == "frame" for e in hit.evidence):
         return True  # a note or the profile named it
     if {e.text for e in hit.evidence if e.kind == "label"} - scorer.kind_labels:
@@ -704,6 +717,32 @@ def _graph_answer(ctx: RecallContext, pq: ParsedQuestion, reply: GraphReply, thu
     count = len(hits) if reply.intent == "count" else None
     return Answer(pq.text, reply.intent, sentence, count, hits, pq,
                   _people_to_name(ctx, reply.to_name, None, thumbnails))
+
+
+DETECT_SURE = 0.4  # an object detection this confident is a sighting (the model scores clear things 0.4-0.6)
+DETECT_FULL = 0.6  # … and this confident counts in full (MediaPipe's own floor for the model)
+
+
+def _detected_episodes(ctx: RecallContext, scorer: Scorer, start: datetime | None, end: datetime
+                       ) -> dict[str, DetectionHit]:
+    """Episodes where the object detector found something the subject names (its best box each)."""
+    weights = scorer.detector_weight
+    if not weights:
+        return {}
+    from lifelog.objects.detect import detection_hits
+
+    return detection_hits(ctx.store, weights, window_where(ctx.store, start, end), DETECT_SURE)
+
+
+def _detection_score(hit: DetectionHit) -> float:
+    return hit.weight * min(1.0, hit.score / DETECT_FULL)
+
+
+def _frame_thumb(ctx: RecallContext, frame_id: str) -> str | None:
+    from lifelog.store.sql import sql_str
+
+    rows = ctx.store.rows("frames", f"id = {sql_str(frame_id)}", columns=["thumb_id"]).to_pylist()
+    return ctx.thumbnail_file(rows[0]["thumb_id"]) if rows else None
 
 
 def _ocr_episodes(ctx: RecallContext, subject: str, start: datetime | None, end: datetime) -> dict[str, OcrHit]:

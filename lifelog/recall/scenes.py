@@ -219,11 +219,23 @@ def english_words(path: Path | None = None) -> frozenset[str]:
         return got
 
 
+def singular_forms(word: str) -> list[str]:
+    """What a plural ``word`` may be the plural of, likeliest first ("buses" → bus, buse;
+    "rockets" → rocket; "berries" → berry); empty for a word that is no plural ("bus", "tennis")."""
+    if len(word) < 4 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+        return []
+    if word.endswith("ies") and len(word) > 4:
+        return [word[:-3] + "y"]
+    if word.endswith("es"):
+        return [word[:-2], word[:-1]]
+    return [word[:-1]]
+
+
 def is_english(word: str) -> bool:
-    """Whether ``word`` (or its singular) is a WordNet word (:func:`english_words`)."""
+    """Whether ``word`` (or its singular: "buses" as "bus") is a WordNet word (:func:`english_words`)."""
     low = word.lower()
     words = english_words()
-    return low in words or _singular(low) in words
+    return low in words or _singular(low) in words or any(f in words for f in singular_forms(low))
 
 
 def get_lexicon(label_names: list[str], path: Path = LEXICON_PATH) -> Lexicon | None:

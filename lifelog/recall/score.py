@@ -11,11 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from lifelog.recall.scenes import singular_forms
+
 # Calibrated on the composed sample days (bench/recall.py prints the distributions).
 MATCH_THRESHOLD = 0.25
 SEM_FLOOR = 0.45  # cosine below this carries no evidence
 SEM_SPAN = 0.35  # cosine SEM_FLOOR + SEM_SPAN maps to score 1.0
 LABEL_SIM_FLOOR = 0.50  # a label whose text vector is this close to the subject counts as naming it
+DETECT_WEIGHT_MIN = 0.5  # a detector label counts for a subject that names at least half of what it stands for
 HEAD_DISCOUNT = 0.8  # weight of a match on the head noun alone ("motorcycle" for "red motorcycle")
 CHUNK0_DISCOUNT = 0.9  # the first noun chunk alone ("cyclists" of "cyclists in town")
 KIND_BREADTH = 5  # a WordNet kind is used for a word naming labels itself when it holds ≥ 5× as many
@@ -95,7 +98,12 @@ class Scorer:
         # Whether the classifier can see the subject at all: a label, a lexicon entry or a WordNet
         # kind names it (text similarity alone does not count).
         self.visible = False
-        for (phrase, factor), vec in zip(wanted, vecs[len(phrases):], strict=True):
+        # Labels named by a phrase's own words or by the lexicon / WordNet (not by text similarity
+        # alone): what the object detector's classes are matched against (detector_weight).
+        self.named_weight: dict[str, float] = {}
+        self._wanted = wanted
+        for (asked, factor), asked_vec in zip(wanted, vecs[len(phrases):], strict=True):
+            phrase, vec = _singular_if_unnamed(asked, asked_vec, venc.label_names, venc.label_vectors, lex_table)
             exact = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=False)
             # A word that names labels itself ("sign" → street sign, "car") keeps them; the WordNet
             # kinds are for general words, which name none or few of their classes by their own
@@ -106,6 +114,13 @@ class Scorer:
             named = _naming_weights(phrase, vec, venc.label_names, venc.label_vectors, by_similarity=lex is None)
             if lex is not None or exact:
                 self.visible = True
+            place = lex is not None and lex_table is not None and any(
+                e.kind == "scene" for e in lex_table.match(phrase, _head(phrase)))
+            # A place's cues (a cup for "kitchen", a cat for "zoo") are not the place itself, and the
+            # last word of "man with a bow tie in a car" is not what it asks for (its chunks count).
+            kind = lex if lex is not None and not place and _head(phrase) == _singular(head_noun(phrase)) else {}
+            for name, w in {**exact, **kind}.items():
+                self.named_weight[name] = max(self.named_weight.get(name, 0.0), w * factor)
             if lex is not None:
                 self.scene_words.append(phrase)
                 if lex_table is not None and any(e.kind == "scene" for e in lex_table.match(phrase, _head(phrase))):
@@ -121,8 +136,11 @@ class Scorer:
                 self.label_weight[name] = max(self.label_weight.get(name, 0.0), w * factor)
 
         if not self.visible and lex_table is not None:  # any content word the models see ("rocket" of "rocket launch")
-            for word in {w for w in _words(subject) - _STOP if len(w) > 1}:  # not the "s" of "Grandma's"
-                if lex_table.knows(word) or any(word in ws for ws in _label_words(tuple(venc.label_names))[0]):
+            label_words = _label_words(tuple(venc.label_names))[0]
+            for asked in {w for w in _WORD.findall(subject.lower()) if w not in _STOP and len(w) > 1}:
+                # (not the "s" of "Grandma's"); a plural as its singulars: "buses" as "bus"
+                if any(lex_table.knows(word) or any(word in ws for ws in label_words)
+                       for word in (asked, _singular(asked), *singular_forms(asked))):
                     self.visible = True
                     break
 
@@ -141,6 +159,24 @@ class Scorer:
                 total += w * p
                 matched.append(lab)
         return min(1.0, total * 2.0), matched
+
+    @functools.cached_property
+    def detector_weight(self) -> dict[str, float]:
+        """Object-detector label → how much it is what the subject asks for (0..1), for the labels
+        at :data:`DETECT_WEIGHT_MIN` or more. A label counts by its own words ("book", "person",
+        "bike" of "bicycle" through WordNet) or by the share of the ImageNet classes it stands for
+        that the subject names (:func:`lifelog.objects.detect.detector_classes`: "animals" names
+        every cat and dog class, "tiger" one cat class of 13)."""
+        from lifelog.objects.detect import detector_classes
+
+        out: dict[str, float] = {}
+        for label, classes in detector_classes().items():
+            w = max((f for p, f in self._wanted if p == label or _singular(head_noun(p)) == label), default=0.0)
+            if classes:
+                w = max(w, sum(min(1.0, self.named_weight.get(c, 0.0)) for c in classes) / len(classes))
+            if w >= DETECT_WEIGHT_MIN:
+                out[label] = w
+        return out
 
     @property
     def naming_labels(self) -> list[str]:
@@ -165,6 +201,30 @@ def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vect
         if w > 0:
             out[name] = w
     return out
+
+
+def _singular_if_unnamed(phrase: str, vec: NDArray[Any], names: list[str], label_vectors: NDArray[Any],
+                         lex_table: Any) -> tuple[str, NDArray[Any]]:
+    """``phrase`` with its last word made singular when, as asked, it names no label at all —
+    by its words, the lexicon or text similarity ("rockets" → "rocket"). A plural that names
+    something itself keeps its own meaning ("glasses" names sunglasses; "glass" would name a
+    beer glass), so the singular is only a fallback."""
+    words = phrase.split()
+    forms = singular_forms(words[-1]) if words else []
+    if not forms:
+        return phrase, vec
+    if _naming_weights(phrase, vec, names, label_vectors, by_similarity=True):
+        return phrase, vec
+    if lex_table is not None and lex_table.weights(phrase, _head(phrase)) is not None:
+        return phrase, vec
+    from lifelog.encoders import get_text_encoder
+
+    variants = [" ".join([*words[:-1], f]) for f in forms]
+    for variant, v in zip(variants, get_text_encoder().encode(variants), strict=True):
+        if _naming_weights(variant, v, names, label_vectors, by_similarity=True) or (
+                lex_table is not None and lex_table.weights(variant, _head(variant)) is not None):
+            return variant, v
+    return phrase, vec
 
 
 @functools.lru_cache(maxsize=4)
@@ -221,7 +281,7 @@ def _singular(w: str) -> str:
         return w[:-3] + "y"
     if len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes")):
         return w[:-2]
-    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
+    if len(w) > 2 and w.endswith("s") and not w.endswith(("ss", "us", "is")):  # not "bus", "tennis"
         return w[:-1]
     return w
 

@@ -15,10 +15,15 @@ the visual search answers.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from lifelog.graph.types import Presence
 from lifelog.recall.context import RecallContext
@@ -137,10 +142,10 @@ def place_asked(pq: ParsedQuestion) -> str | None:
 # ---------------------------------------------------------------------- people
 def _person_ids(ctx: RecallContext, name: str) -> list[tuple[str, str]]:
     """(id, name) of the people called ``name`` (full, first or last name)."""
-    from lifelog.people.service import People
+    from lifelog.graph.query import find_people
 
     try:
-        return People(ctx.store, ctx.vault).find_ids(name)
+        return find_people(ctx.store, ctx.vault, name)
     except Exception:  # no people tables yet (the faces stage is optional)
         return []
 
@@ -161,11 +166,39 @@ def _thumb_of(ctx: RecallContext, person_id: str, episode_id: str | None = None)
         return None
 
 
-def _episode_spans(ctx: RecallContext, ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
+def _thumbs_of(ctx: RecallContext, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """:func:`_thumb_of` for many (person id, episode id) pairs in one read of the faces."""
+    from lifelog.store.sql import sql_in
+
+    if not wanted:
+        return {}
+    people, eps = sorted({p for p, _ in wanted}), sorted({e for _, e in wanted})
+    rows = ctx.store.rows("faces", f"{sql_in('person_id', people)} AND {sql_in('episode_id', eps)} "
+                                   "AND crop_id IS NOT NULL", columns=["person_id", "episode_id", "crop_id", "quality"])
+    best: dict[tuple[str, str], tuple[float, str]] = {}
+    for r in rows.to_pylist():  # the first of the best, as max() in _thumb_of picks it
+        key, q = (r["person_id"], r["episode_id"]), r["quality"] or 0.0
+        if key not in best or q > best[key][0]:
+            best[key] = (q, str(r["crop_id"]))
+    return {k: best[k][1] for k in wanted if k in best}
+
+
+def _known_spans(presences: list[Presence]) -> dict[str, tuple[datetime, datetime]]:
+    """(start, end) of the presences' episodes, as their edges give them."""
+    return {e: span for p in presences for e, span in zip(p.episode_ids, p.spans, strict=True)}
+
+
+def _episode_spans(ctx: RecallContext, ids: list[str], known: dict[str, tuple[datetime, datetime]] | None = None
+                   ) -> dict[str, tuple[datetime, datetime]]:
+    """(start, end) of the episodes that are shown (not in the trash, not of an import still
+    running): from ``known`` (the graph's edges, which leave the trash out) unless an import is
+    running, else one read of the episodes."""
     from lifelog.store.sql import sql_in
 
     if not ids:
         return {}
+    if known is not None and all(e in known for e in ids) and not ctx.store.uncommitted_media():
+        return {e: known[e] for e in ids}
     where = sql_in("id", ids)
     hidden = ctx.store.committed_filter(episode_column="id")
     if hidden:
@@ -191,13 +224,14 @@ def _presence_moments(ctx: RecallContext, presences: list[Presence], kind: Momen
     # the latest (or first) ``limit`` episodes overall are among each presence's latest (first) few:
     # episode ids are in time order
     near = {e for p in presences for e in (p.episode_ids[:limit] if first else p.episode_ids[-limit:])}
-    spans = _episode_spans(ctx, sorted(near))
-    order = sorted(spans, key=lambda e: spans[e][0], reverse=not first)
+    spans = _episode_spans(ctx, sorted(near), _known_spans(presences))
+    order = sorted(spans, key=lambda e: spans[e][0], reverse=not first)[:limit]
+    thumbs = _thumbs_of(ctx, [(shows[e][0].node_id, e) for e in order]) if kind == "face" else {}
     out = []
-    for e in order[:limit]:
+    for e in order:
         ps = shows[e]
-        thumb = _thumb_of(ctx, ps[0].node_id, e) if kind == "face" else None
-        out.append(Moment(e, spans[e][0], spans[e][1], kind, ", ".join(label(p) for p in ps), thumb))
+        out.append(Moment(e, spans[e][0], spans[e][1], kind, ", ".join(label(p) for p in ps),
+                          thumbs.get((ps[0].node_id, e))))
     return out
 
 
@@ -227,7 +261,7 @@ def _offered(unnamed: list[Presence], moments: list[Moment]) -> list[str]:
 
 def _latest(ctx: RecallContext, presences: list[Presence], most: int = 2) -> dict[str, list[datetime]]:
     """:func:`_times` for many presences in one read of the episodes."""
-    spans = _episode_spans(ctx, [e for p in presences for e in p.episode_ids[-most:]])
+    spans = _episode_spans(ctx, [e for p in presences for e in p.episode_ids[-most:]], _known_spans(presences))
     return {p.node_id: sorted(spans[e][0] for e in p.episode_ids[-most:] if e in spans) for p in presences}
 
 
@@ -310,17 +344,16 @@ def _at_place(ctx: RecallContext, pq: ParsedQuestion, place: str, start: datetim
               limit: int, when: Callable[[datetime], str]) -> GraphReply | None:
     """"when was I last at home?": the visits of a place the user named. None when no place has
     that name (the pictures may still show a gym or a beach: the visual search answers)."""
-    from lifelog.graph.query import places_between
-    from lifelog.places import Places
+    from lifelog.graph.query import find_place, places_between
 
     try:
-        info = Places(ctx.store, ctx.vault).find(place)
+        info = find_place(ctx.store, ctx.vault, place)
     except Exception:  # no places tables yet
         info = None
     if info is None:
         return None
-    visits = [p for p in places_between(ctx.store, ctx.vault, start, end) if p.node_id == info.id]
-    name = info.name or place
+    visits = [p for p in places_between(ctx.store, ctx.vault, start, end) if p.node_id == info[0]]
+    name = info[1] or place
     if re.search(rf"\bthe\s+{re.escape(place)}", pq.text, re.IGNORECASE) and not name.lower().startswith("the "):
         name = f"the {name}"
     if not visits:
@@ -364,18 +397,14 @@ def _left_thing(ctx: RecallContext, thing: str, when: Callable[[datetime], str])
 # ------------------------------------------------------------ people at places
 def _find_place(ctx: RecallContext, place: str) -> tuple[str, str] | None:
     """(id, name) of the place the user named ``place``, or None."""
-    from lifelog.places import Places
+    from lifelog.graph.query import find_place
 
     bare = re.sub(r"^(?:the|my|our)\s+", "", place, flags=re.IGNORECASE)
-    info = None
-    for name in dict.fromkeys((place, bare, f"the {bare}")):  # "the gym" named "gym", or "the gym"
-        try:
-            info = Places(ctx.store, ctx.vault).find(name)
-        except Exception:  # no places tables yet
-            return None
-        if info is not None:
-            break
-    return (info.id, info.name or place) if info is not None else None
+    try:  # "the gym" named "gym", or "the gym"
+        info = find_place(ctx.store, ctx.vault, *dict.fromkeys((place, bare, f"the {bare}")))
+    except Exception:  # no places tables yet
+        return None
+    return (info[0], info[1] or place) if info is not None else None
 
 
 def _the(pq: ParsedQuestion, place: str, name: str) -> str:
@@ -419,7 +448,7 @@ def _at_place_with(ctx: RecallContext, pq: ParsedQuestion, place: str, person: s
     pid, name = found
     name = _the(pq, place, name)
     full = people[0][1]
-    visits = [p for q, _ in people for p in places_of_person(ctx.store, ctx.vault, q, start, end)
+    visits = [p for q, _ in people for p in places_of_person(ctx.store, ctx.vault, q, start, end, place_id=pid)
               if p.node_id == pid]
     if not visits:
         return GraphReply(pq.intent, f"You were never at {name} with {full}{span}, as far as I saw.")
@@ -437,15 +466,15 @@ def _at_place_with(ctx: RecallContext, pq: ParsedQuestion, place: str, person: s
 def _where_person_last(ctx: RecallContext, name: str, start: datetime | None, end: datetime, span: str,
                        when: Callable[[datetime], str]) -> GraphReply:
     """"where did I see Barack last?": the last episode with the person, and its place."""
-    from lifelog.graph.query import places_of_person, seen_of
+    from lifelog.graph.query import last_seen, places_of_person
 
     people = _person_ids(ctx, name)
     if not people:
         return GraphReply("where", f"I don't know anyone called {name} yet.")
     full = people[0][1]
     ids = {pid for pid, _ in people}
-    seen = [p for pid in sorted(ids) if (p := seen_of(ctx.store, ctx.vault, pid, start, end)) is not None]
-    spans = _episode_spans(ctx, [p.episode_ids[-1] for p in seen])  # episode ids are in time order
+    lasts = [x for pid in sorted(ids) if (x := last_seen(ctx.store, ctx.vault, pid, start, end)) is not None]
+    spans = _episode_spans(ctx, [e for e, _, _ in lasts], {e: (a, b) for e, a, b in lasts})
     if not spans:
         return GraphReply("where", f"I didn't see {full}{span}.")
     ep = max(spans, key=lambda e: (spans[e][0], e))
@@ -523,11 +552,36 @@ def _routine(ctx: RecallContext, text: str, now: datetime, limit: int, when: Cal
     return GraphReply("what", f"On your {n} {what}: {'; '.join(parts)}.", moments)
 
 
+_Starts = npt.NDArray[np.int64]
+_STARTS: weakref.WeakKeyDictionary[Any, tuple[int, _Starts]] = weakref.WeakKeyDictionary()
+
+
+def _episode_starts(ctx: RecallContext) -> _Starts | None:
+    """Every episode's start (UTC microseconds, sorted), read once per version of the episodes
+    table this store sees; None while an import is running or episodes are in the trash (then
+    the readers filter those out in their reads)."""
+    store = ctx.store
+    if store.uncommitted_media() or store.trashed_episodes():
+        return None
+    tbl = store.table("episodes")
+    version = int(tbl.version)
+    cached = _STARTS.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    col = store.rows("episodes", None, columns=["start"]).column("start")
+    starts: _Starts = np.sort(np.asarray(col.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(),
+                                         dtype=np.int64))
+    starts = starts[starts != np.iinfo(np.int64).min]
+    _STARTS[tbl] = (version, starts)
+    return starts
+
+
 def _routine_windows(ctx: RecallContext, weekday: int | None, lo: int, hi: int, now: datetime
                      ) -> list[tuple[datetime, datetime]]:
     """The windows (that weekday, or every day, from ``lo`` to ``hi`` o'clock in the memory's zone,
-    before ``now``) that have an episode: the memory's span from the start column's min and max,
-    then one read of the episodes in those windows."""
+    before ``now``) that have an episode starting in them: the memory's span from the episodes'
+    starts, then which windows hold a start (in memory when :func:`_episode_starts` has them, else
+    one read of the episodes in those windows)."""
     import bisect
     from datetime import time, timedelta
 
@@ -536,12 +590,21 @@ def _routine_windows(ctx: RecallContext, weekday: int | None, lo: int, hi: int, 
     from lifelog.store.sql import ts_literal
 
     tz = ctx.tz
-    hidden = ctx.store.committed_filter(episode_column="id")
-    starts = ctx.store.rows("episodes", hidden or None, columns=["start"]).column("start")
-    if len(starts) == 0:
-        return []
-    span = pc.min_max(starts).as_py()
-    first, last = span["min"].astimezone(tz).date() - timedelta(days=1), min(span["max"], now).astimezone(tz).date()
+    known = _episode_starts(ctx)
+    hidden = ctx.store.committed_filter(episode_column="id") if known is None else None
+    if known is not None:
+        if len(known) == 0:
+            return []
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        first_t = epoch + timedelta(microseconds=int(known[0]))
+        last_t = epoch + timedelta(microseconds=int(known[-1]))
+    else:
+        starts = ctx.store.rows("episodes", hidden or None, columns=["start"]).column("start")
+        if len(starts) == 0:
+            return []
+        span = pc.min_max(starts).as_py()
+        first_t, last_t = span["min"], span["max"]
+    first, last = first_t.astimezone(tz).date() - timedelta(days=1), min(last_t, now).astimezone(tz).date()
     cands = []
     d = first
     while d <= last:
@@ -551,6 +614,13 @@ def _routine_windows(ctx: RecallContext, weekday: int | None, lo: int, hi: int, 
             if a < b:
                 cands.append((a, b))
         d += timedelta(days=1)
+    if known is not None:  # a window holds a start when the first start at or after it is before its end
+        us = timedelta(microseconds=1)
+        a_us = np.array([(a - datetime(1970, 1, 1, tzinfo=UTC)) // us for a, _ in cands], dtype=np.int64)
+        b_us = np.array([(b - datetime(1970, 1, 1, tzinfo=UTC)) // us for _, b in cands], dtype=np.int64)
+        at = np.searchsorted(known, a_us, side="left")
+        held = (at < len(known)) & (known[np.clip(at, 0, len(known) - 1)] < b_us)
+        return [c for c, h in zip(cands, held.tolist(), strict=True) if h]
     found: set[int] = set()
     for k in range(0, len(cands), 200):
         chunk = cands[k:k + 200]
@@ -576,7 +646,7 @@ def _day_moments(ctx: RecallContext, per: list[list[Presence]], windows: list[tu
                 continue
             out.append(Moment(hits[0], hits[1], hits[2], "place", "nothing I can name"))
         else:
-            spans = _episode_spans(ctx, eps)
+            spans = _episode_spans(ctx, eps, _known_spans(ps))
             if not spans:
                 continue
             first = min(spans, key=lambda e: spans[e][0])

