@@ -13,6 +13,7 @@ error for a missing table.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -445,19 +446,20 @@ def _presences_in_windows_snapshot(store: Store, vault: Vault, windows: Sequence
         ok = (j >= 0) & (j < len(windows)) & (vf < wb[jj]) & (vt > wa[jj])
         take.append(np.nonzero(ok)[0])
         wins.append(j[ok])
-    idx, win = np.concatenate(take), np.concatenate(wins)
-    kind = rows.column("kind").to_pylist()
-    src, dst = rows.column("src").to_pylist(), rows.column("dst").to_pylist()
-    node = [_ref(s) if k == "seen" else _ref(d) for k, s, d in zip(kind, src, dst, strict=True)]
-    idx_l = idx.tolist()
+    idx, win = pa.array(np.concatenate(take)), np.concatenate(wins)
+    rows = rows.take(idx)
+    seen = pc.equal(rows.column("kind"), "seen")
+    nodes = pc.if_else(seen, rows.column("src"), rows.column("dst")).combine_chunks().dictionary_encode()
+    refs = pa.array([_ref(x) for x in nodes.dictionary.to_pylist()], pa.string())
+    kinds = rows.column("kind").combine_chunks().dictionary_encode()
     pk = {"seen": "person", "at": "place", "with_thing": "thing"}
     grouped = pa.table({
         "w": pa.array(win, pa.int64()),
-        "k": pa.array([pk[kind[i]] for i in idx_l], pa.string()),
-        "n": pa.array([node[i] for i in idx_l], pa.string()),
-        "e": rows.column("episode_id").take(pa.array(idx)),
-        "a": pa.array(vf[idx], pa.int64()),
-        "b": pa.array(vt[idx], pa.int64()),
+        "k": pc.take(pa.array([pk[x] for x in kinds.dictionary.to_pylist()], pa.string()), kinds.indices),
+        "n": pc.take(refs, nodes.indices),
+        "e": rows.column("episode_id"),
+        "a": pa.array(vf[idx.to_numpy()], pa.int64()),
+        "b": pa.array(vt[idx.to_numpy()], pa.int64()),
     }).group_by(["w", "k", "n", "e"], use_threads=False).aggregate([("a", "min"), ("b", "max")])
     grouped = grouped.sort_by([("w", "ascending"), ("k", "ascending"), ("n", "ascending"),
                                ("a_min", "ascending"), ("e", "ascending")])
@@ -465,34 +467,29 @@ def _presences_in_windows_snapshot(store: Store, vault: Vault, windows: Sequence
     g_a, g_b = grouped.column("a_min").to_pylist(), grouped.column("b_max").to_pylist()
     people, hidden = _people_labels(store, vault, {n for k, n in zip(g_k, g_n, strict=True) if k == "person"})
     places, known = _place_labels(store, vault, {n for k, n in zip(g_k, g_n, strict=True) if k == "place"})
-    made: dict[int, datetime] = {}
-
-    def when(us: int) -> datetime:
-        t = made.get(us)
-        if t is None:
-            t = made[us] = tables.from_us(us)
-        return t
+    made = snap.times  # a datetime per distinct time, made once per snapshot
+    for us in {*g_a, *g_b}.difference(made):
+        made[us] = tables.from_us(us)
+    t_a, t_b = [made[x] for x in g_a], [made[x] for x in g_b]
+    codes = [grouped.column(c).combine_chunks().dictionary_encode().indices.to_numpy() for c in ("k", "n")]
+    w_np = grouped.column("w").to_numpy()
+    change = np.r_[True, (w_np[1:] != w_np[:-1]) | (codes[0][1:] != codes[0][:-1]) | (codes[1][1:] != codes[1][:-1])]
+    bounds = [*np.nonzero(change)[0].tolist(), len(g_w)]
 
     per: list[dict[str, list[Presence]]] = [{"person": [], "place": [], "thing": []} for _ in windows]
     lasts: dict[int, int] = {}
-    i, n = 0, len(g_w)
-    while i < n:
-        j = i
-        while j < n and g_w[j] == g_w[i] and g_k[j] == g_k[i] and g_n[j] == g_n[i]:
-            j += 1
+    for i, j in itertools.pairwise(bounds):
         k, ref = g_k[i], g_n[i]
         if (k == "person" and ref in hidden) or (k == "place" and ref not in known):
-            i = j
             continue
         label = people.get(ref) if k == "person" else places.get(ref) if k == "place" else ref
         eps = tuple(g_e[i:j])
-        spans = tuple((when(g_a[x]), when(g_b[x])) for x in range(i, j))
+        spans = tuple(zip(t_a[i:j], t_b[i:j], strict=True))
         last = max(g_b[i:j])
         p = Presence(node_id=ref, kind=k, label=label,
-                     episode_ids=eps, first=spans[0][0], last=when(last), count=len(eps), spans=spans)
+                     episode_ids=eps, first=spans[0][0], last=made[last], count=len(eps), spans=spans)
         lasts[id(p)] = last
         per[g_w[i]][k].append(p)
-        i = j
     for w, by in enumerate(per):
         for k in ("person", "place", "thing"):
             by[k].sort(key=lambda p: (-p.count, -lasts[id(p)], p.node_id))

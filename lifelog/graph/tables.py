@@ -142,6 +142,7 @@ class EdgeSnapshot:
 
     def __init__(self, version: int, rows: pa.Table) -> None:
         self.version = version
+        self.times: dict[int, datetime] = {}  # UTC microseconds -> datetime, made once (from_us)
         kinds = rows.column("kind")
         self.by_kind = {k: _KindEdges(rows.filter(pc.equal(kinds, k))) for k in SNAPSHOT_KINDS}
 
