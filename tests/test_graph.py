@@ -438,6 +438,7 @@ def test_best_crops_and_routine_presences_held_per_process_equal_a_fresh_read(me
     from lifelog.graph import query
     from lifelog.people import store as people_store
     from lifelog.people.service import People
+    from lifelog.recall import who_where
 
     s, v = mem.store, mem.vault
     biden, obama_a, obama_b = mem.cast()
@@ -449,7 +450,10 @@ def test_best_crops_and_routine_presences_held_per_process_equal_a_fresh_read(me
     brief = People(s, v).brief(everyone)
     assert {pid: b.thumbnail for pid, b in brief.items()} == {pid: People(s, v).get(pid).thumbnail
                                                               for pid in brief}
-    assert people_store._CROPS  # held
+    assert people_store._CROPS and people_store._BRIEF_ROWS  # held
+    pairs = [(p, e) for p in everyone for e in (mem.episode("a"), mem.episode("b"), mem.episode("c"))]
+    moments = who_where._thumbs_of(mem.api, pairs)
+    assert moments == who_where._thumbs_read(mem.api, pairs) and len(moments) == 4 and people_store._EPISODE_CROPS
 
     hours = timedelta(hours=1)
     windows = [(T_A - hours, T_A + 3 * hours), (T_C - hours, T_D + hours)]  # the two mornings
@@ -468,17 +472,23 @@ def test_best_crops_and_routine_presences_held_per_process_equal_a_fresh_read(me
     # another process (another Memory of the same folder) forgets Biden: seen at the next question
     Memory(mem.root).forget(ForgetRequest("person", biden))
     assert biden not in People(s, v).brief(everyone) and biden not in pt.best_crops(everyone)
+    assert who_where._thumbs_of(mem.api, pairs) == who_where._thumbs_read(mem.api, pairs)
+    assert all(p != biden for p, _ in who_where._thumbs_of(mem.api, pairs))
     assert pt.best_crops(everyone) == pt.best_crops_read(everyone)
     assert all(p.node_id != biden for ps in query.presences_in_windows(s, v, windows) for p in ps)
 
     # forgotten here: the cache is dropped at once, and what is read again holds nothing of them
     gone = crops[obama_a]
     mem.api.forget(ForgetRequest("person", obama_a))
-    assert not people_store._CROPS
+    assert not people_store._CROPS and not people_store._EPISODE_CROPS and not people_store._BRIEF_ROWS
     left = pt.best_crops(everyone)
     assert set(left) == {obama_b} and left == pt.best_crops_read(everyone)
+    assert set(People(s, v).brief(everyone)) == {obama_b}
+    assert who_where._thumbs_of(mem.api, pairs) == who_where._thumbs_read(mem.api, pairs)
     held = [(pid, c) for _, every in people_store._CROPS.values() for pid, c in every.items()]
+    held += [(pid, c) for _, every in people_store._EPISODE_CROPS.values() for (pid, _), c in every.items()]
     assert held and all(pid != obama_a and c != gone for pid, c in held)
+    assert all(obama_a not in rows for _, rows in people_store._BRIEF_ROWS.values())
 
 
 def test_answer_moments_show_the_faces_and_times_read_one_by_one(mem: Mem) -> None:

@@ -74,7 +74,7 @@ class People:
         wanted = sorted({p for p in person_ids if p})
         if not wanted:
             return {}
-        rows = {pid: r for pid, r in self.tables.people(sql_in("id", wanted)).items() if not r.merged_into}
+        rows = {pid: r for pid, r in self.tables.brief_rows(wanted).items() if not r.merged_into}
         crops = self.tables.best_crops(list(rows)) if rows else {}
         return {pid: PersonBrief(pid, self.tables.name_of(r), crops.get(pid), bool(r.hidden))
                 for pid, r in rows.items()}

@@ -131,10 +131,66 @@ _CROPS: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, str | None]]] = weak
 _CROPS_LOCK = threading.Lock()
 
 
+_EPISODE_CROPS: weakref.WeakKeyDictionary[Any, tuple[int, dict[tuple[str, str], str]]] = weakref.WeakKeyDictionary()
+_BRIEF_ROWS: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, PersonRow]]] = weakref.WeakKeyDictionary()
+_BRIEF_COLUMNS = ["id", "name_enc", "hidden", "merged_into"]
+
+
 def drop_best_crops() -> None:
-    """Forget every cached best crop of this process (a forget calls it)."""
+    """Forget every cached best crop and people row of this process (a forget calls it)."""
     with _CROPS_LOCK:
         _CROPS.clear()
+        _EPISODE_CROPS.clear()
+        _BRIEF_ROWS.clear()
+
+
+def _first_of_best(keys: npt.NDArray[Any], score: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Per distinct key: the row with the highest score, the first in table order on a tie."""
+    order = np.lexsort((np.arange(len(keys)), -score, keys))
+    return np.asarray(order[np.r_[True, keys[order][1:] != keys[order][:-1]]], dtype=np.int64)
+
+
+def episode_crops(store: Store, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Per (person id, episode id) of ``wanted``: the crop of the person's best face (quality) in
+    that episode, the first in table order on a tie; any face with a crop, as the answers' moments
+    pick it. Read once per version of the faces table for every pair (held in this process)."""
+    tbl = store.table(FACES_TABLE)
+    version = int(tbl.version)
+    with _CROPS_LOCK:
+        cached = _EPISODE_CROPS.get(tbl)
+    if cached is None or cached[0] != version:
+        rows = store.rows(FACES_TABLE, "person_id IS NOT NULL AND episode_id IS NOT NULL AND crop_id IS NOT NULL",
+                          columns=["person_id", "episode_id", "crop_id", "quality"])
+        every: dict[tuple[str, str], str] = {}
+        if rows.num_rows:
+            pids = rows.column("person_id").combine_chunks().dictionary_encode()
+            eps = rows.column("episode_id").combine_chunks().dictionary_encode()
+            pc_, ec = (a.indices.to_numpy(zero_copy_only=False).astype(np.int64) for a in (pids, eps))
+            keys = pc_ * len(eps.dictionary) + ec
+            score = rows.column("quality").cast(pa.float64()).fill_null(0.0).to_numpy()
+            firsts = _first_of_best(keys, score)
+            pn, en = pids.dictionary.to_pylist(), eps.dictionary.to_pylist()
+            crops = rows.column("crop_id").take(pa.array(firsts)).to_pylist()
+            every = {(pn[pc_[i]], en[ec[i]]): str(c) for i, c in zip(firsts.tolist(), crops, strict=True)}
+        cached = (version, every)
+        with _CROPS_LOCK:
+            _EPISODE_CROPS[tbl] = cached
+    return {k: cached[1][k] for k in wanted if k in cached[1]}
+
+
+def _brief_rows(store: Store) -> dict[str, PersonRow]:
+    """Every people row's id, name ciphertext, hidden flag and merged-into (no face vectors), read
+    once per version of the people table (held in this process)."""
+    tbl = store.table(PEOPLE_TABLE)
+    version = int(tbl.version)
+    with _CROPS_LOCK:
+        cached = _BRIEF_ROWS.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = {r["id"]: PersonRow.from_dict(r) for r in store.rows(PEOPLE_TABLE, None, columns=_BRIEF_COLUMNS).to_pylist()}
+    with _CROPS_LOCK:
+        _BRIEF_ROWS[tbl] = (version, rows)
+    return rows
 
 
 def _crops_of_all(store: Store) -> dict[str, str | None]:
@@ -156,8 +212,7 @@ def _crops_of_all(store: Store) -> dict[str, str | None]:
         quality = rows.column("quality").cast(pa.float64()).fill_null(0.0).to_numpy()
         seed = rows.column("seed").fill_null(False).to_numpy(zero_copy_only=False).astype(np.float64)
         score = quality + seed  # as float(quality or 0.0) + (1.0 if seed else 0.0)
-        order = np.lexsort((np.arange(len(codes)), -score, codes))  # per person: best, then first
-        firsts = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
+        firsts = _first_of_best(codes, score)  # per person: best, then first
         names = pids.dictionary.to_pylist()
         crops = rows.column("crop_id").take(pa.array(firsts)).to_pylist()
         best = {names[codes[i]]: c for i, c in zip(firsts.tolist(), crops, strict=True)}
@@ -211,6 +266,12 @@ class PeopleTables:
             crop=tbl.column("crop_id").to_pylist(),
             model=tbl.column("model").to_pylist(),
         )
+
+    def brief_rows(self, person_ids: Sequence[str]) -> dict[str, PersonRow]:
+        """The rows of ``person_ids`` that exist, with only id, name ciphertext, hidden and
+        merged-into (what an answer shows), from :func:`_brief_rows`."""
+        every = _brief_rows(self.store)
+        return {pid: every[pid] for pid in dict.fromkeys(person_ids) if pid in every}
 
     def people(self, where: str | None = None) -> dict[str, PersonRow]:
         """People rows by id (merged-away people too)."""

@@ -167,7 +167,17 @@ def _thumb_of(ctx: RecallContext, person_id: str, episode_id: str | None = None)
 
 
 def _thumbs_of(ctx: RecallContext, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """:func:`_thumb_of` for many (person id, episode id) pairs in one read of the faces."""
+    """:func:`_thumb_of` for many (person id, episode id) pairs: from the crops held per version
+    of the faces table (:func:`lifelog.people.store.episode_crops`)."""
+    from lifelog.people.store import episode_crops
+
+    if not wanted:
+        return {}
+    return episode_crops(ctx.store, wanted)
+
+
+def _thumbs_read(ctx: RecallContext, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """:func:`_thumbs_of` from one read of the faces (no cache): the reference it equals."""
     from lifelog.store.sql import sql_in
 
     if not wanted:

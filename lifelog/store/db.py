@@ -555,16 +555,20 @@ class Store:
     def optimize(self) -> None:
         """Fold new rows into existing indexes and compact small fragments (keeps old versions)."""
         with self._lock:
-            for tbl in self._tables.values():
-                tbl.optimize()
+            for name, tbl in self._tables.items():
+                optimize_checked(tbl, self._local_path(name), cleanup=False)
 
     def compact(self) -> None:
         """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
         with self._lock:
             for name, tbl in self._tables.items():
-                tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
+                optimize_checked(tbl, self._local_path(name), cleanup=True)
                 if not self.location.remote:  # what a cleanup killed part-way left untracked
                     remove_unused_files(tbl, self.path / f"{name}.lance")
+
+    def _local_path(self, name: str) -> Path | None:
+        """A table's folder on the local disk (None on an object store)."""
+        return None if self.location.remote else self.path / f"{name}.lance"
 
     # ------------------------------------------------------------------- reads
     def rows(self, name: str, where: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
@@ -705,6 +709,52 @@ def unused_files(tbl: Any, path: Path) -> list[Path]:
             elif p not in used:
                 unused.append(p)
     return unused
+
+
+_LANCE_MAGIC = b"LANC"  # the last four bytes of every Lance data file
+_KEEP_VERSIONS = timedelta(days=36500)  # "keep every older version" for optimize's cleanup
+
+
+def cut_short_files(path: Path) -> list[Path]:
+    """Data files of a local table's latest version that do not end as a Lance file ends: a
+    write cut short by a write error that LanceDB did not notice (seen with a file-size limit,
+    for appends and for compactions). Empty when the version cannot be read at all."""
+    try:
+        import lance
+
+        files = [path / "data" / d.path for fr in lance.dataset(str(path)).get_fragments() for d in fr.metadata.files]
+    except Exception:
+        return []
+    bad = []
+    for p in files:
+        try:
+            with p.open("rb") as f:
+                f.seek(-len(_LANCE_MAGIC), 2)
+                whole = f.read(len(_LANCE_MAGIC)) == _LANCE_MAGIC
+        except OSError:
+            whole = False
+        if not whole:
+            bad.append(p)
+    return bad
+
+
+def optimize_checked(tbl: Any, path: Path | None, *, cleanup: bool) -> None:
+    """``optimize`` a table (compact fragments, fold new rows into its indexes) and, with
+    ``cleanup``, then drop every older version — but only once the compacted version is known to
+    be whole: a compaction whose data file a write error cut short is undone (the version before
+    is restored) and reported as a full disk, never cleaned up into the only version left.
+    ``path``: the table's local folder (None on an object store, which is not checked)."""
+    before = tbl.version
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "removes every version except the latest"
+        tbl.optimize(cleanup_older_than=_KEEP_VERSIONS)
+        if path is not None and (bad := cut_short_files(path)):
+            with contextlib.suppress(Exception):
+                tbl.restore(before)
+            raise OSError(errno.ENOSPC, f"the {path.stem} table could not be compacted whole (disk full?): "
+                                        f"{bad[0].name} was cut short; the version before it was kept")
+        if cleanup:
+            tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
 
 
 def remove_unused_files(tbl: Any, path: Path) -> int:

@@ -21,14 +21,12 @@ committing, which is what makes deleting files that no version uses yet safe.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifelog.store.db import remove_unused_files, unused_files
+from lifelog.store.db import optimize_checked, remove_unused_files, unused_files
 
 if TYPE_CHECKING:
     from lifelog.store.db import Store
@@ -60,12 +58,11 @@ def _size(path: Path | None) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def tidy_table(tbl: Any) -> None:
-    """Compact one table, fold new rows into its indexes and delete every older version.
-    Call with the write lock held."""
-    with warnings.catch_warnings():  # "removes every version except the latest": that is the point
-        warnings.simplefilter("ignore", UserWarning)
-        tbl.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
+def tidy_table(tbl: Any, path: Path | None = None) -> None:
+    """Compact one table, fold new rows into its indexes and delete every older version, once the
+    compacted version is known to be whole (:func:`lifelog.store.db.optimize_checked`; ``path``:
+    the table's local folder). Call with the write lock held."""
+    optimize_checked(tbl, path, cleanup=True)
 
 
 def after_import(
@@ -89,7 +86,7 @@ def after_import(
         before = _size(path)
         try:
             with store.write_guard():
-                tidy_table(tbl)
+                tidy_table(tbl, path)
         except Exception as e:  # the table stays at a whole version; tidied next time
             store.raise_if_storage_failed(e)
             report.failed[name] = f"{type(e).__name__}: {e}"
