@@ -338,6 +338,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--skip-ask", action="store_true")
+    ap.add_argument("--ask-only", action="store_true",
+                    help="only ask on the local and the S3 copy; the figures go into --out's \"ask\" (the rest kept)")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".scale")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
@@ -363,6 +365,16 @@ def main() -> int:
         data.mkdir(parents=True, exist_ok=True)
         built = build_store(data, args.frames, args.real)
         add_thumbnails(data, args.real)
+    if args.ask_only:
+        asked = ask_local_and_s3(data, args.work, args.queries)
+        doc = json.loads(args.out.read_text()) if args.out.is_file() else {"bench": "scale", "frames": args.frames}
+        doc["ask"] = asked
+        doc["ask_frames"] = args.frames
+        doc["ask_machine"] = {"cpus": os.cpu_count(), "load_start": load_start, "load_end": _load()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1))
+        print(json.dumps({k: v["p95"] for k, v in asked.items() if k.endswith("ask_ms")}, indent=1))
+        return 0
     model = install_tiny(data, args.work)
     costs = per_frame_costs(data, model)
     log(f"per frame: read {costs['read_ms']:.2f} ms, encode {costs['encode_ms_one_thread']:.2f} ms, "
