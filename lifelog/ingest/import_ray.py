@@ -43,7 +43,6 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -179,22 +178,9 @@ def hash_files(batch: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
 def check_and_hash(path: Path) -> str:
     """The content hash (the media id) of a file the local import would accept; :class:`MediaError`
     with the local import's reason otherwise."""
-    from lifelog.ingest.media import MediaError, content_hash, kind_of
+    from lifelog.ingest.media import check_importable, content_hash
 
-    if kind_of(path) is None:
-        raise MediaError("unsupported file type (not a video, photo or audio file)")
-    try:
-        st = os.stat(path)
-    except FileNotFoundError as e:
-        raise MediaError("file disappeared, or is a broken link") from e
-    except PermissionError as e:
-        raise MediaError("permission denied (file is not readable)") from e
-    if stat.S_ISDIR(st.st_mode):
-        raise MediaError("is a folder")
-    if not stat.S_ISREG(st.st_mode):
-        raise MediaError("not a regular file (a pipe, socket or device)")
-    if not os.access(path, os.R_OK):
-        raise MediaError("permission denied (file is not readable)")
+    check_importable(path)
     return content_hash(path)
 
 

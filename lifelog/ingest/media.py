@@ -39,6 +39,29 @@ def kind_of(path: Path) -> MediaKind | None:
     return None
 
 
+def check_importable(path: Path) -> MediaKind:
+    """The kind of a file the import accepts; :class:`MediaError` saying why not otherwise (not a
+    media file, gone, a folder, a pipe or device, not readable)."""
+    import stat
+
+    kind = kind_of(path)
+    if kind is None:
+        raise MediaError("unsupported file type (not a video, photo or audio file)")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as e:
+        raise MediaError("file disappeared, or is a broken link") from e
+    except PermissionError as e:
+        raise MediaError("permission denied (file is not readable)") from e
+    if stat.S_ISDIR(st.st_mode):
+        raise MediaError("is a folder")
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError("not a regular file (a pipe, socket or device)")
+    if not os.access(path, os.R_OK):
+        raise MediaError("permission denied (file is not readable)")
+    return kind
+
+
 def display_path(path: Path | str) -> str:
     """A printable form of a path: undecodable bytes and control characters escaped."""
     s = os.fsdecode(path) if isinstance(path, bytes) else str(path)

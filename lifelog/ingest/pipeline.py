@@ -17,9 +17,7 @@ Only one process writes at a time (``<data>/write.lock``, ``fcntl.flock``); read
 from __future__ import annotations
 
 import itertools
-import os
 import queue
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,9 +45,9 @@ from lifelog.ingest.failures import os_reason, other_reason
 from lifelog.ingest.media import (
     MediaError,
     MediaKind,
+    check_importable,
     content_hash,
     display_path,
-    kind_of,
     local_tz,
     mtime_of,
     walk,
@@ -376,21 +374,7 @@ class Importer:
     ) -> tuple[FileOutcome, _Staged | None]:
         """Analyse one file: its rows staged for the next batch commit (its journal entry and
         vault blobs written), or SKIPPED when the memory (or the batch) holds its content."""
-        kind = kind_of(path)
-        if kind is None:
-            raise MediaError("unsupported file type (not a video, photo or audio file)")
-        try:
-            st = os.stat(path)
-        except FileNotFoundError as e:
-            raise MediaError("file disappeared, or is a broken link") from e
-        except PermissionError as e:
-            raise MediaError("permission denied (file is not readable)") from e
-        if stat.S_ISDIR(st.st_mode):
-            raise MediaError("is a folder")
-        if not stat.S_ISREG(st.st_mode):
-            raise MediaError("not a regular file (a pipe, socket or device)")
-        if not os.access(path, os.R_OK):
-            raise MediaError("permission denied (file is not readable)")
+        kind = check_importable(path)
         try:
             mid = content_hash(path, should_stop)
         except InterruptedError as e:
