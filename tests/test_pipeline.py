@@ -223,3 +223,25 @@ def test_text_gate_lets_signs_through_and_skips_frames_without_text(media: Any, 
     rows = ocr.analyze([_frame(flat, 0), _frame(sign, 1)])
     assert ocr.stats.skipped_no_text == 1 and ocr.stats.frames == 1
     assert rows and {r["frame_id"] for r in rows} == {_frame(sign, 1).frame_id}
+
+
+def test_object_gate_searches_each_new_view_once_and_finds_what_it_shows(media: Any) -> None:
+    """The detector runs on a view once, not on every unchanged frame of it; a new view (or the
+    same one 10 s on) is searched again, and what the views show is still found."""
+    from lifelog.ingest.decode import load_photo
+    from lifelog.objects.detect import DetectionAnalyzer, get_detector
+
+    det = get_detector()
+    if not det.available:
+        pytest.skip("the object detector is not built (bash packaging/setup.sh)")
+    cat = load_photo(media.path("chelsea.png")).rgb
+    street = load_photo(media.path("fruits.jpg")).rgb
+    flat = np.full_like(cat, 12)
+    # frames 2 s apart: flat, the cat three times, another view, then the cat again (a new view once more)
+    frames = [_frame(flat, 0), _frame(cat, 1), _frame(cat, 2), _frame(cat, 3), _frame(street, 4), _frame(cat, 9)]
+    gated, full = DetectionAnalyzer(det), DetectionAnalyzer(det, gate=False)
+    rows, want = gated.analyze(frames), full.analyze(frames)
+    assert full.searched == 6 and gated.searched == 3 and gated.skipped == 3  # flat, the cat twice
+    labels = {r["label"] for r in rows}
+    assert "cat" in labels and labels == {r["label"] for r in want}
+    assert {r["frame_id"] for r in rows} <= {r["frame_id"] for r in want}

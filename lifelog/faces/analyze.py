@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from lifelog.encoders.analyzers import StillGate
 from lifelog.faces.image import as_rgb8
 from lifelog.faces.models import Detection, FaceModels, get_face_models
 from lifelog.faces.quality import FaceQuality, assess, frontalness, sharpness, texture, visible_fraction
@@ -42,12 +43,10 @@ MIN_FACE_PX = 20.0
 MIN_VISIBLE = 0.5
 CROP_SIZE = 96  # px, square, JPEG
 CROP_QUALITY = 80
-# The detection gate (issue 21): detection is skipped on a frame that cannot hold a face (flat:
-# a dark, blank or washed-out frame) and on a frame that has hardly moved since the last frame in
-# which the detector found no face (a face cannot appear without the picture changing).
-GATE_FLAT_STD = 6.0  # grey standard deviation (0–255) below which a frame is flat
-GATE_STILL = 0.035  # mean 16×16 grey difference (0–1) below which a frame has not moved
-GATE_RECHECK_S = 10.0  # a still scene is looked at again after this many seconds
+# The detection gate (issue 21; lifelog.encoders.analyzers.StillGate): detection is skipped on a
+# frame that cannot hold a face (flat: a dark, blank or washed-out frame) and on a frame that has
+# hardly moved since the last frame in which the detector found no face (a face cannot appear
+# without the picture changing).
 GATING = True  # the default of ``FaceAnalyzer(gate=…)``; benchmarks switch it off to measure the gate
 
 
@@ -167,7 +166,7 @@ class FaceAnalyzer:
         self.max_faces = max_faces
         self.stats = AnalyzerStats()
         self.gate = GATING if gate is None else gate
-        self._quiet: tuple[npt.NDArray[np.float32], Any] | None = None  # (signature, t) of the last faceless frame
+        self._still = StillGate()  # remembers the last frame without a face
 
     @property
     def models(self) -> FaceModels:
@@ -187,7 +186,7 @@ class FaceAnalyzer:
         for fr in frames:
             sig = None
             if self.gate:
-                sig, why = self._gate(fr)
+                sig, why = self._still.check(fr)
                 if why is not None:
                     if why == "flat":
                         self.stats.skipped_flat += 1
@@ -196,7 +195,10 @@ class FaceAnalyzer:
                     continue
             ff = find_faces(fr.rgb, m, self.max_faces, describe=False)
             if sig is not None:
-                self._quiet = (sig, fr.t) if ff.detected == 0 else None
+                if ff.detected == 0:
+                    self._still.remember(sig, fr.t)
+                else:  # faces may move or leave: look again at the next frame
+                    self._still.forget()
             if ff.detected > self.max_faces:
                 self.stats.capped_frames += 1
                 log.info("frame %s: %d faces, kept the best %d", fr.frame_id, ff.detected, len(ff.faces))
@@ -220,26 +222,6 @@ class FaceAnalyzer:
         self.stats.describe_s += t2 - t1
         self.stats.crops_s += time.perf_counter() - t2
         return rows
-
-    def _gate(self, fr: FrameInput) -> tuple[npt.NDArray[np.float32] | None, str | None]:
-        """(the frame's motion signature, why it need not be searched or None)."""
-        import cv2
-
-        rgb = np.asarray(fr.rgb)
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-        small = cv2.resize(grey, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        if float(cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).std()) < GATE_FLAT_STD:
-            return None, "flat"
-        sig: npt.NDArray[np.float32] = small - small.mean()
-        if self._quiet is not None:
-            last, t = self._quiet
-            try:
-                recent = 0.0 <= (fr.t - t).total_seconds() < GATE_RECHECK_S
-            except (TypeError, AttributeError):
-                recent = False
-            if recent and float(np.abs(sig - last).mean()) < GATE_STILL:
-                return sig, "still"
-        return sig, None
 
     def blur_regions(self) -> dict[str, list[tuple[float, float, float, float]]]:
         """The faces of the last batch to blur in stored pictures, by frame (``blur_bystanders``)."""

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lifelog.encoders.analyzers import StillGate
+
 if TYPE_CHECKING:
     from lifelog.encoders.analyzers import FrameInput
 
@@ -220,12 +222,26 @@ class DetectionAnalyzer:
     name = "detections"
     table = TABLE
 
-    def __init__(self, detector: Detector | None = None) -> None:
+    def __init__(self, detector: Detector | None = None, *, gate: bool = True) -> None:
+        """``gate``: skip frames that cannot show anything (flat) and frames that hardly moved
+        since the last frame searched, within 10 s (what is in view is what was found there;
+        :class:`lifelog.encoders.analyzers.StillGate`)."""
         self.detector = detector or get_detector()
+        self.gate = gate
+        self._still = StillGate()
+        self.searched = 0  # frames the detector ran on
+        self.skipped = 0  # frames the gate spared it
 
     def analyze(self, frames: Sequence[FrameInput]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for f in frames:
+            if self.gate:
+                sig, why = self._still.check(f)
+                if why is not None:
+                    self.skipped += 1
+                    continue
+                self._still.remember(sig, f.t)
+            self.searched += 1
             for k, d in enumerate(self.detector.detect(f.rgb)):
                 rows.append({
                     "id": f"{f.frame_id}-d{k}", "frame_id": f.frame_id, "t": f.t, "label": d.label,
