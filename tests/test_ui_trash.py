@@ -173,7 +173,8 @@ def test_retention_rules_validate_and_preview_counts(window: Any, sample: Sample
     from lifelog.api import Memory
 
     welcome = window.page("welcome").retention.text()
-    assert "Everything is kept for ever; the trash is kept 30 days" in welcome and 'href="settings"' in welcome
+    # the default: strangers' faces go after 90 days (issue 17's lead fix), the rest is kept
+    assert "Strangers' faces 90 days; the trash is kept 30 days" in welcome and 'href="settings"' in welcome
     box = window.page("settings").privacy.retention
     assert box.edits["trash_days"].text() == "30" and box.edits["everything_days"].text() == ""
     box.edits["everything_days"].setText("0")

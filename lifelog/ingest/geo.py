@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -246,13 +247,20 @@ def decrypt_fix(vault: Vault, media_id: str, blob: bytes | None) -> GeoFix | Non
     return GeoFix(float(d["lat"]), float(d["lon"]), None if d.get("alt") is None else float(d["alt"]))
 
 
-def device_fixes(store: Store, vault: Vault, device: str | None, around: datetime) -> list[tuple[datetime, GeoFix]]:
-    """The accepted fixes of ``device`` (None: files imported without one) within a day of ``around``."""
+def device_fixes(
+    store: Store, vault: Vault, device: str | None, around: datetime, pending: Sequence[dict[str, Any]] = ()
+) -> list[tuple[datetime, GeoFix]]:
+    """The accepted fixes of ``device`` (None: files imported without one) within a day of ``around``:
+    those in the store and those ``pending`` (``media_geo`` rows of files staged earlier in the same
+    batch, not yet committed)."""
     dev = f"device = {sql_str(device)}" if device else "device IS NULL"
     lo, hi = around - JUMP_WINDOW, around + JUMP_WINDOW
     where = (f"{dev} AND status = 'ok' AND t >= {ts_literal(lo)} AND t <= {ts_literal(hi)}")
+    rows = store.rows("media_geo", where, columns=["media_id", "t", "fix_enc"]).to_pylist()
+    rows += [r for r in pending
+             if r["device"] == device and r["status"] == "ok" and r["t"] is not None and lo <= r["t"] <= hi]
     out: list[tuple[datetime, GeoFix]] = []
-    for r in store.rows("media_geo", where, columns=["media_id", "t", "fix_enc"]).to_pylist():
+    for r in rows:
         fix = decrypt_fix(vault, r["media_id"], r["fix_enc"])
         if fix is not None and r["t"] is not None:
             out.append((r["t"], fix))
@@ -260,15 +268,18 @@ def device_fixes(store: Store, vault: Vault, device: str | None, around: datetim
 
 
 def media_geo_row(
-    store: Store, vault: Vault, path: Path, kind: str, media_id: str, t: datetime, device: str | None
+    store: Store, vault: Vault, path: Path, kind: str, media_id: str, t: datetime, device: str | None,
+    pending: Sequence[dict[str, Any]] = (),
 ) -> tuple[dict[str, Any] | None, str | None]:
     """(the ``media_geo`` row of a file, or None when it has no location; the reason its
-    location was dropped, or None). Only the checked position is stored, encrypted."""
+    location was dropped, or None). Only the checked position is stored, encrypted. A batch
+    import passes the rows it has staged but not committed as ``pending``, so that a file is
+    checked against the files before it in the same batch too."""
     reading = read_location(path, kind) if kind in ("video", "photo") else GeoReading(None)
     reason = reading.reason
     fix = reading.fix
     if fix is not None:
-        reason = implausible_jump(fix, t, device_fixes(store, vault, device, t))
+        reason = implausible_jump(fix, t, device_fixes(store, vault, device, t, pending))
         if reason:
             fix = None
     if fix is None and reason is None:

@@ -449,7 +449,8 @@ def _commit(store: Store, vault: Vault, settings: Settings, batch: list[FileWork
                 journal = store.data_dir / JOURNAL_DIR / w.media_id
                 atomic_write(journal, w.shown.encode())
                 staged.append(_Rows(w, journal, [], [], None, {}, []))
-                _make_rows(vault, settings, w, device, staged[-1], store)
+                _make_rows(vault, settings, w, device, staged[-1], store,
+                           [s.geo for s in staged[:-1] if s.geo is not None])
             store.add("frames", [r for s in staged for r in s.frames])
             store.add("episodes", [r for s in staged for r in s.episodes])
             store.add("media_geo", [s.geo for s in staged if s.geo is not None])
@@ -478,7 +479,8 @@ def _commit(store: Store, vault: Vault, settings: Settings, batch: list[FileWork
                 result.warnings.append(ImportFailure(s.w.shown, msg))
 
 
-def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None, out: _Rows, store: Store) -> None:
+def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None, out: _Rows, store: Store,
+               pending_geo: Sequence[dict[str, Any]] = ()) -> None:
     """The rows of :meth:`lifelog.ingest.pipeline.Importer._encode_and_write`'s second half
     (thumbnails into the vault now; the rows into ``out``)."""
     from lifelog.ingest import geo
@@ -537,7 +539,7 @@ def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None
             out.episode_ids.append(ep_id)
     media_row.update(capture_start=start, capture_end=start + timedelta(seconds=end_total), duration_s=duration,
                      frames_decoded=w.frames_decoded, frames_kept=len(kept_t), warnings=w.warnings)
-    out.geo, geo_dropped = geo.media_geo_row(store, vault, path, kind, mid, start, device)
+    out.geo, geo_dropped = geo.media_geo_row(store, vault, path, kind, mid, start, device, pending_geo)
     if geo_dropped:
         w.warnings.append(geo_dropped)  # the media row's list too, as locally
     out.media = media_row

@@ -21,7 +21,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -318,7 +317,7 @@ class Importer:
 
                     sub("hashing", 0.0)
                     try:
-                        status, done = self._import_file(path, sub, should_stop, {s.mid for s in staged})
+                        status, done = self._import_file(path, sub, should_stop, staged)
                     except ImportCancelled:
                         result.cancelled = True
                         break
@@ -370,7 +369,7 @@ class Importer:
         path: Path,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
-        staged: AbstractSet[str] = frozenset(),
+        staged: Sequence[_Staged] = (),
     ) -> tuple[FileOutcome, _Staged | None]:
         """Analyse one file: its rows staged for the next batch commit (its journal entry and
         vault blobs written), or SKIPPED when the memory (or the batch) holds its content."""
@@ -379,12 +378,13 @@ class Importer:
             mid = content_hash(path, should_stop)
         except InterruptedError as e:
             raise ImportCancelled from e
-        if mid in staged or self.store.has_media(mid):
+        if any(s.mid == mid for s in staged) or self.store.has_media(mid):
             return FileOutcome.SKIPPED, None
         journal = _journal_dir(self.store.data_dir) / mid
         atomic_write(journal, display_path(path).encode())
         try:
-            done = self._encode_and_write(path, kind, mid, sub, should_stop)
+            done = self._encode_and_write(path, kind, mid, sub, should_stop,
+                                          [s.geo_row for s in staged if s.geo_row is not None])
         except BaseException:
             # Undo now if we can; if we cannot (disk full, killed), the journal makes the next
             # writer do it.
@@ -458,6 +458,7 @@ class Importer:
         mid: str,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
+        pending_geo: Sequence[dict[str, Any]] = (),
     ) -> _Staged:
         cap = self.settings.capture
         warnings: list[str] = []
@@ -670,7 +671,8 @@ class Importer:
             frames_kept=len(kept_t),
             warnings=warnings,
         )
-        geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device)
+        geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device,
+                                                   pending_geo)
         if geo_dropped:
             warnings.append(geo_dropped)
         return _Staged(

@@ -1,7 +1,7 @@
 """First run: a welcome shown when the memory is empty and the app has never been opened on it.
 
 It says where the memory lives, that nothing leaves the machine and how it is encrypted, and
-shows the retention rules in one line (everything kept for ever, the trash 30 days, by default)
+shows the retention rules in one line (by default strangers' faces 90 days, the trash 30 days, the rest kept)
 with a link to Settings, and offers three ways on: **Load the sample days** (the demo's compose
 on the write thread, then the import and transcription in the import process of
 ui/import_worker.py; progress and Cancel),
