@@ -329,6 +329,15 @@ class StorageSettings(BaseModel):
         30.0, ge=1.0, le=3600.0, title="Give up after",
         description="Seconds of retrying an unreachable object store before a job stops with an error.",
     )
+    cache: bool = Field(
+        True, title="Local read cache",
+        description="Keep a local copy of the hot tables of an object-store memory and answer from it "
+                    "(docs/scale.md); the object store stays the source of truth.",
+    )
+    cache_max_mb: int = Field(
+        20480, ge=0, le=10_000_000, title="Cache size limit (MB)",
+        description="The local read cache's limit; tables that do not fit are read from the object store.",
+    )
 
     @field_validator("tables")
     @classmethod

@@ -216,19 +216,30 @@ def test_import_ask_forget_leaves_nothing_in_the_bucket(
         needles[f"frame id {i}"] = f["id"].encode()
         needles[f"vector {i}"] = np.asarray(f["semantic"], np.float32).tobytes()[:64]
 
-    def found() -> dict[str, list[str]]:
+    cache = data_dir / "tables-cache"  # the local read cache of the tables (lifelog.store.cache)
+    assert mem.store.cache is not None and {"frames", "media", "episodes"} <= set(mem.store.cache.mirrored())
+
+    def found(where: str = "bucket") -> dict[str, list[str]]:
         hits: dict[str, list[str]] = {}
-        for key, bodies in creds.objects(prefix).items():
+        if where == "bucket":
+            objects = creds.objects(prefix)
+        else:  # every byte of every file under the cache folder, whatever its name
+            objects = {str(p): [p.read_bytes()] for p in cache.rglob("*") if p.is_file()}
+        for key, bodies in objects.items():
             for what, needle in needles.items():
                 if any(needle in b for b in bodies):
                     hits.setdefault(what, []).append(key)
         return hits
 
-    assert set(found()) == set(needles)  # the scan works: before forgetting, it finds every needle
+    # the scans work: before forgetting, each finds every needle
+    assert set(found()) == set(needles)
+    assert set(found("cache")) == set(needles)
     eps = [e.id for e in mem.episodes() if e.id.startswith(cat_mid)]
     for ep in eps:
         mem.forget(ForgetRequest("episode", ep))
     assert found() == {}
+    assert found("cache") == {}, "the forgotten file is still in the local read cache"
+    assert {"frames", "media", "episodes"} <= set(mem.store.cache.mirrored())  # still a cache, without it
     assert _ask(mem, "when did I see a rocket?").hits  # the rest is still there and answers
     assert not any(h.episode_id.startswith(cat_mid) for h in _ask(mem, "when did I last see a cat?").hits)
     assert mem.stats()["media"] == 2

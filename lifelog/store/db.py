@@ -29,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lifelog.store.cache import ReadCache, wrap_tables
 from lifelog.store.lance_import import lancedb  # LanceDB without its REST client's import cost
 from lifelog.store.location import StorageError, TableLocation, location_for, storage_failure
 from lifelog.store.sql import sql_in, sql_str
@@ -407,6 +408,8 @@ class Store:
                 self._tables[name] = self._open_or_migrate(name, schema)
         except Exception as e:
             raise self.storage_error(e) from e
+        # an object-store memory reads its hot tables from a local mirror (lifelog.store.cache)
+        self.cache: ReadCache | None = wrap_tables(data_dir, self.location, self._tables)
 
     def raise_if_storage_failed(self, e: BaseException) -> None:
         """Raise the clear :class:`StorageError` when ``e`` is the object store failing (unreachable,
@@ -565,6 +568,8 @@ class Store:
                 optimize_checked(tbl, self._local_path(name), cleanup=True)
                 if not self.location.remote:  # what a cleanup killed part-way left untracked
                     remove_unused_files(tbl, self.path / f"{name}.lance")
+            if self.cache is not None:  # no byte of a compacted-away version stays in the cache
+                self.cache.settle(self._tables)
 
     def _local_path(self, name: str) -> Path | None:
         """A table's folder on the local disk (None on an object store)."""

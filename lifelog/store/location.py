@@ -98,6 +98,8 @@ class TableLocation:
     endpoint: str | None = None  # an S3-compatible server (MinIO, Ceph, Garage …); None: AWS
     region: str | None = None
     retry_timeout_s: float = 30.0
+    cache: bool = True  # a local read cache of the hot tables (lifelog.store.cache); remote only
+    cache_max_bytes: int = 20480 * 1024 * 1024
 
     @property
     def remote(self) -> bool:
@@ -165,11 +167,16 @@ def location_from(data_dir: Path, section: dict[str, Any]) -> TableLocation:
     endpoint = section.get("endpoint")
     region = section.get("region")
     retry = section.get("retry_timeout_s")
+    cache = section.get("cache")
+    cache_mb = section.get("cache_max_mb")
     return TableLocation(
         uri=uri,
         endpoint=parse_endpoint(endpoint) if isinstance(endpoint, str) and endpoint.strip() else None,
         region=region.strip() if isinstance(region, str) and region.strip() else None,
         retry_timeout_s=float(retry) if isinstance(retry, (int, float)) and retry > 0 else 30.0,
+        cache=cache if isinstance(cache, bool) else True,
+        cache_max_bytes=(int(cache_mb) if isinstance(cache_mb, int) and not isinstance(cache_mb, bool)
+                         and cache_mb >= 0 else 20480) * 1024 * 1024,
     )
 
 
