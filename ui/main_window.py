@@ -20,7 +20,10 @@ on one thread); the UI thread only renders plain data. See docs/app.md.
 
 At start-up the window applies the retention rules (and purges the trash of what has been there
 longer than ``retention.trash_days``) once, on its write thread, and says in the status bar what
-was removed, if anything (:meth:`MainWindow.apply_retention_at_start`). The status bar also
+was removed, if anything (:meth:`MainWindow.apply_retention_at_start`). That and the nightly
+schedule's start (:meth:`MainWindow.start_scheduler`) wait until the timeline has drawn its first
+day (:meth:`MainWindow.after_first_content`; at most :data:`FIRST_CONTENT_WAIT_MS`): the day the
+window opens on is read first, not behind them (issue #18, a fast start). The status bar also
 offers **Undo** after a move to the trash (:mod:`ui.trash`).
 """
 
@@ -112,6 +115,7 @@ PAGES: list[PageSpec] = [
 START_PAGE = "timeline"
 UI_SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval for the app process (see main)
 FIRST_RUN_PAGE = "welcome"  # shown instead when the memory is empty, if such a page is registered
+FIRST_CONTENT_WAIT_MS = 5_000  # deferred start-up work starts by then even if the timeline has not drawn
 
 
 class MainWindow(QMainWindow):
@@ -192,6 +196,14 @@ class MainWindow(QMainWindow):
         row.addWidget(self.nav)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        # start-up work that can wait until the timeline shows its day (after_first_content)
+        self._deferred: list[Callable[[], None]] | None = []
+        first_content = getattr(self.pages.get(START_PAGE), "first_content", None)
+        if first_content is not None and not getattr(self.pages[START_PAGE], "content_shown", False):
+            first_content.connect(self._run_deferred)
+            QTimer.singleShot(FIRST_CONTENT_WAIT_MS, self, self._run_deferred)
+        else:
+            self._deferred = None  # no timeline to wait for: now
 
         self._build_menu()
         self.focus_ask = QShortcut(QKeySequence("Ctrl+K"), self)
@@ -205,7 +217,21 @@ class MainWindow(QMainWindow):
             self.tasks.read(lambda: 0 if is_first_run(memory) else 1, self._first_run)
         self.retention_result: Any = None  # what the start-up retention removed (a RetentionPlan), once done
         if not read_only:
-            self.apply_retention_at_start()
+            self.after_first_content(self.apply_retention_at_start)
+
+    def after_first_content(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the start page has drawn its first content (at once if it has)."""
+        if self._deferred is None:
+            fn()
+        else:
+            self._deferred.append(fn)
+
+    def _run_deferred(self) -> None:
+        if getattr(self, "_closed", False):
+            return
+        waiting, self._deferred = self._deferred, None
+        for fn in waiting or []:
+            fn()
 
     # ------------------------------------------------------------------ pages
     @property
@@ -488,10 +514,12 @@ class MainWindow(QMainWindow):
         self.service_pid = self.scheduler.after_close(self.read_only)  # "keep running in the background"
         self.service_watch.stop_watching()
         self.tray.hide()
+        self._deferred = []  # start-up work not begun yet is not begun after the close
+        self._closed = True
         event.accept()
 
     def start_scheduler(self) -> None:
         """Host the nightly consolidation schedule in this window unless another process (the
         background service, another app) does; stopped when the window closes."""
         if not self.read_only:
-            self.scheduler.start()
+            self.after_first_content(self.scheduler.start)

@@ -218,3 +218,37 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket  # noqa: E402
 from PySide6.QtWidgets import QAbstractSpinBox, QMenu, QSystemTrayIcon  # noqa: E402
 
 __all__ += ["QAbstractSpinBox", "QLocalServer", "QLocalSocket", "QMenu", "QSystemTrayIcon"]
+
+
+# ---------------------------------------------------------------- start-up: PySide's import hook
+def _trim_feature_hook() -> bool:
+    """PySide6 replaces ``__import__`` to support ``from __feature__ import snake_case``; after
+    every import it asks whether the new module "uses PySide" by reading and scanning the module's
+    **source** (``inspect.getsource``): a quarter of the CPU time of importing the core after Qt
+    (LanceDB, pyarrow, pandas, pydantic: ~0.25 s of ~1 s; issue #18, measured with py-spy; the
+    same tax is reported by napari, issue #8584). The answer only matters to a module that
+    selects a feature; lifelog selects none (``tests/test_startup_app.py`` pins that), and the
+    core never imports Qt (``tests/test_architecture.py``). So the source is read only for the
+    app's own modules (``ui…``, ``__main__``), as before; any other module is marked "ignores
+    features" without reading its file, which for a process where no feature is ever selected
+    is what PySide does for it anyway. Returns whether the hook was found (a PySide upgrade that
+    moves it leaves imports as they were: slower, never wrong)."""
+    import sys
+
+    feature = sys.modules.get("shibokensupport.feature")
+    original = getattr(feature, "_mod_uses_pyside", None)
+    if feature is None or not callable(original) or getattr(original, "__lifelog_trimmed__", False):
+        return bool(original is not None and getattr(original, "__lifelog_trimmed__", False))
+
+    def uses_pyside(module: Any) -> bool:
+        name = str(getattr(module, "__name__", ""))
+        if name == "__main__" or name == "ui" or name.startswith("ui."):
+            return bool(original(module))
+        return False
+
+    uses_pyside.__lifelog_trimmed__ = True  # type: ignore[attr-defined]
+    feature._mod_uses_pyside = uses_pyside  # type: ignore[attr-defined]
+    return True
+
+
+FEATURE_HOOK_TRIMMED = _trim_feature_hook()

@@ -106,8 +106,13 @@ class Tasks(QObject):
         fn: Callable[[], T],
         on_done: Callable[[T], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        *,
+        first: bool = False,
     ) -> None:
-        self._start(self.reads, fn, on_done, on_error, None)
+        """A read on the read pool. ``first``: what the user is looking at now (the timeline's
+        day): it goes ahead of every queued read that is not (issue #18: at start-up the other
+        pages' first reads were queued before the day the window opens on)."""
+        self._start(self.reads, fn, on_done, on_error, None, priority=1 if first else 0)
 
     def write(
         self,
@@ -136,6 +141,7 @@ class Tasks(QObject):
         on_done: Callable[[Any], None] | None,
         on_error: Callable[[str], None] | None,
         prog: tuple[TaskControl, Callable[[Any], None] | None] | None,
+        priority: int = 0,
     ) -> None:
         job = _Job(fn)
         self._jobs.add(job)
@@ -153,7 +159,7 @@ class Tasks(QObject):
         job.signals.done.connect(finished)
         job.signals.failed.connect(_unless_gone(on_error) if on_error is not None else self.error.emit)
         job.signals.failed.connect(finished)
-        pool.start(job)
+        pool.start(job, priority)
 
     def busy(self) -> bool:
         return bool(self._jobs)

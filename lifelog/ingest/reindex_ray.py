@@ -65,11 +65,15 @@ class RayUnavailable(RuntimeError):
 
 
 def ray_installed() -> bool:
+    """Whether Ray is installed, without importing it (a second of start-up: the app's
+    Settings page asks this when it opens; issue #18). A broken install still fails at use,
+    in :func:`connect`, with :class:`RayUnavailable`."""
+    import importlib.util
+
     try:
-        import ray  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> Any:

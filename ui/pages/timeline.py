@@ -10,8 +10,12 @@ people and objects. On the left a calendar (days with memories in bold), previou
 that jump to the nearest day with memories, and the list of those days with their counts; on the
 right the open episode's detail (:mod:`ui.pages.episode`).
 
-Opening the app shows the latest day with memories. ``navigate("timeline", day=…, episode_id=…,
-moment=…)`` opens a given moment (the Ask and People pages use it).
+Opening the app shows the latest day with memories: the first read fetches the day list and that
+day's episodes and moments in one go, ahead of the other pages' reads (issue #18, a fast start),
+and :attr:`TimelinePage.first_content` is emitted once they are drawn (or the memory turns out
+empty, or the read failed): the window starts its deferred start-up work then.
+``navigate("timeline", day=…, episode_id=…, moment=…)`` opens a given moment (the Ask and People
+pages use it).
 
 A filter bar narrows the timeline to one person (a combo of everyone seen, with their face) or one
 object (a text field completing the names the Objects page lists): the calendar, the day list and
@@ -66,6 +70,7 @@ from ui.qt import (
     QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
 from ui.timeline.grid import MomentGrid
 from ui.timeline.month import MonthOverview
@@ -134,10 +139,21 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+DayRead = tuple[list[EpisodeInfo], list[Moment]]
+"""A day's episodes and moments, as the read pool returns them."""
+
+
+def read_day(memory: Memory, day: date) -> DayRead:
+    return memory.episodes(day), day_moments(memory, day)
+
+
 class TimelinePage(QWidget):
+    first_content = Signal()  # once: the first day is drawn (or there is none, or it failed)
+
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self.content_shown = False  # first_content was emitted
         self.thumbs: Thumbs = thumbs_for(ctx.memory, ctx.tasks)
         self.days: list[DayInfo] = []
         self.day: date | None = None
@@ -367,26 +383,40 @@ class TimelinePage(QWidget):
         self.reload_days(keep=True)
         self.reload_choices()
 
+    def _shown(self) -> None:
+        if not self.content_shown:
+            self.content_shown = True
+            self.first_content.emit()
+
     def reload_days(self, keep: bool = False) -> None:
         mem = self.ctx.memory
+        ahead_of_time = not keep and not self.loaded  # the first read: the latest day comes with it
 
-        def done(days: list[DayInfo]) -> None:
+        def read() -> tuple[list[DayInfo], tuple[date, DayRead] | None]:
+            days = mem.days()
+            if not ahead_of_time or not days:
+                return days, None
+            return days, (days[-1].day, read_day(mem, days[-1].day))
+
+        def done(res: tuple[list[DayInfo], tuple[date, DayRead] | None]) -> None:
+            days, ahead = res
             had = {d.day for d in self.all_days}
             self.all_days = days
             if self.filter is not None:  # the filter's read draws the days
                 self.loaded = True
                 if keep:
                     self._read_filter(self.filter)
+                self._shown()
                 return
             self._render_days(days)
             pending, self._pending = self._pending, None
             if pending is not None and pending[0] is not None:
-                self.select_day(pending[0], pending[1], pending[2])
+                self.select_day(pending[0], pending[1], pending[2], ahead=ahead)
             elif keep and self.day is not None and days:
                 gone = self.day in had and all(d.day != self.day for d in days)  # e.g. forgotten
                 self.select_day(_nearest(days, self.day) if gone else self.day, self.panel.episode_id)
             elif days:
-                self.select_day(days[-1].day)  # the latest day with memories
+                self.select_day(days[-1].day, ahead=ahead)  # the latest day with memories
             else:
                 self._day_token += 1  # a day still loading must not draw over this
                 self.episode_list.clear()
@@ -398,11 +428,13 @@ class TimelinePage(QWidget):
                 self.day_note.setText("Import footage (File ▸ Import…) or load the sample day to start.")
                 self._clear_moments("Your days will appear here. Import footage (File ▸ Import…), connect a "
                                     "camera (Devices), or load the sample day (Help ▸ Load sample day).")
+                self._shown()
 
         def failed(msg: str) -> None:
             self.day_note.setText(f"Could not read the days: {msg}")
+            self._shown()
 
-        self.ctx.tasks.read(mem.days, guarded(self, done), guarded(self, failed))
+        self.ctx.tasks.read(read, guarded(self, done), guarded(self, failed), first=True)
 
     def _render_days(self, days: list[DayInfo]) -> None:
         for d in self.days:  # forget the old highlights
@@ -442,7 +474,10 @@ class TimelinePage(QWidget):
         self.next_btn.setEnabled(self._neighbour(+1) is not None)
 
     # ------------------------------------------------------------------ days
-    def select_day(self, day: date, episode_id: str | None = None, moment: datetime | None = None) -> None:
+    def select_day(self, day: date, episode_id: str | None = None, moment: datetime | None = None, *,
+                   ahead: tuple[date, DayRead] | None = None) -> None:
+        """Show ``day`` (its episode ``episode_id`` open, at ``moment``). ``ahead``: a day already
+        read with the day list (the first one shown), used when it is this day."""
         self.day = day
         self.error.setVisible(False)
         self._day_token += 1
@@ -464,19 +499,21 @@ class TimelinePage(QWidget):
             self._read_month_view(day)
         mem = self.ctx.memory
 
-        def read() -> tuple[list[EpisodeInfo], list[Moment]]:
-            return mem.episodes(day), day_moments(mem, day)
-
-        def done(res: tuple[list[EpisodeInfo], list[Moment]]) -> None:
+        def done(res: DayRead) -> None:
             if token == self._day_token:
                 eps, self.moments = res
                 self._render_episodes(self._keep_matching(day, eps), episode_id, moment, len(eps))
+            self._shown()
 
         def failed(msg: str) -> None:
             if token == self._day_token:
                 self.day_note.setText(f"Could not read this day: {msg}")
+            self._shown()
 
-        self.ctx.tasks.read(read, guarded(self, done), guarded(self, failed))
+        if ahead is not None and ahead[0] == day:
+            done(ahead[1])
+            return
+        self.ctx.tasks.read(lambda: read_day(mem, day), guarded(self, done), guarded(self, failed), first=True)
 
     def _render_episodes(self, eps: list[EpisodeInfo], open_id: str | None, moment: datetime | None,
                          of: int | None = None) -> None:
