@@ -110,8 +110,7 @@ def answer_question(memory: Any, args: argparse.Namespace, out: TextIO) -> int:
     import json
 
     from lifelog.api.clock import Clock
-    from lifelog.api.errors import QuestionError
-    from lifelog.api.words import parse_now
+    from lifelog.api.words import QuestionError, parse_now  # light: LanceDB is imported by the open
     from lifelog.commands.common import EXIT_OK, EXIT_USAGE, CliError
 
     try:
@@ -120,6 +119,10 @@ def answer_question(memory: Any, args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(str(e), EXIT_USAGE) from e
     if args.limit < 1:
         raise CliError("--limit must be at least 1", EXIT_USAGE)
+    if callable(memory):  # a cold question in this process: its models load while the store opens
+        from lifelog.api.prewarm import load_question_models_ahead
+
+        load_question_models_ahead()
     mem = memory(args) if callable(memory) else memory
     try:
         ans = mem.ask(args.question, now=now, limit=args.limit, thumbnails=not args.no_thumbnails)
