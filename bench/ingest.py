@@ -403,14 +403,21 @@ def child_main(argv: list[str]) -> int:
 
 
 # ============================================================================== parent side
-def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run this script as a child; return its JSON plus wall time and rusage seen from here."""
+def run_child(args: list[str], env: dict[str, str], tree: Path | None = None) -> dict[str, Any]:
+    """Run this script as a child; return its JSON plus wall time and rusage seen from here.
+
+    ``tree``: run that checkout's copy of this script and its ``lifelog`` instead (a baseline,
+    e.g. ``git archive HEAD | tar -x -C /tmp/base``); the models dir stays this checkout's."""
     t0 = time.perf_counter()
+    root = REPO if tree is None else tree.resolve()
+    if tree is not None:
+        env = {**env, "PYTHONPATH": str(root), "LIFELOG_MODELS_DIR": env.get("LIFELOG_MODELS_DIR")
+               or str(REPO / "models" / "build")}
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--child", *args],
+        [sys.executable, str(root / "bench" / "ingest.py"), "--child", *args],
         stdout=subprocess.PIPE,
         env=env,
-        cwd=REPO,
+        cwd=root,
     )
     assert proc.stdout is not None
     out = proc.stdout.read()
@@ -835,14 +842,23 @@ def targets(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]
     many = work / "clips.json"
     many.write_text(json.dumps([str(f) for f in clips]))
     rounds: list[dict[str, Any]] = []
+    runs: list[tuple[str, Path, Path | None]] = [("import", one, None)]
+    if args.baseline is not None:
+        runs.append(("baseline-import", one, args.baseline))
+    if not args.no_clips:
+        runs.append(("clips", many, None))
+        if args.baseline is not None:
+            runs.append(("baseline-clips", many, args.baseline))
     for r in range(args.rounds):
         got: dict[str, Any] = {}
         got["ceiling"] = run_child(["ceiling", "--inputs", str(one)], child_env())
         log(f"round {r + 1}: ceiling {got['ceiling']['wall_s']:.1f} s")
-        for name, inputs in (("import", one), ("clips", many)):
+        # alternate the order from round to round, so neither tree always runs first
+        for name, inputs, tree in (runs if r % 2 == 0 else runs[::-1]):
             data = work / f"{name}-{r}"
-            got[name] = run_child(["cli", "--data", str(data), "--inputs", str(inputs)], child_env(data))
-            log(f"round {r + 1}: {name} {got[name]['wall_s']:.1f} s, {got[name]['imported']} imported")
+            got[name] = run_child(["cli", "--data", str(data), "--inputs", str(inputs)], child_env(data), tree)
+            log(f"round {r + 1}: {name} {got[name]['wall_s']:.1f} s ({got[name]['ru_cpu_s']:.1f} s CPU), "
+                f"{got[name]['imported']} imported")
             if not args.keep:
                 shutil.rmtree(data, ignore_errors=True)
         rounds.append(got)
@@ -850,18 +866,30 @@ def targets(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]
     def speed(k: str, secs: float) -> list[float]:
         return [secs / g[k]["wall_s"] for g in rounds]
 
-    ceiling, full, short = speed("ceiling", footage), speed("import", footage), speed("clips", clip_footage)
-    summary = {
+    ceiling, full = speed("ceiling", footage), speed("import", footage)
+    summary: dict[str, Any] = {
         "footage_s": footage,
         "clips": len(clips),
         "clip_footage_s": clip_footage,
         "ceiling_x": ceiling,
         "import_x": full,
-        "clips_x": short,
         "import_over_ceiling": [a / b for a, b in zip(full, ceiling, strict=True)],
-        "clips_over_one_file": [a / b for a, b in zip(short, full, strict=True)],
+        "import_cpu_s": [g["import"]["ru_cpu_s"] for g in rounds],
         "peak_rss_mb": {k: max(g[k]["peak_rss_kib_self"] or 0 for g in rounds) / 1024 for k in rounds[0]},
+        "stage_seconds": {k: [g[k].get("stage_seconds") for g in rounds] for k in rounds[0] if k != "ceiling"},
     }
+    if "clips" in rounds[0]:
+        short = speed("clips", clip_footage)
+        summary["clips_x"] = short
+        summary["clips_over_one_file"] = [a / b for a, b in zip(short, full, strict=True)]
+    if "baseline-import" in rounds[0]:
+        base = speed("baseline-import", footage)
+        summary["baseline_import_x"] = base
+        summary["baseline_import_over_ceiling"] = [a / b for a, b in zip(base, ceiling, strict=True)]
+        summary["baseline_import_cpu_s"] = [g["baseline-import"]["ru_cpu_s"] for g in rounds]
+        summary["import_over_baseline"] = [a / b for a, b in zip(full, base, strict=True)]
+    if "baseline-clips" in rounds[0]:
+        summary["baseline_clips_x"] = speed("baseline-clips", clip_footage)
     return {"inputs": info, "rounds": rounds, "summary": summary}
 
 
@@ -872,9 +900,20 @@ def print_targets(s: dict[str, Any]) -> None:
     print(f"issue 21 targets, {s['footage_s'] / 60:.0f} min 1080p30 (keyframe every 1 s); one column per round")
     row("keyframe-only decode (ceiling)", s["ceiling_x"])
     row("full import, one file (CLI)", s["import_x"])
-    row(f"full import, {s['clips']} clips of {s['clip_footage_s'] / max(s['clips'], 1):.0f} s", s["clips_x"])
+    row("  its CPU seconds", s["import_cpu_s"], "{:.1f} s")
+    if "baseline_import_x" in s:
+        row("baseline tree, one file", s["baseline_import_x"])
+        row("  its CPU seconds", s["baseline_import_cpu_s"], "{:.1f} s")
+    if "clips_x" in s:
+        row(f"full import, {s['clips']} clips of {s['clip_footage_s'] / max(s['clips'], 1):.0f} s", s["clips_x"])
+    if "baseline_clips_x" in s:
+        row("baseline tree, clips", s["baseline_clips_x"])
     row("import / ceiling  (target ≥ 0.90)", s["import_over_ceiling"], "{:.2f}")
-    row("clips / one file  (target ≥ 0.80)", s["clips_over_one_file"], "{:.2f}")
+    if "baseline_import_over_ceiling" in s:
+        row("baseline import / ceiling", s["baseline_import_over_ceiling"], "{:.2f}")
+        row("import / baseline import", s["import_over_baseline"], "{:.2f}")
+    if "clips_over_one_file" in s:
+        row("clips / one file  (target ≥ 0.80)", s["clips_over_one_file"], "{:.2f}")
     print("  peak RSS (target ≤ 1024 MB): " + ", ".join(f"{k} {v:.0f} MB" for k, v in s["peak_rss_mb"].items()))
 
 
@@ -896,6 +935,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="issue 21: decode ceiling vs full import vs short clips (10-minute video unless --minutes)")
     p.add_argument("--rounds", type=int, default=2, help="--targets: alternating rounds (default 2)")
     p.add_argument("--clip-s", type=float, default=10.0, help="--targets: clip length in seconds (default 10)")
+    p.add_argument("--baseline", type=Path, metavar="TREE",
+                   help="--targets: also run the imports with another checkout's lifelog (a baseline "
+                        "tree, e.g. git archive HEAD | tar -x -C /tmp/base), alternating with this one")
+    p.add_argument("--no-clips", action="store_true", help="--targets: skip the short-clips import")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(REPO)})")
     args = p.parse_args(argv)
     minutes = QUICK_MINUTES if args.quick else args.minutes

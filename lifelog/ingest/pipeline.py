@@ -1,7 +1,14 @@
 """Import: files in → episodes, frames and vectors in the store.
 
 Per file the stages run in order (hash → skip if known → decode → skip duplicates → encode →
-cut episodes → write). Crash safety:
+analyse → cut episodes → write), overlapped across the cores (issue 21): the decoder reads ahead
+on a thread of its own, the importing thread encodes batch n+1 while the **analysis lane** runs
+the analyzers (OCR, faces), face labels and thumbnails of batch n, and the analyzers that need
+no blurred input (the object detector) run on a **side lane** beside them. Every hand-over is
+bounded (the decoder is two batches ahead at most, :data:`ANALYSIS_DEPTH` batches wait for the
+analysis lane), so memory stays flat; a lane's error is raised on the importing thread, a cancel
+stops every lane at its next batch, and a file being undone waits until nothing of it runs any
+more. The rows are those of a sequential run (``Importer.pipelined = False``). Crash safety:
 
 * Before anything is written for a file, a **journal entry** ``<data>/journal/<media_id>``
   is created; it is removed after the ``media`` row (the commit record) is written.
@@ -70,6 +77,12 @@ BATCH = 16
 COMMIT_FILES = 64
 COMMIT_FRAMES = 2000
 COMMIT_AFTER_S = 5.0
+# The import runs as a pipeline (issue 21): the decoder reads ahead on a thread of its own, the
+# importing thread encodes batch n+1 while the analysis lane runs the analyzers (OCR, faces)
+# of batch n, and the object detector (which sees the frames as decoded) runs on a side lane
+# beside them. At most ANALYSIS_DEPTH encoded batches wait for the analysis lane.
+PIPELINED = True
+ANALYSIS_DEPTH = 2
 
 
 ImportStage = Literal["scanning", "hashing", "decoding", "encoding", "writing", "done"]
@@ -246,6 +259,9 @@ class Importer:
         becomes a warning, never a failed import."""
         self.after_commit = after_commit
         self._stage_s: dict[str, float] = {}
+        self._stage_lock = threading.Lock()
+        self.pipelined = PIPELINED
+        self._lanes: _Lanes | None = None
         self.analyzers = list(analyzers)
         self.store = store
         self.vault = vault
@@ -258,7 +274,8 @@ class Importer:
 
     def _took(self, stage: str, since: float) -> float:
         now = time.perf_counter()
-        self._stage_s[stage] = self._stage_s.get(stage, 0.0) + now - since
+        with self._stage_lock:  # the lanes report their stages too
+            self._stage_s[stage] = self._stage_s.get(stage, 0.0) + now - since
         return now
 
     @property
@@ -275,6 +292,23 @@ class Importer:
     ) -> ImportResult:
         result = ImportResult()
         self._stage_s = {}
+        # the lanes' threads live as long as the import: the detector's interpreter (one per
+        # thread) is made once, not per file
+        self._lanes = _Lanes(ANALYSIS_DEPTH) if self.pipelined and self.analyzers else None
+        try:
+            return self._run(paths, result, progress, cancel)
+        finally:
+            if self._lanes is not None:
+                self._lanes.close()
+                self._lanes = None
+
+    def _run(
+        self,
+        paths: list[Path],
+        result: ImportResult,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+    ) -> ImportResult:
 
         def should_stop() -> bool:
             return cancel is not None and cancel.is_set()
@@ -511,17 +545,35 @@ class Importer:
         thumbs: list[bytes] = []
         pending: list[_FrameRec] = []
         extra_rows: dict[str, list[dict[str, Any]]] = {}
+        rows_lock = threading.Lock()
         failed_analyzers: set[str] = set()
+        lanes = self._lanes
 
         def analyze(batch: list[_FrameRec], first_index: int) -> list[NDArray[Any]]:
-            """Runs the analyzers; the batch's frames with every region they reported blurred."""
+            """Runs the analyzers; the batch's frames with every region they reported blurred.
+
+            The analyzers before the first one that reports regions to blur (the object
+            detector) see the frames as decoded whatever runs after them: they run on a lane of
+            their own, beside the others (issue 21)."""
             inputs = [
                 FrameInput(f"{mid}-{first_index + k:05d}", start + timedelta(seconds=f.offset_s), f.rgb)
                 for k, f in enumerate(batch)
             ]
-            for an in self.analyzers:
+            side = [] if lanes is None else _leading_independent(self.analyzers)
+            side_job = lanes.side(lambda: run_analyzers(side, inputs)) if side and lanes is not None else None
+            try:
+                shown = run_analyzers(self.analyzers[len(side):] if side_job is not None else self.analyzers, inputs)
+            finally:
+                if side_job is not None:
+                    side_job.result()  # its rows are in extra_rows; it never raises (a failure is a warning)
+            return shown
+
+        def run_analyzers(ans: Sequence[FrameAnalyzer], inputs: list[FrameInput]) -> list[NDArray[Any]]:
+            for an in ans:
                 if an.name in failed_analyzers:
                     continue
+                if should_stop():
+                    raise ImportCancelled
                 t0 = time.perf_counter()
                 try:
                     rows = an.analyze(inputs)
@@ -531,7 +583,8 @@ class Importer:
                     failed_analyzers.add(an.name)
                     warnings.append(f"{an.name} analysis failed: {type(e).__name__}: {e}")
                     continue
-                extra_rows.setdefault(an.table, []).extend(rows)
+                with rows_lock:
+                    extra_rows.setdefault(an.table, []).extend(rows)
                 if hide:  # later analyzers (face crops) and the thumbnail see these blurred
                     inputs = [
                         FrameInput(fi.frame_id, fi.t, blur_boxes(fi.rgb, hide[fi.frame_id]))
@@ -540,53 +593,82 @@ class Importer:
                     ]
             return [fi.rgb for fi in inputs]
 
+        def finish(batch: list[_FrameRec], out: VisualBatch, first: int) -> None:
+            """The analyzers, face labels and thumbnails of one encoded batch (on the analysis
+            lane when the import is pipelined, in batch order)."""
+            if should_stop() or (lanes is not None and lanes.aborting):
+                raise ImportCancelled
+            shown = analyze(batch, first) if self.analyzers else [f.rgb for f in batch]
+            ids = [f"{mid}-{first + k:05d}" for k in range(len(batch))]
+            t0 = time.perf_counter()
+            with rows_lock:
+                faces = list(extra_rows.get("faces", []))
+            quiet_face_labels(self.encoder, out, [f.rgb for f in batch], ids, faces)
+            t0 = self._took("face-labels", t0)
+            thumbs.extend(_thumbnail(rgb) for rgb in shown)
+            self._took("thumbnails", t0)
+            batch_out.append(out)
+            kept_t.extend(f.offset_s for f in batch)
+
+        sent = 0  # frames handed to the encoder so far
+
         def flush() -> None:
+            nonlocal sent
             if not pending:
                 return
             if should_stop():
                 raise ImportCancelled
             sub("encoding", min(pending[-1].offset_s / duration, 0.99) if duration > 0 else 0.5)
-            t0 = time.perf_counter()
-            batch_out.append(self.encoder.encode([f.rgb for f in pending]))
-            self._took("encode", t0)
-            shown = analyze(pending, len(kept_t)) if self.analyzers else [f.rgb for f in pending]
-            ids = [f"{mid}-{len(kept_t) + k:05d}" for k in range(len(pending))]
-            t0 = time.perf_counter()
-            quiet_face_labels(self.encoder, batch_out[-1], [f.rgb for f in pending], ids, extra_rows.get("faces", []))
-            t0 = self._took("face-labels", t0)
-            thumbs.extend(_thumbnail(rgb) for rgb in shown)
-            self._took("thumbnails", t0)
-            kept_t.extend(f.offset_s for f in pending)
+            batch = list(pending)
             pending.clear()
+            t0 = time.perf_counter()
+            out = self.encoder.encode([f.rgb for f in batch])
+            self._took("encode", t0)
+            first, sent = sent, sent + len(batch)
+            if lanes is None:
+                finish(batch, out, first)
+            else:  # the analyzers of this batch run while the next one is decoded and encoded
+                t0 = time.perf_counter()
+                lanes.analyse(lambda: finish(batch, out, first))
+                self._took("analysis-wait", t0)
 
-        if kind == "video":
-            sub("decoding", 0.0)
-            frames_in = decode.sample_video(
-                path,
-                min_interval=cap.sample_interval_s,
-                max_interval=cap.max_gap_s,
-                stats=stats,
-                should_stop=should_stop,
-            )
-            try:
-                # Decoding (FFmpeg) and encoding (onnxruntime) both release the GIL: run the
-                # decoder one batch ahead on a second thread so the two cores overlap.
-                waited = time.perf_counter()
-                for fr in _read_ahead(frames_in, BATCH * 2):
-                    self._took("decode-wait", waited)
+        try:
+            if kind == "video":
+                sub("decoding", 0.0)
+                frames_in = decode.sample_video(
+                    path,
+                    min_interval=cap.sample_interval_s,
+                    max_interval=cap.max_gap_s,
+                    stats=stats,
+                    should_stop=should_stop,
+                )
+                try:
+                    # Decoding (FFmpeg) and the models (onnxruntime) release the GIL: the decoder
+                    # reads ahead on a thread of its own, the analyzers run on their lanes.
                     waited = time.perf_counter()
-                    if dup.keep(fr.rgb, fr.offset_s):
-                        pending.append(_FrameRec(fr.offset_s, fr.rgb))
-                        if len(pending) >= BATCH:
-                            flush()
-                            waited = time.perf_counter()
-            except InterruptedError as e:
-                raise ImportCancelled from e
-            if stats.decoded == 0:
-                raise MediaError("no decodable video frames (corrupt, truncated or an unsupported codec)")
-        else:
-            pending.extend(frames)
-        flush()
+                    for fr in _read_ahead(frames_in, BATCH * 2):
+                        self._took("decode-wait", waited)
+                        waited = time.perf_counter()
+                        if dup.keep(fr.rgb, fr.offset_s):
+                            pending.append(_FrameRec(fr.offset_s, fr.rgb))
+                            if len(pending) >= BATCH:
+                                flush()
+                                waited = time.perf_counter()
+                except InterruptedError as e:
+                    raise ImportCancelled from e
+                if stats.decoded == 0:
+                    raise MediaError("no decodable video frames (corrupt, truncated or an unsupported codec)")
+            else:
+                pending.extend(frames)
+            flush()
+            if lanes is not None:
+                t0 = time.perf_counter()
+                lanes.drain()  # the last batches' analyzers; their errors are raised here
+                self._took("analysis-wait", t0)
+        except BaseException:
+            if lanes is not None:  # nothing of this file may still run when its rows are undone
+                lanes.abandon()
+            raise
         warnings.extend(stats.warnings)
         if frames == [] and kind == "video" and kept_t:
             duration = max(duration, kept_t[-1])
@@ -715,6 +797,68 @@ class Importer:
             "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None,
             "model": model,
         }
+
+
+def _leading_independent(analyzers: Sequence[FrameAnalyzer]) -> list[FrameAnalyzer]:
+    """The analyzers at the head of the list that report no regions to blur: they see the frames
+    as decoded, so they may run beside the ones after them (the object detector)."""
+    out: list[FrameAnalyzer] = []
+    for an in analyzers[:-1]:  # the last one stays on the analysis lane: it has work to overlap with
+        if isinstance(an, RegionReporter):
+            break
+        out.append(an)
+    return out
+
+
+class _Lanes:
+    """The import's worker threads (issue 21): the **analysis lane** runs each encoded batch's
+    analyzers, face labels and thumbnails, one batch after the other in order (analyzers keep
+    state from batch to batch: gates, OCR's interval), while the importing thread decodes and
+    encodes the next; the **side lane** runs the leading analyzers that need no blurred input
+    (:func:`_leading_independent`) beside the rest of a batch. At most ``depth`` batches wait
+    for the analysis lane, so memory stays bounded. An error on a lane is raised to the
+    importing thread at its next hand-over or :meth:`drain`."""
+
+    def __init__(self, depth: int) -> None:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.depth = max(1, depth)
+        self._analysis = ThreadPoolExecutor(1, thread_name_prefix="lifelog-analyse")
+        self._side = ThreadPoolExecutor(1, thread_name_prefix="lifelog-side")
+        self._pending: deque[Future[None]] = deque()
+        self.aborting = False  # set while a file's remaining batches are dropped
+
+    def analyse(self, job: Callable[[], None]) -> None:
+        """Queue one batch's analysis; waits while ``depth`` batches are queued or running."""
+        while self._pending and (len(self._pending) >= self.depth or self._pending[0].done()):
+            self._pending.popleft().result()  # re-raises the lane's error (cancel included)
+        self._pending.append(self._analysis.submit(job))
+
+    def side(self, job: Callable[[], Any]) -> Any:
+        """Run ``job`` on the side lane; its future."""
+        return self._side.submit(job)
+
+    def drain(self) -> None:
+        """Wait for every queued batch; the first error is raised."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def abandon(self) -> None:
+        """Drop the batches not started, wait for the one running; errors are swallowed (the
+        file is being undone)."""
+        self.aborting = True
+        try:
+            while self._pending:
+                with suppress(BaseException):
+                    self._pending.popleft().result()
+        finally:
+            self.aborting = False
+
+    def close(self) -> None:
+        self.abandon()
+        self._analysis.shutdown(wait=True)
+        self._side.shutdown(wait=True)
 
 
 _DONE = object()
