@@ -24,8 +24,10 @@ RSS (``wait4``'s ``ru_maxrss`` of that child alone) are reported:
   ``--data-dir``, ``ask_service_chosen`` does not (the folder chosen in the app, as a user types it);
 * the app (``ui.app.main`` offscreen, the real window and pages) until its first window is shown
   (a visible top-level window titled "lifelog — …": the start window, or the main window where
-  there is none), and until its content is loaded (the main window's timeline has its day's
-  moments and no task is left).
+  there is none), until the timeline has drawn its day (``moments_s``: the main window's
+  timeline has its day's moments — what the user sees), and until its content is loaded
+  (``content_s``: the day's moments and no task is left — every page's first read, the
+  thumbnails, the start-up retention purge and the nightly schedule's start all done).
 
 Peak RSS is ``wait4``'s ``ru_maxrss`` of the child: it includes what the child had at ``fork``
 (this script's own ~20 MB), so figures under ~20 MB read as this script's size.
@@ -122,6 +124,9 @@ def poll():
         if type(w).__name__ != "MainWindow":
             continue
         page = w.pages.get("timeline")
+        if page is not None and getattr(page, "moments", None) and not state.get("moments"):
+            state["moments"] = True  # the day is drawn
+            print(f"MARK moments {time.time()}", flush=True)
         if page is not None and getattr(page, "moments", None) and not w.tasks.busy():
             print(f"MARK content {time.time()}", flush=True)
             w.close()
@@ -226,7 +231,7 @@ def main() -> int:
                     s = samples.setdefault(f"{case}:{label}", {})
                     for m in ("wall_s", "cpu_s", "rss_mb"):
                         s.setdefault(m, []).append(r[m])
-                    for mark in ("window", "content"):
+                    for mark in ("window", "moments", "content"):
                         if mark in r:
                             s.setdefault(f"{mark}_s", []).append(r[mark])
                     if case == "ask":

@@ -125,3 +125,27 @@ def test_threads_asking_the_rest_client_at_once_all_get_it() -> None:
               "[t.start() for t in threads]\n[t.join() for t in threads]\n"
               "print(len(got), len(set(got)), lance_import.deferred())\n")
     assert out.stdout == "8 1 False\n"
+
+
+def test_the_rest_clients_models_are_built_on_first_use_and_validate_as_before() -> None:
+    """The client's ~150 pydantic models are made with ``defer_build`` (their schemas, a tenth
+    of a second of every start, are built by the first REST call that uses one): a model then
+    accepts, rejects and describes exactly what the eagerly built one does."""
+    code = ("import json\n"
+            "from lance_namespace_urllib3_client.models import ListTablesRequest as M\n"
+            "complete_before = M.__pydantic_complete__\n"
+            "ok = M(id=['a', 'b'], limit=3).to_dict()\n"
+            "try:\n"
+            "    M(id='not a list', limit='x')\n"
+            "    bad = None\n"
+            "except Exception as e:\n"
+            "    bad = [type(e).__name__, sorted(str(err['loc']) for err in e.errors())]\n"
+            "print(json.dumps({'before': complete_before, 'ok': ok, 'bad': bad,\n"
+            "                  'schema': M.model_json_schema()}))\n")
+    lazy = json.loads(_py("from lifelog.store import lance_import\n" + code).stdout)
+    eager = json.loads(_py(code).stdout)  # no lifelog: the package imported as it is
+    assert lazy["before"] is False and eager["before"] is True
+    for key in ("ok", "bad", "schema"):
+        assert lazy[key] == eager[key]
+    assert lazy["ok"] == {"id": ["a", "b"], "limit": 3, "include_declared": True}
+    assert lazy["bad"][0] == "ValidationError"

@@ -22,6 +22,11 @@ that one package. Deferring is sound only while the package's ``__init__`` just 
 nothing otherwise (the import is then slow, never wrong). ``tests/test_startup_lazy_lance.py``
 pins what this relies on and fails loudly when an upgrade changes it.
 
+The package's ``models`` subpackage (which ``lance_namespace`` re-exports, so LanceDB imports it)
+is imported at once but its ~150 pydantic models are made with ``defer_build``: pydantic builds
+each one's validation schema on its first use rather than at class creation (~0.1 s of CPU of
+every start; a local memory never uses one). Pydantic does this itself, the same on first use.
+
 Use ``from lifelog.store.lance_import import lancedb`` instead of ``import lancedb``.
 """
 
@@ -93,9 +98,42 @@ class _DeferredInit(importlib.abc.Loader):
         module.__dict__["__lifelog_deferred__"] = True
 
 
+MODELS = f"{PACKAGE}.models"
+
+
+class _DeferredSchemas(importlib.abc.Loader):
+    """Runs the models package as usual, its pydantic models made with ``defer_build``: each
+    builds its validation schema on its first use (by a REST namespace) instead of at import."""
+
+    def __init__(self, real: importlib.abc.Loader) -> None:
+        self.real = real
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.real.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        try:
+            from pydantic import BaseModel
+        except ImportError:
+            self.real.exec_module(module)
+            return
+        saved = BaseModel.model_config
+        BaseModel.model_config = {**saved, "defer_build": True}  # what subclasses made now inherit
+        try:
+            self.real.exec_module(module)
+        finally:
+            BaseModel.model_config = saved
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname == MODELS:
+            models = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if models is None or models.loader is None:
+                return None
+            models.loader = _DeferredSchemas(models.loader)
+            return models
         if fullname != PACKAGE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
