@@ -24,7 +24,11 @@ MIN_SCORE = 0.8
 #: A line needs this many letters/digits (drops single-glyph false reads on textures).
 MIN_CHARS = 3
 DET_SIDE = 640  # the detector's input is scaled so its longer side is at most this
-THREADS = 2
+# One onnxruntime thread: the import runs OCR on its analysis lane beside the encoder and the
+# object detector (lifelog.ingest.pipeline), which keep the other core busy. rapidocr's sessions
+# let their pool threads spin while they wait; with two threads they burnt ~5 s more CPU on the
+# 10-minute bench video and made the import slower, not faster (issue 21, docs/ocr.md).
+THREADS = 1
 
 
 # --------------------------------------------------------------------------- the model
