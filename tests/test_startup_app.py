@@ -8,8 +8,9 @@
 * The Settings page's "is Ray installed?" is answered without importing Ray (a second of CPU).
 * PySide's import hook no longer reads the source of every module imported after Qt: the app
   still selects no PySide ``__feature__`` (where the trim would matter).
-* A cold ``lifelog ask`` loads its models on a thread while the memory opens: the answer is the
-  in-process answer, and with the models missing the error is the same clear one as before.
+* A cold ``lifelog ask`` answered in-process ends without the interpreter's teardown: the answer
+  printed is the whole in-process answer (also through a pipe, also as JSON), the thumbnails it
+  names are on disk, and with the models missing the error is the same clear one as before.
 
 Real memory from real media, real models, the real window offscreen (pytest-qt); no timings.
 """
@@ -156,23 +157,32 @@ def test_pyside_no_longer_reads_every_module_and_the_app_selects_no_feature() ->
     assert selecting == []
 
 
-def _ask_cold(data: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _ask_cold(data: Path, env_extra: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIFELOG_NO_HANDOFF": "1", "PYTHONPATH": str(REPO), **env_extra}
     return subprocess.run([sys.executable, "-m", "lifelog", "--data-dir", str(data), "ask", "when did I see a cat?",
-                           "--now", NOW.isoformat(), "--no-thumbnails"], cwd=REPO, env=env, capture_output=True,
+                           "--now", NOW.isoformat(), *extra], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
-def test_a_cold_question_with_its_models_loaded_ahead_answers_as_in_process(
-        two_days: tuple[Path, str], tmp_path: Path) -> None:
+def test_a_cold_question_ended_at_once_prints_the_whole_answer(two_days: tuple[Path, str], tmp_path: Path) -> None:
+    import json
+
     from lifelog.api import Memory
 
     data = _copy(two_days[0], tmp_path / "memory")
     run = _ask_cold(data, {})
     assert run.returncode == 0, run.stderr
-    expected = Memory(data).ask("when did I see a cat?", now=NOW, thumbnails=False)
-    assert run.stdout.splitlines()[0] == expected.answer
+    expected = Memory(data).ask("when did I see a cat?", now=NOW)
+    lines = run.stdout.splitlines()
+    assert lines[0] == expected.answer
     assert two_days[1] in run.stdout  # the cat's episode is the evidence
+    assert len([ln for ln in lines if re.match(r"\s+\d+\. ", ln)]) == len(expected.hits)  # every hit, none cut off
+    shown = re.findall(r"\[(/[^\]]+\.jpg)\]", run.stdout)
+    assert shown and all(Path(p).is_file() for p in shown)  # the thumbnails it names were written
+    as_json = _ask_cold(data, {}, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)  # one whole JSON document, flushed before the end
+    assert doc["answer"] == expected.answer and len(doc["hits"]) == len(expected.hits)
 
 
 def test_a_cold_question_without_models_says_which_file_is_missing(two_days: tuple[Path, str], tmp_path: Path) -> None:

@@ -462,7 +462,12 @@ def main(argv: Sequence[str] | None = None, *, handoff_tried: bool = False) -> i
     private_process()  # umask 0o077 before anything is written; privacy notices on stderr
     try:
         handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
-        return int(handler(args))
+        code = int(handler(args))
+        if args.command == "ask" and argv is None:  # this process's own command line, answered
+            from lifelog.commands.ask import exit_at_once
+
+            exit_at_once(code)  # without the interpreter's teardown (issue #18); returns if it cannot
+        return code
     except CliError as e:
         print(f"lifelog: {e}", file=sys.stderr)
         return e.code
