@@ -24,11 +24,14 @@ MIN_SCORE = 0.8
 #: A line needs this many letters/digits (drops single-glyph false reads on textures).
 MIN_CHARS = 3
 DET_SIDE = 640  # the detector's input is scaled so its longer side is at most this
-# One onnxruntime thread: the import runs OCR on its analysis lane beside the encoder and the
-# object detector (lifelog.ingest.pipeline), which keep the other core busy. rapidocr's sessions
-# let their pool threads spin while they wait; with two threads they burnt ~5 s more CPU on the
-# 10-minute bench video and made the import slower, not faster (issue 21, docs/ocr.md).
-THREADS = 1
+# Two onnxruntime threads that never spin while they wait (issue 21): the import runs OCR on its
+# analysis lane beside the encoder and the object detector (lifelog.ingest.pipeline). rapidocr's
+# own sessions let their pool threads spin: with two such threads OCR burnt ~5 s more CPU on the
+# 10-minute bench video than with one, and one thread made OCR, the lane the import waits for,
+# slower whenever the other core was free (docs/ocr.md). :func:`_quiet_sessions` rebuilds them.
+THREADS = 2
+_MODEL_FILES = {"text_det": "ch_PP-OCRv4_det_infer.onnx", "text_cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+                "text_rec": "ch_PP-OCRv4_rec_infer.onnx"}
 
 
 # --------------------------------------------------------------------------- the model
@@ -50,7 +53,36 @@ def get_engine() -> Any:
                 det_limit_type="max",
                 text_score=0.5,  # the library's own floor; MIN_SCORE is applied here
             )
+            _quiet_sessions(_engine)
         return _engine
+
+
+def _quiet_sessions(engine: Any) -> None:
+    """Open the engine's three models again with rapidocr's options plus worker threads that
+    sleep instead of spinning while they wait (as every other lifelog model,
+    ``lifelog.encoders.base.ort_session``). A part this rapidocr version lays out otherwise
+    keeps its own session."""
+    from pathlib import Path
+
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+
+    models = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
+    for attr, name in _MODEL_FILES.items():
+        part = getattr(engine, attr, None)
+        wrapper = getattr(part, "infer", None) or getattr(part, "session", None)  # det: .infer; cls, rec: .session
+        if wrapper is None or not isinstance(getattr(wrapper, "session", None), ort.InferenceSession) \
+                or not (models / name).is_file():
+            continue
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        opts.enable_cpu_mem_arena = False  # as rapidocr: its inputs change size from call to call
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = THREADS
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        wrapper.session = ort.InferenceSession(str(models / name), sess_options=opts,
+                                             providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
