@@ -842,13 +842,13 @@ def targets(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]
     many = work / "clips.json"
     many.write_text(json.dumps([str(f) for f in clips]))
     rounds: list[dict[str, Any]] = []
+    trees: list[Path] = args.baseline or []
+    names = ["baseline"] + [f"baseline{k + 2}" for k in range(len(trees) - 1)]
     runs: list[tuple[str, Path, Path | None]] = [("import", one, None)]
-    if args.baseline is not None:
-        runs.append(("baseline-import", one, args.baseline))
+    runs += [(f"{n}-import", one, t) for n, t in zip(names, trees, strict=False)]
     if not args.no_clips:
         runs.append(("clips", many, None))
-        if args.baseline is not None:
-            runs.append(("baseline-clips", many, args.baseline))
+        runs += [(f"{n}-clips", many, t) for n, t in zip(names, trees, strict=False)]
     for r in range(args.rounds):
         got: dict[str, Any] = {}
         got["ceiling"] = run_child(["ceiling", "--inputs", str(one)], child_env())
@@ -890,6 +890,10 @@ def targets(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]
         summary["import_over_baseline"] = [a / b for a, b in zip(full, base, strict=True)]
     if "baseline-clips" in rounds[0]:
         summary["baseline_clips_x"] = speed("baseline-clips", clip_footage)
+    summary["trees"] = {"baseline" if k == 0 else f"baseline{k + 1}": str(t) for k, t in enumerate(trees)}
+    for k in range(2, len(trees) + 1):
+        summary[f"baseline{k}_import_x"] = speed(f"baseline{k}-import", footage)
+        summary[f"baseline{k}_import_cpu_s"] = [g[f"baseline{k}-import"]["ru_cpu_s"] for g in rounds]
     return {"inputs": info, "rounds": rounds, "summary": summary}
 
 
@@ -908,6 +912,9 @@ def print_targets(s: dict[str, Any]) -> None:
         row(f"full import, {s['clips']} clips of {s['clip_footage_s'] / max(s['clips'], 1):.0f} s", s["clips_x"])
     if "baseline_clips_x" in s:
         row("baseline tree, clips", s["baseline_clips_x"])
+    for k in range(2, len(s.get("trees", {})) + 1):
+        row(f"baseline {k} ({s['trees'][f'baseline{k}']}), one file", s[f"baseline{k}_import_x"])
+        row("  its CPU seconds", s[f"baseline{k}_import_cpu_s"], "{:.1f} s")
     row("import / ceiling  (target ≥ 0.90)", s["import_over_ceiling"], "{:.2f}")
     if "baseline_import_over_ceiling" in s:
         row("baseline import / ceiling", s["baseline_import_over_ceiling"], "{:.2f}")
@@ -935,9 +942,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="issue 21: decode ceiling vs full import vs short clips (10-minute video unless --minutes)")
     p.add_argument("--rounds", type=int, default=2, help="--targets: alternating rounds (default 2)")
     p.add_argument("--clip-s", type=float, default=10.0, help="--targets: clip length in seconds (default 10)")
-    p.add_argument("--baseline", type=Path, metavar="TREE",
+    p.add_argument("--baseline", type=Path, metavar="TREE", action="append",
                    help="--targets: also run the imports with another checkout's lifelog (a baseline "
-                        "tree, e.g. git archive HEAD | tar -x -C /tmp/base), alternating with this one")
+                        "tree, e.g. git archive HEAD | tar -x -C /tmp/base), alternating with this one; "
+                        "may be given again for more trees (one file only)")
     p.add_argument("--no-clips", action="store_true", help="--targets: skip the short-clips import")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(REPO)})")
     args = p.parse_args(argv)
