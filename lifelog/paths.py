@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "lifelog"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +25,8 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     chosen = chosen_data_dir()  # the folder chosen in the app's Settings, if any
     if chosen is not None:
         return chosen.resolve()
+    import platformdirs  # here, not at import: a command handed to the service with --data-dir needs none
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
@@ -37,6 +37,8 @@ LOCATION_FILE = "location.json"
 
 
 def location_file() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / LOCATION_FILE
 
 
@@ -64,4 +66,6 @@ def cache_dir() -> Path:
     env = os.environ.get("LIFELOG_CACHE")
     if env:
         return Path(env).expanduser().resolve()
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

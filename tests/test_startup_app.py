@@ -194,3 +194,19 @@ def test_a_cold_question_without_models_says_which_file_is_missing(two_days: tup
     assert f"model file {empty}/" in run.stderr and "is missing" in run.stderr, run.stderr
     assert "packaging/setup.sh" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_question_offered_to_the_service_with_its_folder_named_imports_nothing_more(tmp_path: Path) -> None:
+    """``lifelog --data-dir D ask …`` tries the running service with the standard library alone:
+    not the core, not even the platform folders (the folder is named); without a service it
+    falls through to the full command (here: nothing answered, so ``None``)."""
+    code = ("import sys\n"
+            "from lifelog.commands.ask import handed_over\n"
+            f"print(handed_over(['--data-dir', {str(tmp_path)!r}, 'ask', 'when did I see a cat?']))\n"
+            "print(sorted(m for m in ('platformdirs', 'lifelog.store', 'lifelog.config', 'numpy', 'lancedb')"
+            " if m in sys.modules))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("LIFELOG_NO_HANDOFF", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["(True, None)", "[]"]
