@@ -16,7 +16,9 @@ object-store memory against the local one. Figures for docs/scale.md.
    thread), write (a Lance append of 256 vectors, per frame) — the inputs of the projection.
 4. **ask p95**: the month's questions (``bench/query.py``'s mix) on the local memory, then on a
    copy whose tables were moved (``lifelog.api.storage.move_tables``) to an S3-compatible server
-   on loopback (moto's server, in its own process).
+   on loopback (moto's server, in its own process): without the read cache, with it (warm; the
+   cold fill timed apart), the local memory again; then the first question after another writer
+   made a new version (the cache's sync cost).
 
 Written to ``bench/results/scale.json``. Nothing here is a test.
 """
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,10 +301,64 @@ def moto_server() -> Iterator[str]:
         proc.wait(10)
 
 
-def ask_local_and_s3(data: Path, work: Path, queries: int) -> dict[str, Any]:
-    from lifelog.api.storage import StorageSettings, move_tables
+def _set_cache(data: Path, on: bool) -> None:
+    doc = json.loads((data / "settings.json").read_text())
+    doc.setdefault("storage", {})["cache"] = on
+    (data / "settings.json").write_text(json.dumps(doc))
 
+
+def first_after_new_version(data: Path, rounds: int) -> dict[str, Any]:
+    """The sync cost: an open cached memory; another writer (no cache: another machine) appends an
+    episode's frames, making a new version; the next question syncs the mirror (fetches the new
+    files), the one after reads the mirror as it is. Times of both, and the bytes fetched."""
+    from dataclasses import replace
+
+    from query import SUBJECTS, YEAR_START
+
+    from lifelog.api import Memory
+    from lifelog.recall.answer import ask
+    from lifelog.store.db import Store
+    from lifelog.store.location import location_for
+
+    mem = Memory(data)
+    assert mem.store.cache is not None
+    writer = Store(data, replace(location_for(data), cache=False))
+    rows = writer.rows("frames", "episode_id IS NOT NULL").slice(0, 30).to_pylist()
+    now = YEAR_START + timedelta(days=365)
+    ask(mem, "when did I last see a cat?", now=now, thumbnails=False)  # warm
+    first_ms: list[float] = []
+    second_ms: list[float] = []
+    fetched: list[int] = []
+    for r in range(rounds):
+        writer.add("frames", [{**row, "id": f"{row['id']}-new{r}"} for row in rows])
+        q = f"when did I last see {SUBJECTS[r % len(SUBJECTS)]}?"
+        before = mem.store.cache.stats.bytes_fetched
+        t0 = time.perf_counter()
+        ask(mem, q, now=now, limit=5, thumbnails=False)
+        first_ms.append((time.perf_counter() - t0) * 1000)
+        fetched.append(mem.store.cache.stats.bytes_fetched - before)
+        t0 = time.perf_counter()
+        ask(mem, q, now=now, limit=5, thumbnails=False)
+        second_ms.append((time.perf_counter() - t0) * 1000)
+        log(f"new version {r + 1}: first question {first_ms[-1]:.0f} ms (fetched {fetched[-1]:,} B), "
+            f"the next {second_ms[-1]:.0f} ms")
+    return {"rounds": rounds, "first_question_ms": first_ms, "next_question_ms": second_ms,
+            "bytes_fetched": fetched, "first_p50_ms": float(np.median(first_ms)),
+            "next_p50_ms": float(np.median(second_ms)),
+            "write": "30 frames appended to frames by another Store without a cache (another machine)"}
+
+
+def ask_local_and_s3(data: Path, work: Path, queries: int, sync_rounds: int = 5) -> dict[str, Any]:
+    """ask on the local month, then on a copy on S3 uncached, cached (warm), local again; and the
+    first question after a new version (sync cost). All in one run, for ratios."""
+    from lifelog.api.storage import StorageSettings, move_tables
+    from lifelog.store.cache import cache_info, clear_cache
+    from lifelog.store.db import Store
+    from lifelog.store.location import location_for
+
+    loads: dict[str, list[float]] = {"start": _load()}
     local = measure(data, queries, ask_only=True)
+    loads["after_local"] = _load()
     log(f"ask on the local month: p95 {local['ask_ms']['p95']:.0f} ms")  # type: ignore[index]
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "bench"
     remote_dir = work / "month-s3"
@@ -314,12 +371,35 @@ def ask_local_and_s3(data: Path, work: Path, queries: int) -> dict[str, Any]:
         move_s = time.perf_counter() - t0
         shutil.rmtree(remote_dir / "db")
         log(f"moved the month's tables to S3 in {move_s:.1f} s")
+        _set_cache(remote_dir, False)
         remote = measure(remote_dir, queries, ask_only=True)
-        log(f"ask on the S3 month: p95 {remote['ask_ms']['p95']:.0f} ms")  # type: ignore[index]
+        loads["after_s3_uncached"] = _load()
+        log(f"ask on the S3 month, no cache: p95 {remote['ask_ms']['p95']:.0f} ms")  # type: ignore[index]
+        _set_cache(remote_dir, True)
+        clear_cache(remote_dir)
+        t0 = time.perf_counter()
+        Store(remote_dir)  # a cold cache: every hot table downloaded
+        cold_s = time.perf_counter() - t0
+        info = cache_info(remote_dir, location_for(remote_dir))
+        log(f"cold cache filled in {cold_s:.1f} s ({info.bytes / 1e6:.1f} MB)")
+        cached = measure(remote_dir, queries, ask_only=True)
+        loads["after_s3_cached"] = _load()
+        log(f"ask on the S3 month, cached: p95 {cached['ask_ms']['p95']:.0f} ms")  # type: ignore[index]
+        sync = first_after_new_version(remote_dir, sync_rounds)
+    local2 = measure(data, queries, ask_only=True)
+    loads["end"] = _load()
+    log(f"ask on the local month again: p95 {local2['ask_ms']['p95']:.0f} ms")  # type: ignore[index]
+    p95_local = float(np.mean([local["ask_ms"]["p95"], local2["ask_ms"]["p95"]]))  # type: ignore[index]
+    p50_local = float(np.mean([local["ask_ms"]["p50"], local2["ask_ms"]["p50"]]))  # type: ignore[index]
     return {
-        "local_ask_ms": local["ask_ms"], "s3_ask_ms": remote["ask_ms"],
-        "p95_ratio_s3_over_local": remote["ask_ms"]["p95"] / local["ask_ms"]["p95"],  # type: ignore[index]
-        "move_to_s3_s": move_s, "queries": queries,
+        "local_ask_ms": local["ask_ms"], "local_again_ask_ms": local2["ask_ms"],
+        "s3_ask_ms": remote["ask_ms"], "s3_cached_ask_ms": cached["ask_ms"],
+        "p95_ratio_s3_over_local": remote["ask_ms"]["p95"] / p95_local,  # type: ignore[index]
+        "p95_ratio_s3_cached_over_local": cached["ask_ms"]["p95"] / p95_local,  # type: ignore[index]
+        "p50_ratio_s3_cached_over_local": cached["ask_ms"]["p50"] / p50_local,  # type: ignore[index]
+        "cache_cold_fill_s": cold_s, "cache_bytes": info.bytes, "cache_tables": info.tables,
+        "first_question_after_new_version": sync,
+        "move_to_s3_s": move_s, "queries": queries, "loads": loads,
         "server": "moto standalone server on loopback, own process (no network latency; an in-memory store)",
     }
 

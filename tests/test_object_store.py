@@ -11,6 +11,7 @@ clear error; run again, it completes without duplicates).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -46,6 +47,7 @@ class S3:
     key_id: str = ""
     secret: str = ""
     server: Any = None
+    user: str = "lifelog"
     _extra: list[str] = field(default_factory=list)
 
     @property
@@ -91,12 +93,16 @@ def start_s3() -> S3:
     settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     srv.start()
     iam = srv.client("iam", "bootstrap", "bootstrap")
-    iam.create_user(UserName="lifelog")
-    key = iam.create_access_key(UserName="lifelog")["AccessKey"]
-    iam.put_user_policy(UserName="lifelog", PolicyName="s3", PolicyDocument=json.dumps({
+    # moto's state is per process: another test module's server made its own user, and the bucket
+    srv.user = f"lifelog-{srv.port}"
+    iam.create_user(UserName=srv.user)
+    key = iam.create_access_key(UserName=srv.user)["AccessKey"]
+    iam.put_user_policy(UserName=srv.user, PolicyName="s3", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}]}))
     srv.key_id, srv.secret = key["AccessKeyId"], key["SecretAccessKey"]
-    srv.client().create_bucket(Bucket=BUCKET)
+    s3 = srv.client()
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        s3.create_bucket(Bucket=BUCKET)
     ActionAuthenticatorMixin.request_count = 0
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on every request is authenticated
     return srv
@@ -260,9 +266,9 @@ def test_refused_credentials_are_a_clear_error_and_nothing_is_written(
         key_id, secret = creds.key_id, "not-the-secret"
     else:  # an access key that was deleted (rotated, or expired and removed) since it was handed out
         iam = creds.client("iam")
-        key = iam.create_access_key(UserName="lifelog")["AccessKey"]
+        key = iam.create_access_key(UserName=creds.user)["AccessKey"]
         key_id, secret = key["AccessKeyId"], key["SecretAccessKey"]
-        iam.delete_access_key(UserName="lifelog", AccessKeyId=key_id)
+        iam.delete_access_key(UserName=creds.user, AccessKeyId=key_id)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     with pytest.raises(StorageCredentialsRefused, match="refused the credentials"):
@@ -320,6 +326,9 @@ def test_move_a_local_memory_to_the_object_store_resumably(
     (data_dir / "settings.json").write_text(json.dumps({"capture": {"faces": False, "ocr_interval_s": 0}}))
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning, lib.coffee_jpg]).imported == 2
+    mem.store.ensure_indexes(scalar_min_rows=1)
+    indexes = {t: sorted(mem.store.index_names(t)) for t in ("media", "episodes", "frames")}
+    assert indexes["frames"], "the memory has indexes to move"
     before = {t: mem.store.count(t) for t in ("media", "episodes", "frames")}
     target = StorageSettings(tables=f"s3://{BUCKET}/moved", endpoint=creds.endpoint, region=REGION)
     cancel = threading.Event()
@@ -341,6 +350,7 @@ def test_move_a_local_memory_to_the_object_store_resumably(
     moved = Memory(data_dir)
     assert moved.store.location.remote
     assert {t: moved.store.count(t) for t in before} == before
+    assert {t: sorted(moved.store.index_names(t)) for t in indexes} == indexes  # moved with the tables
     assert _ask(moved, "when did I last see a cat?").hits
     proc = run_cli(data_dir, "storage", "move-to", f"s3://{BUCKET}/moved", "--endpoint", creds.endpoint,
                    "--region", REGION, env=env)

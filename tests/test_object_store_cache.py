@@ -193,10 +193,15 @@ def test_a_sync_killed_half_way_is_not_used(models_ready: None, lib: Any, s3: S3
     v1 = mem.store.cache.mirrored()["frames"]
     assert lance.dataset(str(mirror)).version == v1
     v1_rows = mem.store.count("frames")
-    # a new version on the object store, written without the cache
-    set_cache(data_dir, False)
-    assert Memory(data_dir).import_paths([lib.rocket]).imported == 1
-    set_cache(data_dir, True)
+    # a new version on the object store, written by a store without the cache (another machine)
+    from dataclasses import replace
+
+    from lifelog.store.db import Store
+    from lifelog.store.location import location_for
+
+    writer = Store(data_dir, replace(location_for(data_dir), cache=False))
+    rows = writer.rows("frames").to_pylist()
+    writer.add("frames", [{**r, "id": r["id"] + "-again"} for r in rows])
     v2 = remote_versions(data_dir)["frames"]
     assert v2 > v1
     # a process syncing the cache to it is killed half-way through a download
@@ -225,3 +230,40 @@ def test_a_sync_killed_half_way_is_not_used(models_ready: None, lib: Any, s3: S3
     set_cache(data_dir, False)
     assert answers(Memory(data_dir)) == cached
     assert any(hits for _, _, hits in cached)
+
+
+def test_cli_turns_the_cache_off_and_on_and_the_size_limit_holds(
+    models_ready: None, lib: Any, s3: S3, data_dir: Path
+) -> None:
+    from helpers import cli_env, json_doc, run_cli
+
+    from lifelog.api import Memory
+
+    on_s3(data_dir, s3, "cli-cache")
+    mem = Memory(data_dir)
+    assert mem.import_paths([lib.coffee_jpg]).imported == 1
+    assert _ask(mem, "did I see a cup of coffee?").hits
+    cache_dir = data_dir / "tables-cache"
+    assert (cache_dir / "frames.lance").is_dir()
+    env = cli_env(AWS_ACCESS_KEY_ID=s3.key_id, AWS_SECRET_ACCESS_KEY=s3.secret)
+    shown = json_doc(run_cli(data_dir, "storage", "show", "--json", env=env))
+    assert shown["cache"]["enabled"] and "frames" in shown["cache"]["tables"] and shown["cache"]["bytes"] > 0
+    assert s3.secret not in json.dumps(shown)
+
+    off = json_doc(run_cli(data_dir, "storage", "cache", "--off", "--json", env=env))
+    assert off["enabled"] is False and off["removed_bytes"] > 0 and off["bytes"] == 0
+    assert not cache_dir.exists()  # off: the copy is gone at once (no stale copy a forget would miss)
+    assert json.loads((data_dir / "settings.json").read_text())["storage"]["cache"] is False
+    assert Memory(data_dir).store.cache is None and not cache_dir.exists()
+
+    # on again with a limit of 0 MB: nothing fits, every table is read from the object store
+    on = json_doc(run_cli(data_dir, "storage", "cache", "--on", "--max-mb", "0", "--json", env=env))
+    assert on["enabled"] is True and on["max_bytes"] == 0
+    small = Memory(data_dir)
+    assert small.store.cache is not None
+    assert _ask(small, "did I see a cup of coffee?").hits
+    assert small.store.cache.mirrored() == {}
+    assert small.store.cache.stats.skipped.get("frames") == "over the cache's size limit"
+    assert not list(cache_dir.rglob("*.lance"))
+    run_cli(data_dir, "storage", "cache", "--max-mb", "100", env=env)
+    assert "frames" in Memory(data_dir).store.cache.mirrored()  # type: ignore[union-attr]

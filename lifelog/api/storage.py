@@ -4,8 +4,8 @@
   credentials come from (never the credentials themselves), whether it answers;
 * :func:`set_credentials` — keep object-store credentials in the OS keyring;
 * :func:`move_tables` — copy a memory's tables to another location (a folder or an object
-  store), verify every row arrived, then point the settings at it (resumable: a table already
-  copied whole is not copied again).
+  store), file by file (each table's latest version with its indexes), verify every row arrived,
+  then point the settings at it (resumable: a table already copied whole is not copied again).
 
 The vault's blobs (thumbnails, crops, kept originals) stay in the data dir wherever the tables
 are: see docs/scale.md for why.
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lifelog.config import StorageSettings, load_settings, save_settings
+from lifelog.store.cache import CacheInfo, cache_info, clear_cache, copy_version
 from lifelog.store.db import Store
 from lifelog.store.location import (
     StorageCredentialsRefused,
@@ -45,12 +46,13 @@ class StorageInfo:
     error: str | None
     vault: str  # the vault's blobs stay in the data dir
     bytes: int | None
+    cache: CacheInfo | None = None  # the local read cache of an object-store memory
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tables": self.tables, "remote": self.remote, "endpoint": self.endpoint, "region": self.region,
             "credentials": self.credentials, "reachable": self.reachable, "error": self.error,
-            "vault": self.vault, "bytes": self.bytes,
+            "vault": self.vault, "bytes": self.bytes, "cache": self.cache.to_json() if self.cache else None,
         }
 
 
@@ -67,8 +69,32 @@ def storage_info(data_dir: Path) -> StorageInfo:
     return StorageInfo(
         tables=loc.uri, remote=loc.remote, endpoint=loc.endpoint, region=loc.region,
         credentials=creds.source if creds else None, reachable=reachable, error=error,
-        vault=str(data_dir / "vault"), bytes=size,
+        vault=str(data_dir / "vault"), bytes=size, cache=cache_info(data_dir, loc) if loc.remote else None,
     )
+
+
+def cache_status(data_dir: Path) -> CacheInfo:
+    """The local read cache of the memory's tables: on or off, its folder, size, limit, tables."""
+    return cache_info(data_dir, location_for(data_dir))
+
+
+def configure_cache(data_dir: Path, *, on: bool | None = None, max_mb: int | None = None,
+                    clear: bool = False) -> tuple[CacheInfo, int]:
+    """Turn the read cache on or off, set its size limit, or empty it; the cache now and the bytes
+    removed. Off (or emptied) removes the cached copy at once; on, it is filled at the next open."""
+    settings = load_settings(data_dir)
+    changes: dict[str, Any] = {}
+    if on is not None:
+        changes["cache"] = on
+    if max_mb is not None:
+        changes["cache_max_mb"] = max_mb
+    if changes:
+        settings.storage = StorageSettings.model_validate({**settings.storage.model_dump(), **changes})
+        save_settings(data_dir, settings)
+    removed = 0
+    if clear or on is False or max_mb is not None:  # a new limit: refilled within it at the next open
+        removed = clear_cache(data_dir)
+    return cache_status(data_dir), removed
 
 
 def set_credentials(data_dir: Path, key_id: str, secret: str, token: str | None = None) -> None:
@@ -104,7 +130,7 @@ def move_tables(
     if dst_loc.uri == src_loc.uri:
         raise StorageError(f"the tables are already at {dst_loc.uri}")
     with write_lock(data_dir):
-        src = Store(data_dir, src_loc)
+        src = Store(data_dir, replace(src_loc, cache=False))  # read what is there, not a mirror
         try:
             if not dst_loc.remote:
                 Path(dst_loc.uri).mkdir(parents=True, exist_ok=True)
@@ -114,17 +140,18 @@ def move_tables(
             for i, name in enumerate(names):
                 if cancel is not None and cancel.is_set():
                     raise StorageError("move cancelled; run it again to continue")
-                data = src.db.open_table(name).to_arrow()
+                table = src.db.open_table(name)
+                rows = int(table.count_rows())
                 if name in existing:
-                    if dst.open_table(name).count_rows() == data.num_rows:
-                        report(MoveProgress(name, i + 1, len(names), data.num_rows))
+                    if dst.open_table(name).count_rows() == rows:
+                        report(MoveProgress(name, i + 1, len(names), rows))
                         continue
                     dst.drop_table(name)
-                # null vectors (frames without features) stay null; LanceDB's check calls them bad
-                tbl = dst.create_table(name, data=data, schema=data.schema, on_bad_vectors="null")
-                if tbl.count_rows() != data.num_rows:
+                # the latest version's files as they are (indexes included), the manifest last
+                copy_version(table, src_loc, dst_loc, name)
+                if dst.open_table(name).count_rows() != rows:
                     raise StorageError(f"the {name} table did not arrive whole at {dst_loc.uri}")
-                report(MoveProgress(name, i + 1, len(names), data.num_rows))
+                report(MoveProgress(name, i + 1, len(names), rows))
         except StorageError:
             raise
         except Exception as e:
@@ -153,12 +180,15 @@ def _table_names(db: Any) -> list[str]:
 
 
 __all__ = [
+    "CacheInfo",
     "MoveProgress",
     "StorageCredentialsRefused",
     "StorageError",
     "StorageInfo",
     "StorageSettings",
     "StorageUnreachable",
+    "cache_status",
+    "configure_cache",
     "move_tables",
     "set_credentials",
     "storage_info",

@@ -5,7 +5,9 @@
 * ``lifelog storage set-credentials --key-id ID --secret-stdin`` — keep object-store credentials
   in the OS keyring (never in the settings file);
 * ``lifelog storage move-to URI [--endpoint URL] [--region R]`` — copy the tables there, check
-  them, then use them (resumable; the old copy stays until you remove it).
+  them, then use them (resumable; the old copy stays until you remove it);
+* ``lifelog storage cache [--on | --off] [--max-mb N] [--clear] [--json]`` — the local read cache
+  of an object-store memory: show it, turn it on or off, set its size limit, empty it.
 
 Exit codes: 0 done; 1 failed (unreachable, refused credentials, no keyring); 2 usage; 130 cancelled.
 """
@@ -34,6 +36,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     mv.add_argument("--endpoint", metavar="URL", help="an S3-compatible server (default: AWS)")
     mv.add_argument("--region", metavar="REGION")
     mv.add_argument("--json", action="store_true", help="print one JSON document")
+    ca = act.add_parser("cache", parents=[common], help="the local read cache of an object-store memory")
+    onoff = ca.add_mutually_exclusive_group()
+    onoff.add_argument("--on", dest="cache_on", action="store_const", const=True, help="turn the cache on")
+    onoff.add_argument("--off", dest="cache_on", action="store_const", const=False,
+                       help="turn the cache off (its copy is removed)")
+    ca.add_argument("--max-mb", type=int, metavar="N", help="the cache's size limit in MB (0: nothing cached)")
+    ca.add_argument("--clear", action="store_true", help="remove the cached copy (filled again at the next open)")
+    ca.add_argument("--json", action="store_true", help="print one JSON document")
     return {"storage": cmd_storage}
 
 
@@ -56,6 +66,8 @@ def cmd_storage(args: argparse.Namespace) -> int:
             return _set_credentials(args)
         if action == "move-to":
             return _move(args)
+        if action == "cache":
+            return _cache(args)
     except StorageError as e:
         raise CliError(str(e), EXIT_CANCELLED if "cancelled" in str(e) else EXIT_ERROR) from e
     raise CliError(f"unknown storage action {action!r}", EXIT_USAGE)  # pragma: no cover - argparse
@@ -72,6 +84,10 @@ def _show(args: argparse.Namespace) -> int:
     if info.remote:
         print(f"credentials: {info.credentials or 'none found (the object store default chain)'}")
     print(f"vault:       {info.vault} (stays on this machine)")
+    if info.cache is not None:
+        c = info.cache
+        print("cache:       " + (f"on, {c.bytes / 1e6:.1f} MB of {c.max_bytes / 1e6:.0f} MB, {len(c.tables)} tables "
+                                 f"in {c.path}" if c.enabled else "off"))
     print("status:      " + ("reachable" + (f", {info.bytes / 1e6:.1f} MB" if info.bytes is not None else "")
                              if info.reachable else f"not usable: {info.error}"))
     return EXIT_OK if info.reachable else EXIT_ERROR
@@ -113,6 +129,25 @@ def _move(args: argparse.Namespace) -> int:
         emit({"tables": loc.uri, "endpoint": loc.endpoint})
     else:
         print(f"the tables are now at {loc.describe()} (the old copy was left in place)")
+    return EXIT_OK
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from lifelog.api.storage import configure_cache
+
+    max_mb = getattr(args, "max_mb", None)
+    if max_mb is not None and max_mb < 0:
+        raise CliError("--max-mb must be 0 or more", EXIT_USAGE)
+    info, removed = configure_cache(_data_dir(args), on=getattr(args, "cache_on", None), max_mb=max_mb,
+                                    clear=bool(getattr(args, "clear", False)))
+    if getattr(args, "json", False):
+        emit({**info.to_json(), "removed_bytes": removed})
+        return EXIT_OK
+    print("cache:  " + ("on" if info.enabled else "off" if info.remote else
+                        "not used (the tables are in a folder; the setting applies once they are on S3)"))
+    print(f"folder: {info.path}")
+    print(f"size:   {info.bytes / 1e6:.1f} MB (limit {info.max_bytes / 1e6:.0f} MB), "
+          f"{len(info.tables)} tables" + (f"; removed {removed / 1e6:.1f} MB" if removed else ""))
     return EXIT_OK
 
 

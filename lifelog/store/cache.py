@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifelog.store.location import TableLocation, storage_failure
+from lifelog.store.location import TableLocation, location_for, storage_failure
 
 log = logging.getLogger("lifelog.store.cache")
 
@@ -69,11 +69,25 @@ def cache_root(data_dir: Path) -> Path:
 
 
 def clear_cache(data_dir: Path) -> int:
-    """Remove the cache folder; the bytes it held (0 when there was none)."""
+    """Remove the cache folder (waiting for a sync running in another process); the bytes it held."""
     root = cache_root(data_dir)
-    if not root.exists():
+    if not root.is_dir():
         return 0
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    size = 0
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for p in list(root.iterdir()):
+            if p.name == LOCK_FILE:
+                continue
+            if p.is_dir():
+                size += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                size += p.stat().st_size
+                p.unlink()
+    finally:
+        os.close(fd)
     shutil.rmtree(root, ignore_errors=True)
     return size
 
@@ -95,10 +109,11 @@ class CacheInfo:
     bytes: int
     max_bytes: int
     tables: dict[str, int]  # mirrored table → version
+    remote: bool = True  # False: the tables are in a folder, nothing to cache
 
     def to_json(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "path": self.path, "bytes": self.bytes, "max_bytes": self.max_bytes,
-                "tables": self.tables}
+                "tables": self.tables, "remote": self.remote}
 
 
 def cache_info(data_dir: Path, loc: TableLocation) -> CacheInfo:
@@ -107,7 +122,7 @@ def cache_info(data_dir: Path, loc: TableLocation) -> CacheInfo:
     tables = {k: int(v.get("version", 0)) for k, v in state.get("tables", {}).items()} \
         if state.get("uri") == loc.uri else {}
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
-    return CacheInfo(loc.remote and loc.cache, str(root), size, loc.cache_max_bytes, tables)
+    return CacheInfo(loc.remote and loc.cache, str(root), size, loc.cache_max_bytes, tables, loc.remote)
 
 
 def _read_state(root: Path) -> dict[str, Any]:
@@ -118,9 +133,19 @@ def _read_state(root: Path) -> dict[str, Any]:
         return {}
 
 
+def _mkdir_private(path: Path) -> None:
+    """``path`` and its missing parents, each made 0700 (whatever the umask)."""
+    if path.is_dir():
+        return
+    _mkdir_private(path.parent)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)
+
+
 def _write_private(path: Path, chunks: Iterator[bytes]) -> int:
     """Write ``path`` whole or not at all: ``path.part`` (mode 600), fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _mkdir_private(path.parent)
     part = path.with_name(path.name + PART)
     n = 0
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -144,6 +169,57 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def s3_filesystem(loc: TableLocation) -> Any:
+    """A pyarrow S3 file system for ``loc`` (its credentials are passed, never logged)."""
+    from pyarrow import fs as pafs
+
+    opts = loc.storage_options()
+    kw: dict[str, Any] = {"region": opts.get("aws_region") or "us-east-1",
+                          "connect_timeout": 5.0, "request_timeout": max(5.0, loc.retry_timeout_s),
+                          "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3)}
+    if "aws_access_key_id" in opts:
+        kw.update(access_key=opts["aws_access_key_id"], secret_key=opts["aws_secret_access_key"],
+                  session_token=opts.get("aws_session_token"))
+    if loc.endpoint:
+        scheme, _, host = loc.endpoint.partition("://")
+        kw.update(endpoint_override=host, scheme=scheme)
+    return pafs.S3FileSystem(**kw)
+
+
+def table_files(loc: TableLocation, name: str) -> tuple[Any, str]:
+    """The file system holding table ``name`` at ``loc`` and the table's folder in it."""
+    if loc.remote:
+        return s3_filesystem(loc), f"{loc.bucket}/{loc.prefix}".rstrip("/") + f"/{name}.lance"
+    from pyarrow import fs as pafs
+
+    return pafs.LocalFileSystem(), str(Path(loc.uri) / f"{name}.lance")
+
+
+def version_files(ds: Any) -> dict[str, str]:
+    """The files (relative path → kind) that version ``ds.version`` of a Lance dataset uses:
+    data, deletion and index files and its manifest (transaction files are history, left out)."""
+    v = int(ds.version)
+    return {r["path"]: r["type"] for r in ds.tracked_files(min_version=v).read_all().to_pylist()
+            if int(r["version"]) == v and r["type"] != "transaction file"}
+
+
+def copy_version(src: Any, src_loc: TableLocation, dst_loc: TableLocation, name: str) -> int:
+    """Copy the current version of LanceDB table ``src`` (at ``src_loc``) file by file to table
+    ``name`` at ``dst_loc`` — its indexes included — the manifest last; the bytes copied."""
+    from pyarrow import fs as pafs
+
+    files = version_files(src.to_lance())
+    sfs, sbase = table_files(src_loc, name)
+    dfs, dbase = table_files(dst_loc, name)
+    total = 0
+    for rel in sorted(files, key=lambda r: files[r] == "manifest"):  # the manifest last
+        if not dst_loc.remote:
+            Path(dbase, rel).parent.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(f"{sbase}/{rel}", f"{dbase}/{rel}", source_filesystem=sfs, destination_filesystem=dfs)
+        total += int(sfs.get_file_info(f"{sbase}/{rel}").size or 0)
+    return total
+
+
 class ReadCache:
     """The mirror of one memory's object-store tables (one per :class:`Store`)."""
 
@@ -157,7 +233,9 @@ class ReadCache:
         self._mirrors: dict[str, Any] = {}  # table → local LanceDB table at ``_versions[name]``
         self._versions: dict[str, int] = {}
         self._lock = threading.RLock()
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._disk_key: tuple[int, int, int] | None = None
+        self._disk_state: dict[str, Any] = {}
+        _mkdir_private(self.root)
         state = _read_state(self.root)
         if state and (state.get("uri") != loc.uri or state.get("endpoint") != loc.endpoint):
             self._wipe()  # the tables moved: a mirror of another place is of no use (nor kept)
@@ -167,19 +245,7 @@ class ReadCache:
     # ------------------------------------------------------------ object store
     def _filesystem(self) -> Any:
         if self._fs is None:
-            from pyarrow import fs as pafs
-
-            opts = self.loc.storage_options()
-            kw: dict[str, Any] = {"region": opts.get("aws_region") or "us-east-1",
-                                  "connect_timeout": 5.0, "request_timeout": max(5.0, self.loc.retry_timeout_s),
-                                  "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3)}
-            if "aws_access_key_id" in opts:
-                kw.update(access_key=opts["aws_access_key_id"], secret_key=opts["aws_secret_access_key"],
-                          session_token=opts.get("aws_session_token"))
-            if self.loc.endpoint:
-                scheme, _, host = self.loc.endpoint.partition("://")
-                kw.update(endpoint_override=host, scheme=scheme)
-            self._fs = pafs.S3FileSystem(**kw)
+            self._fs = s3_filesystem(self.loc)
         return self._fs
 
     def _key(self, name: str, rel: str) -> str:
@@ -241,10 +307,13 @@ class ReadCache:
 
     def drop(self, name: str) -> None:
         """Forget the mirror of ``name`` (its files removed)."""
-        with self._lock:
+        with self._sync_lock():
             self._mirrors.pop(name, None)
             self._versions.pop(name, None)
             shutil.rmtree(self.root / f"{name}.lance", ignore_errors=True)
+            state = _read_state(self.root)
+            if state.get("uri") == self.loc.uri:
+                self._state = state
             if self._state["tables"].pop(name, None) is not None:
                 self._save_state()
 
@@ -288,8 +357,7 @@ class ReadCache:
                 ds = remote.to_lance()
                 if int(ds.version) != version:
                     return None
-                files = {r["path"]: r["type"] for r in ds.tracked_files(min_version=version).read_all().to_pylist()
-                         if int(r["version"]) == version and r["type"] != "transaction file"}
+                files = version_files(ds)
                 manifests = [p for p, t in files.items() if t == "manifest"]
                 if len(manifests) != 1:
                     return None
@@ -363,12 +431,33 @@ class ReadCache:
         got = self._mirrors.get(name)
         if got is None:
             return None
+        if self._on_disk(name) != self._versions.get(name):
+            # another store (this process or another) synced the mirror on, or cleared it: this
+            # handle's files may be gone; read the object store until the next sync
+            self._mirrors.pop(name, None)
+            self._versions.pop(name, None)
+            return None
         if self.offline:
             return got
         try:
             return got if self._versions.get(name) == int(remote.version) else None
         except Exception:
             return None
+
+    def _on_disk(self, name: str) -> int | None:
+        """The version of ``name`` the cache folder holds now (its state file, re-read when it changed)."""
+        try:
+            st = (self.root / STATE_FILE).stat()
+        except OSError:
+            return None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._disk_key != key:
+            self._disk_state = _read_state(self.root)
+            self._disk_key = key
+        if self._disk_state.get("uri") != self.loc.uri:
+            return None
+        got = self._disk_state.get("tables", {}).get(name, {}).get("version")
+        return int(got) if isinstance(got, int) else None
 
     def mirrored(self) -> dict[str, int]:
         return dict(self._versions)
@@ -433,6 +522,13 @@ def wrap_tables(data_dir: Path, loc: TableLocation, tables: dict[str, Any]) -> R
     """Put the hot tables of an object-store memory behind the read cache (in place); the cache,
     or None when it is off or the tables are local. Syncs the mirrors that are behind."""
     if not loc.remote or not loc.cache:
+        # a cache the settings turned off (or whose tables moved back to a folder) is kept in step
+        # by nobody and would keep what a later forget removes: it goes. (A store opened without
+        # the cache on purpose, the settings' cache on, leaves it to the others.)
+        if cache_root(data_dir).exists():
+            configured = location_for(data_dir)
+            if not (configured.remote and configured.cache):
+                clear_cache(data_dir)
         return None
     try:
         cache = ReadCache(data_dir, loc)
