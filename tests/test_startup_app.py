@@ -210,3 +210,34 @@ def test_a_question_offered_to_the_service_with_its_folder_named_imports_nothing
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out == ["(True, None)", "[]"]
+
+
+APP_CHILD = r"""
+import gc, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv)
+seen = {}
+def poll():
+    for w in QApplication.topLevelWidgets():
+        if type(w).__name__ == "MainWindow" and w.isVisible() and w.pages["timeline"].moments and not w.tasks.busy():
+            print("gc enabled", gc.isenabled(), "frozen", gc.get_freeze_count() > 0, flush=True)
+            w.close()
+            QApplication.quit()
+timer = QTimer()
+timer.timeout.connect(poll)
+timer.start(20)
+from ui.app import main
+sys.exit(main(data_dir=sys.argv[1]))
+"""
+
+
+def test_the_app_collects_garbage_again_once_its_window_is_up(two_days: tuple[Path, str], tmp_path: Path) -> None:
+    """The collector is off while the core is imported and the window built (a start-up saving):
+    the app the user then lives in has it on again, with what start-up loaded frozen out of it."""
+    data = _copy(two_days[0], tmp_path / "memory")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
+    run = subprocess.run([sys.executable, "-c", APP_CHILD, str(data)], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "gc enabled True frozen True" in run.stdout, run.stdout + run.stderr[-2000:]

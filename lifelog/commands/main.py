@@ -462,8 +462,13 @@ def main(argv: Sequence[str] | None = None, *, handoff_tried: bool = False) -> i
     private_process()  # umask 0o077 before anything is written; privacy notices on stderr
     try:
         handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
+        quick = args.command == "ask" and argv is None  # this process's own command line: one question
+        if quick:
+            import gc
+
+            gc.disable()  # a one-question process frees almost nothing: ~10% of its CPU saved (#18)
         code = int(handler(args))
-        if args.command == "ask" and argv is None:  # this process's own command line, answered
+        if quick:  # answered
             from lifelog.commands.ask import exit_at_once
 
             exit_at_once(code)  # without the interpreter's teardown (issue #18); returns if it cannot
