@@ -338,6 +338,11 @@ class StorageSettings(BaseModel):
         20480, ge=0, le=10_000_000, title="Cache size limit (MB)",
         description="The local read cache's limit; tables that do not fit are read from the object store.",
     )
+    cache_check_s: float = Field(
+        1.0, ge=0.0, le=3600.0, title="Check for other writers every (s)",
+        description="How often a question checks the object store for versions written by other processes "
+                    "or machines (0: at every question); this process's own writes are seen at once.",
+    )
 
     @field_validator("tables")
     @classmethod

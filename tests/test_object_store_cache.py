@@ -110,7 +110,7 @@ def test_a_write_from_another_process_is_seen(models_ready: None, lib: Any, s3: 
 
     from lifelog.api import Memory
 
-    on_s3(data_dir, s3, "others")
+    on_s3(data_dir, s3, "others", cache_check_s=0)  # every question checks
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning]).imported == 1
     seen_before = {h.episode_id for h in _ask(mem, "when did I see a rocket?").hits}
@@ -135,7 +135,7 @@ def test_the_store_going_away_answers_from_the_cache_and_refuses_writes(
     from lifelog.api import Memory
     from lifelog.api.storage import StorageUnreachable
 
-    on_s3(data_dir, s3, "away")
+    on_s3(data_dir, s3, "away", cache_check_s=0)
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning, lib.coffee_jpg]).imported == 2
     before = answers(mem)
@@ -267,3 +267,28 @@ def test_cli_turns_the_cache_off_and_on_and_the_size_limit_holds(
     assert not list(cache_dir.rglob("*.lance"))
     run_cli(data_dir, "storage", "cache", "--max-mb", "100", env=env)
     assert "frames" in Memory(data_dir).store.cache.mirrored()  # type: ignore[union-attr]
+
+
+def test_other_writers_are_checked_for_at_most_every_cache_check_s(
+    models_ready: None, lib: Any, s3: S3, data_dir: Path
+) -> None:
+    """``storage.cache_check_s`` (1 s by default): a question checks for versions other writers made
+    at most that often; this process's own writes are seen at once. An hour here, so no check comes."""
+    from dataclasses import replace
+
+    from lifelog.api import Memory
+    from lifelog.store.db import Store
+    from lifelog.store.location import location_for
+
+    on_s3(data_dir, s3, "interval", cache_check_s=3600)
+    mem = Memory(data_dir)
+    assert mem.import_paths([lib.coffee_jpg]).imported == 1  # its own write: seen by the next question
+    assert _ask(mem, "did I see a cup of coffee?").hits
+    n = mem.store.count("frames")
+    assert mem.store.cache is not None and mem.store.cache.mirrored()["frames"] == remote_versions(data_dir)["frames"]
+    other = Store(data_dir, replace(location_for(data_dir), cache=False))  # another machine appends
+    rows = other.rows("frames").to_pylist()
+    other.add("frames", [{**r, "id": r["id"] + "-other"} for r in rows])
+    _ask(mem, "did I see a cup of coffee?")
+    assert mem.store.count("frames") == n  # not checked for yet: the cache at the version it had
+    assert Memory(data_dir).store.count("frames") == 2 * n  # a memory opened now reads the latest

@@ -41,6 +41,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -472,17 +473,21 @@ class CachedTable:
         self.remote = remote
         self.cache = cache
         self._check = False
+        self._checked_at = time.monotonic()  # opening the table read its latest version
         self._may_sync = True  # at open and after a refresh; not after this process's own writes
 
     def checkout_latest(self) -> None:
-        """See other writers' versions: checked at the next use of this table (one request then)."""
-        self._check = True
-        self._may_sync = True
+        """See other writers' versions: checked at the next use of this table (one request then),
+        at most once per ``storage.cache_check_s`` (this process's own writes need no check)."""
+        self._may_sync = True  # to this process's own latest version, at least
+        if time.monotonic() - self._checked_at >= self.cache.loc.cache_check_s:
+            self._check = True
 
     def _latest(self) -> None:
         if not self._check:
             return
         self._check = False
+        self._checked_at = time.monotonic()
         try:
             self.remote.checkout_latest()
             self.cache.offline = False

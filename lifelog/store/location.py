@@ -100,6 +100,7 @@ class TableLocation:
     retry_timeout_s: float = 30.0
     cache: bool = True  # a local read cache of the hot tables (lifelog.store.cache); remote only
     cache_max_bytes: int = 20480 * 1024 * 1024
+    cache_check_s: float = 1.0  # at most one check for other writers' versions per table this often
 
     @property
     def remote(self) -> bool:
@@ -169,6 +170,7 @@ def location_from(data_dir: Path, section: dict[str, Any]) -> TableLocation:
     retry = section.get("retry_timeout_s")
     cache = section.get("cache")
     cache_mb = section.get("cache_max_mb")
+    check = section.get("cache_check_s")
     return TableLocation(
         uri=uri,
         endpoint=parse_endpoint(endpoint) if isinstance(endpoint, str) and endpoint.strip() else None,
@@ -177,6 +179,8 @@ def location_from(data_dir: Path, section: dict[str, Any]) -> TableLocation:
         cache=cache if isinstance(cache, bool) else True,
         cache_max_bytes=(int(cache_mb) if isinstance(cache_mb, int) and not isinstance(cache_mb, bool)
                          and cache_mb >= 0 else 20480) * 1024 * 1024,
+        cache_check_s=float(check) if isinstance(check, (int, float)) and not isinstance(check, bool)
+        and check >= 0 else 1.0,
     )
 
 
