@@ -139,17 +139,24 @@ def test_the_store_going_away_answers_from_the_cache_and_refuses_writes(
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning, lib.coffee_jpg]).imported == 2
     before = answers(mem)
+    assert mem.store.cache is not None
+    mem.store.cache.offline_retry_s = 3600.0  # (30 s by default) no second probe within this test, however slow
     s3.stop()
     try:
         during = answers(mem)  # the open memory: the cache at its last version
         assert mem.store.cache is not None and mem.store.cache.offline
         assert during == before
+        # each check of a store that is away waits out its retries: once found away, the
+        # questions that follow (several tables each) do not ask it again for a while
+        assert mem.store.cache.stats.failed_checks == 1
+        assert answers(mem) == before and mem.store.cache.stats.failed_checks == 1
         with pytest.raises(StorageUnreachable, match="cannot be reached"):
             mem.import_paths([lib.rocket])
         with pytest.raises(StorageUnreachable, match="cannot be reached"):
             Memory(data_dir)  # opening a memory needs the tables' truth: a clear error
     finally:
         s3.start()
+    mem.store.cache.retry_at = 0.0  # as if the retry interval had passed: the store is asked again
     assert answers(mem) == before
     assert mem.store.cache is not None and not mem.store.cache.offline
 

@@ -63,6 +63,7 @@ HOT = ("frames", "episodes", "media", "graph_edges", "graph_nodes", "places", "p
 READS = frozenset({"search", "count_rows", "to_arrow", "to_pandas", "list_indices", "schema", "head",
                    "query", "index_stats"})
 _CHUNK = 1 << 20
+OFFLINE_RETRY_S = 30.0  # while the store is away, asked again at most this often (one probe, all tables)
 
 
 def cache_root(data_dir: Path) -> Path:
@@ -100,6 +101,7 @@ class CacheStats:
     bytes_fetched: int = 0
     mirror_reads: int = 0
     remote_reads: int = 0
+    failed_checks: int = 0  # times the object store did not answer a version check
     skipped: dict[str, str] = field(default_factory=dict)  # table → why it is not mirrored
 
 
@@ -229,6 +231,10 @@ class ReadCache:
         self.loc = loc
         self.stats = CacheStats()
         self.offline = False  # the object store did not answer at the last check
+        # while offline, no table asks the store again before this (time.monotonic()): each probe
+        # of an unreachable store waits out its retries, and a question reads several tables
+        self.retry_at = 0.0
+        self.offline_retry_s = OFFLINE_RETRY_S
         self._fs: Any = None
         self._local_db: Any = None
         self._mirrors: dict[str, Any] = {}  # table → local LanceDB table at ``_versions[name]``
@@ -486,6 +492,8 @@ class CachedTable:
     def _latest(self) -> None:
         if not self._check:
             return
+        if self.cache.offline and time.monotonic() < self.cache.retry_at:
+            return  # the store was away a moment ago: answer from the mirror without waiting again
         self._check = False
         self._checked_at = time.monotonic()
         try:
@@ -499,6 +507,8 @@ class CachedTable:
                 log.warning("the object store %s cannot be reached; answering from the local cache",
                             self.cache.loc.describe())
             self.cache.offline = True
+            self.cache.stats.failed_checks += 1
+            self.cache.retry_at = time.monotonic() + self.cache.offline_retry_s
 
     def reader(self) -> Any:
         """The table to read from: the mirror when it is (or can be made) current, else the remote."""
