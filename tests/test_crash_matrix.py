@@ -63,7 +63,10 @@ def test_import_killed_at_each_write_step_recovers_to_a_clean_store(
     assert clean["orphan_blobs"] == [] and clean["tmp_files"] == [] and clean["journal"] == []
     outcomes = []
     for step, nth in IMPORT_POINTS:
-        o = crash.run_import_point(tmp_path, footage, step, nth, clean, crash.cli_import(footage))
+        for _attempt in range(3):  # a half-written blob lasts about a millisecond: a loaded machine
+            o = crash.run_import_point(tmp_path, footage, step, nth, clean, crash.cli_import(footage))
+            if o.killed:  # may not schedule the watcher in time; then the point is tried again
+                break
         outcomes.append(o)
         assert o.killed, f"the import finished before {step} of file {nth} was seen"
         assert o.ok, _explain(o)

@@ -129,7 +129,8 @@ def creds(s3: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
 
 
 def on_s3(data_dir: Path, s3: S3, prefix: str, **extra: Any) -> str:
-    """Settings of a visual-only memory whose tables are at s3://BUCKET/prefix."""
+    """Settings of a visual-only memory whose tables are at s3://BUCKET/prefix (moto keeps one state per
+    process, shared by every module's server: a prefix must be unique across test modules)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     doc = {"capture": {"faces": False, "ocr_interval_s": 0},
            "storage": {"tables": f"s3://{BUCKET}/{prefix}", "endpoint": s3.endpoint, "region": REGION,

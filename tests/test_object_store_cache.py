@@ -84,7 +84,7 @@ def remote_versions(data_dir: Path) -> dict[str, int]:
 def test_cached_answers_are_the_uncached_answers(models_ready: None, lib: Any, s3: S3, data_dir: Path) -> None:
     from lifelog.api import Memory
 
-    on_s3(data_dir, s3, "same")
+    on_s3(data_dir, s3, "cache-same")
     mem = Memory(data_dir)
     assert mem.store.cache is not None  # on by default for an object-store memory
     assert mem.import_paths([lib.cat_morning, lib.rocket, lib.coffee_jpg]).imported == 3
@@ -110,7 +110,7 @@ def test_a_write_from_another_process_is_seen(models_ready: None, lib: Any, s3: 
 
     from lifelog.api import Memory
 
-    on_s3(data_dir, s3, "others", cache_check_s=0)  # every question checks
+    on_s3(data_dir, s3, "cache-others", cache_check_s=0)  # every question checks
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning]).imported == 1
     seen_before = {h.episode_id for h in _ask(mem, "when did I see a rocket?").hits}
@@ -135,7 +135,7 @@ def test_the_store_going_away_answers_from_the_cache_and_refuses_writes(
     from lifelog.api import Memory
     from lifelog.api.storage import StorageUnreachable
 
-    on_s3(data_dir, s3, "away", cache_check_s=0)
+    on_s3(data_dir, s3, "cache-away", cache_check_s=0)
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning, lib.coffee_jpg]).imported == 2
     before = answers(mem)
@@ -191,7 +191,7 @@ def test_a_sync_killed_half_way_is_not_used(models_ready: None, lib: Any, s3: S3
 
     from lifelog.api import Memory
 
-    on_s3(data_dir, s3, "killed")
+    on_s3(data_dir, s3, "cache-killed")
     mem = Memory(data_dir)
     assert mem.import_paths([lib.cat_morning]).imported == 1
     assert _ask(mem, "when did I last see a cat?").hits
@@ -246,7 +246,7 @@ def test_cli_turns_the_cache_off_and_on_and_the_size_limit_holds(
 
     from lifelog.api import Memory
 
-    on_s3(data_dir, s3, "cli-cache")
+    on_s3(data_dir, s3, "cache-cli-cache")
     mem = Memory(data_dir)
     assert mem.import_paths([lib.coffee_jpg]).imported == 1
     assert _ask(mem, "did I see a cup of coffee?").hits
@@ -287,7 +287,7 @@ def test_other_writers_are_checked_for_at_most_every_cache_check_s(
     from lifelog.store.db import Store
     from lifelog.store.location import location_for
 
-    on_s3(data_dir, s3, "interval", cache_check_s=3600)
+    on_s3(data_dir, s3, "cache-interval", cache_check_s=3600)
     mem = Memory(data_dir)
     assert mem.import_paths([lib.coffee_jpg]).imported == 1  # its own write: seen by the next question
     assert _ask(mem, "did I see a cup of coffee?").hits
