@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifelog.store.files import fsync_dir
 from lifelog.store.location import TableLocation, location_for, storage_failure
 
 log = logging.getLogger("lifelog.store.cache")
@@ -161,15 +162,6 @@ def _write_private(path: Path, chunks: Iterator[bytes]) -> int:
         os.close(fd)
     os.replace(part, path)
     return n
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def s3_filesystem(loc: TableLocation) -> Any:
@@ -386,10 +378,10 @@ class ReadCache:
                         continue  # immutable and uniquely named: what is there whole is right
                     self._download(name, rel, dest)
                 for sub in {(tdir / rel).parent for rel in files}:
-                    _fsync_dir(sub)
+                    fsync_dir(sub)
                 # the manifest last: from now on this version is what the mirror holds
                 self._download(name, manifests[0], tdir / manifests[0])
-                _fsync_dir(tdir / "_versions")
+                fsync_dir(tdir / "_versions")
                 self._prune(tdir, set(files))
                 self._state["tables"][name] = {"version": version, "bytes": total}
                 self._save_state()

@@ -47,6 +47,7 @@ from lifelog.privacy.export.format import (
     ArchiveUsageError,
     WrongPassphrase,
 )
+from lifelog.store.files import fsync_dir
 
 MAGIC = b"LLXA"
 CONTAINER_VERSION = 1
@@ -132,15 +133,6 @@ def check_dest(dest: Path, encrypted: bool) -> None:
         raise ArchiveUsageError(f"{dest.parent} is not a folder")
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class FolderSink(Sink):
     def __init__(self, dest: Path) -> None:
         super().__init__(dest)
@@ -174,7 +166,7 @@ class FolderSink(Sink):
         if self.dest.is_dir():
             self.dest.rmdir()  # an empty folder the user made for it
         os.rename(self.partial, self.dest)
-        _fsync_dir(self.dest.parent)
+        fsync_dir(self.dest.parent)
 
     def abort(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)
@@ -273,7 +265,7 @@ class EncryptedSink(Sink):
         os.fsync(self._f.fileno())
         self._f.close()
         os.rename(self.partial, self.dest)
-        _fsync_dir(self.dest.parent)
+        fsync_dir(self.dest.parent)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
