@@ -14,8 +14,9 @@ imports of one memory folder (:class:`ImportWorker`), so the models load once:
   rolls the file in progress back); end of file (the app closed or went away) cancels what runs
   and ends the child.
 * child → parent, on stdout, per request: ``{"type": "progress", "phase": "importing" |
-  "transcribing", ...the progress dataclass's fields}`` (at most ``PROGRESS_HZ`` a second, plus
-  every stage change), then exactly one ``{"type": "result", "result": ImportResult.to_json(),
+  "transcribing", ...the progress dataclass's fields}`` (per phase at most ``PROGRESS_HZ`` a
+  second, plus every stage change; the two phases interleave: speech is transcribed beside the
+  import), then exactly one ``{"type": "result", "result": ImportResult.to_json(),
   "speech": [...], "speech_error": ..., "folder": bool}`` or ``{"type": "error", "message": "one
   line"}``. Logs and tracebacks go to stderr (the last line is shown if the child dies).
 
@@ -42,6 +43,7 @@ from typing import Any
 PROGRESS_HZ = 20.0
 CHILD_NICE = 10  # the import process runs at a lower CPU priority than the app
 DISK_FULL = "disk full"
+SPEECH_NOT_TRANSCRIBED = "speech not transcribed:"  # the import's warning when no speech model
 
 
 class ImportBlocked(RuntimeError):
@@ -75,7 +77,7 @@ class Progress:
     stage: str = ""
     files_done: int = 0
     files_total: int = 0
-    current: str | None = None
+    current: str | None = None  # the file; for speech, the media id
     fraction: float = 0.0
 
 
@@ -100,24 +102,26 @@ def import_and_transcribe(
     report: Callable[[str, Any], None],
     transcribe: bool = True,
 ) -> ItemOutcome:
-    """Import ``paths``, then transcribe what is pending; ``report(phase, progress)``."""
+    """Import ``paths`` with the speech of each imported file transcribed beside the import of
+    the next (:meth:`lifelog.api.Memory.import_and_transcribe`); ``report(phase, progress)`` is
+    called from the importing thread (``importing``) and from the speech thread
+    (``transcribing``). ``cancel`` stops both."""
+    speech_on = transcribe and bool(memory.settings.speech.enabled)
     try:
-        result = memory.import_paths(paths, progress=lambda p: report("importing", p), cancel=cancel)
+        if speech_on:
+            result, speech = memory.import_and_transcribe(
+                paths, progress=lambda p: report("importing", p), cancel=cancel,
+                speech_progress=lambda p: report("transcribing", p))
+        else:
+            result, speech = memory.import_paths(paths, progress=lambda p: report("importing", p), cancel=cancel), []
     except OSError as e:
         raise ImportBlocked(blocked_reason(e, memory.data_dir)) from e
-    outcome = ItemOutcome(result, folder=bool(paths) and all(p.is_dir() for p in paths))
-    if (not transcribe or result.cancelled or cancel.is_set() or not result.imported
-            or not memory.settings.speech.enabled):
-        return outcome
-    from lifelog.api.errors import SpeechModelError
-
-    report("transcribing", None)
-    try:
-        outcome.speech = list(memory.transcribe_pending(progress=lambda p: report("transcribing", p), cancel=cancel))
-    except SpeechModelError as e:
-        outcome.speech_error = str(e).splitlines()[0] if str(e) else type(e).__name__
-    except OSError as e:
-        outcome.speech_error = blocked_reason(e, memory.data_dir)
+    outcome = ItemOutcome(result, speech=list(speech), folder=bool(paths) and all(p.is_dir() for p in paths))
+    # a missing speech model is a warning of the import: the app says it as "speech not transcribed"
+    said = [w for w in result.warnings if w.error.startswith(SPEECH_NOT_TRANSCRIBED)]
+    if said:
+        result.warnings = [w for w in result.warnings if w not in said]
+        outcome.speech_error = said[0].error.removeprefix(SPEECH_NOT_TRANSCRIBED).strip() or said[0].error
     return outcome
 
 
@@ -192,9 +196,12 @@ class ImportWorker:
         cancel: threading.Event,
         on_progress: Callable[[Progress], None],
         transcribe: bool = True,
+        speech_beside: bool = False,
     ) -> ItemOutcome:
         """Import ``paths`` in the child and wait (the caller's thread blocks on a pipe, holding
-        no GIL). ``cancel`` is forwarded; progress arrives as :class:`Progress`."""
+        no GIL). ``cancel`` is forwarded; progress arrives as :class:`Progress`. The speech is
+        transcribed beside the import: with ``speech_beside`` its progress arrives interleaved
+        with the import's; without, only once the import's is done (one phase after the other)."""
         with self._lock:
             proc = self._ensure()
             assert proc.stdout is not None
@@ -210,6 +217,7 @@ class ImportWorker:
             fwd = threading.Thread(target=forward_cancel, daemon=True, name="import-worker-cancel")
             fwd.start()
             final: dict[str, Any] | None = None
+            imported = False  # the import's progress said "done"
             try:
                 for line in proc.stdout:
                     try:
@@ -218,7 +226,11 @@ class ImportWorker:
                         continue
                     kind = msg.get("type")
                     if kind == "progress":
-                        on_progress(_progress(msg))
+                        p = _progress(msg)
+                        if p.phase == "importing" and p.stage == "done":
+                            imported = True
+                        if p.phase == "importing" or speech_beside or imported:
+                            on_progress(p)
                     elif kind in ("result", "error"):
                         final = msg
                         break
@@ -264,7 +276,7 @@ def _progress(msg: dict[str, Any]) -> Progress:
         phase=str(msg.get("phase", "importing")), stage=str(msg.get("stage", "")),
         files_done=int(msg.get("files_done", msg.get("done", 0)) or 0),
         files_total=int(msg.get("files_total", msg.get("total", 0)) or 0),
-        current=msg.get("current"), fraction=float(msg.get("fraction", 0.0) or 0.0),
+        current=msg.get("current", msg.get("media_id")), fraction=float(msg.get("fraction", 0.0) or 0.0),
     )
 
 
@@ -325,15 +337,18 @@ def main(argv: list[str] | None = None) -> int:
         requests.put(None)
 
     threading.Thread(target=read_stdin, daemon=True).start()
-    last_t, last_key = [0.0], [""]
+    last_t: dict[str, float] = {}
+    last_key: dict[str, str] = {}
+    out_lock = threading.Lock()  # the import and the speech beside it report from two threads
 
     def report(phase: str, p: Any) -> None:
         now = time.monotonic()
-        key = f"{phase}:{getattr(p, 'stage', '')}:{getattr(p, 'files_done', '')}"
-        if key == last_key[0] and now - last_t[0] < 1.0 / PROGRESS_HZ:
-            return
-        last_t[0], last_key[0] = now, key
-        _emit({"type": "progress", "phase": phase, **_fields(p)})
+        key = f"{getattr(p, 'stage', '')}:{getattr(p, 'files_done', '')}:{getattr(p, 'media_id', '')}"
+        with out_lock:
+            if key == last_key.get(phase) and now - last_t.get(phase, 0.0) < 1.0 / PROGRESS_HZ:
+                return
+            last_t[phase], last_key[phase] = now, key
+            _emit({"type": "progress", "phase": phase, **_fields(p)})
 
     data_dir = Path(a.data_dir)
     memory: Any = None

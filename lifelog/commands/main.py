@@ -8,12 +8,14 @@ stderr. Exit codes: 0 success, 1 error, 2 usage / locked memory, 3 some files fa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lifelog.commands.common import (
     EXIT_CANCELLED,
@@ -153,21 +155,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     if mem.settings.privacy.quiet_hours:
         print("lifelog: quiet hours do not filter a manual import (you picked these files)", file=sys.stderr)
     cancel = threading.Event()
+    transcribe = not args.no_transcribe and mem.settings.speech.enabled
+    speech: list[Any] = []
+    on_ray = getattr(args, "engine", "local") == "ray" or args.address or args.workers is not None
     try:
-        if getattr(args, "engine", "local") == "ray" or args.address or args.workers is not None:
+        if on_ray:
             from lifelog.commands.models import import_on_ray
 
             result = import_on_ray(mem, args, Progress(), cancel)
+        elif transcribe:
+            # speech of each imported file is transcribed while the next one imports (docs/speech.md)
+            lines = _ImportLines()
+            with _ctrl_c_cancels(cancel):
+                result, speech = mem.import_and_transcribe(args.paths, progress=lines.importing, cancel=cancel,
+                                                           device=args.device, speech_progress=lines.speaking)
         else:
-            result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
+            with _ctrl_c_cancels(cancel):
+                result = mem.import_paths(args.paths, progress=Progress(), cancel=cancel, device=args.device)
     except KeyboardInterrupt:
         raise CliError("import cancelled; files already finished are kept", EXIT_CANCELLED) from None
     for path in result.rolled_back:
         print(f"lifelog: rolled back the unfinished import of {path} from an earlier run "
               "(it was cut short; nothing of it was kept)", file=sys.stderr)
-    speech: list[Any] = []
-    if not args.no_transcribe and not result.cancelled and mem.settings.speech.enabled:
+    if on_ray and transcribe and not result.cancelled:
         speech = _transcribe(mem, cancel)
+    for w in result.warnings:  # a missing speech model: the files stay pending for `lifelog transcribe`
+        if w.error.startswith("speech not transcribed"):
+            print(f"lifelog: {w.error}; `lifelog transcribe` finishes it", file=sys.stderr)
     speech_failed = [r for r in speech if r.status == "failed"]
     if args.json:
         doc = result.to_json()
@@ -190,11 +204,36 @@ def cmd_import(args: argparse.Namespace) -> int:
     for r in speech_failed:
         print(f"lifelog: {_speech_name(r)}: no transcript: {r.error}", file=sys.stderr)
     if result.cancelled:
+        print("lifelog: import cancelled; files already finished are kept"
+              + ("; `lifelog transcribe` finishes their speech" if transcribe else ""), file=sys.stderr)
         return EXIT_CANCELLED
     # a file of an earlier import that has since moved is reported, but does not make this
     # import partial: nothing of what was asked to be imported failed
     this_run = [r for r in speech_failed if not (r.error or "").startswith("the file is no longer at")]
     return EXIT_PARTIAL if result.failed or this_run else EXIT_OK
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets ``cancel``: the import stops at its next check (the file in progress
+    is rolled back, finished files are kept), the speech beside it too, and the command prints
+    what was done and exits 130. A second Ctrl-C stops at once (KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nlifelog: cancelling: the file in progress is rolled back (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _speech_name(r: Any) -> str:
@@ -206,9 +245,10 @@ def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
     from lifelog.api.errors import SpeechModelError
 
     prog = Progress()
+    files = _SpeechFiles()
 
     def report(p: Any) -> None:
-        prog(_SpeechLine(p))
+        prog(files.line(p))
 
     try:
         return list(mem.transcribe_pending(progress=report, cancel=cancel))
@@ -220,14 +260,68 @@ def _transcribe(mem: Any, cancel: threading.Event) -> list[Any]:
 
 
 class _SpeechLine:
-    """Adapts speech progress to the import progress line."""
+    """Adapts speech progress to the import progress line: ``[ 40.0%] 1/2 transcribing ID``
+    (the fraction of the file being transcribed; files finished / files started)."""
 
-    def __init__(self, p: Any) -> None:
+    def __init__(self, p: Any, done: int = 0, total: int = 0) -> None:
         self.fraction = float(getattr(p, "fraction", 0.0))
-        self.files_done = int(getattr(p, "done", 0) or 0)
-        self.files_total = int(getattr(p, "total", 0) or 0)
+        self.files_done = done
+        self.files_total = total
         self.stage = "transcribing"
         self.current = str(getattr(p, "media_id", "") or "")[:12]
+
+
+class _SpeechFiles:
+    """Counts the files a speech progress has gone through (the job reports one file at a time)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def line(self, p: Any) -> _SpeechLine:
+        mid = str(getattr(p, "media_id", "") or "")
+        if mid and (not self.seen or self.seen[-1] != mid):
+            self.seen.append(mid)
+        return _SpeechLine(p, max(len(self.seen) - 1, 0), len(self.seen))
+
+
+class _WithSpeech:
+    """An import progress line with the speech beside it at its end: ``… · speech 1/2 40%``."""
+
+    def __init__(self, p: Any, s: _SpeechLine) -> None:
+        self.fraction, self.files_done, self.files_total = p.fraction, p.files_done, p.files_total
+        self.stage = p.stage
+        self.current = f"{p.current or ''} · speech {s.files_done}/{s.files_total} {s.fraction:.0%}".lstrip()
+
+
+class _ImportLines:
+    """Progress of an import with its speech transcribed beside it (called from two threads). On
+    a terminal, one rewritten line: the import's, with the speech's state at its end, then the
+    speech's own once the import is done. Otherwise the import's lines and the speech's lines,
+    each at most every few seconds."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        out = stream or sys.stderr
+        self.tty = out.isatty()
+        self._import = Progress(out)
+        self._speech = Progress(out)
+        self._files = _SpeechFiles()
+        self._lock = threading.Lock()
+        self._last: _SpeechLine | None = None
+        self._import_done = False
+
+    def importing(self, p: Any) -> None:
+        with self._lock:
+            if getattr(p, "stage", "") == "done":
+                self._import_done = True
+            elif self.tty and self._last is not None:
+                p = _WithSpeech(p, self._last)
+            self._import(p)
+
+    def speaking(self, p: Any) -> None:
+        with self._lock:
+            self._last = line = self._files.line(p)
+            if not self.tty or self._import_done:
+                self._speech(line)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -464,9 +558,9 @@ def main(argv: Sequence[str] | None = None, *, handoff_tried: bool = False) -> i
         handler = COMMANDS.get(args.command) or _EXTENSION_COMMANDS[args.command]
         quick = args.command == "ask" and argv is None  # this process's own command line: one question
         if quick:
-            import gc
+            from lifelog.commands.ask import one_question_process
 
-            gc.disable()  # a one-question process frees almost nothing: ~10% of its CPU saved (#18)
+            one_question_process()  # the collector off, pandas left out (issue #18)
         code = int(handler(args))
         if quick:  # answered
             from lifelog.commands.ask import exit_at_once

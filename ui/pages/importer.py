@@ -10,8 +10,9 @@ How it stays responsive (Anki's progress model):
   in order on the write thread). The write thread starts ``python -m ui.import_worker`` (see
   that module: the import runs in a child process, so no native code of the models can hold
   the UI's GIL) and only waits on its pipe. The child calls
-  :meth:`lifelog.api.Memory.import_paths` and then :meth:`~lifelog.api.Memory.transcribe_pending`
-  with the core's cancel ``Event``; the row's Cancel is forwarded to it.
+  :meth:`lifelog.api.Memory.import_and_transcribe` with the core's cancel ``Event`` (each
+  imported file's speech is transcribed while the next file imports; the row shows both); the
+  row's Cancel is forwarded to it and stops both.
 * The write thread never touches a widget and never emits a signal per progress report: it
   only stores the latest progress dataclass on the row. A 100 ms :class:`QTimer` on the UI
   thread reads it and redraws, so thousands of reports cost the UI thread ten cheap redraws a
@@ -72,8 +73,10 @@ class ImportItem:
     state: str = QUEUED
     detail: str = "waiting"
     fraction: float = 0.0
-    phase: str = ""  # set by the worker: importing | transcribing
-    latest: Any = None  # the latest ImportProgress / SpeechProgress
+    phase: str = ""  # set by the worker: importing | transcribing (the latest report's)
+    latest: Any = None  # the latest import progress
+    speech: Any = None  # the latest speech progress (speech is transcribed beside the import)
+    imported: bool = False  # the import's progress said "done"; what is left is speech
     outcome: ItemOutcome | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     control: TaskControl | None = None
@@ -246,11 +249,15 @@ class Page(QWidget):
 
         def work(control: TaskControl, item: ImportItem = nxt) -> ItemOutcome:
             # On the write thread, which only waits on the child's pipe (ui/import_worker.py).
-            def on_progress(p: Progress) -> None:
+            def on_progress(p: Progress) -> None:  # read by the UI timer; no signal per report
                 item.phase = p.phase
-                item.latest = p  # read by the UI timer; no signal per report
+                if p.phase == TRANSCRIBING:
+                    item.speech = p
+                else:
+                    item.imported = item.imported or p.stage == "done"
+                    item.latest = p
 
-            return worker.run(item.paths, control.cancelled, on_progress)
+            return worker.run(item.paths, control.cancelled, on_progress, speech_beside=True)
 
         def done(out: ItemOutcome, item: ImportItem = nxt) -> None:
             self._item_done(item, out)
@@ -400,11 +407,12 @@ class Page(QWidget):
         """Timer tick: copy the worker's latest progress into the current row."""
         item = self._current
         if item is not None and not item.finished:
-            p = item.latest
-            if item.phase == TRANSCRIBING:
+            p, s = item.latest, item.speech
+            beside = f" · speech: {float(s.fraction):.0%} of a file" if s is not None else ""
+            if item.imported and s is not None:  # the import is done; its speech is being finished
                 item.state = TRANSCRIBING
-                frac = float(getattr(p, "fraction", 0.0)) if p is not None else 0.0
-                item.detail = "transcribing speech" + (f" ({frac:.0%} of a file)" if p is not None else "…")
+                if not item.cancel_requested:
+                    item.detail = f"transcribing speech ({float(s.fraction):.0%} of a file)"
                 item.fraction = 1.0
             elif p is not None:
                 item.fraction = float(getattr(p, "fraction", 0.0))
@@ -414,9 +422,9 @@ class Page(QWidget):
                 if item.cancel_requested:
                     pass
                 elif total:
-                    item.detail = f"{stage} {min(done + 1, total)}/{total} files"
+                    item.detail = f"{stage} {min(done + 1, total)}/{total} files{beside}"
                 else:
-                    item.detail = f"{stage}…"
+                    item.detail = f"{stage}…{beside}"
         self._render_all()
 
     def _render_all(self) -> None:
