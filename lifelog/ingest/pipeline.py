@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -576,9 +576,13 @@ class Importer:
                     raise ImportCancelled
                 t0 = time.perf_counter()
                 try:
-                    rows = an.analyze(inputs)
+                    # a cancel is seen between frames inside the analyzer too (OCR reads one
+                    # frame at a time, ~50-60 ms each): not only after its whole batch
+                    rows = an.analyze(_StopBetweenFrames(inputs, should_stop))
                     hide = an.blur_regions() if isinstance(an, RegionReporter) else {}
                     self._took(an.name, t0)
+                except ImportCancelled:
+                    raise
                 except Exception as e:  # degrade this signal only, visibly
                     failed_analyzers.add(an.name)
                     warnings.append(f"{an.name} analysis failed: {type(e).__name__}: {e}")
@@ -797,6 +801,34 @@ class Importer:
             "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None,
             "model": model,
         }
+
+
+class _StopBetweenFrames(Sequence[FrameInput]):
+    """A batch's frames as an analyzer sees them: iterating them raises :class:`ImportCancelled`
+    before the next frame once ``should_stop()`` is true, so a cancel does not wait for the
+    rest of an analyzer's batch (issue #21: every stage stops within a second)."""
+
+    def __init__(self, frames: Sequence[FrameInput], should_stop: Callable[[], bool]) -> None:
+        self._frames = frames
+        self._should_stop = should_stop
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @overload
+    def __getitem__(self, i: int) -> FrameInput: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[FrameInput]: ...
+
+    def __getitem__(self, i: int | slice) -> FrameInput | Sequence[FrameInput]:
+        return self._frames[i]
+
+    def __iter__(self) -> Iterator[FrameInput]:
+        for f in self._frames:
+            if self._should_stop():
+                raise ImportCancelled
+            yield f
 
 
 def _leading_independent(analyzers: Sequence[FrameAnalyzer]) -> list[FrameAnalyzer]:

@@ -28,6 +28,7 @@ every ``poll_s`` seconds. A missing speech model stops the worker and is raised 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,8 @@ from lifelog.speech.job import (
 from lifelog.speech.transcribe import Transcriber
 from lifelog.store.db import Store
 from lifelog.store.vault import Vault
+
+CANCEL_CHECK_S = 0.1  # how soon an idle worker sees a cancel
 
 
 class SpeechWorker:
@@ -127,13 +130,21 @@ class SpeechWorker:
 
     def _run(self) -> None:
         while not self._closing.is_set() and not self.cancel.is_set() and self._error is None:
-            self._wake.wait(self.poll_s)
+            self._idle()
             self._wake.clear()
-            if self._closing.is_set():
+            if self._closing.is_set() or self.cancel.is_set():
                 break
             n = len(self._prepared)
             self._prepare_pending(skip_unfinished=True)
             self.prepared_during_import += len(self._prepared) - n
+
+    def _idle(self) -> None:
+        """Wait for :meth:`notify` or ``poll_s``, seeing a cancel within :data:`CANCEL_CHECK_S`
+        (the cancel event is the caller's: it cannot wake this thread)."""
+        until = time.monotonic() + self.poll_s
+        while not self._wake.wait(min(CANCEL_CHECK_S, max(until - time.monotonic(), 0.0))):
+            if self.cancel.is_set() or time.monotonic() >= until:
+                return
 
     def _prepare_pending(self, skip_unfinished: bool = False) -> None:
         from lifelog.ingest.pipeline import unfinished_imports
