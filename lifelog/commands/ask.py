@@ -141,6 +141,49 @@ def answer_question(memory: Any, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+class _WithoutPandas:
+    """A finder on ``sys.meta_path`` that says pandas is not installed (:func:`without_pandas`)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: object = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (a one-question `lifelog ask` runs without pandas)", name=fullname)
+        return None  # anything else: the usual finders
+
+
+def without_pandas() -> bool:
+    """Make this process run as if pandas were not installed (issue #18); False when pandas is
+    already imported (then nothing changes).
+
+    pyarrow imports pandas, when it is installed, the first time it converts a Python value
+    (``pyarrow.dataset`` does at import, for its constant ``True``) and LanceDB imports pyarrow:
+    ~0.15 s of a cold question's CPU. Nothing lifelog asks of LanceDB and pyarrow uses it: pandas
+    is no dependency of lifelog, LanceDB or pyarrow (only the optional ``scale`` extra brings it,
+    through Ray), so a core install answers without it anyway, and both libraries check for it
+    and go without. It must be absent for the whole process, not only while pyarrow looks for it:
+    pyarrow looks once, and a pandas imported later would then be converted wrongly (``pd.NA`` not
+    taken for a null). Something that really needed pandas here would fail loudly
+    (``ModuleNotFoundError``), never quietly. Only the one-question process
+    (:func:`one_question_process`) does this; the service, the app and other commands import
+    pandas as before where it is installed."""
+    if "pandas" in sys.modules:
+        return False
+    if not any(isinstance(f, _WithoutPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WithoutPandas())  # a finder by protocol (find_spec)
+    return True
+
+
+def one_question_process() -> None:
+    """What ``lifelog ask`` does before answering when its process answers one question and
+    ends (the command's own command line; issue #18): the cyclic garbage collector off (a
+    one-question process frees almost nothing: ~10% of its CPU) and pandas left out
+    (:func:`without_pandas`). The process then ends with :func:`exit_at_once`."""
+    import gc
+
+    gc.disable()
+    without_pandas()
+
+
 def exit_at_once(code: int) -> None:
     """End this process now that a cold ``lifelog ask`` has written its answer, without the
     interpreter's teardown (issue #18): unloading hundreds of modules and freeing the text model,

@@ -29,8 +29,9 @@ BATCH = 32
 class TextEncoder:
     """Embed text into the 384-d all-MiniLM-L6-v2 space (mean pooling, L2-normalised).
 
-    Construction checks the files and computes :attr:`version`; the onnxruntime session and the
-    tokenizer are made on the first :meth:`encode`. Safe to share between threads.
+    Construction checks the files; :attr:`version` is computed when first asked for, the
+    onnxruntime session and the tokenizer on the first :meth:`encode`. Safe to share between
+    threads.
     """
 
     name: str = "all-minilm-l6-v2"
@@ -49,10 +50,17 @@ class TextEncoder:
         self.threads = threads
         self._onnx_path = require_file(self.models_dir / ONNX_FILE)
         self._tokenizer_path = require_file(self.models_dir / TOKENIZER_FILE)
-        self.version: str = f"onnx-{file_sha256(self._onnx_path)[:12]}-max{MAX_TOKENS}"
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
+
+    @property
+    def version(self) -> str:
+        """The model's version (its file's sha256, the token limit), recorded with what it made.
+
+        Computed on first use and cached: hashing the 90 MB file is ~0.07 s of CPU that a
+        question, which never records a vector, does not pay (issue #18)."""
+        return f"onnx-{file_sha256(self._onnx_path)[:12]}-max{MAX_TOKENS}"
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         with self._lock:
