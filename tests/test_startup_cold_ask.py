@@ -103,3 +103,45 @@ def test_the_text_models_version_is_its_files_hash(models_ready: None) -> None:
     digest = hashlib.sha256((models_dir() / ONNX_FILE).read_bytes()).hexdigest()
     assert enc.version == f"onnx-{digest[:12]}-max{MAX_TOKENS}"
     assert enc.version == enc.version
+
+
+_CLASSES = ("import json, sys, inspect\n"
+            "{before}\n"
+            "from lifelog.store.lance_import import lancedb\n"
+            "import lancedb.db, lancedb.namespace, lancedb.remote.db\n"
+            "out = {{}}\n"
+            "for mod in ('lancedb.db', 'lancedb.namespace', 'lancedb.remote.db'):\n"
+            "    for cname, cls in vars(sys.modules[mod]).items():\n"
+            "        if not inspect.isclass(cls) or cls.__module__ != mod:\n"
+            "            continue\n"
+            "        for name, v in vars(cls).items():\n"
+            "            f = getattr(v, 'fget', None) or getattr(v, '__func__', None) or v\n"
+            "            if callable(f):\n"
+            "                out[f'{{mod}}.{{cname}}.{{name}}'] = [getattr(f, '__qualname__', ''),\n"
+            "                                                bool(getattr(f, '__override__', False))]\n"
+            "from overrides import EnforceOverrides\n"
+            "class Base(EnforceOverrides):\n"
+            "    def m(self) -> int:\n"
+            "        return 1\n"
+            "try:\n"
+            "    class Unmarked(Base):\n"
+            "        def m(self) -> int:\n"
+            "            return 2\n"
+            "    enforced = False\n"
+            "except TypeError:\n"
+            "    enforced = True\n"
+            "print(json.dumps({{'methods': out, 'enforced': enforced}}))\n")
+
+
+def test_lancedb_is_the_same_with_override_as_a_marker() -> None:
+    """The one-question process makes ``overrides.override`` a marker (as ``typing.override``,
+    which LanceDB uses from Python 3.12): LanceDB's classes are the same, their methods marked
+    the same, and ``EnforceOverrides`` still refuses an override that is not marked."""
+    pytest.importorskip("overrides")
+    marked = json.loads(_py(_CLASSES.format(before="from lifelog.commands.ask import overrides_as_markers\n"
+                                                   "assert overrides_as_markers() or sys.version_info >= (3, 12)"
+                                                   )).stdout)
+    plain = json.loads(_py(_CLASSES.format(before="")).stdout)
+    assert marked == plain
+    assert plain["enforced"] is True
+    assert sum(flag for _, flag in plain["methods"].values()) > 50  # LanceDB's @override methods

@@ -173,15 +173,52 @@ def without_pandas() -> bool:
     return True
 
 
+def _override_marker(method: Any = None, *, check_signature: bool = True, check_at_runtime: bool = False) -> Any:
+    """``overrides.override`` as ``typing.override`` is: it marks the method (``__override__``,
+    which ``overrides.EnforceOverrides`` looks for) and checks nothing."""
+    if method is None:  # @override(check_signature=…)
+        return _override_marker
+    import contextlib
+
+    with contextlib.suppress(AttributeError, TypeError):  # as typing.override: an object that takes none
+        method.__override__ = True
+    return method
+
+
+def overrides_as_markers() -> bool:
+    """Make the ``overrides`` package's ``@override`` a marker in this process, as
+    ``typing.override`` is (issue #18); False where nothing changes (Python ≥ 3.12, no
+    ``overrides``, or LanceDB imported already).
+
+    LanceDB marks ~100 methods ``@override``: from Python 3.12 on with ``typing.override``, a
+    marker; before with the ``overrides`` package's decorator, which checks, while each class is
+    made, that the method's signature matches the one it overrides: finding that one
+    disassembles the module's code up to the decorator, every time (~0.1 s of a cold question's
+    CPU). Those checks are for LanceDB's developers; LanceDB's classes pass them (they import
+    everywhere else). With the marker the same classes are made, each method the same function
+    marked the same way, and ``EnforceOverrides`` enforces as before; only a method without a
+    docstring of its own does not get its parent's. Only the one-question process does this."""
+    if sys.version_info >= (3, 12) or "lancedb" in sys.modules:
+        return False
+    try:
+        import overrides
+    except ImportError:
+        return False
+    overrides.override = _override_marker
+    return True
+
+
 def one_question_process() -> None:
     """What ``lifelog ask`` does before answering when its process answers one question and
     ends (the command's own command line; issue #18): the cyclic garbage collector off (a
-    one-question process frees almost nothing: ~10% of its CPU) and pandas left out
-    (:func:`without_pandas`). The process then ends with :func:`exit_at_once`."""
+    one-question process frees almost nothing: ~10% of its CPU), pandas left out
+    (:func:`without_pandas`) and LanceDB's ``@override`` checks skipped
+    (:func:`overrides_as_markers`). The process then ends with :func:`exit_at_once`."""
     import gc
 
     gc.disable()
     without_pandas()
+    overrides_as_markers()
 
 
 def exit_at_once(code: int) -> None:
