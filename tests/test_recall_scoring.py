@@ -433,3 +433,40 @@ def test_about_splits_a_phrase_so_the_sign_is_the_head() -> None:
     assert head_noun("sign about parking") == "sign"
     assert noun_chunks("the sign about parking") == [("sign", ""), ("parking", "about")]
     assert "about" in TEXT_LINKS
+
+
+@pytest.fixture(scope="module")
+def weak_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bird named weakly in over a thousand episodes (a label at 2 % beside a cup) and seen
+    clearly twice: more sightings than the probe reads, few with the mass to count."""
+    data = tmp_path_factory.mktemp("weak-year") / "memory"
+    weak = [(YEAR_END - timedelta(days=d % 360, hours=2, minutes=d // 360), [("goldfinch", 0.02), ("cup", 0.6)])
+            for d in range(1200)]
+    _write_year(data, _year(8, {"goldfinch": [250, 20]}) + weak)
+    return data
+
+
+@pytest.mark.parametrize(("question", "days_before"), [("when did I last see a goldfinch?", 20),
+                                                       ("when did I first see a goldfinch?", 250)])
+def test_a_thing_named_weakly_often_and_clearly_rarely_is_found_by_the_probe_as_by_the_slices(
+        weak_year: Path, question: str, days_before: int) -> None:
+    """The probe reads the few sightings with the mass (not every weak one) and answers at once,
+    exactly as the slice-by-slice search does."""
+    import lifelog.recall.answer as answer
+    import lifelog.recall.retrieve as retrieve
+    from lifelog.api import Memory
+    from lifelog.recall.strategy import RecallStrategy
+
+    mem = Memory(weak_year)
+    weights = {"goldfinch": 1.0}
+    has = retrieve.count_in(mem.store, None, None, retrieve.label_filter(weights) or "true")
+    assert has > answer.PROBE_LABEL_CAP  # the probe cannot read every sighting
+    rows, complete = retrieve.label_rows(mem.store, weights, None, YEAR_END - timedelta(days=1), 0.125,
+                                         cap=answer.PROBE_LABEL_CAP)
+    assert complete and rows.num_rows == 6  # the two clear sightings' frames, nothing weak
+    got = {}
+    for probe in (True, False):
+        a = answer.ask(mem, question, now=YEAR_END, thumbnails=False, strategy=RecallStrategy(probe_first=probe))
+        assert a.hits and a.hits[0].start == YEAR_END - timedelta(days=days_before, hours=3), a.answer
+        got[probe] = [(h.episode_id, round(h.score, 4)) for h in a.hits]
+    assert got[True] == got[False]

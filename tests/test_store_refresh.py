@@ -11,8 +11,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from test_store_size import frame_rows
 
 from lifelog.store.db import SETTLED_NS, Store
@@ -87,3 +89,41 @@ def test_an_index_built_by_another_process_is_seen(data_dir: Path) -> None:
     _in_another_process(data_dir, "store.ensure_indexes(scalar_min_rows=1)")
     store.refresh()
     assert "t_idx" in store.index_names("frames")
+
+
+def test_a_question_whose_version_is_tidied_away_while_it_reads_is_asked_again(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process appends and tidies (every older version's files deleted, as an import's
+    end or a forget does) just after this question looked for new versions: the question reads
+    files that are gone, and is asked again of the latest version instead of failing."""
+    from test_store_size import T0, many_versions
+
+    from lifelog.api import Memory
+    from lifelog.recall.answer import ask
+
+    many_versions(data_dir, files=3)
+    mem = Memory(data_dir)
+    now = T0 + timedelta(days=1)
+    assert ask(mem, "when did I last see a cat?", now=now, thumbnails=False).hits
+    _in_another_process(data_dir, """
+        from datetime import timedelta
+        from test_store_size import T0
+        rows = frame_rows(40, 3)
+        store.add("frames", rows)
+        store.add("episodes", [{"id": rows[0]["episode_id"], "media_id": rows[0]["media_id"], "kind": "video",
+                                "start": rows[0]["t"], "end": rows[-1]["t"], "n_frames": 3, "labels": ["tabby"]}])
+        store.add("media", [{"id": rows[0]["media_id"], "kind": "video", "size": 1, "capture_start": T0}])
+        store.compact()
+    """)
+    real = mem.store.refresh
+    calls: list[bool] = []
+
+    def late(force: bool = False) -> None:  # the tidy lands right after the question's own look
+        calls.append(force)
+        if len(calls) > 1:
+            real(force)
+
+    monkeypatch.setattr(mem.store, "refresh", late)
+    ans = ask(mem, "when did I last see a cat?", now=now, thumbnails=False)
+    assert calls.count(True) == 1  # asked again once, after reading every table's latest version
+    assert ans.hits and ans.hits[0].start == T0 + timedelta(minutes=40), ans.answer

@@ -167,7 +167,29 @@ def ask(
 ) -> Answer:
     """Answer ``question`` as asked at ``now``. With ``thumbnails`` each frame's evidence names a
     decrypted copy of its thumbnail in the memory's private folder (``RecallContext.thumbnail_file``).
-    ``strategy`` is for benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`)."""
+    ``strategy`` is for benchmarks and tests only (:class:`~lifelog.recall.strategy.RecallStrategy`).
+
+    An import or a forget in another process may tidy a table while the question reads it: the
+    files of the version being read are gone (they hold nothing the latest version needs). The
+    question is then asked again of the latest versions (:data:`GONE_RETRIES` times at most)."""
+    from lifelog.store.db import gone_version
+
+    for attempt in range(GONE_RETRIES + 1):
+        try:
+            return _ask(ctx, question, now, limit, thumbnails, strategy)
+        except (RuntimeError, OSError) as e:
+            if attempt == GONE_RETRIES or not gone_version(e):
+                raise
+            ctx.store.refresh(force=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# How many times a question is asked again when a table version it read was tidied away meanwhile.
+GONE_RETRIES = 3
+
+
+def _ask(ctx: RecallContext, question: str, now: datetime, limit: int, thumbnails: bool,
+         strategy: RecallStrategy) -> Answer:
     pq = parse_question(question, now, ctx.tz)
     clash = _contradiction(pq.text)
     if clash is not None:

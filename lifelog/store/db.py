@@ -491,15 +491,16 @@ class Store:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_nlink)
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """See writes made by other processes.
 
         A local table whose version folder has not changed since this store last brought it up
         to date is left alone: a ``stat`` instead of a round trip into LanceDB (a question read
-        all 19 tables' latest versions: ~5 ms of every ``ask``, bench/query.py)."""
+        all 19 tables' latest versions: ~5 ms of every ``ask``, bench/query.py). ``force``: every
+        table, changed or not."""
         for name, tbl in self._tables.items():
             sig = self._versions_stat(name)  # before the checkout: a commit in between is seen next time
-            if sig is not None and self._seen_versions.get(name) == sig:
+            if not force and sig is not None and self._seen_versions.get(name) == sig:
                 continue
             with contextlib.suppress(Exception):  # a table at its latest version already
                 tbl.checkout_latest()
@@ -626,7 +627,7 @@ class Store:
         try:
             return self._rows(name, where, columns)
         except (RuntimeError, OSError) as e:
-            if not _gone_version(e):
+            if not gone_version(e):
                 raise
             self.refresh()  # another process compacted (forget, retention): read the latest version
             return self._rows(name, where, columns)
@@ -642,7 +643,7 @@ class Store:
         try:
             return int(self._tables[name].count_rows(where))
         except (RuntimeError, OSError) as e:
-            if not _gone_version(e):
+            if not gone_version(e):
                 raise
             self.refresh()
             return int(self._tables[name].count_rows(where))
@@ -829,7 +830,7 @@ def remove_unused_files(tbl: Any, path: Path) -> int:
     return removed
 
 
-def _gone_version(e: BaseException) -> bool:
+def gone_version(e: BaseException) -> bool:
     """A read of a table version whose files another process removed (``Store.compact`` after a
     forget): reading the latest version instead is right."""
     text = str(e)
