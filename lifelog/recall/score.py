@@ -186,20 +186,31 @@ class Scorer:
 
 def _naming_weights(phrase: str, vec: NDArray[Any], names: list[str], label_vectors: NDArray[Any],
                     by_similarity: bool = True) -> dict[str, float]:
-    sims = label_vectors @ vec
+    """Labels ``phrase`` names, with their weights, in label order: 1.0 for a label whose words
+    hold the phrase's and whose head noun is the phrase's ("cat" names "Egyptian cat"; "tiger"
+    does not name "tiger cat"); with ``by_similarity``, a weight from the text similarity for the
+    others above :data:`LABEL_SIM_FLOOR`. Only the labels with the phrase's head noun are looked
+    at for the words (a few of the thousand, not all: a question builds several of these)."""
     words = _words(phrase) - _STOP
     head = _head(phrase)
+    name_words, _ = _label_words(tuple(names))
+    exact = {i for i in _label_heads(tuple(names)).get(head, ()) if words and words <= name_words[i]}
+    sims = label_vectors @ vec
+    near = set(np.flatnonzero(sims >= LABEL_SIM_FLOOR).tolist()) if by_similarity else set()
     out: dict[str, float] = {}
-    name_words, name_heads = _label_words(tuple(names))
-    for i, name in enumerate(names):
-        w = 0.0
-        # "cat" names "Egyptian cat" (same head noun); "tiger" does not name "tiger cat".
-        if words and words <= name_words[i] and head == name_heads[i]:
-            w = 1.0
-        elif by_similarity and sims[i] >= LABEL_SIM_FLOOR:
-            w = float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
+    for i in sorted(exact | near):
+        w = 1.0 if i in exact else float(min(1.0, (sims[i] - LABEL_SIM_FLOOR) / (1.0 - LABEL_SIM_FLOOR) + 0.5))
         if w > 0:
-            out[name] = w
+            out[names[i]] = w
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _label_heads(names: tuple[str, ...]) -> dict[str, list[int]]:
+    """Head noun → the labels (indices) with it, once per label set."""
+    out: dict[str, list[int]] = {}
+    for i, h in enumerate(_label_words(names)[1]):
+        out.setdefault(h, []).append(i)
     return out
 
 
