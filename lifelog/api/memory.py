@@ -21,7 +21,6 @@ from lifelog import paths
 from lifelog.config import RetentionSettings, Settings, load_settings
 from lifelog.ingest.failures import is_disk_full
 from lifelog.ingest.media import MediaKind, kind_of
-from lifelog.ingest.pipeline import Importer, ImportFailure, ImportResult, ProgressFn
 from lifelog.privacy.audit import read as read_audit
 from lifelog.privacy.forget import (
     ForgetPlan,
@@ -48,6 +47,7 @@ from lifelog.store.sql import overlap_conditions, sql_in
 from lifelog.store.vault import Vault
 
 if TYPE_CHECKING:
+    from lifelog.ingest.pipeline import ImportResult, ProgressFn
     from lifelog.objects.timeline import ObjectInfo, ObjectSighting
     from lifelog.people.service import People
     from lifelog.people.types import AssignReport, FaceInfo, PersonInfo
@@ -194,7 +194,10 @@ class Memory:
         cancel: threading.Event | None = None,
         device: str | None = None,
     ) -> ImportResult:
+        # imported here, not with the module: a question never imports (PyAV and the decoder
+        # cost a cold ``lifelog ask`` ~50 ms, issue #18)
         from lifelog.faces import FaceAnalyzer
+        from lifelog.ingest.pipeline import Importer, ImportFailure
         from lifelog.ocr.analyzers import ocr_analyzers
         from lifelog.people.consent import named_face_matcher
 
@@ -325,6 +328,7 @@ class Memory:
         called from that thread. A missing speech model becomes a warning of the import (the
         files stay pending for ``lifelog transcribe``)."""
         from lifelog.encoders.base import ModelMissingError
+        from lifelog.ingest.pipeline import ImportFailure
         from lifelog.speech.transcribe import SpeechModelError
         from lifelog.speech.worker import SpeechWorker
 
