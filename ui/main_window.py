@@ -523,3 +523,11 @@ class MainWindow(QMainWindow):
         background service, another app) does; stopped when the window closes."""
         if not self.read_only:
             self.after_first_content(self.scheduler.start)
+        self.after_first_content(_prepare_question_vocabulary)
+
+
+def _prepare_question_vocabulary() -> None:
+    """The vocabulary's text vectors for cold questions, made in the background once (lifelog.api.models)."""
+    from lifelog.api.models import prepare_question_vocabulary
+
+    prepare_question_vocabulary()

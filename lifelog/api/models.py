@@ -180,3 +180,12 @@ __all__ = [
     "set_active",
     "spec",
 ]
+
+
+def prepare_question_vocabulary() -> None:
+    """Make the table of the vocabulary's text vectors when it is missing or stale, on a daemon
+    thread (:mod:`lifelog.encoders.phrases`): a cold ``lifelog ask`` then starts without the text
+    model. The app calls it once started; ``lifelog service`` does the same."""
+    from lifelog.encoders.text import ensure_in_background
+
+    ensure_in_background()

@@ -6,6 +6,7 @@ compared with an image's ConSE vector (:mod:`lifelog.encoders.visual`) by a dot 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from lifelog.encoders.base import Shared, file_sha256, ort_session, require_file
 if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
+
+    from lifelog.encoders.phrases import PhraseTable
 
 ONNX_FILE = "minilm_l6_v2.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -53,6 +56,12 @@ class TextEncoder:
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
+        self._phrases: PhraseTable | None = None
+
+    @property
+    def model_files(self) -> list[Path]:
+        """The files the model's vectors depend on (what the vocabulary table is keyed on)."""
+        return [self._onnx_path, self._tokenizer_path]
 
     @property
     def version(self) -> str:
@@ -82,6 +91,20 @@ class TextEncoder:
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of strings, not one string")
+        if texts and self._session is None:
+            # the model not started yet (a one-question process): the vocabulary's vectors, when
+            # every text is in it, are the model's own (lifelog.encoders.phrases)
+            if self._phrases is None:
+                from lifelog.encoders.phrases import PhraseTable, table_path
+
+                self._phrases = PhraseTable(table_path(), self.model_files)
+            known = self._phrases.lookup(texts)
+            if known is not None:
+                return known
+        return self.encode_with_model(texts)
+
+    def encode_with_model(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """:meth:`encode` by the model itself, whatever the vocabulary table holds."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -119,3 +142,33 @@ _shared: Shared[TextEncoder] = Shared(TextEncoder)
 def get_text_encoder() -> TextEncoder:
     """The process-wide :class:`TextEncoder` on the default models dir, made on first use."""
     return _shared.get()
+
+
+def ensure_phrase_table(encoder: TextEncoder | None = None) -> Path | None:
+    """Make the table of the vocabulary's vectors (:mod:`lifelog.encoders.phrases`) when it is
+    missing or stale: a few seconds of the model. Its path, or None when it cannot be written
+    (a read-only cache folder: questions use the model)."""
+    from lifelog.encoders.phrases import is_current, table_path, vocabulary, write_table
+
+    enc = encoder or get_text_encoder()
+    path = table_path()
+    if is_current(path, enc.model_files):
+        return path
+    texts = vocabulary(enc.models_dir)
+    try:
+        return write_table(path, texts, enc.encode_with_model(texts), enc.model_files)
+    except OSError:
+        return None
+
+
+def ensure_in_background() -> threading.Thread:
+    """:func:`ensure_phrase_table` on a daemon thread (the service and the app, once started)."""
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # no model, no room: questions use the model as before
+            ensure_phrase_table()
+
+    th = threading.Thread(target=work, name="lifelog-phrases", daemon=True)
+    th.start()
+    return th
+

@@ -160,6 +160,11 @@ class Service:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
+        # the vocabulary's text vectors, so that a cold `lifelog ask` starts without the text model
+        # (lifelog.encoders.phrases; a few seconds once, on a daemon thread)
+        from lifelog.api.models import prepare_question_vocabulary
+
+        prepare_question_vocabulary()
         for c in self.components:
             try:
                 c.start()
