@@ -10,7 +10,8 @@ Usage::
 clip with recorded speech (LibriVox, muxed into a composed clip), then ``vtest.avi`` (80 s of
 people walking on a campus, 768×576, Debian opencv-doc), then a second clip with speech — by
 :meth:`lifelog.api.Memory.import_and_transcribe`, the full default import (objects, OCR, faces,
-thumbnails) with the first clip's speech transcribed while the video imports. The cancel event
+thumbnails) with the first clip's speech transcribed while the video imports (forced, whatever
+the number of CPUs: the case with a speech model call in flight). The cancel event
 is set from another thread at a random moment of the video's import (uniform over its length,
 measured untimed first). Two figures per cancel, from the moment the event is set:
 
@@ -24,10 +25,13 @@ its episodes) and prints median and max; ``bench/results/cancel.json`` has every
 
 **Overlap** (``--overlap-rounds R``): the same files imported and transcribed in sequence
 (``import_paths`` then ``transcribe_pending``, what the CLI and the app did before) against
-overlapped (``import_and_transcribe``), alternating, R rounds each on fresh memories after an
-untimed warm-up: wall and CPU time (this process's, all threads) of each, with the machine's
-load average. Two inputs: ``talks`` (six 12 s composed clips, each with two recorded sentences)
-and ``days`` (the two composed sample days: 29 files, 2 with speech).
+overlapped (``import_and_transcribe`` with the speech prepared during the import whatever the
+machine) and auto (``import_and_transcribe`` as the CLI and the app run it: during the import
+only with ``lifelog.speech.worker.BESIDE_MIN_CPUS`` usable CPUs), rotating the order, R rounds
+each on fresh memories after an untimed warm-up: wall and CPU time (this process's, all
+threads) of each, with the machine's load average. Two inputs: ``talks`` (six 12 s composed
+clips, each with two recorded sentences) and ``days`` (the two composed sample days: 29 files,
+2 with speech).
 """
 
 from __future__ import annotations
@@ -167,12 +171,18 @@ def video_import_s(files: list[Path], video: Path, work: Path) -> float:
 
 
 def overlap(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
+    import lifelog.speech.worker as worker
     from lifelog.api import Memory
 
-    runs: dict[str, list[dict[str, Any]]] = {"sequential": [], "overlapped": []}
+    default_min = worker.BESIDE_MIN_CPUS
+    modes = ("sequential", "overlapped", "auto")
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for r in range(rounds):
-        for mode in ("sequential", "overlapped") if r % 2 == 0 else ("overlapped", "sequential"):
+        for mode in modes[r % 3:] + modes[:r % 3]:
             d = Path(tempfile.mkdtemp(prefix=f"overlap-{mode}-", dir=work))
+            # overlapped: speech prepared during the import whatever the machine; auto: what the
+            # command and the app do here (during the import only with BESIDE_MIN_CPUS CPUs)
+            worker.BESIDE_MIN_CPUS = 0 if mode == "overlapped" else default_min
             try:
                 mem = Memory(d, passphrase=PASSPHRASE)
                 load = os.getloadavg()[0]
@@ -189,12 +199,15 @@ def overlap(files: list[Path], rounds: int, work: Path) -> dict[str, Any]:
                 print(f"  round {r} {mode}: {wall:.1f} s wall, {cpu:.1f} s cpu (load {load:.1f})",
                       file=sys.stderr, flush=True)
             finally:
+                worker.BESIDE_MIN_CPUS = default_min
                 shutil.rmtree(d, ignore_errors=True)
-    out: dict[str, Any] = {"files": len(files), "rounds": runs}
+    out: dict[str, Any] = {"files": len(files), "usable_cpus": worker.usable_cpus(),
+                           "auto_overlaps": worker.overlap_pays(), "rounds": runs}
     for k in ("wall_s", "cpu_s"):
         seq = statistics.median(x[k] for x in runs["sequential"])
-        ovl = statistics.median(x[k] for x in runs["overlapped"])
-        out[f"sequential_{k}"], out[f"overlapped_{k}"] = seq, ovl
+        for m in modes:
+            out[f"{m}_{k}"] = statistics.median(x[k] for x in runs[m])
+        ovl = out[f"overlapped_{k}"]
         out[f"{k}_ratio_sequential_over_overlapped"] = round(seq / ovl, 3) if ovl else None
     out["pairwise_wall_ratios"] = [round(a["wall_s"] / b["wall_s"], 3)
                                    for a, b in zip(runs["sequential"], runs["overlapped"], strict=True)]
@@ -225,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         rng = random.Random(args.seed)
         cancels = []
+        import lifelog.speech.worker as worker
+
+        default_min = worker.BESIDE_MIN_CPUS
+        worker.BESIDE_MIN_CPUS = 0  # the speech in flight beside the import, whatever the machine
         for i in range(args.cancels):
             row = one_cancel(files, video, rng.uniform(0.0, span * 0.9), args.work)
             row["load_avg_1m"] = round(os.getloadavg()[0], 2)
@@ -245,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         c = doc["cancel"]
         print(f"cancel: every stage stopped in {c['stopped_median_s']} s median, {c['stopped_max_s']} s max; "
               f"returned in {c['returned_median_s']} s median, {c['returned_max_s']} s max", flush=True)
+        worker.BESIDE_MIN_CPUS = default_min
     if args.overlap_rounds > 0:
         days_root = Path.home() / ".cache" / "lifelog" / "sample-days"
         inputs = {"talks": talks}
@@ -261,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"… overlap, {name}: {len(files)} files", file=sys.stderr, flush=True)
             o = doc["overlap"][name] = overlap(files, args.overlap_rounds, args.work)
             print(f"overlap {name}: sequential {o['sequential_wall_s']} s wall / {o['sequential_cpu_s']} s cpu, "
-                  f"overlapped {o['overlapped_wall_s']} s wall / {o['overlapped_cpu_s']} s cpu "
+                  f"overlapped {o['overlapped_wall_s']} s wall / {o['overlapped_cpu_s']} s cpu, "
+                  f"auto {o['auto_wall_s']} s wall / {o['auto_cpu_s']} s cpu "
                   f"(pairwise wall ratios {o['pairwise_wall_ratios']})", flush=True)
     doc["load_avg_at_end"] = list(os.getloadavg())
     doc["finished"] = datetime.now(UTC).isoformat()

@@ -186,3 +186,25 @@ def test_the_importer_row_shows_the_speech_and_cancel_stops_both(
         assert_consistent(data)
     finally:
         h.close()
+
+
+# ------------------------------------------------------------------ the order: beside or after
+@pytest.mark.parametrize("min_cpus", [0, 10**6], ids=["beside-the-import", "after-the-import"])
+def test_the_same_transcripts_whether_speech_runs_beside_or_after_the_import(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_cpus: int
+) -> None:
+    """Speech is prepared during the import only on machines with enough CPUs (on two the import
+    keeps both busy: lifelog.speech.worker.BESIDE_MIN_CPUS); either way the user gets the same
+    transcripts, found by the same words."""
+    import lifelog.speech.worker as worker
+    from lifelog.api import Memory
+    from lifelog.speech.store import pending_media, search_words
+
+    monkeypatch.setattr(worker, "BESIDE_MIN_CPUS", min_cpus)
+    mem = Memory(tmp_path / "memory", passphrase="p")
+    result, speech = mem.import_and_transcribe([clips["talk0"], clips["talk1"], clips["talk2"]])
+    assert (result.imported, result.failed) == (3, [])
+    assert sorted(s.status for s in speech) == ["done"] * 3 and all(s.utterances >= 1 for s in speech)
+    mem.store.refresh()
+    assert pending_media(mem.store) == []
+    assert search_words(mem.store, mem.vault, "dashwood") and search_words(mem.store, mem.vault, "amiable")

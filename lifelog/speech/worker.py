@@ -19,6 +19,11 @@ killed while the worker transcribes leaves those media without a transcript row 
 and the next ``lifelog import`` or ``lifelog transcribe`` transcribes them again. A killed
 write is rolled back from its journal entry (``journal-speech/``) and pending again too.
 
+On a machine with fewer than :data:`BESIDE_MIN_CPUS` CPUs the worker prepares nothing during
+the import (the import's own lanes already keep two cores busy: measured, the overlap only
+cost CPU there) and does it all at :meth:`SpeechWorker.finish` — the sequential order, with the
+same progress, cancel and writes. ``beside=True`` forces the overlap.
+
 The caller tells the worker when a file may have been committed (:meth:`SpeechWorker.notify`,
 e.g. from the import's progress callback whenever a file is done); it also looks by itself
 every ``poll_s`` seconds. A missing speech model stops the worker and is raised by
@@ -27,6 +32,7 @@ every ``poll_s`` seconds. A missing speech model stops the worker and is raised 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +52,24 @@ from lifelog.store.db import Store
 from lifelog.store.vault import Vault
 
 CANCEL_CHECK_S = 0.1  # how soon an idle worker sees a cancel
+# Speech is prepared *during* the import only with at least this many CPUs: on two, the import's
+# own lanes keep both busy and the speech beside them only contends (bench/cancel.py measured
+# the same wall time or worse and 15-20 % more CPU); the worker then prepares at finish(), which
+# is the sequential order (docs/speech.md, "Beside the import").
+BESIDE_MIN_CPUS = 3
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def overlap_pays() -> bool:
+    """Whether preparing speech during the import is worth it on this machine."""
+    return usable_cpus() >= BESIDE_MIN_CPUS
 
 
 class SpeechWorker:
@@ -62,7 +86,10 @@ class SpeechWorker:
         cancel: threading.Event | None = None,
         transcriber: Transcriber | None = None,
         poll_s: float = 2.0,
+        beside: bool | None = None,
     ) -> None:
+        #: prepare while the import runs (None: when :func:`overlap_pays`); else all at finish()
+        self.beside = overlap_pays() if beside is None else beside
         # its own view of the tables: the importer's thread writes through the caller's Store
         self.store = Store(store.data_dir, store.location)
         self.vault = vault
@@ -129,6 +156,8 @@ class SpeechWorker:
             self._thread.join()
 
     def _run(self) -> None:
+        if not self.beside:
+            return  # everything is prepared at finish(), after the import
         while not self._closing.is_set() and not self.cancel.is_set() and self._error is None:
             self._idle()
             self._wake.clear()
@@ -178,11 +207,14 @@ def transcribe_beside(
     progress: Callable[[SpeechProgress], None] | None = None,
     cancel: threading.Event | None = None,
     transcriber: Transcriber | None = None,
+    beside: bool | None = True,
 ) -> tuple[Any, list[SpeechResult]]:
     """``run_import(notify)`` with a :class:`SpeechWorker` beside it: ``notify`` is to be called
     whenever a file may have been committed. Returns the import's result and the transcripts.
-    If the import raises, nothing of the speech is written (it stays pending) and it re-raises."""
-    worker = SpeechWorker(store, vault, settings, progress=progress, cancel=cancel, transcriber=transcriber)
+    If the import raises, nothing of the speech is written (it stays pending) and it re-raises.
+    ``beside``: as :class:`SpeechWorker` (here True: always during the import)."""
+    worker = SpeechWorker(store, vault, settings, progress=progress, cancel=cancel, transcriber=transcriber,
+                          beside=beside)
     worker.start()
     try:
         result = run_import(worker.notify)
