@@ -91,11 +91,18 @@ class VisualEncoder:
             raise ModelMissingError(labels_path, f"or {vectors_path.name} is unreadable ({e})") from e
         if len(self.label_names) != 1000 or self.label_vectors.shape != (1000, self.semantic_dim):
             raise ModelMissingError(vectors_path, "does not match the 1000 ImageNet labels")
-        self.version: str = (
-            f"onnx-{file_sha256(self._onnx_path)[:12]}-labels-{file_sha256(vectors_path)[:12]}-k{top_k}"
-        )
+        self._vectors_path = vectors_path
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
+
+    @property
+    def version(self) -> str:
+        """The model's version (its files' sha256, ``top_k``), recorded with what it made.
+
+        Computed when first asked for (the hashes are cached): hashing the 18 MB model is ~0.02 s
+        of CPU that a question, which records no vector, does not pay (issue #18)."""
+        return (f"onnx-{file_sha256(self._onnx_path)[:12]}-labels-{file_sha256(self._vectors_path)[:12]}"
+                f"-k{self.top_k}")
 
     def _get_session(self) -> onnxruntime.InferenceSession:
         with self._lock:

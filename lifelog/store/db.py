@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -406,7 +406,7 @@ class Store:
         self.path = data_dir / "db" if self.location.remote else Path(self.uri)
         if not self.location.remote:
             self.path.mkdir(parents=True, exist_ok=True)
-        self._tables: dict[str, Any] = {}
+        self._tables: dict[str, Any] = _Tables(self._open_table)
         self._lock = threading.Lock()
         self._trash_cache: tuple[tuple[int, int, int], list[str]] | None = None
         # table → its version folder's stat when this handle was last brought up to date (refresh)
@@ -415,8 +415,11 @@ class Store:
         self._index_cache: dict[str, tuple[tuple[int, int, int, int], list[str]]] = {}
         try:
             self.db = lancedb.connect(self.uri, storage_options=self.location.storage_options() or None)
-            for name, schema in SCHEMAS.items():
-                self._tables[name] = self._open_or_migrate(name, schema)
+            # A local memory with every table made opens each when first read (a question reads a
+            # few of the 19: ~40 ms of a cold `lifelog ask`, issue #18); otherwise all now, so a
+            # memory that cannot be opened or completed says so at once.
+            if self.location.remote or not all((self.path / f"{n}.lance").is_dir() for n in SCHEMAS):
+                self.open_all()
         except Exception as e:
             raise self.storage_error(e) from e
         # an object-store memory reads its hot tables from a local mirror (lifelog.store.cache)
@@ -433,6 +436,17 @@ class Store:
         """``e`` as a clear :class:`StorageError` when it is the object store failing, else ``e``."""
         clear: StorageError | None = storage_failure(e, self.location)
         return clear if clear is not None else e
+
+    def _open_table(self, name: str) -> Any:
+        try:
+            return self._open_or_migrate(name, SCHEMAS[name])
+        except Exception as e:
+            raise self.storage_error(e) from e
+
+    def open_all(self) -> None:
+        """Open (and bring up to the schema) every table that is not open yet."""
+        for name in SCHEMAS:
+            _ = self._tables[name]  # opened by the lookup
 
     def _open_or_migrate(self, name: str, schema: pa.Schema) -> Any:
         """Open a table, adding columns that a newer schema introduced (as nulls)."""
@@ -468,7 +482,7 @@ class Store:
 
     def any_table(self, name: str) -> Any:
         """An open table by name: the schema's (shared handle) or another one in the database."""
-        return self._tables[name] if name in self._tables else self.db.open_table(name)
+        return self._tables[name] if name in self._tables or name in SCHEMAS else self.db.open_table(name)
 
     def write_guard(self) -> threading.Lock:
         """The lock the store's own writes take (threads of one process); hold it around a write
@@ -604,12 +618,14 @@ class Store:
 
     def optimize(self) -> None:
         """Fold new rows into existing indexes and compact small fragments (keeps old versions)."""
+        self.open_all()
         with self._lock:
             for name, tbl in self._tables.items():
                 optimize_checked(tbl, self._local_path(name), cleanup=False)
 
     def compact(self) -> None:
         """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
+        self.open_all()
         with self._lock:
             for name, tbl in self._tables.items():
                 optimize_checked(tbl, self._local_path(name), cleanup=True)
@@ -702,10 +718,31 @@ class Store:
         if not self.location.remote:
             return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         total = 0
+        self.open_all()
         for tbl in self._tables.values():
             with contextlib.suppress(Exception):
                 total += int(tbl.stats()["total_bytes"])
         return total
+
+
+class _Tables(dict[str, Any]):
+    """A store's open tables: one of the schema's is opened (and migrated) by ``opener`` the first
+    time it is looked up, once, whatever the threads (iterating lists only the open ones)."""
+
+    def __init__(self, opener: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._opener = opener
+        self._opening = threading.Lock()
+
+    def __missing__(self, name: str) -> Any:
+        if name not in SCHEMAS:
+            raise KeyError(name)
+        with self._opening:
+            if dict.__contains__(self, name):
+                return dict.__getitem__(self, name)
+            tbl = self._opener(name)
+            self[name] = tbl
+            return tbl
 
 
 DELETE_CHUNK = 10_000
