@@ -127,3 +127,38 @@ def test_a_question_whose_version_is_tidied_away_while_it_reads_is_asked_again(
     ans = ask(mem, "when did I last see a cat?", now=now, thumbnails=False)
     assert calls.count(True) == 1  # asked again once, after reading every table's latest version
     assert ans.hits and ans.hits[0].start == T0 + timedelta(minutes=40), ans.answer
+
+
+def test_tables_opened_by_one_thread_while_another_looks_for_new_versions(data_dir: Path) -> None:
+    """A memory whose tables all exist opens each when first read: the app's threads open them
+    while another refreshes, compacts or lists them (seen as "dictionary changed size during
+    iteration" in the app before)."""
+    import threading
+
+    from lifelog.store.db import SCHEMAS
+
+    Store(data_dir)  # makes every table
+    store = Store(data_dir)
+    assert store._open_tables() == []  # nothing opened yet
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def refresher() -> None:
+        while not stop.is_set():
+            try:
+                store.refresh(force=True)
+                store.table_names()
+            except BaseException as e:
+                errors.append(e)
+                return
+
+    th = threading.Thread(target=refresher)
+    th.start()
+    try:
+        for name in SCHEMAS:
+            store.count(name)
+    finally:
+        stop.set()
+        th.join()
+    assert not errors, errors
+    assert {n for n, _ in store._open_tables()} == set(SCHEMAS)

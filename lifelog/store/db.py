@@ -443,6 +443,11 @@ class Store:
         except Exception as e:
             raise self.storage_error(e) from e
 
+    def _open_tables(self) -> list[tuple[str, Any]]:
+        """The tables open now, as a list (another thread may open one meanwhile)."""
+        tables = self._tables
+        return tables.snapshot() if isinstance(tables, _Tables) else list(tables.items())
+
     def open_all(self) -> None:
         """Open (and bring up to the schema) every table that is not open yet."""
         for name in SCHEMAS:
@@ -478,7 +483,7 @@ class Store:
             names += list(resp.tables)
             token = getattr(resp, "page_token", None)
             if not token:
-                return sorted(set(names) | set(self._tables))
+                return sorted(set(names) | {n for n, _ in self._open_tables()})
 
     def any_table(self, name: str) -> Any:
         """An open table by name: the schema's (shared handle) or another one in the database."""
@@ -512,7 +517,7 @@ class Store:
         to date is left alone: a ``stat`` instead of a round trip into LanceDB (a question read
         all 19 tables' latest versions: ~5 ms of every ``ask``, bench/query.py). ``force``: every
         table, changed or not."""
-        for name, tbl in self._tables.items():
+        for name, tbl in self._open_tables():
             sig = self._versions_stat(name)  # before the checkout: a commit in between is seen next time
             if not force and sig is not None and self._seen_versions.get(name) == sig:
                 continue
@@ -620,19 +625,19 @@ class Store:
         """Fold new rows into existing indexes and compact small fragments (keeps old versions)."""
         self.open_all()
         with self._lock:
-            for name, tbl in self._tables.items():
+            for name, tbl in self._open_tables():
                 optimize_checked(tbl, self._local_path(name), cleanup=False)
 
     def compact(self) -> None:
         """Compact fragments and drop every old version, so deleted rows leave no trace on disk."""
         self.open_all()
         with self._lock:
-            for name, tbl in self._tables.items():
+            for name, tbl in self._open_tables():
                 optimize_checked(tbl, self._local_path(name), cleanup=True)
                 if not self.location.remote:  # what a cleanup killed part-way left untracked
                     remove_unused_files(tbl, self.path / f"{name}.lance")
             if self.cache is not None:  # no byte of a compacted-away version stays in the cache
-                self.cache.settle(self._tables)
+                self.cache.settle(dict(self._open_tables()))
 
     def _local_path(self, name: str) -> Path | None:
         """A table's folder on the local disk (None on an object store)."""
@@ -719,7 +724,7 @@ class Store:
             return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         total = 0
         self.open_all()
-        for tbl in self._tables.values():
+        for _, tbl in self._open_tables():
             with contextlib.suppress(Exception):
                 total += int(tbl.stats()["total_bytes"])
         return total
@@ -732,7 +737,16 @@ class _Tables(dict[str, Any]):
     def __init__(self, opener: Callable[[str], Any]) -> None:
         super().__init__()
         self._opener = opener
-        self._opening = threading.Lock()
+        self._opening = threading.RLock()
+
+    def __setitem__(self, name: str, tbl: Any) -> None:
+        with self._opening:
+            super().__setitem__(name, tbl)
+
+    def snapshot(self) -> list[tuple[str, Any]]:
+        """The open tables as a list, taken while no table is being added."""
+        with self._opening:
+            return list(dict.items(self))
 
     def __missing__(self, name: str) -> Any:
         if name not in SCHEMAS:
