@@ -18,6 +18,9 @@ RSS (``wait4``'s ``ru_maxrss`` of that child alone) are reported:
 * ``lifelog --version``;
 * ``lifelog ask "when did I last see a cat?"`` on the sample memory (a private copy of the
   ``lifelog demo`` memory, made by ``lifelog demo`` first when there is none), in-process;
+* ``lifelog ask`` of a question with words outside the models' vocabulary ("a cat asleep on a
+  sunny windowsill"), which starts the text model (a question whose words are all in the
+  vocabulary reads their vectors instead: ``lifelog.encoders.phrases``, made before the runs);
 * the same question while a ``lifelog service`` runs for that memory (the CLI hands it to the
   service over the memory's local socket, ``lifelog.serve.asks``): each tree's command against
   the same running service (this tree's), interleaved; ``ask_service`` names the memory with
@@ -66,6 +69,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "startup.json"
 QUESTION = "when did I last see a cat?"
+OTHER_QUESTION = "when did I last see a cat asleep on a sunny windowsill?"
 NOW = "2024-05-16T00:00:00+00:00"
 DEMO_PASSPHRASE = "lifelog-demo"
 
@@ -238,6 +242,9 @@ def main() -> int:
             "python_pass": lambda t: [py, "-c", "pass"],
             "version": lambda t: [py, "-m", "lifelog", "--version"],
             "ask": lambda t: [py, "-m", "lifelog", "--data-dir", str(memory), "ask", QUESTION, "--now", NOW],
+            # words outside the models' vocabulary: the text model is started (lifelog.encoders.phrases)
+            "ask_other_words": lambda t: [py, "-m", "lifelog", "--data-dir", str(memory), "ask", OTHER_QUESTION,
+                                          "--now", NOW],
         }
         if not args.no_app:
             cases["app"] = lambda t: [py, "-c", APP_CHILD, str(memory)]
