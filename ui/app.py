@@ -102,6 +102,9 @@ def main(data_dir: str | Path | None = None, now: datetime | None = None) -> int
     # Everything the app (LanceDB, the vault, the Wi-Fi receiver, sync) creates is private to
     # the user: umask 0o077 before anything is written (docs/privacy.md; lifelog.store.modes).
     os.umask(0o077)
+    from lifelog.api.process import limit_arenas
+
+    limit_arenas()  # before any thread: two malloc arenas (lifelog.store.heap, issue #21)
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("lifelog")

@@ -198,6 +198,9 @@ class Memory:
         # cost a cold ``lifelog ask`` ~50 ms, issue #18)
         from lifelog.faces import FaceAnalyzer
         from lifelog.ingest.pipeline import Importer, ImportFailure
+        from lifelog.store.heap import limit_arenas
+
+        limit_arenas()  # before the analyzers' threads: two malloc arenas (lifelog.store.heap)
         from lifelog.ocr.analyzers import ocr_analyzers
         from lifelog.people.consent import named_face_matcher
 

@@ -97,9 +97,10 @@ def private_process() -> None:
     """What every ``lifelog`` run does first (docs/privacy.md): files and folders it creates are
     private to the user (umask 0o077: LanceDB, the vault, the receiver, sync all inherit it), and
     permissions a memory had to have repaired on opening are said on stderr, once per memory."""
-    from lifelog.api.process import PRIVACY_LOGGER, use_private_umask  # light: no LanceDB (issue #18)
+    from lifelog.api.process import PRIVACY_LOGGER, limit_arenas, use_private_umask  # light: no LanceDB (#18)
 
     use_private_umask()
+    limit_arenas()  # before any thread: two malloc arenas (lifelog.store.heap)
     log = logging.getLogger(PRIVACY_LOGGER)
     if not any(isinstance(h, _NoticeLine) for h in log.handlers):
         log.addHandler(_NoticeLine(logging.WARNING))

@@ -62,6 +62,7 @@ from lifelog.ingest.redact import blur_boxes
 from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import JOURNAL_DIR, Store
 from lifelog.store.files import atomic_write
+from lifelog.store.heap import limit_arenas
 from lifelog.store.lock import write_lock
 from lifelog.store.sql import sql_str
 from lifelog.store.tidy import after_import
@@ -257,6 +258,7 @@ class Importer:
         on committed files while the next batch is analysed (speech in the background, store
         upkeep). It must be quick or hand the work to a thread of its own; an exception in it
         becomes a warning, never a failed import."""
+        limit_arenas()  # a process importing as a library (the command and the app did it first)
         self.after_commit = after_commit
         self._stage_s: dict[str, float] = {}
         self._stage_lock = threading.Lock()
