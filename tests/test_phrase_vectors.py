@@ -139,3 +139,27 @@ def test_an_unwritable_cache_leaves_questions_to_the_model(models_ready: None, t
     enc = TextEncoder()
     assert ensure_phrase_table(enc) is None
     assert enc.encode(["cat"]).shape == (1, 384)
+
+
+def test_a_process_ending_while_the_table_is_made_ends_cleanly(models_ready: None, tmp_path: Path) -> None:
+    """The app or the service closed while the vocabulary is being worked out on its thread: the
+    process stops it and exits normally (a model left running under the interpreter's teardown
+    aborted it: "terminate called without an active exception"), and leaves no partial table."""
+    cache = tmp_path / "cache"
+    code = ("import time\n"
+            "from lifelog.encoders.text import ensure_in_background, get_text_encoder\n"
+            "get_text_encoder().encode_with_model(['warm'])\n"
+            "th = ensure_in_background()\n"
+            "time.sleep(0.5)\n"
+            "print('alive:', th.is_alive(), flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=cli_env(LIFELOG_CACHE=str(cache)), cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "alive: True" in out.stdout  # it was still working when the process ended
+    assert "terminate called" not in out.stderr
+    assert not cache.exists() or [p.name for p in cache.iterdir()] in ([], ["text-phrases.npz"])
+    if (cache / "text-phrases.npz").exists():  # finished in time on a fast machine: whole
+        from lifelog.encoders.phrases import is_current
+        from lifelog.encoders.text import TextEncoder
+
+        assert is_current(cache / "text-phrases.npz", TextEncoder().model_files)

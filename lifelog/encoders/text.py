@@ -144,10 +144,11 @@ def get_text_encoder() -> TextEncoder:
     return _shared.get()
 
 
-def ensure_phrase_table(encoder: TextEncoder | None = None) -> Path | None:
+def ensure_phrase_table(encoder: TextEncoder | None = None, stop: threading.Event | None = None) -> Path | None:
     """Make the table of the vocabulary's vectors (:mod:`lifelog.encoders.phrases`) when it is
-    missing or stale: a few seconds of the model. Its path, or None when it cannot be written
-    (a read-only cache folder: questions use the model)."""
+    missing or stale: a few seconds of the model, in chunks of :data:`PHRASE_CHUNK` with ``stop``
+    looked at between them. Its path, or None when it was stopped or cannot be written (a
+    read-only cache folder: questions use the model)."""
     from lifelog.encoders.phrases import is_current, table_path, vocabulary, write_table
 
     enc = encoder or get_text_encoder()
@@ -155,20 +156,42 @@ def ensure_phrase_table(encoder: TextEncoder | None = None) -> Path | None:
     if is_current(path, enc.model_files):
         return path
     texts = vocabulary(enc.models_dir)
+    parts = []
+    for i in range(0, len(texts), PHRASE_CHUNK):
+        if stop is not None and stop.is_set():
+            return None
+        parts.append(enc.encode_with_model(texts[i:i + PHRASE_CHUNK]))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, enc.dim), np.float32)
     try:
-        return write_table(path, texts, enc.encode_with_model(texts), enc.model_files)
+        return write_table(path, texts, vectors, enc.model_files)
     except OSError:
         return None
 
 
+PHRASE_CHUNK = 64  # phrases embedded between two looks at a stop (~0.05-0.1 s of the model)
+_BACKGROUND_STOP_S = 5.0
+
+
 def ensure_in_background() -> threading.Thread:
-    """:func:`ensure_phrase_table` on a daemon thread (the service and the app, once started)."""
+    """:func:`ensure_phrase_table` on a daemon thread (the service and the app, once started).
+
+    The process's exit stops it and waits for it (an ``atexit`` function, at most a chunk's
+    time): a model left running on a thread while the interpreter tears down aborts the
+    process ("terminate called without an active exception")."""
+    import atexit
+
+    stop = threading.Event()
 
     def work() -> None:
         with contextlib.suppress(Exception):  # no model, no room: questions use the model as before
-            ensure_phrase_table()
+            ensure_phrase_table(stop=stop)
 
     th = threading.Thread(target=work, name="lifelog-phrases", daemon=True)
+
+    def at_exit() -> None:
+        stop.set()
+        th.join(timeout=_BACKGROUND_STOP_S)
+
+    atexit.register(at_exit)
     th.start()
     return th
-
