@@ -52,31 +52,19 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 RESULTS = REPO / "bench" / "results" / "cancel.json"
 PASSPHRASE = "cancel bench"
 STAGE_THREADS = ("lifelog-decode", "lifelog-analyse", "lifelog-side", "lifelog-speech")
 
 
 def _talks(work: Path, n: int) -> list[Path]:
-    from lifelog.sample.compose import make_clip
-    from lifelog.sample.fetch import sample_media
+    from speech import talk_clips  # bench/speech.py: the same real clips with speech
 
-    media = sample_media()
-    wavs = sorted(p.name for p in media.root.glob("sense_and_sensibility_*.wav"))
-    if not wavs:
+    files = talk_clips(work, n)
+    if files is None:
         raise SystemExit("no LibriVox speech in the sample media (pocketsphinx-testdata not fetched)")
-    pictures = [x for x in ("obama.jpg", "scenetext01.jpg", "biden.jpg", "coffee.png") if media.has(x)]
-    d = work / "clips"
-    d.mkdir(parents=True, exist_ok=True)
-    out = []
-    t = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
-    for i in range(n):
-        f = d / f"talk-{i:03d}.mp4"
-        if not f.exists():
-            make_clip(f, media.path(pictures[i % len(pictures)]), 12, t.replace(minute=i % 60),
-                      audio_wav=[media.path(wavs[i % len(wavs)]), media.path(wavs[(i + 1) % len(wavs)])], seed=i)
-        out.append(f)
-    return out
+    return files
 
 
 def _stage_threads() -> list[str]:

@@ -162,6 +162,29 @@ def vad_first(
     return out
 
 
+def talk_clips(work: Path, n: int) -> list[Path] | None:
+    """``n`` real 12 s clips with speech (LibriVox sentences over sample pictures) in
+    ``work/clips``, made once; None when the sample media has no LibriVox speech."""
+    from lifelog.sample.compose import make_clip
+
+    media = sample_media()
+    wavs = sorted(p.name for p in media.root.glob("sense_and_sensibility_*.wav"))  # the LibriVox sentences
+    if not wavs:
+        return None
+    pictures = [x for x in ("obama.jpg", "scenetext01.jpg", "biden.jpg", "coffee.png") if media.has(x)]
+    clips_dir = work / "clips"
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    t = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
+    for i in range(n):
+        out = clips_dir / f"talk-{i:03d}.mp4"
+        if not out.exists():
+            make_clip(out, media.path(pictures[i % len(pictures)]), 12, t.replace(minute=i % 60, hour=9 + i // 60),
+                      audio_wav=[media.path(wavs[i % len(wavs)]), media.path(wavs[(i + 1) % len(wavs)])], seed=i)
+        files.append(out)
+    return files
+
+
 def overlap(n_files: int, rounds: int, work: Path) -> dict[str, Any]:
     """The full default import (faces, OCR) of ``n_files`` real clips with speech, then their
     transcription, in sequence (``import_paths`` + ``transcribe_pending``, what the CLI and the
@@ -171,23 +194,10 @@ def overlap(n_files: int, rounds: int, work: Path) -> dict[str, Any]:
     import tempfile
 
     from lifelog.api import Memory
-    from lifelog.sample.compose import make_clip
 
-    media = sample_media()
-    wavs = sorted(p.name for p in media.root.glob("sense_and_sensibility_*.wav"))  # the LibriVox sentences
-    if not wavs:
+    files = talk_clips(work, n_files)
+    if files is None:
         return {"skipped": "no LibriVox speech in the sample media"}
-    pictures = [n for n in ("obama.jpg", "scenetext01.jpg", "biden.jpg", "coffee.png") if media.has(n)]
-    clips_dir = work / "clips"
-    clips_dir.mkdir(parents=True, exist_ok=True)
-    files = []
-    t = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
-    for i in range(n_files):
-        out = clips_dir / f"talk-{i:03d}.mp4"
-        if not out.exists():
-            make_clip(out, media.path(pictures[i % len(pictures)]), 12, t.replace(minute=i % 60, hour=9 + i // 60),
-                      audio_wav=[media.path(wavs[i % len(wavs)]), media.path(wavs[(i + 1) % len(wavs)])], seed=i)
-        files.append(out)
     audio_s = 0.0
     from lifelog.speech.audio import probe_audio_stream
 
