@@ -63,9 +63,21 @@ class _Job(QRunnable):
             result = self.fn()
         except Exception as e:  # reported to the UI, never swallowed
             log.error("task failed:\n%s", traceback.format_exc())
-            self.signals.failed.emit(_one_line(e))
+            _emit_unless_closed(self.signals.failed, _one_line(e))
             return
-        self.signals.done.emit(result)
+        _emit_unless_closed(self.signals.done, result)
+
+
+def _emit_unless_closed(signal: Any, value: Any) -> None:
+    """Report a job's end, unless the app has closed meanwhile: a job still running when the
+    process exits (the app closed during its start-up reads) finds its signals deleted with the
+    application, and nobody is left to tell."""
+    try:
+        signal.emit(value)
+    except RuntimeError as e:
+        if "deleted" not in str(e):
+            raise
+        log.debug("a task ended after the app closed: %s", e)
 
 
 def _one_line(e: BaseException) -> str:
