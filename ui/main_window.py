@@ -527,7 +527,13 @@ class MainWindow(QMainWindow):
 
 
 def _prepare_question_vocabulary() -> None:
-    """The vocabulary's text vectors for cold questions, made in the background once (lifelog.api.models)."""
-    from lifelog.api.models import prepare_question_vocabulary
+    """The vocabulary's text vectors for cold questions, made in the background once
+    (lifelog.api.models); even the import of that module happens off the UI thread."""
+    import threading
 
-    prepare_question_vocabulary()
+    def start() -> None:
+        from lifelog.api.models import prepare_question_vocabulary
+
+        prepare_question_vocabulary()
+
+    threading.Thread(target=start, name="lifelog-phrases-start", daemon=True).start()
