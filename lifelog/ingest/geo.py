@@ -165,7 +165,9 @@ def read_location(path: Path, kind: str) -> GeoReading:
 def _container_metadata(path: Path) -> dict[str, str]:
     import av
 
-    with av.open(str(path)) as c:
+    from lifelog.ingest.decode import PROBE_OPTIONS
+
+    with av.open(str(path), options=PROBE_OPTIONS) as c:  # the metadata only: no picture decoded
         return {str(k): str(v) for k, v in c.metadata.items()}
 
 
