@@ -162,3 +162,25 @@ def test_tables_opened_by_one_thread_while_another_looks_for_new_versions(data_d
         th.join()
     assert not errors, errors
     assert {n for n, _ in store._open_tables()} == set(SCHEMAS)
+
+
+def test_a_column_another_process_adds_is_read_after_the_next_refresh(data_dir: Path) -> None:
+    """A table handle keeps its schema between reads (LanceDB asks for it several times a
+    query). A newer lifelog adding a column in another process, then this process's own column:
+    each is read (in the schema and in the rows) as soon as the handle is on their version."""
+    store = Store(data_dir)
+    store.add("frames", frame_rows(0, 3))
+    tbl = store.table("frames")
+    assert "later" not in tbl.schema.names and tbl.schema is tbl.schema  # kept
+    _in_another_process(data_dir, """
+        import pyarrow as pa
+        store.table("frames").add_columns(pa.schema([pa.field("later", pa.string())]))
+    """)
+    store.refresh()
+    assert "later" in tbl.schema.names
+    assert "later" in tbl.search().limit(1).to_arrow().column_names
+    tbl.add_columns({"mine": "'x'"})
+    assert "mine" in tbl.schema.names
+    assert tbl.search().select(["id", "mine"]).limit(3).to_arrow().column("mine").to_pylist() == ["x"] * 3
+    tbl.drop_columns(["mine"])
+    assert "mine" not in tbl.schema.names

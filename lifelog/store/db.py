@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from lifelog.store.cache import ReadCache, wrap_tables
-from lifelog.store.lance_import import lancedb  # LanceDB without its REST client's import cost
+from lifelog.store.lance_import import LanceTable, lancedb  # LanceDB without its REST client's import cost
 from lifelog.store.location import StorageError, TableLocation, location_for, storage_failure
 from lifelog.store.sql import sql_in, sql_str
 
@@ -458,14 +458,14 @@ class Store:
         try:
             tbl = self.db.open_table(name)
         except (ValueError, FileNotFoundError):
-            return self.db.create_table(name, schema=schema, exist_ok=True)
+            return keep_schema(self.db.create_table(name, schema=schema, exist_ok=True))
         missing = [f for f in schema if f.name not in tbl.schema.names]
         if missing:
             if tbl.count_rows() == 0:
                 self.db.drop_table(name)
-                return self.db.create_table(name, schema=schema)
+                return keep_schema(self.db.create_table(name, schema=schema))
             tbl.add_columns(pa.schema([f.with_nullable(True) for f in missing]))
-        return tbl
+        return keep_schema(tbl)
 
     def tables_with(self, column: str) -> list[str]:
         return [name for name, schema in SCHEMAS.items() if column in schema.names]
@@ -728,6 +728,62 @@ class Store:
             with contextlib.suppress(Exception):
                 total += int(tbl.stats()["total_bytes"])
         return total
+
+
+class _SchemaKeptTable(LanceTable):
+    """A LanceDB table handle that keeps its schema between reads (issue 21). LanceDB asks the
+    handle for it two or three times per query (for blob columns, for the vector column), each a
+    round trip into its event-loop thread: ~0.5 ms, ~19 times in a question at 1M frames. A
+    version's schema never changes, so it is kept until the handle moves to another version or
+    writes (a generation count makes a read racing with that not keep the old one)."""
+
+    _kept: tuple[int, pa.Schema] | None = None
+    _generation = 0
+
+    @property
+    def schema(self) -> pa.Schema:
+        gen, kept = self._generation, self._kept
+        if kept is not None and kept[0] == gen:
+            return kept[1]
+        fresh: pa.Schema = super().schema
+        if self._generation == gen:
+            self._kept = (gen, fresh)
+        return fresh
+
+    def forget_schema(self) -> None:
+        self._generation += 1
+        self._kept = None
+
+
+def _forgets_schema(name: str) -> Callable[..., Any]:
+    base = getattr(LanceTable, name)
+
+    def method(self: _SchemaKeptTable, *args: Any, **kwargs: Any) -> Any:
+        self.forget_schema()
+        try:
+            return base(self, *args, **kwargs)
+        finally:
+            self.forget_schema()
+
+    method.__name__ = name
+    method.__doc__ = base.__doc__
+    return method
+
+
+# every LanceTable method that moves the handle to another version or writes a new one
+for _name in ("add", "add_columns", "alter_columns", "drop_columns", "merge_insert", "update", "delete",
+              "checkout", "checkout_latest", "restore", "optimize", "compact_files", "cleanup_old_versions",
+              "create_index", "create_scalar_index", "create_fts_index", "drop_index", "migrate_v2_manifest_paths"):
+    if hasattr(LanceTable, _name):
+        setattr(_SchemaKeptTable, _name, _forgets_schema(_name))
+
+
+def keep_schema(tbl: Any) -> Any:
+    """``tbl`` made a :class:`_SchemaKeptTable` when it is a plain local or object-store LanceDB
+    table (what ``open_table`` and ``create_table`` return); anything else as it is."""
+    if type(tbl) is LanceTable:
+        tbl.__class__ = _SchemaKeptTable
+    return tbl
 
 
 class _Tables(dict[str, Any]):

@@ -43,7 +43,7 @@ from typing import Any
 
 PACKAGE = "lance_namespace_urllib3_client"
 
-__all__ = ["PACKAGE", "deferred", "init_only_binds", "install", "lancedb"]
+__all__ = ["PACKAGE", "LanceTable", "deferred", "init_only_binds", "install", "lancedb"]
 
 
 def init_only_binds(source: str) -> bool:
@@ -174,3 +174,4 @@ def deferred() -> bool:
 install()
 
 import lancedb  # noqa: E402  (after install: this is what the module is for)
+from lancedb.table import LanceTable  # noqa: E402
