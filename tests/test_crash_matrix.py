@@ -63,9 +63,14 @@ def test_import_killed_at_each_write_step_recovers_to_a_clean_store(
     assert clean["orphan_blobs"] == [] and clean["tmp_files"] == [] and clean["journal"] == []
     outcomes = []
     for step, nth in IMPORT_POINTS:
-        for _attempt in range(3):  # a half-written blob lasts about a millisecond: a loaded machine
+        for _attempt in range(5):  # a half-written blob lasts about a millisecond: a loaded machine
             o = crash.run_import_point(tmp_path, footage, step, nth, clean, crash.cli_import(footage))
-            if o.killed:  # may not schedule the watcher in time; then the point is tried again
+            if o.killed:
+                assert o.ok, _explain(o)  # every kill that landed recovers, whether or not it hit its point
+            # the watcher may not be scheduled in time, or the kill may land just after the blob was
+            # renamed into place (the thumbnails are written on the analysis lane while the next file
+            # decodes): then the point is tried again
+            if o.killed and (step != "blob-tmp" or o.seen["tmp_files"]):
                 break
         outcomes.append(o)
         assert o.killed, f"the import finished before {step} of file {nth} was seen"

@@ -174,3 +174,63 @@ def test_an_analyzer_failing_on_the_side_lane_degrades_its_own_signal_only(
     assert journal_entries(data) == []
     assert_consistent(data)
     assert _lane_threads() == []
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_file_whose_tail_fails_on_the_lane_fails_alone_in_its_batch(footage: list[Path], tmp_path: Path) -> None:
+    """A file's tail (its last batches' analysis, then its thumbnails and rows) runs on the
+    analysis lane while the next file is decoded. The second and third files are one batch
+    commit; the second's thumbnails cannot be written (its vault shard is blocked by a file):
+    it fails alone, with a reason, and leaves nothing; the third, in the same batch, is kept."""
+    from lifelog.api import Memory
+    from lifelog.ingest.media import content_hash
+
+    mids = [content_hash(p) for p in footage]
+    assert len({m[:2] for m in mids}) == 3  # each file's blobs in a shard of its own
+    data = tmp_path / "memory"
+    mem = Memory(data, passphrase="p")
+    shard = data / "vault" / "blobs" / mids[1][:2]
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    shard.write_bytes(b"not a folder")
+
+    result = mem.import_paths(footage)
+    assert result.imported == 2 and [f.path for f in result.failed] == [str(footage[1])], result.failed
+    assert result.failed[0].error and not result.cancelled
+    assert sorted(r["id"] for r in store_rows(data, "media", ["id"])) == sorted([mids[0], mids[2]])
+    for table in ("frames", "episodes", "faces", "ocr"):
+        assert mids[1] not in {r["media_id"] for r in store_rows(data, table, ["media_id"])}, table
+    assert store_rows(data, "faces", ["id"])  # the photo of a face, committed with the failed file
+    assert journal_entries(data) == []
+    shard.unlink()
+    assert not list((data / "vault" / "blobs").rglob(f"{mids[1]}*"))
+    assert_consistent(data)
+    assert _lane_threads() == []
+    # with the shard free again, the file imports on the next run
+    again = mem.import_paths(footage)
+    assert (again.imported, again.skipped, again.failed) == (1, 2, [])
+
+
+def test_the_same_clip_twice_in_a_row_is_imported_once_though_the_next_file_is_made_ready_ahead(
+    footage: list[Path], tmp_path: Path
+) -> None:
+    """The next file is hashed, probed and its decoder started while the current one imports.
+    A copy of the clip just imported (here still uncommitted: the second and third files are one
+    batch) must still be seen as known when its turn comes: one import, one skip, nothing
+    decoded left over."""
+    import shutil
+
+    from lifelog.api import Memory
+    from lifelog.ingest.media import content_hash
+
+    src = tmp_path / "card"
+    src.mkdir()
+    names = ["a.mp4", "b.mp4", "c.mp4", "d.jpg"]
+    for name, p in zip(names, [footage[0], footage[1], footage[1], footage[2]], strict=True):
+        shutil.copyfile(p, src / name)
+    data = tmp_path / "memory"
+    result = Memory(data, passphrase="p").import_paths([src])
+    assert (result.imported, result.skipped, result.failed) == (3, 1, [])
+    assert sorted(r["id"] for r in store_rows(data, "media", ["id"])) == sorted(content_hash(p) for p in footage)
+    assert journal_entries(data) == []
+    assert_consistent(data)
+    assert _lane_threads() == []

@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -237,6 +238,34 @@ class _Staged:
 
 
 @dataclass
+class _Pending:
+    """One file on its way to a batch commit (issue 21): its journal entry exists and it was
+    decoded and encoded; its **tail** (the last batches' analyzers, then its rows, episodes and
+    thumbnails) may still be running on the analysis lane while the next file is decoded. The
+    commit waits for it (:meth:`wait`); a failed tail fails this file alone."""
+
+    mid: str
+    name: str
+    journal: Path
+    geo_row: dict[str, Any] | None
+    kept: int  # frames kept: its frame rows, known before the tail has run
+    staged: _Staged | None = None
+    tail: Future[_Staged] | None = None
+
+    def wait(self) -> _Staged:
+        if self.staged is None:
+            assert self.tail is not None
+            self.staged = self.tail.result()  # the tail's error (cancel included) is raised here
+        return self.staged
+
+    def settle(self) -> None:
+        """Wait for the tail, whatever it ends in (the file is being undone)."""
+        if self.tail is not None:
+            with suppress(BaseException):
+                self.tail.exception()
+
+
+@dataclass
 class _FrameRec:
     offset_s: float
     rgb: NDArray[Any]
@@ -327,7 +356,7 @@ class Importer:
             # Vault writes of a killed import leave their temporary files; no put is running now.
             self.vault.remove_orphan_temps(unlocked=(INDEX_KEY_BLOB,))
             total = len(found.media)
-            staged: list[_Staged] = []
+            staged: list[_Pending] = []
             batch_size = 1
             opened = 0.0
 
@@ -336,24 +365,31 @@ class Importer:
                 if staged:
                     report(ImportProgress(min(i, total), total, staged[-1].name, "writing",
                                           min(i, total) / max(total, 1)))
-                    self._commit(staged, result)
+                    ready = self._wait_tails(staged, result)
                     staged.clear()
+                    if ready:
+                        self._commit(ready, result)
                     batch_size = min(batch_size * 2, max(self.commit_files, 1))
 
             i = 0
+            ahead: _Ahead | None = None
             try:
                 for i, path in enumerate(found.media):
                     if should_stop():
                         result.cancelled = True
                         break
                     name = display_path(path)
+                    ready = ahead.take() if ahead is not None and ahead.ready.path == path else None
+                    ahead = None
+                    if i + 1 < total and self.pipelined:  # the next file is made ready meanwhile
+                        ahead = _Ahead(found.media[i + 1], self.store, self.settings, should_stop)
 
                     def sub(stage: ImportStage, frac: float, i: int = i, name: str = name) -> None:
                         report(ImportProgress(i, total, name, stage, (i + min(max(frac, 0.0), 1.0)) / max(total, 1)))
 
                     sub("hashing", 0.0)
                     try:
-                        status, done = self._import_file(path, sub, should_stop, staged)
+                        status, done = self._import_file(path, sub, should_stop, staged, ready)
                     except ImportCancelled:
                         result.cancelled = True
                         break
@@ -377,14 +413,22 @@ class Importer:
                         opened = time.monotonic()
                     staged.append(done)
                     if (len(staged) >= batch_size
-                            or sum(len(s.frame_rows) for s in staged) >= self.commit_frames
+                            or sum(s.kept for s in staged) >= self.commit_frames
                             or time.monotonic() - opened >= self.commit_after_s):
                         commit()
+                if ahead is not None:  # a cancel: the next file is not imported
+                    ahead.close()
+                    ahead = None
                 i = total if not result.cancelled else i
                 commit()  # files analysed before a cancel are complete: they are kept
             except BaseException:
                 # Undo what is staged if we can; if we cannot (disk full, killed), the journal
-                # entries make the next writer do it.
+                # entries make the next writer do it. The tails still queued stop first.
+                if ahead is not None:
+                    ahead.close()
+                    ahead = None
+                if self._lanes is not None:
+                    self._lanes.abandon()
                 self._discard(staged)
                 raise
             if result.imported:
@@ -405,13 +449,34 @@ class Importer:
         path: Path,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
-        staged: Sequence[_Staged] = (),
-    ) -> tuple[FileOutcome, _Staged | None]:
+        staged: Sequence[_Pending] = (),
+        ready: _Ready | None = None,
+    ) -> tuple[FileOutcome, _Pending | None]:
         """Analyse one file: its rows staged for the next batch commit (its journal entry and
-        vault blobs written), or SKIPPED when the memory (or the batch) holds its content."""
-        kind = check_importable(path)
+        vault blobs written, its tail perhaps still running on the analysis lane), or SKIPPED
+        when the memory (or the batch) holds its content. ``ready``: what was made ready of it
+        ahead of its turn (:class:`_Ahead`); closed here whatever happens."""
         try:
-            mid = content_hash(path, should_stop)
+            return self._import_ready(path, sub, should_stop, staged, ready)
+        finally:
+            if ready is not None:
+                ready.close()
+
+    def _import_ready(
+        self,
+        path: Path,
+        sub: Callable[[ImportStage, float], None],
+        should_stop: Callable[[], bool],
+        staged: Sequence[_Pending],
+        ready: _Ready | None,
+    ) -> tuple[FileOutcome, _Pending | None]:
+        if ready is not None and ready.error is not None:
+            if isinstance(ready.error, InterruptedError):
+                raise ImportCancelled from ready.error
+            raise ready.error
+        kind = ready.kind if ready is not None and ready.kind is not None else check_importable(path)
+        try:
+            mid = ready.mid if ready is not None and ready.mid is not None else content_hash(path, should_stop)
         except InterruptedError as e:
             raise ImportCancelled from e
         if any(s.mid == mid for s in staged) or self.store.has_media(mid):
@@ -419,8 +484,8 @@ class Importer:
         journal = _journal_dir(self.store.data_dir) / mid
         atomic_write(journal, display_path(path).encode())
         try:
-            done = self._encode_and_write(path, kind, mid, sub, should_stop,
-                                          [s.geo_row for s in staged if s.geo_row is not None])
+            done = self._encode_and_write(path, kind, mid, journal, sub, should_stop,
+                                          [s.geo_row for s in staged if s.geo_row is not None], ready)
         except BaseException:
             # Undo now if we can; if we cannot (disk full, killed), the journal makes the next
             # writer do it.
@@ -430,8 +495,37 @@ class Importer:
             except Exception:
                 pass
             raise
-        done.journal = journal
         return FileOutcome.IMPORTED, done
+
+    def _wait_tails(self, pending: Sequence[_Pending], result: ImportResult) -> list[_Staged]:
+        """The batch's files once their tails have finished; a file whose tail failed is undone
+        and reported (as its analysis would have been, had it not been deferred), alone."""
+        t0 = time.perf_counter()
+        ready: list[_Staged] = []
+        try:
+            for p in pending:
+                try:
+                    ready.append(p.wait())
+                    continue
+                except ImportCancelled:
+                    result.cancelled = True  # its last batches saw the cancel: it is not whole
+                    why = None
+                except MediaError as e:
+                    why = str(e)
+                except OSError as e:
+                    self.store.raise_if_storage_failed(e)
+                    why = os_reason(e)
+                except ModelMissingError:
+                    raise
+                except Exception as e:
+                    self.store.raise_if_storage_failed(e)
+                    why = other_reason(e)
+                self._discard([p])
+                if why is not None:
+                    result.failed.append(ImportFailure(p.name, why))
+        finally:
+            self._took("tail-wait", t0)
+        return ready
 
     def _commit(self, staged: Sequence[_Staged], result: ImportResult) -> None:
         """Write a batch of analysed files: every table in one append for the whole batch, in
@@ -477,10 +571,12 @@ class Importer:
             for w in s.warnings:
                 result.warnings.append(ImportFailure(s.name, w))
 
-    def _discard(self, staged: Sequence[_Staged]) -> None:
+    def _discard(self, staged: Sequence[_Staged | _Pending]) -> None:
         """Undo staged files (their rows, if any were written, and their vault blobs); what
         cannot be undone now the journal entries leave to the next writer."""
         for s in staged:
+            if isinstance(s, _Pending):
+                s.settle()  # nothing of it may still run when its blobs are removed
             try:
                 remove_media_rows(self.store, self.vault, s.mid)
                 s.journal.unlink(missing_ok=True)
@@ -492,10 +588,15 @@ class Importer:
         path: Path,
         kind: MediaKind,
         mid: str,
+        journal: Path,
         sub: Callable[[ImportStage, float], None],
         should_stop: Callable[[], bool],
         pending_geo: Sequence[dict[str, Any]] = (),
-    ) -> _Staged:
+        ready: _Ready | None = None,
+    ) -> _Pending:
+        """Decode and encode the file here; its tail (the last batches' analysis, then its
+        rows) runs on the analysis lane when the import is pipelined, so the next file is
+        decoded meanwhile (issue 21), else here."""
         cap = self.settings.capture
         warnings: list[str] = []
         media_row: dict[str, Any] = {
@@ -506,10 +607,10 @@ class Importer:
             "imported_at": datetime.now(UTC),
         }
         frames: list[_FrameRec] = []
-        stats = decode.DecodeStats()
+        stats = ready.stats if ready is not None else decode.DecodeStats()
         duration = 0.0
         if kind == "video":
-            info = decode.probe_video(path)
+            info = ready.info if ready is not None and ready.info is not None else decode.probe_video(path)
             if not info.has_video:
                 if not info.has_audio:
                     raise MediaError("no video or audio stream in the file")
@@ -530,7 +631,7 @@ class Importer:
                 start = mtime_of(path) - timedelta(seconds=duration)
             media_row.update(has_audio=True, codec="audio")
         if kind == "photo":
-            photo = decode.load_photo(path)
+            photo = ready.photo if ready is not None and ready.photo is not None else decode.load_photo(path)
             start, source = (photo.taken, "exif") if photo.taken else (mtime_of(path), "mtime")
             frames.append(_FrameRec(0.0, photo.rgb))
             media_row.update(width=photo.width, height=photo.height, codec="image", has_audio=False)
@@ -550,6 +651,22 @@ class Importer:
         rows_lock = threading.Lock()
         failed_analyzers: set[str] = set()
         lanes = self._lanes
+        # This file's jobs on the analysis lane: the first error ends the file (later jobs of it
+        # are skipped, the importing thread raises it at its next hand-over, the tail raises it
+        # to the commit); it never reaches another file's jobs.
+        file_error: list[BaseException] = []
+        abandoned = threading.Event()
+        last_job: list[Future[None]] = []
+
+        def guarded(job: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                if file_error or abandoned.is_set():
+                    return
+                try:
+                    job()
+                except BaseException as e:
+                    file_error.append(e)
+            return run
 
         def analyze(batch: list[_FrameRec], first_index: int) -> list[NDArray[Any]]:
             """Runs the analyzers; the batch's frames with every region they reported blurred.
@@ -635,24 +752,29 @@ class Importer:
                 finish(batch, out, first)
             else:  # the analyzers of this batch run while the next one is decoded and encoded
                 t0 = time.perf_counter()
-                lanes.analyse(lambda: finish(batch, out, first))
+                last_job[:] = [lanes.analyse(guarded(lambda: finish(batch, out, first)))]
                 self._took("analysis-wait", t0)
+                if file_error:
+                    raise file_error[0]
 
         try:
             if kind == "video":
                 sub("decoding", 0.0)
-                frames_in = decode.sample_video(
-                    path,
-                    min_interval=cap.sample_interval_s,
-                    max_interval=cap.max_gap_s,
-                    stats=stats,
-                    should_stop=should_stop,
+                frames_in = ready.frames if ready is not None and ready.frames is not None else _ReadAhead(
+                    decode.sample_video(
+                        path,
+                        min_interval=cap.sample_interval_s,
+                        max_interval=cap.max_gap_s,
+                        stats=stats,
+                        should_stop=should_stop,
+                    ),
+                    BATCH * 2,
                 )
                 try:
                     # Decoding (FFmpeg) and the models (onnxruntime) release the GIL: the decoder
                     # reads ahead on a thread of its own, the analyzers run on their lanes.
                     waited = time.perf_counter()
-                    for fr in _read_ahead(frames_in, BATCH * 2):
+                    for fr in frames_in:
                         self._took("decode-wait", waited)
                         waited = time.perf_counter()
                         if dup.keep(fr.rgb, fr.offset_s):
@@ -662,25 +784,81 @@ class Importer:
                                 waited = time.perf_counter()
                 except InterruptedError as e:
                     raise ImportCancelled from e
+                finally:
+                    frames_in.close()  # its decoder thread ends with the file, whatever happened
                 if stats.decoded == 0:
                     raise MediaError("no decodable video frames (corrupt, truncated or an unsupported codec)")
             else:
                 pending.extend(frames)
             flush()
-            if lanes is not None:
-                t0 = time.perf_counter()
-                lanes.drain()  # the last batches' analyzers; their errors are raised here
-                self._took("analysis-wait", t0)
+            # Where it was: checked against the device's fixes before and after it, those of the
+            # files staged before it included (here: the next file's check needs it).
+            geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device,
+                                                       pending_geo)
         except BaseException:
             if lanes is not None:  # nothing of this file may still run when its rows are undone
-                lanes.abandon()
+                abandoned.set()
+                for job in last_job:  # the lane runs in order: its last job is its end
+                    with suppress(BaseException):
+                        job.result()
             raise
+        held = _Pending(mid=mid, name=display_path(path), journal=journal, geo_row=geo_row, kept=sent)
+
+        def tail() -> _Staged:
+            if file_error:
+                raise file_error[0]
+            # Every batch of it was analysed (a cancel is seen there): it is whole, and kept
+            # unless this file or the whole import is being undone.
+            if abandoned.is_set() or (lanes is not None and lanes.aborting):
+                raise ImportCancelled
+            return self._rows(mid, kind, path, start, tz_off, duration, frames, kept_t, batch_out, thumbs,
+                              extra_rows, media_row, stats, warnings, geo_row, geo_dropped)
+
+        if lanes is None:
+            sub("writing", 0.99)
+            held.staged = tail()
+            return held
+        done: Future[_Staged] = Future()
+
+        def run_tail() -> None:
+            done.set_running_or_notify_cancel()
+            try:
+                done.set_result(tail())
+            except BaseException as e:
+                done.set_exception(e)
+
+        t0 = time.perf_counter()
+        lanes.analyse(run_tail)  # after this file's last batches, in order; the next file goes on
+        self._took("analysis-wait", t0)
+        held.tail = done
+        return held
+
+    def _rows(
+        self,
+        mid: str,
+        kind: MediaKind,
+        path: Path,
+        start: datetime,
+        tz_off: int,
+        duration: float,
+        frames: list[_FrameRec],
+        kept_t: list[float],
+        batch_out: list[VisualBatch],
+        thumbs: list[bytes],
+        extra_rows: dict[str, list[dict[str, Any]]],
+        media_row: dict[str, Any],
+        stats: decode.DecodeStats,
+        warnings: list[str],
+        geo_row: dict[str, Any] | None,
+        geo_dropped: str | None,
+    ) -> _Staged:
+        """A file's tail, once all its batches are analysed: its episodes cut, its thumbnails in
+        the vault and its rows made, ready for the batch commit."""
         warnings.extend(stats.warnings)
         if frames == [] and kind == "video" and kept_t:
             duration = max(duration, kept_t[-1])
 
         # ---- episodes
-        sub("writing", 0.99)
         t_rows = time.perf_counter()
         model = f"{self.encoder.name}@{self.encoder.version}"
         if kept_t:
@@ -759,8 +937,6 @@ class Importer:
             frames_kept=len(kept_t),
             warnings=warnings,
         )
-        geo_row, geo_dropped = geo.media_geo_row(self.store, self.vault, path, kind, mid, start, self.device,
-                                                   pending_geo)
         if geo_dropped:
             warnings.append(geo_dropped)
         return _Staged(
@@ -851,11 +1027,11 @@ class _Lanes:
     encodes the next; the **side lane** runs the leading analyzers that need no blurred input
     (:func:`_leading_independent`) beside the rest of a batch. At most ``depth`` batches wait
     for the analysis lane, so memory stays bounded. An error on a lane is raised to the
-    importing thread at its next hand-over or :meth:`drain`."""
+    importing thread at its next hand-over (a file's own jobs record theirs for its tail)."""
 
     def __init__(self, depth: int) -> None:
         from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
         self.depth = max(1, depth)
         self._analysis = ThreadPoolExecutor(1, thread_name_prefix="lifelog-analyse")
@@ -863,20 +1039,18 @@ class _Lanes:
         self._pending: deque[Future[None]] = deque()
         self.aborting = False  # set while a file's remaining batches are dropped
 
-    def analyse(self, job: Callable[[], None]) -> None:
-        """Queue one batch's analysis; waits while ``depth`` batches are queued or running."""
+    def analyse(self, job: Callable[[], None]) -> Future[None]:
+        """Queue one job (a batch's analysis, a file's tail); waits while ``depth`` jobs are
+        queued or running. Its future."""
         while self._pending and (len(self._pending) >= self.depth or self._pending[0].done()):
             self._pending.popleft().result()  # re-raises the lane's error (cancel included)
-        self._pending.append(self._analysis.submit(job))
+        fut = self._analysis.submit(job)
+        self._pending.append(fut)
+        return fut
 
     def side(self, job: Callable[[], Any]) -> Any:
         """Run ``job`` on the side lane; its future."""
         return self._side.submit(job)
-
-    def drain(self) -> None:
-        """Wait for every queued batch; the first error is raised."""
-        while self._pending:
-            self._pending.popleft().result()
 
     def abandon(self) -> None:
         """Drop the batches not started, wait for the one running; errors are swallowed (the
@@ -898,46 +1072,130 @@ class _Lanes:
 _DONE = object()
 
 
-def _read_ahead(source: Iterator[decode.SampledFrame], depth: int) -> Iterator[decode.SampledFrame]:
-    """Iterate ``source`` on a worker thread, at most ``depth`` items ahead; errors re-raised here."""
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class _ReadAhead(Iterator[decode.SampledFrame]):
+    """``source`` iterated on a worker thread of its own, at most ``depth`` items ahead, from the
+    moment it is made (the next file's first frames are decoded while the current one is still
+    being encoded); its errors are raised to the consumer. :meth:`close` stops the worker and
+    waits for it (and is safe to call twice)."""
 
-    def work() -> None:
+    def __init__(self, source: Iterator[decode.SampledFrame], depth: int) -> None:
+        self._source = source
+        self._q: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._work, name="lifelog-decode", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
         try:
-            for item in source:
-                while not stop.is_set():
+            for item in self._source:
+                while not self._stop.is_set():
                     try:
-                        q.put(item, timeout=0.1)
+                        self._q.put(item, timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     break
-            q.put(_DONE)
+            self._q.put(_DONE)
         except BaseException as e:  # handed to the consumer
-            q.put(e)
+            self._q.put(e)
         finally:
-            close = getattr(source, "close", None)
+            close = getattr(self._source, "close", None)
             if close is not None:
                 close()
 
-    t = threading.Thread(target=work, name="lifelog-decode", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while t.is_alive():
+    def __iter__(self) -> _ReadAhead:
+        return self
+
+    def __next__(self) -> decode.SampledFrame:
+        if self._ended:
+            raise StopIteration
+        item = self._q.get()
+        if item is _DONE:
+            self.close()
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._ended = True
+        self._stop.set()
+        while self._thread.is_alive():
             with suppress(queue.Empty):
-                q.get(timeout=0.05)
-        t.join()
+                self._q.get(timeout=0.05)
+        self._thread.join()
+
+
+@dataclass
+class _Ready:
+    """What :class:`_Ahead` made ready of a file before its turn: its kind and content hash, and
+    for a video not yet in the memory its probe and its decoder, already reading ahead; for a
+    photo its pixels. ``error``: what that raised (raised again when the file's turn comes, so
+    it is reported as it would have been)."""
+
+    path: Path
+    kind: MediaKind | None = None
+    mid: str | None = None
+    info: decode.VideoInfo | None = None
+    photo: decode.Photo | None = None
+    frames: _ReadAhead | None = None
+    stats: decode.DecodeStats = field(default_factory=decode.DecodeStats)
+    error: BaseException | None = None
+
+    def close(self) -> None:
+        if self.frames is not None:
+            self.frames.close()
+
+
+class _Ahead:
+    """The next file of an import made ready on a thread while the current one is imported
+    (issue 21: many short clips): hashing, probing and opening a decoder cost about as much per
+    file as a few seconds of footage, and the importing thread no longer waits for them. Nothing
+    is written for it: its journal entry and everything else wait for its turn."""
+
+    def __init__(self, path: Path, store: Store, settings: Settings, should_stop: Callable[[], bool]) -> None:
+        self.ready = _Ready(path)
+        self._store = store
+        self._settings = settings
+        self._should_stop = should_stop
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="lifelog-ahead", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        r = self.ready
+        try:
+            r.kind = check_importable(r.path)
+            r.mid = content_hash(r.path, self._should_stop)
+            if self._store.has_media(r.mid):
+                return  # skipped at its turn: nothing to decode
+            if r.kind == "video":
+                r.info = decode.probe_video(r.path)
+                if r.info.has_video and not self._should_stop():
+                    cap = self._settings.capture
+                    r.frames = _ReadAhead(
+                        decode.sample_video(r.path, min_interval=cap.sample_interval_s, max_interval=cap.max_gap_s,
+                                            stats=r.stats, should_stop=self._should_stop),
+                        BATCH * 2,
+                    )
+            elif r.kind == "photo":
+                r.photo = decode.load_photo(r.path)
+        except BaseException as e:  # raised again at the file's turn
+            r.error = e
+        finally:
+            self._done.set()
+
+    def take(self) -> _Ready:
+        self._thread.join()
+        return self.ready
+
+    def close(self) -> None:
+        """Stop it (the file is not imported after all: a cancel, an error)."""
+        self._thread.join()
+        self.ready.close()
 
 
 FACE_SURE = 0.8  # a detection this confident is a face (a cat's face scores ~0.5 and keeps its labels)
