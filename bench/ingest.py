@@ -647,7 +647,7 @@ _STAGES: list[tuple[str, str, str]] = [
     ("store add (LanceDB)", "lifelog/store/db.py", "add"),
     ("sample_video (demux + loop)", "lifelog/ingest/decode.py", "sample_video"),
     ("frame analyzers", "lifelog/ingest/pipeline.py", "analyze"),
-    ("wait for decoded frames", "lifelog/ingest/pipeline.py", "_read_ahead"),
+    ("wait for decoded frames", "lifelog/ingest/pipeline.py", "__next__"),
 ]
 
 
@@ -661,7 +661,7 @@ def _stage_times(raw: dict[tuple[str, int, str], Any]) -> dict[str, float]:
     # as a generator is only timed while it runs): what is left is demux and the loop itself.
     if "sample_video (demux + loop)" in cum:
         cum["sample_video (demux + loop)"] -= cum.get("decode (libavcodec)", 0.0) + cum.get("scale+rgb (swscale)", 0.0)
-    # The read-ahead generator's own time on the main thread is waiting for the decode thread,
+    # The read-ahead's __next__ on the main thread is waiting for the decode thread,
     # unless decoding runs inline (then it contains sample_video).
     if "wait for decoded frames" in cum:
         cum["wait for decoded frames"] -= (
