@@ -97,8 +97,27 @@ def _media_of(data_dir: Path, name: str) -> str:
     return str(next(r["id"] for r in rows if r["path"].endswith(name)))
 
 
+def _peaks_bound_frames(data_dir: Path, exact: bool) -> None:
+    """Every episode's label peaks bound each of its frames' label scores (``exact``: and are
+    their maxima, no label more), as questions rely on to skip episodes (lifelog.ingest.peaks)."""
+    frames = store_rows(data_dir, "frames", ["episode_id", "labels", "label_scores"])
+    eps = {e["id"]: e for e in store_rows(data_dir, "episodes", ["id", "kind", "peak_labels", "peak_scores"])}
+    best: dict[str, dict[str, float]] = {i: {} for i in eps}
+    for f in frames:
+        for lab, s in zip(f["labels"], f["label_scores"], strict=True):
+            best[f["episode_id"]][lab] = max(best[f["episode_id"]].get(lab, 0.0), s)
+    assert frames and any(e["peak_labels"] for e in eps.values())
+    for i, e in eps.items():
+        assert e["peak_labels"] is not None, f"episode {i} ({e['kind']}) has no peaks"
+        peaks = dict(zip(e["peak_labels"], e["peak_scores"], strict=True))
+        assert all(peaks.get(lab, -1.0) >= s for lab, s in best[i].items()), i
+        if exact:
+            assert peaks == best[i], i
+
+
 # ------------------------------------------------------------------ the pass
 def test_fragments_merge_and_the_count_improves(mem: Any) -> None:
+    _peaks_bound_frames(mem.data_dir, exact=True)  # as the import wrote them
     assert len(_cat_episodes(mem)) == 3
     assert mem.ask(CAT_COUNT, now=NOW).count == 3  # one cat scene, counted three times
     result = mem.consolidate(now=NOW)
@@ -113,6 +132,7 @@ def test_fragments_merge_and_the_count_improves(mem: Any) -> None:
     cat_media = {_media_of(mem.data_dir, f"cat{i}.mp4") for i in (1, 2, 3)}
     assert {f["episode_id"] for f in frames if f["media_id"] in cat_media} == {cats[0].id}
     assert len(mem.episodes()) == 5
+    _peaks_bound_frames(mem.data_dir, exact=False)  # the merged scene's are its three files' maxima
     assert_consistent(mem.data_dir)
     # "when did I last see a cat" still finds the scene, and its thumbnails decrypt
     ans = mem.ask("when did I last see a cat?", now=NOW)

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from lifelog.consolidate.context import ConsolidationContext
 from lifelog.consolidate.state import STATE_DIR, kill_point
+from lifelog.ingest.peaks import merge_peaks
 from lifelog.store.db import SCHEMAS, Store
 from lifelog.store.files import atomic_write
 from lifelog.store.sql import sql_in, sql_str
@@ -121,6 +122,7 @@ def merge_fragments(ctx: ConsolidationContext, now: datetime) -> Figures:
     trashed = set(store.trashed_episodes())
     rows = store.rows("episodes", None, columns=[
         "id", "media_id", "kind", "start", "end", "n_frames", "labels", "label_scores", "thumb_ids", "semantic",
+        "peak_labels", "peak_scores",
     ]).to_pylist()
     rows = [r for r in rows if r["media_id"] not in pending_media]
     rows.sort(key=lambda r: (r["start"], r["id"]))
@@ -250,6 +252,7 @@ def _merged_row(ctx: ConsolidationContext, group: Sequence[dict[str, Any]]) -> d
     first = group[0]
     full = ctx.store.rows("episodes", sql_in("id", [first["id"]])).to_pylist()[0]
     labels, scores = _aggregate(group)
+    peak_names, peak_values = merge_peaks((r.get("peak_labels"), r.get("peak_scores")) for r in group)
     weights = np.asarray([max(int(r.get("n_frames") or 0), 1) for r in group], dtype=np.float32)
     vecs = np.stack([np.asarray(r["semantic"], dtype=np.float32) for r in group])
     sem = (vecs * weights[:, None]).sum(axis=0)
@@ -265,6 +268,8 @@ def _merged_row(ctx: ConsolidationContext, group: Sequence[dict[str, Any]]) -> d
         n_frames=int(sum(int(r.get("n_frames") or 0) for r in group)),
         labels=labels,
         label_scores=scores,
+        peak_labels=peak_names,
+        peak_scores=peak_values,
         thumb_ids=[thumbs[i] for i in picks],
         semantic=sem.tolist(),
         summary_enc=None,
@@ -424,6 +429,16 @@ def apply_retention_rules(ctx: ConsolidationContext, now: datetime) -> Figures:
     return {"removed": done.counts() | {"trash": len(plan.trash)}, "temp_files_removed": tidied}
 
 
+# ==================================================================== label peaks
+def fill_label_peaks(ctx: ConsolidationContext, now: datetime) -> Figures:
+    """Episodes without label peaks (a memory made before them) get them from their frames
+    (:mod:`lifelog.ingest.peaks`): questions then skip the episodes that cannot match."""
+    from lifelog.ingest.peaks import fill_peaks
+
+    filled = fill_peaks(ctx.store, ctx.cancelled, lambda i, n: ctx.report("peaks", i, n))
+    return {"filled": filled}
+
+
 # ==================================================================== 6. dedup
 def drop_near_duplicates(ctx: ConsolidationContext, now: datetime) -> Figures:
     """Drop frames of an episode that add nothing for recall: nearly the same vector and the
@@ -575,6 +590,7 @@ STEPS: tuple[Step, ...] = (
     Step("retention", apply_retention_rules, title="Applying retention rules"),
     Step("merge", merge_fragments, title="Merging episode fragments"),
     Step("dedup", drop_near_duplicates, title="Dropping near-duplicate frames"),
+    Step("peaks", fill_label_peaks, title="Summing up episodes' labels"),
     Step("people", recluster_people, title="Grouping faces into people"),
     Step("places", recluster_places, title="Grouping episodes into places"),
     Step("graph", rebuild_graph, title="Linking people, places and things"),

@@ -56,6 +56,7 @@ from numpy.typing import NDArray
 
 from lifelog.config import Settings
 from lifelog.ingest.episodes import CutParams, cut_episodes
+from lifelog.ingest.peaks import peak_labels
 from lifelog.ingest.pipeline import (
     ImportFailure,
     ImportProgress,
@@ -508,7 +509,7 @@ def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None
     if w.features is None or w.semantic is None or not kept_t:  # audio: one episode, no frames
         ep_id = f"{mid}-0000"
         out.episodes.append(_episode_row(vault, ep_id, mid, kind, start, start + timedelta(seconds=end_total),
-                                         tz_off, [], [], [], None, model))
+                                         tz_off, [], [], [], None, model, peaks=([], [])))
         out.episode_ids.append(ep_id)
     else:
         e = settings.episodes
@@ -531,11 +532,12 @@ def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None
                 })
             picks = sorted({a, (a + b - 1) // 2, b - 1})
             labels, scores = aggregate_labels(w.labels[a:b])
+            peaks = peak_labels(([lab for lab, _ in ls], [s for _, s in ls]) for ls in w.labels[a:b])
             sem = w.semantic[a:b].mean(axis=0)
             sem = sem / (np.linalg.norm(sem) + 1e-9)
             out.episodes.append(_episode_row(vault, ep_id, mid, kind, ep_start, ep_end, tz_off,
                                              [f"{mid}-{j:05d}" for j in picks], labels, scores, sem, model,
-                                             n_frames=b - a))
+                                             n_frames=b - a, peaks=peaks))
             out.episode_ids.append(ep_id)
     media_row.update(capture_start=start, capture_end=start + timedelta(seconds=end_total), duration_s=duration,
                      frames_decoded=w.frames_decoded, frames_kept=len(kept_t), warnings=w.warnings)
@@ -547,7 +549,7 @@ def _make_rows(vault: Vault, settings: Settings, w: FileWork, device: str | None
 
 def _episode_row(vault: Vault, ep_id: str, mid: str, kind: str, start: datetime, end: datetime, tz_off: int,
                  thumb_ids: list[str], labels: list[str], scores: list[float], semantic: NDArray[Any] | None,
-                 model: str, n_frames: int = 0) -> dict[str, Any]:
+                 model: str, n_frames: int = 0, *, peaks: tuple[list[str], list[float]]) -> dict[str, Any]:
     what = ", ".join(labels[:3]) if labels else ("audio recording" if kind == "audio" else "")
     summary = kind.capitalize() + (f": {what}" if what else "")
     return {
@@ -555,4 +557,5 @@ def _episode_row(vault: Vault, ep_id: str, mid: str, kind: str, start: datetime,
         "n_frames": n_frames, "thumb_ids": thumb_ids, "labels": labels, "label_scores": scores,
         "summary_enc": vault.encrypt_text(summary, f"summary:{ep_id}"),
         "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None, "model": model,
+        "peak_labels": peaks[0], "peak_scores": peaks[1],
     }

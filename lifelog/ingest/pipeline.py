@@ -59,6 +59,7 @@ from lifelog.ingest.media import (
     mtime_of,
     walk,
 )
+from lifelog.ingest.peaks import peak_labels
 from lifelog.ingest.redact import blur_boxes
 from lifelog.store.blind_index import INDEX_KEY_BLOB
 from lifelog.store.db import JOURNAL_DIR, Store
@@ -884,7 +885,7 @@ class Importer:
             ep_id = f"{mid}-0000"
             episode_rows.append(
                 self._episode_row(ep_id, mid, kind, start, start + timedelta(seconds=end_total), tz_off,
-                                  [], [], [], None, model)
+                                  [], [], [], None, model, peaks=([], []))
             )
             ep_ids.append(ep_id)
         else:
@@ -916,11 +917,12 @@ class Importer:
                 picks = sorted({a, (a + b - 1) // 2, b - 1})
                 thumb_ids = [f"{mid}-{j:05d}" for j in picks]
                 labels, scores = _aggregate_labels(batch.labels[a:b])
+                peaks = peak_labels(([lab for lab, _ in ls], [s for _, s in ls]) for ls in batch.labels[a:b])
                 sem = batch.semantic[a:b].mean(axis=0)
                 sem = sem / (np.linalg.norm(sem) + 1e-9)
                 episode_rows.append(
                     self._episode_row(ep_id, mid, kind, ep_start, ep_end, tz_off, thumb_ids, labels, scores,
-                                      sem, model, n_frames=b - a)
+                                      sem, model, n_frames=b - a, peaks=peaks)
                 )
                 ep_ids.append(ep_id)
         self._took("episodes+thumbnails-to-vault", t_rows)
@@ -960,6 +962,8 @@ class Importer:
         semantic: NDArray[Any] | None,
         model: str,
         n_frames: int = 0,
+        *,
+        peaks: tuple[list[str], list[float]],
     ) -> dict[str, Any]:
         # No clock time in the text: times are shown in the zone of whoever reads them.
         what = ", ".join(labels[:3]) if labels else ("audio recording" if kind == "audio" else "")
@@ -978,6 +982,8 @@ class Importer:
             "summary_enc": self.vault.encrypt_text(summary, f"summary:{ep_id}"),
             "semantic": semantic.astype(np.float32).tolist() if semantic is not None else None,
             "model": model,
+            "peak_labels": peaks[0],
+            "peak_scores": peaks[1],
         }
 
 

@@ -14,8 +14,10 @@ The union is scored by :class:`lifelog.recall.score.Scorer` and grouped into epi
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from numpy.typing import NDArray
 from lifelog.recall.strategy import DEFAULT_STRATEGY, RecallStrategy
 from lifelog.store.db import Store
 from lifelog.store.search import NPROBES, refine_factor
-from lifelog.store.sql import sql_str, ts_literal, window_filter
+from lifelog.store.sql import overlap_conditions, sql_in, sql_str, ts_literal, window_filter
 
 if TYPE_CHECKING:
     from lifelog.recall.model_search import ModelQuery
@@ -54,26 +56,36 @@ class Candidates:
 # their mass is computed with numpy (retrieve._mass_ok).
 MAX_FILTER_LABELS = 24
 FETCH_ALL_BELOW = 3000  # sightings (array_has_any) below this are read and filtered in numpy
+# The label mass of an episode's frames is bounded by the same sum over its label peaks (each
+# label's highest score in the episode, lifelog.ingest.peaks): the episodes whose peaks clear the
+# mass are found with one indexed look at the episodes table, and only their frames are read —
+# when there are at most this many of them (else the sightings are scanned as before).
+PEAK_EPISODES_MAX = 400
+# Episodes are matched to a window with this much room either side: a frame lies inside its
+# episode's span, the room only makes that hold whatever an older import or an archive did.
+PEAK_WINDOW_ROOM = timedelta(days=1)
 
 
 def label_filter(weights: dict[str, float] | list[str], min_mass: float = 0.0,
-                 strategy: RecallStrategy = DEFAULT_STRATEGY) -> str | None:
+                 strategy: RecallStrategy = DEFAULT_STRATEGY, labels: str = "labels",
+                 scores: str = "label_scores") -> str | None:
     """SQL for "the frame's labels naming the subject carry at least ``min_mass``".
 
     ``weights`` maps label → weight (how well it names the subject); a plain list means weight 1.
     ``min_mass`` ≤ 0 (or the strategy's ``label_mass_filter`` off) keeps every frame that has one
-    of the labels. ``None`` when no label names it.
+    of the labels. ``None`` when no label names it. ``labels``/``scores``: the columns (an
+    episode's ``peak_labels``/``peak_scores`` give the bound of its frames').
     """
     w = weights if isinstance(weights, dict) else dict.fromkeys(weights, 1.0)
     items = sorted(((n, float(v)) for n, v in w.items() if v > 0), key=lambda kv: -kv[1])[:200]
     if not items:
         return None
     names = ", ".join(sql_str(n) for n, _ in items)
-    has = f"array_has_any(labels, make_array({names}))"
+    has = f"array_has_any({labels}, make_array({names}))"
     if min_mass <= 0 or not strategy.label_mass_filter:
         return has
     terms = " + ".join(
-        f"{v:.6f} * coalesce(array_element(label_scores, CAST(array_position(labels, {sql_str(n)}) AS BIGINT)), 0)"
+        f"{v:.6f} * coalesce(array_element({scores}, CAST(array_position({labels}, {sql_str(n)}) AS BIGINT)), 0)"
         for n, v in items
     )
     return f"{has} AND ({terms}) >= {min_mass:.6f}"
@@ -127,6 +139,50 @@ def _mass_ok(rows: pa.Table, weights: dict[str, float], min_mass: float) -> pa.T
     return rows.filter(pa.array(keep))
 
 
+_UNKNOWN_PEAKS: weakref.WeakKeyDictionary[Any, tuple[Any, frozenset[str] | None]] = weakref.WeakKeyDictionary()
+
+
+def _unknown_peaks(store: Store) -> frozenset[str] | None:
+    """Ids of the episodes whose peaks are not known yet (None: more than PEAK_EPISODES_MAX),
+    remembered per store until the episodes table changes."""
+    tbl = store.table("episodes")
+    version: Any = None
+    with contextlib.suppress(Exception):  # no version to key on: looked up every time
+        version = tbl.version
+    cached = _UNKNOWN_PEAKS.get(store) if version is not None else None
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    got = tbl.search().where("peak_labels IS NULL").select(["id"]).limit(PEAK_EPISODES_MAX + 1).to_arrow()
+    ids = frozenset(str(i) for i in got.column("id").to_pylist()) if got.num_rows <= PEAK_EPISODES_MAX else None
+    if version is not None:
+        with contextlib.suppress(TypeError):
+            _UNKNOWN_PEAKS[store] = (version, ids)
+    return ids
+
+
+def peak_episodes(store: Store, weights: dict[str, float], min_mass: float, start: datetime | None,
+                  end: datetime | None, strategy: RecallStrategy = DEFAULT_STRATEGY) -> list[str] | None:
+    """The episodes of the window where a frame may carry ``min_mass`` of the labels: those whose
+    label peaks clear it, and those whose peaks are not known yet. None when that cannot narrow
+    the search: more than PEAK_EPISODES_MAX of them, a label list too long for one filter, or no
+    mass to clear. An empty list: no frame of the window can have it."""
+    if not (strategy.episode_peaks and strategy.label_mass_filter) or min_mass <= 0 or len(weights) > MAX_FILTER_LABELS:
+        return None
+    # a little below the mass: the SQL rounds weights to 6 places, the frames' check is exact
+    cond = label_filter(weights, min_mass - 1e-4, strategy, labels="peak_labels", scores="peak_scores")
+    if cond is None:
+        return []
+    unknown = _unknown_peaks(store)
+    if unknown is None:
+        return None
+    room = overlap_conditions(start - PEAK_WINDOW_ROOM if start is not None else None,
+                              end + PEAK_WINDOW_ROOM if end is not None else None)
+    where = " AND ".join([*room, cond])
+    got = store.table("episodes").search().where(where).select(["id"]).limit(PEAK_EPISODES_MAX + 1).to_arrow()
+    ids = {str(i) for i in got.column("id").to_pylist()} | unknown
+    return sorted(ids) if len(ids) <= PEAK_EPISODES_MAX else None
+
+
 def label_rows(
     store: Store,
     label_names: dict[str, float] | list[str],
@@ -147,9 +203,24 @@ def label_rows(
     where = window_where(store, start, end)
     schema = tbl.schema  # one call: each ``tbl.schema`` is a round trip into LanceDB
     sem_type = schema.field("semantic").type
-    lab_where, check, n_has = _label_where(store, start, end, weights, min_mass, strategy)
     light = [c for c in COLUMNS if c != "semantic"]
     empty = pa.table({c: pa.array([], type=schema.field(c).type) for c in COLUMNS})
+    has = label_filter(weights, 0.0)
+    if has is None:
+        return empty, True
+    eps = peak_episodes(store, weights, min_mass, start, end, strategy)
+    if eps is not None:
+        # Only the episodes whose peaks clear the mass can hold a frame that does: their
+        # sightings are read (by the episode_id index) and their mass checked here.
+        if not eps:
+            return empty, True
+        lab = tbl.search().where(f"({where}) AND {sql_in('episode_id', eps)} AND {has}").select(light)
+        lab = _mass_ok(lab.limit(None).to_arrow(), weights, min_mass)
+        if cap is not None and lab.num_rows > cap:
+            return empty, False
+        lab = lab.append_column(pa.field("semantic", sem_type), pa.nulls(lab.num_rows, sem_type)).select(COLUMNS)
+        return lab, True
+    lab_where, check, n_has = _label_where(store, start, end, weights, min_mass, strategy)
     if lab_where is None:
         return empty, True
     if cap is not None and n_has is not None and n_has > cap:

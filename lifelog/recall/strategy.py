@@ -24,6 +24,9 @@ class RecallStrategy:
     label_mass_filter: bool = True
     """Label hits filtered by their probability mass inside LanceDB (``retrieve.label_filter``);
     off, every frame having one of the labels is read."""
+    episode_peaks: bool = True
+    """Label hits looked for only in the episodes whose label peaks could clear the mass
+    (``retrieve.peak_episodes``); off, the sightings of the whole window are scanned."""
     split_count: bool = True
     """A window open at the start is counted as all frames less those after its end
     (``retrieve.count_in``); off, counted inside the window."""

@@ -83,6 +83,12 @@ EPISODE_SCHEMA = pa.schema(
         pa.field("summary_enc", pa.binary()),
         pa.field("semantic", pa.list_(pa.float32(), SEMANTIC_DIM)),  # mean of frame vectors
         pa.field("model", pa.string()),
+        # Every label any of the episode's frames has, with its highest score there (best first):
+        # an upper bound of each frame's label mass, so a question rules out the episodes that
+        # cannot clear it without reading their frames (lifelog.recall.retrieve, docs/recall.md).
+        # Null: not known (an older memory, before consolidation fills it): the frames are read.
+        pa.field("peak_labels", pa.list_(pa.string())),
+        pa.field("peak_scores", pa.list_(pa.float32())),
     ]
 )
 
@@ -359,6 +365,7 @@ SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "labels", "LABEL_LIST"),
     ("episodes", "id", "BTREE"),
     ("episodes", "start", "BTREE"),
+    ("episodes", "peak_labels", "LABEL_LIST"),
     ("media", "id", "BTREE"),
 )
 

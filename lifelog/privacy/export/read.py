@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from lifelog.config import SettingsError, migrate, save_settings
 from lifelog.encoders.vectors import TABLE_PREFIX, vector_schema
+from lifelog.ingest.peaks import peak_labels
 from lifelog.ingest.pipeline import remove_media_rows, rollback_unfinished
 from lifelog.privacy import audit
 from lifelog.privacy.export.container import Source, open_source
@@ -373,6 +374,8 @@ def _recompute_vectors(
         best = sorted(acc.items(), key=lambda kv: -kv[1])[:8]
         e["labels"] = [lab for lab, _ in best]
         e["label_scores"] = [v / len(idx) for _, v in best]
+        e["peak_labels"], e["peak_scores"] = peak_labels(
+            (frames[i]["labels"], frames[i]["label_scores"]) for i in idx)
         e["model"] = current
 
 
