@@ -163,3 +163,22 @@ def test_episodes_whose_peaks_are_not_known_are_still_searched(peaked: Path, tmp
     assert eps == cats  # the unknown one is among them
     rows, complete = retrieve.label_rows(store, weights, None, None, 0.5)
     assert complete and set(rows.column("episode_id").to_pylist()) == set(cats)
+
+
+def test_peaks_that_do_not_add_up_count_as_not_known(peaked: Path, tmp_path: Path) -> None:
+    """Peaks whose labels and scores differ in length (a damaged or hand-edited archive) do not
+    hide the episode: it is searched as if it had none."""
+    from lifelog.recall import retrieve
+    from lifelog.store.db import Store
+
+    data = tmp_path / "memory"
+    shutil.copytree(peaked, data)
+    store = Store(data)
+    cats = sorted(set(store.rows("frames", "array_has_any(labels, make_array('Egyptian cat'))",
+                                 columns=["episode_id"]).column("episode_id").to_pylist()))
+    store.table("episodes").update(where=f"id = '{cats[0]}'",
+                                   values={"peak_labels": ["cup"], "peak_scores": [0.01, 0.9]})
+    store.refresh()
+    assert retrieve.peak_episodes(store, WEIGHTS[0], 0.5, None, None) == cats
+    rows, complete = retrieve.label_rows(store, WEIGHTS[0], None, None, 0.5)
+    assert complete and set(rows.column("episode_id").to_pylist()) == set(cats)
