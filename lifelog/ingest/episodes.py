@@ -87,4 +87,3 @@ def cut_episodes(times: list[float], features: NDArray[Any], params: CutParams |
             centroid = centroid + f
             count += 1
     return starts
-

@@ -52,7 +52,6 @@ def merge_peaks(
     return peak_labels(parts)
 
 
-
 def fill_peaks(store: Store, should_stop: Callable[[], bool] = lambda: False,
                progress: Callable[[int, int], None] | None = None) -> int:
     """Give every episode without peaks its peaks from its frames; returns how many were filled.

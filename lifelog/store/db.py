@@ -365,7 +365,6 @@ SCALAR_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("frames", "labels", "LABEL_LIST"),
     ("episodes", "id", "BTREE"),
     ("episodes", "start", "BTREE"),
-    ("episodes", "peak_labels", "LABEL_LIST"),
     ("media", "id", "BTREE"),
 )
 
